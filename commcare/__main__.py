@@ -1,0 +1,3 @@
+from commcare.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The command groups: thin adapters that parse, call one domain function, and render."""

@@ -1,0 +1,146 @@
+"""What every command shares: the global state, the Annotated options, and output."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+FormatOpt = Annotated[Optional[str], typer.Option(
+    "--format", "-f", help="table, json, csv or markdown (reports also html).", show_default=False)]
+OutputOpt = Annotated[Optional[str], typer.Option(
+    "--output", "-o", help="Write to this file (created 0600) instead of standard output.")]
+UnmaskOpt = Annotated[bool, typer.Option(
+    "--unmask", help="Show phone and ID numbers in full (recorded in the audit trail).")]
+
+
+class AppState:
+    """The global options, and what is loaded from them on first use."""
+
+    def __init__(self, **options) -> None:
+        self.options = options
+        self._settings = None
+        self._db = None
+        self._ctx = None
+
+    @property
+    def settings(self):
+        if self._settings is None:
+            from commcare import i18n
+            from commcare.config import load_settings
+
+            self._settings = load_settings(**self.options)
+            i18n.set_lang(self._settings.lang)
+        return self._settings
+
+    @property
+    def ctx(self):
+        if self._ctx is None:
+            from commcare.context import Ctx
+
+            self._ctx = Ctx(self.settings)
+        return self._ctx
+
+    def database(self, create: bool = False, allow_old: bool = False):
+        if self._db is None:
+            from commcare.db import open_database
+
+            self._db = open_database(self.settings.database, create=create, allow_old=allow_old)
+            if self._db.created and not create:
+                note("db.created_notice", path=self._db.where)
+        return self._db
+
+    def read(self, fn, *args, **kwargs):
+        """``fn(session, ctx, …)`` in a read transaction."""
+        with self.database().session() as s:
+            return fn(s, self.ctx, *args, **kwargs)
+
+    def write(self, fn, *args, **kwargs):
+        """``fn(session, ctx, …)`` in one write transaction, retried when the database is busy."""
+        def run(s):
+            self.ctx._community_id = None  # a retried transaction may have rolled it back
+            return fn(s, self.ctx, *args, **kwargs)
+
+        return self.database().transact(run)
+
+
+_current: list[AppState] = []
+
+
+def start(**options) -> AppState:
+    """Called once per invocation by the global options callback."""
+    _current[:] = [AppState(**options)]
+    return _current[0]
+
+
+def state() -> AppState:
+    if not _current:
+        start()
+    return _current[0]
+
+
+def current() -> AppState | None:
+    return _current[0] if _current else None
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def color_enabled() -> bool:
+    return is_terminal() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def out_format(fmt: str | None, allowed=("table", "json", "csv", "markdown")) -> str:
+    from commcare.errors import InvalidValue
+
+    fmt = (fmt or "table").lower()
+    if fmt not in allowed:
+        raise InvalidValue("value.bad_choice", field="format", value=fmt, choices="|".join(allowed))
+    return fmt
+
+
+def emit(data, fmt: str | None = None, output: str | None = None, columns=None, title=None,
+         allowed=("table", "json", "csv", "markdown")) -> None:
+    """Render ``data`` and write it to stdout or ``output``."""
+    from commcare import i18n, render
+
+    fmt = out_format(fmt, allowed)
+    headers = {c: i18n.t(f"col.{c}") for c in (columns or _keys(data))}
+    headers = {k: (v if not v.startswith("col.") else k) for k, v in headers.items()}
+    color = output is None and color_enabled()
+    width = None
+    if output is None and is_terminal():
+        import shutil
+
+        width = shutil.get_terminal_size().columns
+    text = render.render(data, fmt, columns, headers, title, color, width)
+    if output:
+        render.write_private(output, text.encode("utf-8-sig") if fmt == "csv" else text)
+    else:
+        sys.stdout.write(text)
+
+
+def _keys(data) -> list[str]:
+    if isinstance(data, dict):
+        return list(data)
+    keys: dict = {}
+    for row in data:
+        keys.update(dict.fromkeys(row))
+    return list(keys)
+
+
+def note(key: str, **values) -> None:
+    """A message for the person (stderr), never mixed into the data on stdout."""
+    from commcare.i18n import t
+
+    sys.stderr.write(t(key, **values) + "\n")
+
+
+def say(key: str, **values) -> None:
+    """A confirmation on stdout for table output (e.g. "added resident #12")."""
+    from commcare.i18n import t
+
+    sys.stdout.write(t(key, **values) + "\n")

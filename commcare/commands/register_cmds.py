@@ -1,0 +1,230 @@
+"""init, config, resident, household, staff and audit commands."""
+
+from __future__ import annotations
+
+from typing import Annotated, List, Optional
+
+import typer
+
+from commcare.commands.common import FormatOpt, OutputOpt, UnmaskOpt, emit, note, say, state
+
+resident_app = typer.Typer(help="The register of residents (花名册).", no_args_is_help=True)
+household_app = typer.Typer(help="Households (户): the residents at one address, one liaison each.", no_args_is_help=True)
+staff_app = typer.Typer(help="Staff, liaisons (联络员) and volunteers.", no_args_is_help=True)
+config_app = typer.Typer(help="Settings: option > environment > config file > default.", no_args_is_help=True)
+
+RESIDENT_COLUMNS = ["id", "name", "sex", "born", "phone", "compound", "address", "tags", "liaison"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.add_typer(resident_app, name="resident")
+    app.add_typer(household_app, name="household")
+    app.add_typer(staff_app, name="staff")
+    app.command("audit")(audit_cmd)
+    app.add_typer(config_app, name="config")
+
+
+def init() -> None:
+    """Create the database (at the newest schema) and a config file; safe to run twice.
+
+    Example:
+      commcare init
+      commcare --db postgresql+psycopg://office@db.example/commcare init
+    """
+    from commcare.config import write_default_config
+
+    st = state()
+    db = st.database(create=True)
+    wrote = write_default_config(st.settings)
+    say("init.done" if db.created else "init.already", path=db.where)
+    if wrote:
+        note("init.config_written", path=str(st.settings.config_path))
+
+
+@config_app.command("show")
+def config_show(fmt: FormatOpt = None) -> None:
+    """Show each setting, its value and where it came from.
+
+    Example:
+      commcare config show
+    """
+    st = state()
+    s = st.settings
+    from commcare.db import display_url
+
+    values = {"database": display_url(s.database), "config": str(s.config_path), "timezone": s.timezone,
+              "lang": s.lang or "", "operator": s.operator, "community": s.community,
+              "retention_days": s.retention_days}
+    rows = [{"key": k, "value": v, "source": s.sources.get(k, "config file" if k in s.file else "default")}
+            for k, v in values.items()]
+    emit(rows, fmt)
+
+
+# --- residents -------------------------------------------------------------------------------
+
+@resident_app.command("add")
+def resident_add(
+    name: Annotated[str, typer.Argument(help="Full name, as on the ID card.")],
+    phone: Annotated[Optional[str], typer.Option(help="Mobile (13912345678) or landline with area code (0371-67891234).")] = None,
+    id_number: Annotated[Optional[str], typer.Option("--id-number", help="18-character resident ID number (身份证号).")] = None,
+    sex: Annotated[Optional[str], typer.Option(help="M/F or 男/女 (taken from the ID number when given).")] = None,
+    born: Annotated[Optional[str], typer.Option(help="Birth date YYYY-MM-DD (taken from the ID number when given).")] = None,
+    compound: Annotated[Optional[str], typer.Option(help="Compound (小区/院区).")] = None,
+    address: Annotated[Optional[str], typer.Option(help="Building-unit-room (住址).")] = None,
+    tag: Annotated[Optional[List[str]], typer.Option("--tag", help="Special group: elderly/老人, frail/体弱, sick/慢病, disabled/残疾, pregnant/孕妇, child/儿童, lives-alone/独居. Repeatable.")] = None,
+    liaison: Annotated[Optional[str], typer.Option(help="The household's liaison (staff number or name).")] = None,
+    emergency_contact: Annotated[Optional[str], typer.Option("--emergency-contact", help='"NAME PHONE".')] = None,
+    note_: Annotated[Optional[str], typer.Option("--note", help="A note.")] = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Add a resident to the register; prints the new number.
+
+    Example:
+      commcare resident add 张桂兰 --phone 13912345678 --compound 幸福小区 --address 3-2-101 --tag 独居 --tag 老人 --liaison 王秀英
+    """
+    from commcare import register
+
+    st = state()
+    row = st.write(lambda s, ctx: register.resident_row(register.add_resident(
+        s, ctx, name, phone=phone, id_number=id_number, sex=sex, born=born, compound=compound,
+        address=address, tags=tag or [], liaison=liaison, emergency_contact=emergency_contact,
+        note=note_), ctx.tz))
+    _added(row, fmt, "resident.added")
+
+
+def _added(row: dict, fmt: str | None, key: str) -> None:
+    if fmt and fmt != "table":
+        emit(row, fmt)
+    else:
+        say(key, id=row["id"], name=row.get("name", ""))
+
+
+@resident_app.command("list")
+def resident_list(
+    tag: Annotated[Optional[str], typer.Option(help="Only this special group.")] = None,
+    compound: Annotated[Optional[str], typer.Option(help="Only this compound.")] = None,
+    liaison: Annotated[Optional[str], typer.Option(help="Only this liaison's households.")] = None,
+    search: Annotated[Optional[str], typer.Option(help="Name, pinyin or initials (zgl finds 张桂兰), or phone digits.")] = None,
+    archived: Annotated[bool, typer.Option("--archived", help="List archived residents instead.")] = False,
+    unmask: UnmaskOpt = False,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """List residents (phones masked unless --unmask).
+
+    Example:
+      commcare resident list --tag 独居 --search zgl
+    """
+    from commcare import register
+
+    st = state()
+
+    def run(s, ctx):
+        rows = [register.resident_row(r, ctx.tz, unmask) for r in register.list_residents(
+            s, ctx, tag=tag, compound=compound, liaison=liaison, search=search, archived=archived)]
+        return rows
+
+    rows = st.write(lambda s, ctx: _unmasked(s, ctx, run, "resident.list")) if unmask else st.read(run)
+    emit(rows, fmt, output, columns=None if fmt == "json" else RESIDENT_COLUMNS + (["id_number"] if unmask else []))
+
+
+def _unmasked(s, ctx, run, what: str):
+    """Run ``run`` and record in the audit trail that full numbers were shown."""
+    from commcare import audit
+
+    rows = run(s, ctx)
+    audit.record(s, ctx, "unmask", what.split(".")[0], None, ["phone", "id_number"], detail=f"{what}: {len(rows) if isinstance(rows, list) else 1} rows")
+    return rows
+
+
+@resident_app.command("show")
+def resident_show(
+    ref: Annotated[str, typer.Argument(help="Number (12 or #12), ID number, phone or name.")],
+    unmask: UnmaskOpt = False,
+    fmt: FormatOpt = None,
+) -> None:
+    """Show one resident, with the phone in full (the liaison needs it to call).
+
+    Example:
+      commcare resident show 13912345678
+    """
+    from commcare import register
+
+    st = state()
+
+    def run(s, ctx):
+        r = register.find_resident(s, ctx, ref)
+        row = register.resident_row(r, ctx.tz, unmask=True)
+        if not unmask:
+            row.pop("id_number", None)
+        return row
+
+    row = st.write(lambda s, ctx: _unmasked(s, ctx, run, "resident.show")) if unmask else st.read(run)
+    emit(row, fmt)
+
+
+# --- staff -----------------------------------------------------------------------------------
+
+@staff_app.command("add")
+def staff_add(
+    name: Annotated[str, typer.Argument(help="Full name.")],
+    phone: Annotated[Optional[str], typer.Option(help="Mobile or landline.")] = None,
+    role: Annotated[Optional[str], typer.Option(help="Liaison, secretary, volunteer, …")] = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Add a staff member; prints the new number.
+
+    Example:
+      commcare staff add 王秀英 --phone 13800001111 --role 联络员
+    """
+    from commcare import register
+
+    row = state().write(lambda s, ctx: register.staff_row(register.add_staff(s, ctx, name, phone, role)))
+    _added(row, fmt, "staff.added")
+
+
+@staff_app.command("list")
+def staff_list(
+    all_: Annotated[bool, typer.Option("--all", help="Include staff who are no longer active.")] = False,
+    unmask: UnmaskOpt = False,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """List staff.
+
+    Example:
+      commcare staff list --format json
+    """
+    from commcare import register
+
+    st = state()
+    run = lambda s, ctx: [register.staff_row(x, unmask) for x in register.list_staff(s, ctx, all_)]  # noqa: E731
+    rows = st.write(lambda s, ctx: _unmasked(s, ctx, run, "staff.list")) if unmask else st.read(run)
+    emit(rows, fmt, output, columns=["id", "name", "phone", "role", "active"])
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+def audit_cmd(
+    since: Annotated[Optional[str], typer.Option(help="From this time (2026-05-08, +-2d, ISO 8601).")] = None,
+    resident: Annotated[Optional[str], typer.Option(help="Only entries about this resident.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many entries.")] = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Who did what, when (field names only, never phone or ID numbers).
+
+    Example:
+      commcare audit --since 2026-05-01 --resident 张桂兰
+    """
+    from commcare import audit, register
+    from commcare.timeparse import parse_when
+
+    def run(s, ctx):
+        start = parse_when(since, ctx.tz, ctx.now(), "since", date_time=__import__("datetime").time(0)) if since else None
+        rid = register.find_resident(s, ctx, resident).id if resident else None
+        found = audit.entries(s, ctx, since=start, entity="resident" if rid else None, entity_id=rid, limit=limit)
+        return [audit.as_row(e, ctx.tz) for e in found]
+
+    emit(state().read(run), fmt, output)

@@ -1,0 +1,156 @@
+"""Settings: command-line option > environment variable > TOML config file > default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from commcare.errors import ConfigError
+
+KEYS = ("database", "timezone", "lang", "operator", "community", "retention_days")
+ENV = {
+    "database": "COMMCARE_DB",
+    "config": "COMMCARE_CONFIG",
+    "operator": "COMMCARE_USER",
+    "lang": "COMMCARE_LANG",
+    "community": "COMMCARE_COMMUNITY",
+    "timezone": "COMMCARE_TZ",
+}
+DEFAULT_TZ = "Asia/Shanghai"
+DEFAULT_COMMUNITY = "default"
+
+
+def user_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("commcare", appauthor=False))
+
+
+def default_config_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("commcare", appauthor=False)) / "commcare.toml"
+
+
+def default_database() -> str:
+    return str(user_data_dir() / "commcare.db")
+
+
+@dataclass
+class Settings:
+    database: str
+    config_path: Path
+    timezone: str = DEFAULT_TZ
+    lang: str | None = None
+    operator: str = ""
+    community: str = DEFAULT_COMMUNITY
+    retention_days: int | None = None
+    file: dict = field(default_factory=dict)
+    sources: dict = field(default_factory=dict)
+
+    @property
+    def tz(self):
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.timezone)
+
+
+def read_config_file(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    import tomli
+
+    try:
+        with open(path, "rb") as fh:
+            return tomli.load(fh)
+    except (tomli.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError("config.broken", field=str(path), path=str(path), problem=str(exc))
+    except OSError as exc:
+        raise ConfigError("config.unreadable", field=str(path), path=str(path), problem=exc.strerror)
+
+
+def _pick(name: str, options: dict, file: dict, default, sources: dict):
+    if options.get(name) not in (None, ""):
+        sources[name] = "option"
+        return options[name]
+    env = ENV.get(name)
+    if env and os.environ.get(env):
+        sources[name] = f"env {env}"
+        return os.environ[env]
+    if file.get(name) not in (None, ""):
+        sources[name] = "config file"
+        return file[name]
+    sources[name] = "default"
+    return default
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers): still record something
+        return "unknown"
+
+
+def load_settings(**options) -> Settings:
+    """Resolve every setting; ``options`` are the global command-line options."""
+    sources: dict = {}
+    config_path = Path(_pick("config", options, {}, None, sources) or default_config_path())
+    file = read_config_file(config_path)
+    settings = Settings(
+        database=str(_pick("database", options, file, None, sources) or default_database()),
+        config_path=config_path,
+        timezone=str(_pick("timezone", options, file, DEFAULT_TZ, sources)),
+        lang=_pick("lang", options, file, None, sources),
+        operator=str(_pick("operator", options, file, None, sources) or _os_user()),
+        community=str(_pick("community", options, file, DEFAULT_COMMUNITY, sources)),
+        retention_days=_retention(file.get("retention_days"), config_path),
+        file=file,
+        sources=sources,
+    )
+    _check(settings)
+    return settings
+
+
+def _retention(value, path: Path) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError("config.bad_value", field="retention_days", path=str(path), value=value)
+    return value
+
+
+def _check(settings: Settings) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("config.bad_timezone", field="timezone", value=settings.timezone)
+    if settings.lang is not None and settings.lang not in ("zh", "en"):
+        raise ConfigError("config.bad_lang", field="lang", value=settings.lang)
+
+
+def write_default_config(settings: Settings) -> bool:
+    """Write a commented config file if there is none; True if one was written."""
+    path = settings.config_path
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = (
+        "# commcare settings. A command-line option or environment variable overrides these.\n"
+        f'database = "{settings.database}"\n'
+        f'timezone = "{settings.timezone}"\n'
+        f'community = "{settings.community}"\n'
+        '# lang = "zh"            # zh or en; default: the system locale\n'
+        '# operator = "王秀英"     # who you are, for the audit trail\n'
+        "# retention_days = 1095  # erase personal data of residents archived this long ago\n"
+        "\n# Extra special-group tags, in addition to those shipped in data/tags.toml:\n"
+        '# [tags.bedridden]\n# zh = "卧床"\n# aliases = ["卧床", "失能"]\n# daily_call = true\n'
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return True

@@ -1,0 +1,64 @@
+"""What every domain function needs besides its session: who acts, where, and when."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+
+from commcare.config import Settings
+
+
+@dataclass
+class Ctx:
+    settings: Settings
+    clock: object = None  # a callable returning an aware datetime; tests inject one
+    _community_id: int | None = field(default=None, repr=False)
+
+    @property
+    def operator(self) -> str:
+        return self.settings.operator
+
+    @property
+    def tz(self):
+        return self.settings.tz
+
+    @property
+    def community(self) -> str:
+        return self.settings.community
+
+    @property
+    def extra_tags(self) -> dict:
+        tags = self.settings.file.get("tags")
+        return tags if isinstance(tags, dict) else {}
+
+    def now(self) -> dt.datetime:
+        """The machine's clock (never the database server's). ``COMMCARE_NOW`` fixes it, for
+        tests and for entering a day's paper log as if it were that day."""
+        if self.clock is not None:
+            return self.clock()
+        fixed = os.environ.get("COMMCARE_NOW")
+        if fixed:
+            from commcare.timeparse import parse_when
+
+            return parse_when(fixed, self.tz, dt.datetime.now(dt.timezone.utc), field="COMMCARE_NOW")
+        return dt.datetime.now(dt.timezone.utc)
+
+    def today(self) -> dt.date:
+        return self.now().astimezone(self.tz).date()
+
+    def community_id(self, session, create: bool = False) -> int | None:
+        """The id of this command's community; created on first write."""
+        if self._community_id is None:
+            from sqlalchemy import select
+
+            from commcare.models import Community
+
+            found = session.scalar(select(Community.id).where(Community.name == self.community))
+            if found is None and create:
+                row = Community(name=self.community, created_at=self.now())
+                session.add(row)
+                session.flush()
+                found = row.id
+            self._community_id = found
+        return self._community_id

@@ -1,0 +1,313 @@
+"""Engine and sessions, SQLite pragmas, the schema-version check, init and upgrade.
+
+Every write runs in ``Database.transact(fn)``: one transaction (``BEGIN IMMEDIATE`` on
+SQLite, so a read-then-write never fails half-way with SQLITE_BUSY_SNAPSHOT), retried a
+bounded number of times with jitter when the database is busy or PostgreSQL reports a
+serialization failure or deadlock. Alembic is imported only by ``init`` and ``upgrade``:
+the everyday version check reads ``alembic_version`` directly.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from commcare.errors import DatabaseError
+
+# The migration revisions in order; the last is the head. A test checks this against Alembic.
+REVISIONS = ("0001",)
+HEAD = REVISIONS[-1]
+RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
+RETRIES = 8
+
+
+def busy_timeout() -> float:
+    return float(os.environ.get("COMMCARE_BUSY_TIMEOUT", "10"))
+
+
+def is_url(database: str) -> bool:
+    return "://" in database
+
+
+def to_url(database: str) -> str:
+    if is_url(database):
+        return database
+    return "sqlite:///" + str(Path(database).expanduser().resolve())
+
+
+def display_url(database: str) -> str:
+    """The database as it may be shown: a URL without its password."""
+    if not is_url(database):
+        return database
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(database).render_as_string(hide_password=True)
+    except Exception:
+        return database.split("@")[-1]
+
+
+def sqlite_path(database: str) -> Path | None:
+    """The file of a SQLite database, or None for a server (or in-memory) database."""
+    if not is_url(database):
+        return Path(database).expanduser().resolve()
+    if database.startswith("sqlite") and ":///" in database:
+        rest = database.split(":///", 1)[1].split("?", 1)[0]
+        return Path(rest).resolve() if rest and rest != ":memory:" else None
+    return None
+
+
+def create_private_file(path: Path) -> None:
+    """Create an empty file readable by its owner only (SQLite's own default is 0644)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+# --- probing an existing database without changing it -------------------------------------
+
+def probe_sqlite(path: Path) -> str | None:
+    """The schema revision of a SQLite file; None if the file is new or empty.
+
+    Opens the file read-only, so a foreign or damaged file is left exactly as it was.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy_timeout())
+    except sqlite3.Error as exc:
+        raise DatabaseError("db.unreadable", path=str(path), problem=str(exc))
+    try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            return None
+        if "alembic_version" not in tables or "residents" not in tables:
+            raise DatabaseError("db.foreign", path=str(path))
+        row = con.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise DatabaseError("db.locked", path=str(path))
+        raise DatabaseError("db.not_database", path=str(path), problem=str(exc))
+    finally:
+        con.close()
+    if row is None:
+        raise DatabaseError("db.foreign", path=str(path))
+    return row[0]
+
+
+def probe_server(engine) -> str | None:
+    from sqlalchemy import inspect, text
+
+    with engine.connect() as conn:
+        names = set(inspect(conn).get_table_names())
+        if not names:
+            return None
+        if "alembic_version" not in names or "residents" not in names:
+            raise DatabaseError("db.foreign", path=display_url(str(engine.url)))
+        row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+    if row is None:
+        raise DatabaseError("db.foreign", path=display_url(str(engine.url)))
+    return row[0]
+
+
+def check_revision(revision: str | None, where: str, allow_old: bool = False) -> None:
+    if revision == HEAD:
+        return
+    if revision in REVISIONS:
+        if not allow_old:
+            raise DatabaseError("db.needs_upgrade", path=where, revision=revision, head=HEAD)
+        return
+    raise DatabaseError("db.too_new", path=where, revision=revision, head=HEAD)
+
+
+# --- engines ---------------------------------------------------------------------------------
+
+def _sqlite_events(engine) -> None:
+    from sqlalchemy import event
+
+    timeout_ms = int(busy_timeout() * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA secure_delete = ON")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        write = conn.get_execution_options().get("commcare_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def make_engine(database: str):
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    url = to_url(database)
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, poolclass=NullPool, hide_parameters=True,
+            connect_args={"timeout": busy_timeout()},
+        )
+        _sqlite_events(engine)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    try:
+        return create_engine(
+            url, hide_parameters=True, pool_pre_ping=False,
+            connect_args={"connect_timeout": 10} if "psycopg" in url else {},
+        )
+    except ModuleNotFoundError:
+        raise DatabaseError("db.driver_missing", path=display_url(database))
+    except Exception as exc:  # a malformed URL or an unknown dialect
+        raise DatabaseError("db.bad_url", path=display_url(database), problem=type(exc).__name__)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+def is_retryable(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", exc)
+    state = getattr(orig, "sqlstate", None)
+    if state in RETRY_SQLSTATES:
+        return True
+    msg = str(orig).lower()
+    return isinstance(orig, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
+
+
+def translate(exc: BaseException, where: str) -> DatabaseError | None:
+    """A DB-API failure as the user-facing DatabaseError (exit 3), or None if it is not one."""
+    from sqlalchemy import exc as sa_exc
+
+    if not isinstance(exc, (sa_exc.OperationalError, sa_exc.DatabaseError, sa_exc.InterfaceError)):
+        return None
+    if isinstance(exc, sa_exc.IntegrityError):
+        return None
+    orig = getattr(exc, "orig", exc)
+    msg = str(orig).lower()
+    if is_retryable(exc):
+        return DatabaseError("db.locked", path=where)
+    if "disk is full" in msg or "disk full" in msg or "no space" in msg:
+        return DatabaseError("db.full", path=where)
+    if "readonly" in msg or "read-only" in msg:
+        return DatabaseError("db.readonly", path=where)
+    if isinstance(exc, sa_exc.OperationalError) and not where.startswith("sqlite") and "://" in where:
+        return DatabaseError("db.unreachable", path=where, problem=_first_line(orig))
+    return DatabaseError("db.failed", path=where, problem=type(orig).__name__)
+
+
+def _first_line(orig) -> str:
+    text = str(orig).strip().splitlines()
+    return text[0][:200] if text else type(orig).__name__
+
+
+class Database:
+    """An open, checked commcare database."""
+
+    def __init__(self, database: str, engine, created: bool = False) -> None:
+        self.database = database
+        self.engine = engine
+        self.created = created
+        self.dialect = engine.dialect.name
+        self.where = display_url(database)
+
+    @contextmanager
+    def session(self):
+        """A read session (a plain deferred transaction, rolled back at the end)."""
+        from sqlalchemy.orm import Session
+
+        with Session(self.engine, expire_on_commit=False) as s:
+            yield s
+
+    def transact(self, fn, *args, **kwargs):
+        """Run ``fn(session, *args, **kwargs)`` in one write transaction, retried when busy."""
+        from sqlalchemy import exc as sa_exc
+        from sqlalchemy.orm import Session
+
+        engine = self.engine.execution_options(commcare_write=True)
+        for attempt in range(RETRIES):
+            try:
+                with Session(engine, expire_on_commit=False) as s, s.begin():
+                    return fn(s, *args, **kwargs)
+            except sa_exc.DBAPIError as exc:
+                if not is_retryable(exc) or attempt == RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0.02, 0.1) * (2 ** min(attempt, 4)))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(database: str, *, create: bool = False, allow_old: bool = False) -> Database:
+    """Open and check a database. A SQLite file that does not exist yet (or is empty) is
+    created at head; a server database must have been made by ``commcare init`` unless
+    ``create`` is true."""
+    path = sqlite_path(database)
+    where = display_url(database)
+    if path is not None:
+        revision = probe_sqlite(path)
+        if revision is None:
+            return _create_sqlite(database, path)
+        check_revision(revision, where, allow_old)
+        return Database(database, make_engine(database))
+    engine = make_engine(database)
+    try:
+        revision = probe_server(engine)
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        raise translate(exc, where) or DatabaseError("db.unreachable", path=where, problem=type(exc).__name__)
+    if revision is None:
+        if not create:
+            raise DatabaseError("db.not_initialised", path=where)
+        upgrade(engine)
+        return Database(database, engine, created=True)
+    check_revision(revision, where, allow_old)
+    return Database(database, engine)
+
+
+def _create_sqlite(database: str, path: Path) -> Database:
+    create_private_file(path)
+    engine = make_engine(database)
+    try:
+        upgrade(engine)
+    except Exception:
+        engine.dispose()
+        raise
+    return Database(database, engine, created=True)
+
+
+def alembic_config(connection=None):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(engine, revision: str = "head") -> None:
+    """Migrate to ``revision`` in one transaction (Alembic, inside the package)."""
+    from alembic import command
+
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727271)")
+        command.upgrade(alembic_config(conn), revision)
+
+
+def downgrade(engine, revision: str) -> None:
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), revision)

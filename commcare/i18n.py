@@ -1,0 +1,69 @@
+"""Every user-facing string, in zh and en.
+
+The strings live in ``data/messages/*.toml`` (one file per area of the tool), each entry
+``"area.key" = { zh = "…", en = "…" }`` with ``{name}`` placeholders. ``t(key, **values)``
+picks the language set by ``set_lang`` (the CLI sets it from --lang, COMMCARE_LANG, the
+config or the locale).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+LANGS = ("zh", "en")
+_current: list[str] = []
+
+
+def detect_lang() -> str:
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var, "")
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+def set_lang(lang: str | None) -> None:
+    _current[:] = [lang if lang in LANGS else detect_lang()]
+
+
+def get_lang() -> str:
+    if not _current:
+        set_lang(os.environ.get("COMMCARE_LANG"))
+    return _current[0]
+
+
+@cache
+def catalog() -> dict[str, dict[str, str]]:
+    from commcare.resources import data_dir, load_toml
+
+    merged: dict[str, dict[str, str]] = {}
+    for path in sorted((data_dir() / "messages").glob("*.toml")):
+        _flatten(load_toml(f"messages/{path.stem}"), "", merged)
+    return merged
+
+
+def _flatten(table: dict, prefix: str, out: dict) -> None:
+    for key, value in table.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict) and ("zh" in value or "en" in value):
+            out[full] = value
+        elif isinstance(value, dict):
+            _flatten(value, full + ".", out)
+
+
+def t(key: str, lang: str | None = None, /, **values: object) -> str:
+    """The message ``key`` in ``lang`` (default: the current language), filled in."""
+    entry = catalog().get(key)
+    if entry is None:
+        return key if not values else f"{key}: " + ", ".join(f"{k}={v}" for k, v in values.items())
+    text = entry.get(lang or get_lang()) or entry.get("en") or next(iter(entry.values()))
+    try:
+        return text.format(**values)
+    except (KeyError, IndexError):
+        return text
+
+
+def label(key: str, lang: str | None = None) -> str:
+    """A label (column heading, category name): ``t`` with no values."""
+    return t(key, lang)

@@ -1,0 +1,24 @@
+"""Alembic environment: run against the connection commcare hands over (see commcare.db)."""
+
+from alembic import context
+
+from commcare.models import Base
+
+config = context.config
+connection = config.attributes.get("connection")
+
+
+def run() -> None:
+    if connection is None:
+        raise RuntimeError("commcare migrations run through commcare.db.upgrade()")
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=True,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()

@@ -1,0 +1,280 @@
+"""The register (花名册): residents, households and staff, and how each is named.
+
+A household is the residents at one address (compound + address) and has one fixed liaison.
+A resident is named by number (``12``/``#12``), ID number, phone or name; a name (or a shared
+phone) that matches several residents is refused, listing them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from commcare import audit, identity
+from commcare.errors import Ambiguous, Conflict, InvalidValue, NotFound
+from commcare.models import Household, Resident, ResidentTag, Staff
+
+NUMBER = re.compile(r"#?([0-9]{1,9})", re.ASCII)
+
+
+# --- staff -----------------------------------------------------------------------------------
+
+def add_staff(s, ctx, name: str, phone: str | None = None, role: str | None = None) -> Staff:
+    staff = Staff(
+        community_id=ctx.community_id(s, create=True), name=identity.normalize_name(name),
+        phone=identity.normalize_phone(phone) if phone else None,
+        role=identity.normalize_text(role, "role", 100), active=True, created_at=ctx.now(),
+    )
+    s.add(staff)
+    s.flush()
+    audit.record(s, ctx, "staff.add", "staff", staff.id, _filled(phone=phone, role=role, name=name))
+    return staff
+
+
+def find_staff(s, ctx, ref: str, field: str = "staff") -> Staff:
+    text = identity.nfkc(str(ref)).strip()
+    if not text:
+        raise InvalidValue("value.empty", field=field)
+    query = select(Staff).where(Staff.community_id == ctx.community_id(s))
+    m = NUMBER.fullmatch(text)
+    if m:
+        found = s.scalars(query.where(Staff.id == int(m[1]))).all()
+    else:
+        name = identity.normalize_name(ref, field)
+        found = s.scalars(query.where(Staff.name == name)).all()
+        if not found:
+            found = _by_phone(s, query, Staff.phone, text)
+    return _one(found, "staff", ref, lambda st: f"#{st.id} {st.name}" + (f" ({st.role})" if st.role else ""))
+
+
+def list_staff(s, ctx, include_inactive: bool = False) -> list[Staff]:
+    query = select(Staff).where(Staff.community_id == ctx.community_id(s)).order_by(Staff.id)
+    if not include_inactive:
+        query = query.where(Staff.active.is_(True))
+    return list(s.scalars(query))
+
+
+def staff_row(staff: Staff, unmask: bool = False) -> dict:
+    return {"id": staff.id, "name": staff.name,
+            "phone": staff.phone if unmask else identity.mask_phone(staff.phone),
+            "role": staff.role, "active": staff.active}
+
+
+# --- households ------------------------------------------------------------------------------
+
+def household_at(s, ctx, compound: str | None, address: str | None, create: bool = True) -> Household | None:
+    compound = identity.normalize_text(compound, "compound", 200) or ""
+    address = identity.normalize_text(address, "address", 300) or ""
+    if not compound and not address:
+        return None
+    community_id = ctx.community_id(s, create=create)
+    house = s.scalar(select(Household).where(
+        Household.community_id == community_id, Household.compound == compound,
+        Household.address == address))
+    if house is None and create:
+        house = Household(community_id=community_id, compound=compound, address=address, created_at=ctx.now())
+        s.add(house)
+        s.flush()
+    return house
+
+
+def give_liaison(s, ctx, house: Household | None, staff: Staff | None, reassign: bool = False) -> None:
+    """Set a household's liaison. A different liaison than the one it has is refused unless
+    ``reassign`` (``household assign``): one fixed liaison per household."""
+    if staff is None:
+        return
+    if house is None:
+        raise InvalidValue("register.liaison_needs_address", field="liaison")
+    if house.liaison_id not in (None, staff.id) and not reassign:
+        current = s.get(Staff, house.liaison_id)
+        raise Conflict("register.household_has_liaison", address=describe_household(house),
+                       liaison=current.name if current else house.liaison_id, wanted=staff.name)
+    if house.liaison_id != staff.id:
+        house.liaison_id = staff.id
+        audit.record(s, ctx, "household.assign", "household", house.id, ["liaison"], detail=f"staff #{staff.id}")
+
+
+def describe_household(house: Household | None) -> str:
+    if house is None:
+        return ""
+    return " ".join(p for p in (house.compound, house.address) if p)
+
+
+# --- residents -------------------------------------------------------------------------------
+
+def add_resident(s, ctx, name: str, *, phone=None, id_number=None, sex=None, born=None,
+                 compound=None, address=None, tags=(), liaison=None, emergency_contact=None,
+                 note=None) -> Resident:
+    fields = clean_resident_fields(ctx, name=name, phone=phone, id_number=id_number, sex=sex, born=born,
+                                   tags=list(tags), emergency_contact=emergency_contact, note=note)
+    if fields.get("id_number"):
+        _refuse_known_id(s, fields["id_number"])
+    staff = find_staff(s, ctx, liaison, "liaison") if liaison else None
+    house = household_at(s, ctx, compound, address)
+    give_liaison(s, ctx, house, staff)
+    tag_list = fields.pop("tags")
+    now = ctx.now()
+    resident = Resident(community_id=ctx.community_id(s, create=True), household=house,
+                        created_at=now, updated_at=now, **fields)
+    resident.tags = [ResidentTag(tag=t) for t in tag_list]
+    s.add(resident)
+    s.flush()
+    audit.record(s, ctx, "resident.add", "resident", resident.id, sorted(k for k, v in fields.items() if v))
+    return resident
+
+
+def clean_resident_fields(ctx, **raw) -> dict:
+    """Normalise and validate what was given (keys left out are not touched)."""
+    out: dict = {}
+    if "name" in raw:
+        out["name"] = identity.normalize_name(raw["name"])
+        out["name_pinyin"], out["name_initials"] = identity.pinyin_keys(out["name"])
+    if raw.get("phone") is not None:
+        out["phone"] = identity.normalize_phone(raw["phone"]) if str(raw["phone"]).strip() else None
+    if raw.get("id_number") is not None:
+        out["id_number"] = identity.normalize_id_number(raw["id_number"]) if str(raw["id_number"]).strip() else None
+    if raw.get("sex") is not None:
+        out["sex"] = identity.normalize_sex(raw["sex"])
+    if raw.get("born") is not None:
+        out["born"] = identity.parse_birth_date(raw["born"], today=ctx.today())
+    if out.get("id_number"):
+        out.setdefault("born", None)
+        out["born"] = out["born"] or identity.id_birth_date(out["id_number"])
+        out["sex"] = out.get("sex") or identity.id_sex(out["id_number"])
+    if raw.get("tags") is not None:
+        out["tags"] = identity.parse_tags(raw["tags"], ctx.extra_tags)
+    if raw.get("emergency_contact") is not None:
+        out["emergency_name"], out["emergency_phone"] = parse_emergency_contact(raw["emergency_contact"])
+    if raw.get("note") is not None:
+        out["note"] = identity.normalize_text(raw["note"])
+    return out
+
+
+def parse_emergency_contact(raw: str) -> tuple[str | None, str | None]:
+    """``"李明 13912345678"`` (name and phone, in either order) -> (name, phone)."""
+    text = identity.nfkc(raw).strip()
+    if not text:
+        return None, None
+    m = re.search(r"(\+?[0-9][0-9\s\-]{6,}[0-9])", text, re.ASCII)
+    if not m:
+        raise InvalidValue("value.bad_emergency_contact", field="emergency-contact", value=raw)
+    phone = identity.normalize_phone(m[1], "emergency-contact")
+    name = (text[:m.start()] + text[m.end():]).strip(" ,，:：") or None
+    return (identity.normalize_name(name, "emergency-contact") if name else None), phone
+
+
+def _refuse_known_id(s, id_number: str, except_id: int | None = None) -> None:
+    other = s.scalar(select(Resident).where(Resident.id_number == id_number))
+    if other is not None and other.id != except_id:
+        raise Conflict("register.id_number_taken", id=other.id, name=other.name)
+
+
+def find_resident(s, ctx, ref: str, field: str = "resident") -> Resident:
+    """The one resident ``ref`` names: number, ID number, phone or name."""
+    text = identity.nfkc(str(ref)).strip()
+    if not text:
+        raise InvalidValue("value.empty", field=field)
+    query = select(Resident).where(Resident.community_id == ctx.community_id(s))
+    m = NUMBER.fullmatch(text)
+    if m:
+        return _one(s.scalars(query.where(Resident.id == int(m[1]))).all(), "resident", ref, describe_resident)
+    if re.fullmatch(r"[0-9]{17}[0-9xX]", text, re.ASCII):
+        found = s.scalars(query.where(Resident.id_number == text.upper())).all()
+        return _one(found, "resident", ref, describe_resident)
+    found = _by_phone(s, query, Resident.phone, text)
+    if not found:
+        found = s.scalars(query.where(Resident.name == identity.normalize_name(ref, field))).all()
+    active = [r for r in found if r.archived_at is None]
+    return _one(active or found, "resident", ref, describe_resident)
+
+
+def _by_phone(s, query, column, text: str) -> list:
+    try:
+        phone = identity.normalize_phone(text)
+    except InvalidValue:
+        return []
+    return list(s.scalars(query.where(column == phone)))
+
+
+def _one(found: list, kind: str, ref, describe):
+    if not found:
+        raise NotFound(f"{kind}.not_found", ref=ref)
+    if len(found) > 1:
+        raise Ambiguous(f"{kind}.ambiguous", ref=ref, candidates="; ".join(describe(x) for x in found[:20]))
+    return found[0]
+
+
+def describe_resident(r: Resident) -> str:
+    where = describe_household(r.household)
+    return f"#{r.id} {r.name}" + (f" ({where})" if where else "")
+
+
+def list_residents(s, ctx, tag=None, compound=None, liaison=None, search=None,
+                   archived: bool = False, limit: int | None = None) -> list[Resident]:
+    query = (select(Resident).where(Resident.community_id == ctx.community_id(s))
+             .options(selectinload(Resident.tags), selectinload(Resident.household).selectinload(Household.liaison))
+             .order_by(Resident.id))
+    query = query.where(Resident.archived_at.is_not(None) if archived else Resident.archived_at.is_(None))
+    if tag:
+        slug = identity.parse_tag(tag, ctx.extra_tags)
+        query = query.where(Resident.id.in_(select(ResidentTag.resident_id).where(ResidentTag.tag == slug)))
+    if compound:
+        query = query.join(Household, Resident.household_id == Household.id).where(
+            Household.compound == identity.normalize_text(compound, "compound"))
+    if liaison:
+        staff = find_staff(s, ctx, liaison, "liaison")
+        query = query.where(Resident.household_id.in_(select(Household.id).where(Household.liaison_id == staff.id)))
+    if search:
+        query = query.where(search_clause(search))
+    if limit:
+        query = query.limit(limit)
+    return list(s.scalars(query))
+
+
+def search_clause(text: str):
+    """Name, pinyin or pinyin initials (``zgl`` finds 张桂兰), phone digits: an indexed
+    prefix range on the stored keys, not a scan in Python."""
+    raw = identity.nfkc(text).strip()
+    low = raw.lower().replace(" ", "")
+    if re.fullmatch(r"[a-z]+", low, re.ASCII):
+        return or_(_prefix(Resident.name_initials, low), _prefix(Resident.name_pinyin, low))
+    if re.fullmatch(r"[0-9]{3,}", low, re.ASCII):
+        return Resident.phone.contains(low, autoescape=True)
+    return Resident.name.contains(identity.normalize_name(text, "search"), autoescape=True)
+
+
+def _prefix(column, prefix: str):
+    return (column >= prefix) & (column < prefix[:-1] + chr(ord(prefix[-1]) + 1))
+
+
+def resident_row(r: Resident, tz, unmask: bool = False) -> dict:
+    """A resident as lists, exports and JSON show it (phones masked unless ``unmask``)."""
+    from commcare.timeparse import iso
+
+    house = r.household
+    liaison = house.liaison if house is not None else None
+    phone = r.phone if unmask else identity.mask_phone(r.phone)
+    emergency_phone = r.emergency_phone if unmask else identity.mask_phone(r.emergency_phone)
+    row = {
+        "id": r.id, "name": r.name, "sex": r.sex, "born": r.born.isoformat() if r.born else None,
+        "phone": phone, "compound": house.compound if house else None,
+        "address": house.address if house else None, "tags": [t.tag for t in r.tags],
+        "liaison": liaison.name if liaison else None,
+        "emergency_contact": " ".join(p for p in (r.emergency_name, emergency_phone) if p) or None,
+        "note": r.note, "archived": r.archived_at is not None,
+        "archive_reason": r.archive_reason, "created_at": iso(r.created_at, tz),
+    }
+    if unmask:
+        row["id_number"] = r.id_number
+    return row
+
+
+def count_residents(s, ctx) -> int:
+    return s.scalar(select(func.count()).select_from(Resident).where(
+        Resident.community_id == ctx.community_id(s))) or 0
+
+
+def _filled(**values) -> list[str]:
+    return sorted(k for k, v in values.items() if v)

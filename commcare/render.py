@@ -1,0 +1,134 @@
+"""Output writers: table / json / csv / markdown (and a plain html table), pure functions of
+data. Lists of records are lists of dicts; ``show`` and reports are one dict.
+
+Phones are already masked by the domain layer; this module only lays out what it is given.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+FORMATS = ("table", "json", "csv", "markdown", "html")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def neutralise(value: str) -> str:
+    """A spreadsheet cell that cannot run as a formula (CSV injection)."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "✓" if value else ""
+    if isinstance(value, (list, tuple)):
+        return "、".join(cell(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def to_json(data) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+
+
+def to_csv(rows: list[dict] | dict, columns: list[str] | None = None) -> str:
+    rows = _as_rows(rows)
+    columns = columns or _columns(rows)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([neutralise(cell(row.get(c))) for c in columns])
+    return out.getvalue()
+
+
+def to_markdown(rows: list[dict] | dict, columns: list[str] | None = None,
+                headers: dict | None = None, title: str | None = None) -> str:
+    rows = _as_rows(rows)
+    columns = columns or _columns(rows)
+    esc = lambda v: cell(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = [f"## {title}", ""] if title else []
+    lines.append("| " + " | ".join(esc((headers or {}).get(c, c)) for c in columns) + " |")
+    lines.append("|" + "|".join(" --- " for _ in columns) + "|")
+    lines += ["| " + " | ".join(esc(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_html(rows: list[dict] | dict, columns: list[str] | None = None,
+            headers: dict | None = None, title: str | None = None) -> str:
+    from html import escape
+
+    rows = _as_rows(rows)
+    columns = columns or _columns(rows)
+    head = "".join(f"<th>{escape(cell((headers or {}).get(c, c)))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{escape(cell(r.get(c)))}</td>" for c in columns) + "</tr>" for r in rows)
+    return (f"<!doctype html><meta charset='utf-8'><title>{escape(title or '')}</title>"
+            "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+            "td,th{border:1px solid #999;padding:2px 6px}</style>"
+            f"<h2>{escape(title or '')}</h2><table><tr>{head}</tr>{body}</table>\n")
+
+
+def to_table(rows: list[dict] | dict, columns: list[str] | None = None,
+             headers: dict | None = None, title: str | None = None, color: bool = False,
+             width: int | None = None) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    single = isinstance(rows, dict)
+    table = Table(title=title, show_lines=False, header_style="bold" if color else None,
+                  box=None if not color else None)
+    if single:
+        table.add_column("")
+        table.add_column("")
+        for key, value in rows.items():
+            table.add_row((headers or {}).get(key, key), cell(value))
+    else:
+        columns = columns or _columns(rows)
+        for c in columns:
+            table.add_column(cell((headers or {}).get(c, c)), overflow="fold")
+        for row in rows:
+            table.add_row(*(cell(row.get(c)) for c in columns))
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=color, no_color=not color, width=width or 200,
+                      color_system="standard" if color else None, highlight=False, emoji=False)
+    console.print(table)
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+
+
+def _as_rows(rows) -> list[dict]:
+    return [rows] if isinstance(rows, dict) else list(rows)
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            seen.setdefault(key, None)
+    return list(seen)
+
+
+def render(data, fmt: str, columns=None, headers=None, title=None, color=False, width=None) -> str:
+    if fmt == "json":
+        return to_json(data)
+    if fmt == "csv":
+        return to_csv(data, columns)
+    if fmt == "markdown":
+        return to_markdown(data, columns, headers, title)
+    if fmt == "html":
+        return to_html(data, columns, headers, title)
+    return to_table(data, columns, headers, title, color, width)
+
+
+def write_private(path: str | Path, data: str | bytes, force: bool = True) -> None:
+    """Write a file created 0600 (exports and reports hold personal data)."""
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (0 if force else os.O_EXCL)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data.encode("utf-8") if isinstance(data, str) else data)

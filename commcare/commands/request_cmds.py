@@ -1,0 +1,177 @@
+"""add-request and the request sub-commands: the lifecycle of a request for help."""
+
+from __future__ import annotations
+
+from typing import Annotated, List, Optional
+
+import typer
+
+from commcare.commands.common import FormatOpt, OutputOpt, emit, say, state
+
+request_app = typer.Typer(help="Requests for help: list, show, assign, start, resolve, cancel, reopen, note.",
+                          no_args_is_help=True)
+LIST_COLUMNS = ["id", "resident", "category", "status", "urgency", "due", "assignee", "overdue"]
+IdsArg = Annotated[List[str], typer.Argument(help="Request number(s).")]
+IdArg = Annotated[str, typer.Argument(help="Request number.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("add-request")(add_request)
+    app.add_typer(request_app, name="request")
+
+
+def add_request(
+    residents: Annotated[List[str], typer.Argument(help="Resident(s): number, ID number, phone (a hotline call) or name.")],
+    category: Annotated[str, typer.Option("--category", "-c", help="gas-topup, groceries, medicine, medical-visit, trash, parcel, repair, enquiry, other (or the Chinese label).")],
+    note: Annotated[Optional[str], typer.Option(help="What is needed.")] = None,
+    urgency: Annotated[str, typer.Option(help="low, normal, high or urgent (urgent: due within 4 hours).")] = "normal",
+    due: Annotated[Optional[str], typer.Option(help="When it is due (2026-05-08 14:00, +4h); default from the category.")] = None,
+    every: Annotated[Optional[str], typer.Option(help="Repeat on a fixed schedule: 2d, daily, weekly.")] = None,
+    every_after: Annotated[Optional[str], typer.Option("--every-after", help="Repeat this long after each completion.")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Last day of the repetition (YYYY-MM-DD).")] = None,
+    channel: Annotated[Optional[str], typer.Option(help="phone, hotline, visit, wechat or walk-in.")] = None,
+    assign: Annotated[Optional[str], typer.Option(help="Staff member to do it (default: the household's liaison).")] = None,
+    at: Annotated[Optional[str], typer.Option(help="When the request was made, to backfill a paper log.")] = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Log a request for help; prints the new request's number (one per resident).
+
+    Example:
+      commcare add-request 13912345678 --category 燃气圈存 --channel hotline
+      commcare add-request 张桂兰 --category medical-visit --every 2d --until 2026-06-30
+    """
+    from commcare import help_requests as hr
+
+    def run(s, ctx):
+        made = hr.open_requests(s, ctx, residents, category, note=note, urgency=urgency, due=due,
+                                every=every, every_after=every_after, until=until, channel=channel,
+                                assign=assign, at=at)
+        return hr.request_rows(s, ctx, made)
+
+    rows = state().write(run)
+    if fmt and fmt != "table":
+        emit(rows if len(residents) > 1 else rows[0], fmt)
+        return
+    for row in rows:
+        say("request.opened", id=row["id"], resident=row["resident"], due=row["due"])
+
+
+@request_app.command("list")
+def request_list(
+    status: Annotated[Optional[str], typer.Option(help="open, assigned, in_progress, resolved, cancelled, active or all (default: active).")] = None,
+    category: Annotated[Optional[str], typer.Option(help="Only this category.")] = None,
+    assignee: Annotated[Optional[str], typer.Option(help="Only this staff member's requests.")] = None,
+    compound: Annotated[Optional[str], typer.Option(help="Only residents of this compound.")] = None,
+    resident: Annotated[Optional[str], typer.Option(help="Only this resident's requests.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only open requests past their due time.")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many.")] = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """List requests, soonest due first (open ones unless --status says otherwise).
+
+    Example:
+      commcare request list --overdue
+      commcare request list --assignee 王秀英 --status all --format json
+    """
+    from commcare import help_requests as hr
+
+    rows = state().read(lambda s, ctx: hr.request_rows(s, ctx, hr.list_requests(
+        s, ctx, status=status, category=category, assignee=assignee, compound=compound,
+        overdue=overdue, resident=resident, limit=limit)))
+    emit(rows, fmt, output, columns=None if fmt == "json" else LIST_COLUMNS)
+
+
+@request_app.command("show")
+def request_show(ref: IdArg, fmt: FormatOpt = None) -> None:
+    """Show one request with its timeline (opened, assigned, notes, status changes: who, when).
+
+    Example:
+      commcare request show 12
+    """
+    from commcare import help_requests as hr
+
+    row = state().read(hr.show_request, ref)
+    if fmt and fmt != "table":
+        emit(row, fmt)
+        return
+    timeline = row.pop("timeline")
+    emit(row, fmt)
+    emit(timeline, fmt, columns=["at", "by", "event", "from", "to", "note"])
+
+
+def _transition(refs, action, note=None, staff=None, fmt=None) -> None:
+    from commcare import help_requests as hr
+
+    rows = state().write(lambda s, ctx: hr.request_rows(s, ctx, hr.transition(s, ctx, refs, action, note, staff)))
+    if fmt and fmt != "table":
+        emit(rows, fmt)
+        return
+    for row in rows:
+        say("request.now", id=row["id"], status=row["status"])
+
+
+@request_app.command("assign")
+def request_assign(ref: IdArg, staff: Annotated[str, typer.Argument(help="Staff member (number or name).")],
+                   fmt: FormatOpt = None) -> None:
+    """Give a request to a staff member.
+
+    Example:
+      commcare request assign 12 李强
+    """
+    _transition([ref], "assign", staff=staff, fmt=fmt)
+
+
+@request_app.command("start")
+def request_start(ref: IdArg, fmt: FormatOpt = None) -> None:
+    """Mark a request as being worked on.
+
+    Example:
+      commcare request start 12
+    """
+    _transition([ref], "start", fmt=fmt)
+
+
+@request_app.command("resolve")
+def request_resolve(refs: IdsArg, note: Annotated[Optional[str], typer.Option(help="What was done.")] = None,
+                    fmt: FormatOpt = None) -> None:
+    """Mark requests done, all or none; a recurring one opens its next occurrence.
+
+    Example:
+      commcare request resolve 12 13 14 --note "燃气卡已充值"
+    """
+    _transition(refs, "resolve", note=note, fmt=fmt)
+
+
+@request_app.command("cancel")
+def request_cancel(ref: IdArg, reason: Annotated[str, typer.Option(help="Why it is cancelled.")],
+                   fmt: FormatOpt = None) -> None:
+    """Cancel a request, with a reason.
+
+    Example:
+      commcare request cancel 12 --reason "家属已代办"
+    """
+    _transition([ref], "cancel", note=reason, fmt=fmt)
+
+
+@request_app.command("reopen")
+def request_reopen(ref: IdArg, fmt: FormatOpt = None) -> None:
+    """Reopen a resolved or cancelled request.
+
+    Example:
+      commcare request reopen 12
+    """
+    _transition([ref], "reopen", fmt=fmt)
+
+
+@request_app.command("note")
+def request_note(ref: IdArg, text: Annotated[str, typer.Argument(help="The note.")]) -> None:
+    """Add a note to a request's timeline.
+
+    Example:
+      commcare request note 12 "已联系药店，明早送达"
+    """
+    from commcare import help_requests as hr
+
+    state().write(hr.add_note, ref, text)
+    say("request.noted", id=ref.lstrip("#"))

@@ -81,8 +81,10 @@ def to_table(rows: list[dict] | dict, columns: list[str] | None = None,
     from rich.table import Table
 
     single = isinstance(rows, dict)
-    table = Table(title=title, show_lines=False, header_style="bold" if color else None,
-                  box=None if not color else None)
+    from rich.cells import cell_len
+
+    table = Table(title=title, show_lines=False, header_style="bold" if color else None, box=None,
+                  min_width=cell_len(title) + 2 if title else None)
     if single:
         table.add_column("")
         table.add_column("")

@@ -1,0 +1,172 @@
+"""One renderer over report data: table, markdown, csv (section,key,value), html (one
+self-contained file with inline CSS and SVG bars), json. Labels in zh or en."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+from commcare import render
+from commcare.i18n import get_lang, t
+
+
+def category_label(slug: str) -> str:
+    from commcare.identity import categories
+
+    spec = categories().get(slug, {})
+    return spec.get(get_lang(), slug)
+
+
+def sections(data: dict) -> list[tuple[str, list[dict], list[str]]]:
+    """The day report as (title, rows, columns) sections, shared by every text format."""
+    r, c, h, d = data["requests"], data["calls"], data["staff_health"], data["donations"]
+    summary = [
+        {"measure": t("report.opened"), "count": r["opened"]}, {"measure": t("report.resolved"), "count": r["resolved"]},
+        {"measure": t("report.open"), "count": r["open"]}, {"measure": t("report.overdue"), "count": r["overdue"]},
+        {"measure": t("report.calls_due"), "count": c["due"]}, {"measure": t("report.calls_made"), "count": c["made"]},
+        {"measure": t("report.calls_missed"), "count": len(c["missed"])},
+        {"measure": t("report.health_due"), "count": h["due"]},
+        {"measure": t("report.health_missing"), "count": len(h["missing"])},
+        {"measure": t("report.donations_received"), "count": d["received"]},
+    ]
+    by_cat = [{"category": category_label(x["category"]), "opened": x["opened"], "resolved": x["resolved"],
+               "open": x["open"]} for x in r["by_category"]]
+    overdue = [{**x, "category": category_label(x["category"])} for x in r["overdue_items"]]
+    return [
+        (t("report.summary"), summary, ["measure", "count"]),
+        (t("report.by_category"), by_cat, ["category", "opened", "resolved", "open"]),
+        (t("report.overdue_items"), overdue, ["id", "resident", "category", "due", "urgency"]),
+        (t("report.missed"), c["missed"], ["resident", "liaison"]),
+        (t("report.liaisons"), data["liaisons"], ["staff", "residents", "calls_made", "calls_missing", "open_requests"]),
+        (t("report.health_missing"), [{"staff": n} for n in h["missing"]], ["staff"]),
+        (t("report.donations"), d["items"], ["name", "quantity", "unit"]),
+    ]
+
+
+def title(data: dict) -> str:
+    return t("report.title", date=data.get("date", ""), community=data.get("community", ""))
+
+
+def headers(columns) -> dict:
+    out = {}
+    for col in columns:
+        label = t(f"col.{col}")
+        out[col] = col if label.startswith("col.") else label
+    return out
+
+
+def to_markdown(data: dict) -> str:
+    parts = [f"# {title(data)}\n"]
+    for name, rows, cols in sections(data):
+        if rows or name == t("report.summary"):
+            parts.append(render.to_markdown(rows, cols, headers(cols), name))
+        else:
+            parts.append(f"## {name}\n\n{t('report.none')}\n")
+    return "\n".join(parts)
+
+
+def to_table(data: dict, color: bool = False, width: int | None = None) -> str:
+    parts = [title(data) + "\n"]
+    for name, rows, cols in sections(data):
+        if rows:
+            parts.append(render.to_table(rows, cols, headers(cols), name, color, width or 80))
+        else:
+            parts.append(f"{name}: {t('report.none')}\n")
+    return "\n".join(parts)
+
+
+def to_csv(data: dict) -> str:
+    """One tidy table (section, key, value) a spreadsheet can pivot."""
+    rows = []
+    r = data["requests"]
+    for key in ("opened", "resolved", "open", "overdue"):
+        rows.append({"section": "requests", "key": key, "count": r[key]})
+    for x in r["by_category"]:
+        for key in ("opened", "resolved", "open"):
+            rows.append({"section": "requests.by_category", "key": f"{x['category']}.{key}", "value": x[key]})
+    for x in r["overdue_items"]:
+        rows.append({"section": "requests.overdue_items", "key": str(x["id"]), "value": f"{x['resident']} {x['category']} {x['due']}"})
+    rows += [{"section": "calls", "key": "due", "value": data["calls"]["due"]},
+             {"section": "calls", "key": "made", "value": data["calls"]["made"]}]
+    rows += [{"section": "calls.missed", "key": m["resident"], "value": m["liaison"] or ""} for m in data["calls"]["missed"]]
+    for x in data["liaisons"]:
+        for key in ("residents", "calls_made", "calls_missing", "open_requests"):
+            rows.append({"section": "liaisons", "key": f"{x['staff']}.{key}", "value": x[key]})
+    rows.append({"section": "staff_health", "key": "due", "value": data["staff_health"]["due"]})
+    rows += [{"section": "staff_health.missing", "key": n, "value": 1} for n in data["staff_health"]["missing"]]
+    rows.append({"section": "donations", "key": "received", "value": data["donations"]["received"]})
+    rows += [{"section": "donations.items", "key": f"{i['name']} ({i['unit']})", "value": i["quantity"]}
+             for i in data["donations"]["items"]]
+    return render.to_csv(rows, ["section", "key", "value"])
+
+
+CSS = ("body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:1.5em;color:#222}"
+       "h1{font-size:1.4em}h2{font-size:1.1em;border-bottom:1px solid #ccc;margin-top:1.4em}"
+       "table{border-collapse:collapse;margin:.4em 0}td,th{border:1px solid #bbb;padding:2px 8px;text-align:left}"
+       "th{background:#f0f0f0}.none{color:#777}svg text{font-size:12px}"
+       "@page{size:A4;margin:15mm}@media print{body{margin:0}}")
+
+
+def bars(pairs: list[tuple[str, float, float]], width: int = 520) -> str:
+    """An inline SVG bar chart: (label, value, out-of) per row; out-of 0 draws one bar."""
+    if not pairs:
+        return ""
+    top = max(max(v, o) for _, v, o in pairs) or 1
+    row_h, label_w = 22, 150
+    body = []
+    for i, (label, value, whole) in enumerate(pairs):
+        y = i * row_h
+        if whole:
+            body.append(f"<rect x='{label_w}' y='{y + 3}' width='{(width - label_w - 60) * whole / top:.1f}' height='14' fill='#ddd'/>")
+        body.append(f"<rect x='{label_w}' y='{y + 3}' width='{(width - label_w - 60) * value / top:.1f}' height='14' fill='#3b7dd8'/>")
+        text = f"{value:g}" + (f" / {whole:g}" if whole else "")
+        body.append(f"<text x='0' y='{y + 15}'>{escape(label)}</text>"
+                    f"<text x='{width - 55}' y='{y + 15}'>{text}</text>")
+    return f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{len(pairs) * row_h}'>{''.join(body)}</svg>"
+
+
+def to_html(data: dict) -> str:
+    parts = [f"<!doctype html><html lang='{get_lang()}'><meta charset='utf-8'><title>{escape(title(data))}</title>",
+             f"<style>{CSS}</style><h1>{escape(title(data))}</h1>"]
+    cats = [(category_label(x["category"]), x["opened"] + x["open"], 0) for x in data["requests"]["by_category"]]
+    if cats:
+        parts.append(f"<h2>{escape(t('report.chart_categories'))}</h2>" + bars(cats))
+    calls = [(x["staff"], x["calls_made"], x["residents"]) for x in data["liaisons"]]
+    if calls:
+        parts.append(f"<h2>{escape(t('report.chart_calls'))}</h2>" + bars(calls))
+    for name, rows, cols in sections(data):
+        if rows:
+            parts.append(f"<h2>{escape(name)}</h2>" + _html_table(rows, cols))
+        else:
+            parts.append(f"<h2>{escape(name)}</h2><p class='none'>{escape(t('report.none'))}</p>")
+    return "".join(parts) + "</html>\n"
+
+
+def _html_table(rows, cols) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers(cols).values())
+    body = "".join("<tr>" + "".join(f"<td>{escape(render.cell(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_day(data: dict, fmt: str, color=False, width=None) -> str:
+    if fmt == "json":
+        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    return {"markdown": to_markdown, "csv": to_csv, "html": to_html}.get(fmt, lambda d: to_table(d, color, width))(data)
+
+
+def render_range(data: dict, fmt: str, color=False, width=None) -> str:
+    """Week and range reports: a row per day, with totals."""
+    if fmt == "json":
+        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    cols = ["date", "opened", "resolved", "open", "overdue", "calls_due", "calls_made", "donations"]
+    heading = t("report.range_title", start=data["from"], end=data["to"], community=data["community"])
+    if fmt == "csv":
+        return render.to_csv(data["days"], cols)
+    if fmt == "markdown":
+        return f"# {heading}\n\n" + render.to_markdown(data["days"], cols, headers(cols))
+    if fmt == "html":
+        trend = [(d["date"][5:], d["calls_made"], d["calls_due"]) for d in data["days"]]
+        return (f"<!doctype html><meta charset='utf-8'><title>{escape(heading)}</title><style>{CSS}</style>"
+                f"<h1>{escape(heading)}</h1><h2>{escape(t('report.chart_trend'))}</h2>{bars(trend)}"
+                + _html_table(data["days"], cols) + "\n")
+    return render.to_table(data["days"], cols, headers(cols), heading, color, width or 100)

@@ -80,7 +80,7 @@ def to_csv(data: dict) -> str:
     rows = []
     r = data["requests"]
     for key in ("opened", "resolved", "open", "overdue"):
-        rows.append({"section": "requests", "key": key, "count": r[key]})
+        rows.append({"section": "requests", "key": key, "value": r[key]})
     for x in r["by_category"]:
         for key in ("opened", "resolved", "open"):
             rows.append({"section": "requests.by_category", "key": f"{x['category']}.{key}", "value": x[key]})

@@ -152,7 +152,7 @@ class Generator:
         cats = identity.categories()
         names = list(cats)
         weights = [5, 8, 6, 2, 3, 3, 1, 2, 1]
-        liaison_of = dict(self.s.execute(select(Household.id, Household.liaison_id)).tuples().all())
+        liaison_of = dict(self.s.execute(select(Household.id, Household.liaison_id)).all())
         span = self.days * 86400
         rows = []
         for i in range(self.n_req):

@@ -233,8 +233,8 @@ def request_rows(s, ctx, requests: list[HelpRequest]) -> list[dict]:
     """The contract's request rows, with names looked up in two queries, not one per row."""
     res_ids = {r.resident_id for r in requests}
     staff_ids = {r.assignee_id for r in requests if r.assignee_id}
-    names = dict(s.execute(select(Resident.id, Resident.name).where(Resident.id.in_(res_ids))).tuples().all()) if res_ids else {}
-    staff = dict(s.execute(select(Staff.id, Staff.name).where(Staff.id.in_(staff_ids))).tuples().all()) if staff_ids else {}
+    names = dict(s.execute(select(Resident.id, Resident.name).where(Resident.id.in_(res_ids))).all()) if res_ids else {}
+    staff = dict(s.execute(select(Staff.id, Staff.name).where(Staff.id.in_(staff_ids))).all()) if staff_ids else {}
     now = ctx.now()
     return [request_row(r, ctx.tz, names.get(r.resident_id), staff.get(r.assignee_id), now) for r in requests]
 

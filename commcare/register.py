@@ -157,12 +157,17 @@ def parse_emergency_contact(raw: str) -> tuple[str | None, str | None]:
     text = identity.nfkc(raw).strip()
     if not text:
         return None, None
-    m = re.search(r"(\+?[0-9][0-9\s\-]{6,}[0-9])", text, re.ASCII)
-    if not m:
-        raise InvalidValue("value.bad_emergency_contact", field="emergency-contact", value=raw)
-    phone = identity.normalize_phone(m[1], "emergency-contact")
-    name = (text[:m.start()] + text[m.end():]).strip(" ,，:：") or None
-    return (identity.normalize_name(name, "emergency-contact") if name else None), phone
+    for m in re.finditer(r"\+?[0-9][0-9\s\-]{6,}[0-9]", text, re.ASCII):
+        words = m[0].split()
+        for i in range(len(words)):  # "家属0 159…": a digit that ends the name is not the phone's
+            try:
+                phone = identity.normalize_phone(" ".join(words[i:]), "emergency-contact")
+            except InvalidValue:
+                continue
+            start = m.start() + m[0].index(words[i])
+            name = (text[:start] + text[m.end():]).strip(" ,，:：") or None
+            return (identity.normalize_name(name, "emergency-contact") if name else None), phone
+    raise InvalidValue("value.bad_emergency_contact", field="emergency-contact", value=raw)
 
 
 def _refuse_known_id(s, id_number: str, except_id: int | None = None) -> None:

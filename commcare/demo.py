@@ -181,7 +181,7 @@ class Generator:
         late = self.rng.random() < 0.12
         took = (due - opened) * (self.rng.uniform(1.05, 2.0) if late else self.rng.uniform(0.1, 0.9))
         done = opened + took
-        if done > self.now or self.rng.random() < 0.01:
+        if done > self.now or (self.now - opened < dt.timedelta(days=3) and self.rng.random() < 0.05):
             return self.rng.choice(["assigned", "assigned", "in_progress"]), None
         return ("cancelled", done) if self.rng.random() < 0.02 else ("resolved", done)
 

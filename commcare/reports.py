@@ -29,30 +29,32 @@ def moment_of(ctx, day: dt.date) -> tuple[dt.datetime, dt.datetime, dt.datetime]
 def day_report(s, ctx, day: dt.date) -> dict:
     cid = ctx.community_id(s)
     start, end, at = moment_of(ctx, day)
+    per_liaison = _per_liaison(s, ctx, cid, start, end)
     return {
         "date": day.isoformat(),
         "community": ctx.community,
         "as_of": iso(at, ctx.tz),
         "requests": _requests(s, ctx, cid, start, end, at),
-        "calls": _calls(s, ctx, cid, start, end),
-        "liaisons": _liaisons(s, ctx, cid, start, end, at),
+        "calls": _calls(s, ctx, cid, start, end, per_liaison),
+        "liaisons": _liaisons(s, ctx, cid, at, per_liaison),
         "staff_health": _health(s, cid, start, end),
         "donations": _donations(s, cid, start, end),
     }
 
 
 def _requests(s, ctx, cid, start, end, at) -> dict:
+    """Each figure from its own index: opened_at, resolved_at, and (community, status, due)."""
     mine = HelpRequest.community_id == cid
-    opened = func.sum(_case(and_(HelpRequest.opened_at >= start, HelpRequest.opened_at < end)))
-    resolved = func.sum(_case(and_(HelpRequest.resolved_at >= start, HelpRequest.resolved_at < end)))
     is_open = _open_now(at, ctx)
-    still = func.sum(_case(is_open))
-    relevant = or_(and_(HelpRequest.opened_at >= start, HelpRequest.opened_at < end),
-                   and_(HelpRequest.resolved_at >= start, HelpRequest.resolved_at < end), is_open)
-    rows = s.execute(select(HelpRequest.category, opened, resolved, still)
-                     .where(mine, relevant).group_by(HelpRequest.category).order_by(HelpRequest.category)).all()
-    by_category = [{"category": c, "opened": int(o or 0), "resolved": int(r or 0), "open": int(n or 0)}
-                   for c, o, r, n in rows]
+    by_cat: dict[str, dict] = {}
+    for key, where in (("opened", and_(HelpRequest.opened_at >= start, HelpRequest.opened_at < end)),
+                       ("resolved", and_(HelpRequest.resolved_at >= start, HelpRequest.resolved_at < end)),
+                       ("open", is_open)):
+        counted = s.execute(select(HelpRequest.category, func.count(HelpRequest.id))
+                            .where(mine, where).group_by(HelpRequest.category)).all()
+        for category, n in counted:
+            by_cat.setdefault(category, {"category": category, "opened": 0, "resolved": 0, "open": 0})[key] = n
+    by_category = [by_cat[c] for c in sorted(by_cat)]
     overdue_q = (select(HelpRequest.id, Resident.name, HelpRequest.category, HelpRequest.due_at, HelpRequest.urgency)
                  .join(Resident, HelpRequest.resident_id == Resident.id)
                  .where(mine, is_open, HelpRequest.due_at < at))
@@ -87,11 +89,9 @@ def _case(condition):
 
 def _special(ctx, end):
     """Active special-group residents registered by ``end`` and not archived before it."""
-    return and_(
-        exists().where(ResidentTag.resident_id == Resident.id,
-                       ResidentTag.tag.in_(identity.call_tags(ctx.extra_tags))),
-        Resident.created_at < end,
-        or_(Resident.archived_at.is_(None), Resident.archived_at >= end))
+    tagged = select(ResidentTag.resident_id).where(ResidentTag.tag.in_(identity.call_tags(ctx.extra_tags)))
+    return and_(Resident.id.in_(tagged), Resident.created_at < end,
+                or_(Resident.archived_at.is_(None), Resident.archived_at >= end))
 
 
 def _reached(start, end):
@@ -99,31 +99,40 @@ def _reached(start, end):
                           Call.outcome.in_(REACHED))
 
 
-def _calls(s, ctx, cid, start, end) -> dict:
-    base = and_(Resident.community_id == cid, _special(ctx, end))
-    due = s.scalar(select(func.count(Resident.id)).where(base)) or 0
+def _per_liaison(s, ctx, cid, start, end) -> dict:
+    """liaison id -> (special-group residents, reached), in one grouped query."""
+    rows = s.execute(
+        select(Household.liaison_id, func.count(Resident.id), func.sum(_case(_reached(start, end))))
+        .select_from(Resident).outerjoin(Household, Resident.household_id == Household.id)
+        .where(Resident.community_id == cid, _special(ctx, end)).group_by(Household.liaison_id)).all()
+    return {lid: (n, int(made or 0)) for lid, n, made in rows}
+
+
+def _calls(s, ctx, cid, start, end, per_liaison) -> dict:
+    due = sum(n for n, _ in per_liaison.values())
+    made = sum(m for _, m in per_liaison.values())
     missed = s.execute(
         select(Resident.id, Resident.name, Staff.name)
         .outerjoin(Household, Resident.household_id == Household.id)
         .outerjoin(Staff, Household.liaison_id == Staff.id)
-        .where(base, ~_reached(start, end)).order_by(Staff.name, Resident.id)).all()
-    return {"due": due, "made": due - len(missed),
+        .where(Resident.community_id == cid, _special(ctx, end), ~_reached(start, end))
+        .order_by(Staff.name, Resident.id)).all()
+    return {"due": due, "made": made,
             "missed": [{"id": i, "resident": n, "liaison": l} for i, n, l in missed]}
 
 
-def _liaisons(s, ctx, cid, start, end, at) -> list[dict]:
-    special = _special(ctx, end)
-    residents = (select(func.count(Resident.id)).join(Household, Resident.household_id == Household.id)
-                 .where(Household.liaison_id == Staff.id, special).correlate(Staff).scalar_subquery())
-    made = (select(func.count(Resident.id)).join(Household, Resident.household_id == Household.id)
-            .where(Household.liaison_id == Staff.id, special, _reached(start, end)).correlate(Staff).scalar_subquery())
-    open_requests = (select(func.count(HelpRequest.id)).where(
-        HelpRequest.assignee_id == Staff.id, _open_now(at, ctx)).correlate(Staff).scalar_subquery())
+def _liaisons(s, ctx, cid, at, per_liaison) -> list[dict]:
+    open_counts = dict(s.execute(
+        select(HelpRequest.assignee_id, func.count(HelpRequest.id))
+        .where(HelpRequest.community_id == cid, _open_now(at, ctx)).group_by(HelpRequest.assignee_id)).all())
     is_liaison = exists().where(Household.liaison_id == Staff.id)
-    rows = s.execute(select(Staff.name, residents, made, open_requests)
-                     .where(Staff.community_id == cid, is_liaison).order_by(Staff.id)).all()
-    return [{"staff": n, "residents": r or 0, "calls_made": m or 0, "calls_missing": (r or 0) - (m or 0),
-             "open_requests": o or 0} for n, r, m, o in rows]
+    staff = s.execute(select(Staff.id, Staff.name).where(Staff.community_id == cid, is_liaison).order_by(Staff.id)).all()
+    out = []
+    for sid, name in staff:
+        n, made = per_liaison.get(sid, (0, 0))
+        out.append({"staff": name, "residents": n, "calls_made": made, "calls_missing": n - made,
+                    "open_requests": open_counts.get(sid, 0)})
+    return out
 
 
 def _health(s, cid, start, end) -> dict:

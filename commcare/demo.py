@@ -133,7 +133,7 @@ class Generator:
             full, initials = self.keys(name)
             rows.append({"community_id": self.cid, "household_id": houses[i % len(houses)], "name": name,
                          "name_pinyin": full, "name_initials": initials, "sex": "M" if int(body[16]) % 2 else "F",
-                         "born": born, "id_number": body + ric.calc_check_digit(body), "phone": self.phone(used_phone),
+                         "born": born, "id_number": body + ric.calc_check_digit(body + "0"), "phone": self.phone(used_phone),
                          "emergency_name": self.name() if tags else None,
                          "emergency_phone": self.phone(used_phone) if tags else None,
                          "created_at": self.now - dt.timedelta(days=300), "updated_at": self.now - dt.timedelta(days=300),

@@ -1,10 +1,12 @@
-"""db commands: where the database is, and (see the reliability work) upgrade/backup/restore/check."""
+"""db commands: where the database is, backup, restore, check and upgrade."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from commcare.commands.common import state
+from commcare.commands.common import FormatOpt, emit, say, state
 
 db_app = typer.Typer(help="The database: path, upgrade, backup, restore, check.", no_args_is_help=True)
 
@@ -23,3 +25,66 @@ def db_path() -> None:
     from commcare.db import display_url
 
     typer.echo(display_url(state().settings.database))
+
+
+@db_app.command("backup")
+def db_backup(path: Annotated[str, typer.Argument(help="Where to write the backup.")],
+              force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+              fmt: FormatOpt = None) -> None:
+    """Write a consistent, verified snapshot of the live database (SQLite), created 0600.
+
+    Example:
+      commcare db backup ~/backups/commcare-2026-05-08.db
+    """
+    from commcare import maintenance
+
+    row = maintenance.backup(state().settings.database, path, force)
+    emit(row, fmt) if fmt and fmt != "table" else say("maint.backed_up", path=row["backup"], revision=row["revision"])
+
+
+@db_app.command("restore")
+def db_restore(path: Annotated[str, typer.Argument(help="A backup made by commcare db backup.")],
+               fmt: FormatOpt = None) -> None:
+    """Replace the database with a verified backup, keeping a copy of the one it replaces.
+
+    Example:
+      commcare db restore ~/backups/commcare-2026-05-08.db
+    """
+    from commcare import maintenance
+
+    row = maintenance.restore(state().settings.database, path)
+    emit(row, fmt) if fmt and fmt != "table" else say("maint.restored", path=row["from"], kept=row["kept"] or "-")
+
+
+@db_app.command("check")
+def db_check(fmt: FormatOpt = None) -> None:
+    """Check integrity, foreign keys, journal mode, file modes and schema version; exit 3 if
+    something is wrong.
+
+    Example:
+      commcare db check
+    """
+    from commcare import maintenance
+    from commcare.errors import DatabaseError
+
+    rows = maintenance.check(state().settings.database)
+    emit(rows, fmt)
+    bad = [r["check"] for r in rows if not r["ok"]]
+    if bad:
+        raise DatabaseError("maint.check_failed", checks=", ".join(bad))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate a database made by an older commcare to this version (SQLite: backup first).
+
+    Example:
+      commcare db upgrade
+    """
+    from commcare import maintenance
+
+    row = maintenance.upgrade(state().settings.database)
+    if row["from"] == row["to"]:
+        say("maint.up_to_date", revision=row["to"])
+    else:
+        say("maint.upgraded", before=row["from"], after=row["to"], backup=row["backup"] or "-")

@@ -1,0 +1,140 @@
+"""Keeping the database sound: backup, restore, check and upgrade.
+
+A backup is a consistent snapshot of the live SQLite file (the backup API), written to a
+temporary file created 0600, verified (integrity, foreign keys, schema version), then moved
+into place. PostgreSQL databases are backed up with the server's own tools (pg_dump).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+from pathlib import Path
+
+from commcare import db as dbm
+from commcare.errors import DatabaseError, InvalidValue, Refused
+
+
+def _sqlite_only(database: str) -> Path:
+    path = dbm.sqlite_path(database)
+    if path is None:
+        raise Refused("maint.pg_backup", url=dbm.display_url(database))
+    return path
+
+
+def verify_file(path: Path) -> dict:
+    """Integrity, foreign keys and schema version of a SQLite file; raises if it is unusable."""
+    revision = dbm.probe_sqlite(path)
+    if revision is None:
+        raise DatabaseError("db.foreign", path=str(path))
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        integrity = con.execute("PRAGMA integrity_check").fetchone()[0]
+        fk = con.execute("PRAGMA foreign_key_check").fetchall()
+    finally:
+        con.close()
+    if integrity != "ok" or fk:
+        raise DatabaseError("maint.damaged", path=str(path), problem=integrity if integrity != "ok" else f"{len(fk)} foreign key violations")
+    return {"revision": revision, "integrity": integrity, "foreign_keys": "ok"}
+
+
+def backup(database: str, target: str, force: bool = False) -> dict:
+    source = _sqlite_only(database)
+    dbm.probe_sqlite(source)
+    target_path = Path(target).expanduser().resolve()
+    if target_path == source:
+        raise InvalidValue("maint.same_file", field="PATH", path=str(target_path))
+    if target_path.exists() and not force:
+        raise Refused("maint.target_exists", path=str(target_path))
+    target_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target_path.with_name(f".{target_path.name}.tmp-{os.getpid()}")
+    dbm.create_private_file(tmp)
+    try:
+        _copy(source, tmp)
+        result = verify_file(tmp)
+        os.replace(tmp, target_path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return {"backup": str(target_path), "bytes": target_path.stat().st_size, **result}
+
+
+def _copy(source: Path, target: Path) -> None:
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=dbm.busy_timeout())
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+        dst.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        dst.close()
+        src.close()
+    os.chmod(target, 0o600)
+
+
+def restore(database: str, source: str) -> dict:
+    current = _sqlite_only(database)
+    source_path = Path(source).expanduser().resolve()
+    if not source_path.exists():
+        raise Refused("maint.no_file", path=str(source_path))
+    info = verify_file(source_path)
+    dbm.check_revision(info["revision"], str(source_path), allow_old=True)
+    kept = None
+    if current.exists() and current.stat().st_size:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        kept = current.with_name(f"{current.name}.before-restore-{stamp}")
+        _copy(current, kept)
+    tmp = current.with_name(f".{current.name}.restore-{os.getpid()}")
+    dbm.create_private_file(tmp)
+    _copy(source_path, tmp)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{current}{suffix}").unlink(missing_ok=True)
+    os.replace(tmp, current)
+    return {"restored": str(current), "from": str(source_path), "kept": str(kept) if kept else None,
+            "revision": info["revision"]}
+
+
+def check(database: str) -> list[dict]:
+    """Every check with ok true/false; the caller exits 3 when one fails."""
+    path = dbm.sqlite_path(database)
+    if path is None:
+        db = dbm.open_database(database)
+        db.dispose()
+        return [{"check": "schema", "ok": True, "detail": dbm.HEAD}]
+    rows = []
+    try:
+        info = verify_file(path)
+        rows += [{"check": "integrity", "ok": True, "detail": "ok"},
+                 {"check": "foreign_keys", "ok": True, "detail": "ok"}]
+        current = info["revision"] == dbm.HEAD
+        rows.append({"check": "schema", "ok": current, "detail": f"{info['revision']} (head {dbm.HEAD})"})
+    except DatabaseError as exc:
+        return [{"check": "database", "ok": False, "detail": exc.message()}]
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    mode = con.execute("PRAGMA journal_mode").fetchone()[0]
+    con.close()
+    rows.append({"check": "journal_mode", "ok": mode == "wal", "detail": mode})
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if file.exists():
+            bits = file.stat().st_mode & 0o777
+            rows.append({"check": f"mode {file.name}", "ok": bits & 0o077 == 0, "detail": oct(bits)})
+    return rows
+
+
+def upgrade(database: str) -> dict:
+    """Migrate an older database to head: SQLite is backed up first."""
+    db = dbm.open_database(database, allow_old=True)
+    try:
+        with db.engine.connect() as conn:
+            before = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        if before == dbm.HEAD:
+            return {"from": before, "to": dbm.HEAD, "backup": None}
+        saved = None
+        path = dbm.sqlite_path(database)
+        if path is not None:
+            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            saved = backup(database, str(path.with_name(f"{path.name}.before-upgrade-{stamp}")))["backup"]
+        dbm.upgrade(db.engine)
+        return {"from": before, "to": dbm.HEAD, "backup": saved}
+    finally:
+        db.dispose()

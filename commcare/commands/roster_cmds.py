@@ -1,0 +1,113 @@
+"""resident import / export / duplicates / merge: the office's roster in and out."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, List, Optional
+
+import typer
+
+from commcare.commands.common import FormatOpt, emit, note, say, state
+from commcare.commands.register_cmds import resident_app
+
+
+def register(app: typer.Typer) -> None:
+    """The commands are added to the resident sub-app where they are defined below."""
+
+
+@resident_app.command("import")
+def resident_import(
+    file: Annotated[str, typer.Argument(help="A .csv (UTF-8 or GBK) or .xlsx roster.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row and say what would happen; write nothing.")] = False,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the valid rows and report the others.")] = False,
+    map_: Annotated[Optional[List[str]], typer.Option("--map", help="COLUMN=field for a header commcare does not know.")] = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Import a roster. Every row is checked first; if any is invalid nothing is imported and
+    each bad row is listed by its spreadsheet row number and field (exit 1).
+
+    Example:
+      commcare resident import 2025花名册.xlsx --dry-run
+      commcare resident import roster.csv --map 户籍地址=address
+    """
+    from commcare import importer
+    from commcare.errors import InvalidValue
+
+    overrides = {}
+    for item in map_ or []:
+        column, _, field = item.partition("=")
+        if not column or field not in importer.FIELDS:
+            raise InvalidValue("roster.bad_map", field="map", value=item, choices=", ".join(importer.FIELDS))
+        overrides[column] = field
+    summary = state().write(importer.import_roster, file, dry_run, skip_invalid, overrides)
+    if summary["unknown_columns"]:
+        note("roster.unknown_columns", columns="、".join(summary["unknown_columns"]))
+    for line in summary["problems"]:
+        sys.stderr.write(line + "\n")
+    if fmt and fmt != "table":
+        emit(summary, fmt)
+    elif dry_run:
+        say("roster.would_import", valid=summary["valid"], invalid=summary["invalid"])
+    else:
+        say("roster.imported", imported=summary["imported"], invalid=summary["invalid"])
+
+
+@resident_app.command("export")
+def resident_export(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv, xlsx or json.")] = "csv",
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="File to write (created 0600).")] = None,
+    unmask: Annotated[bool, typer.Option("--unmask", help="Full phone and ID numbers (recorded in the audit trail).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    tag: Annotated[Optional[str], typer.Option(help="Only this special group.")] = None,
+    compound: Annotated[Optional[str], typer.Option(help="Only this compound.")] = None,
+) -> None:
+    """Export the register: masked by default, CSV in UTF-8 with BOM for Excel.
+
+    Example:
+      commcare resident export --format xlsx --output 花名册.xlsx
+      commcare resident export --unmask --output backup.csv
+    """
+    from commcare import exporter
+
+    st = state()
+    rows = st.write(exporter.export_rows, unmask, tag, compound) if unmask else st.read(exporter.export_rows, False, tag, compound)
+    data = exporter.write(rows, fmt, output, force)
+    if data is not None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        note("roster.exported", count=len(rows), path=output)
+
+
+@resident_app.command("duplicates")
+def resident_duplicates(fmt: FormatOpt = None) -> None:
+    """List likely duplicates: the same name with the same phone or address.
+
+    Example:
+      commcare resident duplicates
+    """
+    from commcare import duplicates
+
+    emit(state().read(duplicates.find), fmt, columns=["a", "b", "name", "reason"])
+
+
+@resident_app.command("merge")
+def resident_merge(
+    keep: Annotated[str, typer.Argument(help="The resident to keep.")],
+    other: Annotated[str, typer.Argument(help="The duplicate: its calls, requests and tags move to the first.")],
+    dismiss: Annotated[bool, typer.Option("--dismiss", help="They are two different people: stop listing the pair.")] = False,
+) -> None:
+    """Merge a duplicate into the resident to keep (or --dismiss the pair).
+
+    Example:
+      commcare resident merge 12 57
+      commcare resident merge 12 57 --dismiss
+    """
+    from commcare import duplicates
+
+    if dismiss:
+        state().write(duplicates.dismiss, keep, other)
+        say("roster.dismissed", a=keep, b=other)
+        return
+    kept = state().write(lambda s, ctx: duplicates.merge(s, ctx, keep, other).id)
+    say("roster.merged", id=kept)

@@ -1,0 +1,170 @@
+"""Roster import and export with real files: encodings, XLSX, bad rows, formulas, round trip."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import stat
+
+import pytest
+
+HEADER = "序号,姓名,身份证号,联系电话,小区,住址,人群类别,联络员,备注\n"
+GOOD = [
+    "1,张桂兰,11010519491231002x,139-1234-5678,幸福小区,1-101,独居、老人,王秀英,",
+    "2,阿依古丽·买买提,,０３７１-６７８９１２３４,幸福小区,1-102,残疾；体弱,王秀英,=HYPERLINK(\"x\")",
+    "3,刘建国,,13800002222,阳光花园,2-201,,,",
+]
+
+
+@pytest.fixture
+def office(db_url, cli):
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    assert cli("staff", "add", "李强").exit_code == 0
+    return cli
+
+
+def names(cli) -> list[str]:
+    return [r["name"] for r in json.loads(cli("resident", "list", "-f", "json").stdout)]
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8-sig", "utf-8", "gb18030"])
+def test_csv_in_the_encodings_offices_use(office, tmp_path, encoding):
+    path = tmp_path / "roster.csv"
+    path.write_bytes((HEADER + "\n".join(GOOD) + "\n").encode(encoding))
+    result = office("resident", "import", path)
+    assert result.exit_code == 0, result.stderr
+    assert "序号" in result.stderr  # the unknown column is named in a warning
+    assert names(office) == ["张桂兰", "阿依古丽·买买提", "刘建国"]
+    shown = json.loads(office("resident", "show", "张桂兰", "-f", "json", "--unmask").stdout)
+    assert shown["id_number"] == "11010519491231002X" and shown["phone"] == "13912345678"
+    assert shown["tags"] == ["elderly", "lives-alone"] and shown["liaison"] == "王秀英"
+    assert json.loads(office("resident", "show", "阿依古丽·买买提", "-f", "json").stdout)["phone"] == "0371-67891234"
+
+
+def test_xlsx_with_chinese_headers_and_a_serial_column(office, tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["序号", "姓名", "性别", "身份证号", "手机", "小区", "地址", "类别", "联络员"])
+    sheet.append([1, "张桂兰", "女", "11010519491231002X", 13912345678, "幸福小区", "1-101", "老人 独居", "王秀英"])
+    sheet.append([2, "赵小宝", "男", None, "137 0000 3333", "幸福小区", "1-103", "儿童", "王秀英"])
+    path = tmp_path / "roster.xlsx"
+    book.save(path)
+    result = office("resident", "import", path)
+    assert result.exit_code == 0, result.stderr
+    assert names(office) == ["张桂兰", "赵小宝"]
+
+
+BAD_ROWS = [
+    ("11010519491231002X", "1391234567", "老人", "王秀英", "phone"),   # short phone
+    ("110105194912310021", "13912345678", "老人", "王秀英", "id_number"),  # bad check digit
+    ("", "13912345678", "外星人", "王秀英", "tags"),                   # unknown tag
+    ("", "13912345678", "老人", "无此人", "liaison"),                  # unknown liaison
+]
+
+
+def test_every_bad_row_is_reported_by_row_and_field_and_nothing_is_imported(office, tmp_path):
+    lines = [f"{i},某某{i},{idn},{phone},幸福小区,9-{i},{tag},{liaison}," for i, (idn, phone, tag, liaison, _) in enumerate(BAD_ROWS)]
+    lines += ["9,,,13900000009,幸福小区,9-9,,,",                                   # empty name: row 6
+              "10,甲,11010519491231002X,13900000010,幸福小区,8-1,,王秀英,",          # fine alone: row 7
+              "11,乙,11010519491231002X,13900000011,幸福小区,8-2,,王秀英,",          # repeats row 7's ID: row 8
+              "12,丙,,13900000012,幸福小区,8-1,,李强,"]                              # household liaison conflict: row 9
+    path = tmp_path / "bad.csv"
+    path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+    result = office("resident", "import", path)
+    assert result.exit_code == 1
+    report = result.stderr
+    for row, field in [(2, "phone"), (3, "id_number"), (4, "tags"), (5, "liaison"), (6, "name"),
+                       (8, "id_number"), (9, "liaison")]:
+        assert f"row {row}: {field}:" in report, (row, field, report)
+    assert "row 7:" not in report
+    assert names(office) == []
+    skipped = office("resident", "import", path, "--skip-invalid")
+    assert skipped.exit_code == 0
+    assert names(office) == ["甲"]
+
+
+def test_an_id_number_already_registered_is_invalid(office, tmp_path):
+    office("resident", "add", "张桂兰", "--id-number", "11010519491231002X")
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + GOOD[0] + "\n", encoding="utf-8")
+    result = office("resident", "import", path)
+    assert result.exit_code == 1 and "row 2: id_number" in result.stderr
+
+
+def test_dry_run_writes_nothing(office, tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + "\n".join(GOOD) + "\n", encoding="utf-8")
+    result = office("resident", "import", path, "--dry-run")
+    assert result.exit_code == 0 and "3" in result.stdout
+    assert names(office) == []
+
+
+def test_export_is_masked_private_and_neutralised(office, tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + "\n".join(GOOD) + "\n", encoding="utf-8")
+    office("resident", "import", path)
+    out = tmp_path / "export.csv"
+    assert office("resident", "export", "-o", out).exit_code == 0
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and stat.S_IMODE(out.stat().st_mode) == 0o600
+    text = raw.decode("utf-8-sig")
+    assert "13912345678" not in text and "139****5678" in text and "11010519491231002X" not in text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[1]["note"] == "'=HYPERLINK(\"x\")"
+    assert office("resident", "export", "-o", out).exit_code == 1  # never overwritten silently
+    assert office("resident", "export", "-o", out, "--force").exit_code == 0
+
+
+def test_xlsx_export_keeps_id_numbers_as_text(office, tmp_path):
+    from openpyxl import load_workbook
+
+    office("resident", "add", "张桂兰", "--id-number", "11010519491231002X", "--note", "@SUM(A1)")
+    out = tmp_path / "r.xlsx"
+    assert office("resident", "export", "-f", "xlsx", "-o", out, "--unmask").exit_code == 0
+    sheet = load_workbook(out).active
+    header = [c.value for c in sheet[1]]
+    row = [c.value for c in sheet[2]]
+    assert row[header.index("id_number")] == "11010519491231002X"
+    assert row[header.index("note")] == "'@SUM(A1)"
+    audit = json.loads(office("audit", "-f", "json").stdout)
+    assert any(e["action"] == "unmask" for e in audit)
+
+
+def test_round_trip_export_unmask_then_import_gives_the_same_register(office, tmp_path, cli, monkeypatch):
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + "\n".join(GOOD) + "\n", encoding="utf-8")
+    office("resident", "add", "李大爷", "--phone", "13700001111", "--emergency-contact", "李明 13600002222",
+           "--compound", "阳光花园", "--address", "5-501", "--liaison", "李强", "--tag", "sick")
+    office("resident", "import", path)
+    out = tmp_path / "all.csv"
+    assert office("resident", "export", "--unmask", "-o", out).exit_code == 0
+    before = json.loads(office("resident", "list", "--unmask", "-f", "json").stdout)
+    fresh = tmp_path / "fresh.db"
+    monkeypatch.setenv("COMMCARE_DB", str(fresh))
+    cli("staff", "add", "王秀英")
+    cli("staff", "add", "李强")
+    result = cli("resident", "import", out)
+    assert result.exit_code == 0, result.stderr
+    after = json.loads(cli("resident", "list", "--unmask", "-f", "json").stdout)
+    strip = lambda rows: sorted(({k: v for k, v in r.items() if k not in ("id", "created_at")} for r in rows), key=lambda r: r["name"])  # noqa: E731
+    assert strip(after) == strip(before)
+
+
+def test_duplicates_listed_then_merged(office):
+    office("resident", "add", "张桂兰", "--phone", "13912345678")
+    office("resident", "add", "张桂兰", "--phone", "139 1234 5678", "--tag", "老人")
+    dups = json.loads(office("resident", "duplicates", "-f", "json").stdout)
+    assert dups == [{"a": 1, "b": 2, "name": "张桂兰", "reason": "same phone"}]
+    assert office("resident", "merge", "1", "2").exit_code == 0
+    assert json.loads(office("resident", "duplicates", "-f", "json").stdout) == []
+    assert json.loads(office("resident", "show", "#1", "-f", "json").stdout)["tags"] == ["elderly"]
+
+
+def test_mojibake_is_refused_not_imported(office, tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes(HEADER.encode("utf-16"))
+    result = office("resident", "import", path)
+    assert result.exit_code == 2 and "FILE" in result.stderr

@@ -283,3 +283,130 @@ def count_residents(s, ctx) -> int:
 
 def _filled(**values) -> list[str]:
     return sorted(k for k, v in values.items() if v)
+
+
+# --- changes ---------------------------------------------------------------------------------
+
+def edit_resident(s, ctx, ref, *, compound=None, address=None, liaison=None, add_tags=(),
+                  remove_tags=(), **raw) -> Resident:
+    """Change what is given; ``tags`` replaces the tags, ``add_tags``/``remove_tags`` adjust them.
+    Moving to another address moves the resident into that household (whose liaison holds)."""
+    resident = find_resident(s, ctx, ref)
+    given = {k: v for k, v in raw.items() if v is not None}
+    fields = clean_resident_fields(ctx, **given)
+    if fields.get("id_number"):
+        _refuse_known_id(s, fields["id_number"], except_id=resident.id)
+    changed = [k for k in fields if k not in ("name_pinyin", "name_initials", "tags")]
+    tags = _new_tags(ctx, resident, fields.pop("tags", None), add_tags, remove_tags)
+    if tags is not None:
+        resident.tags = [ResidentTag(tag=t) for t in tags]
+        changed.append("tags")
+    for key, value in fields.items():
+        setattr(resident, key, value)
+    if compound is not None or address is not None:
+        house = resident.household
+        resident.household = household_at(s, ctx, house.compound if compound is None and house else compound,
+                                           house.address if address is None and house else address)
+        changed.append("household")
+    if liaison:
+        give_liaison(s, ctx, resident.household, find_staff(s, ctx, liaison, "liaison"))
+    if not changed and not liaison:
+        raise InvalidValue("register.nothing_to_change", field="REF")
+    resident.updated_at = ctx.now()
+    s.flush()
+    audit.record(s, ctx, "resident.edit", "resident", resident.id, sorted(set(changed)))
+    return resident
+
+
+def _new_tags(ctx, resident, replace, add, remove) -> list[str] | None:
+    if replace is None and not add and not remove:
+        return None
+    tags = set(replace if replace is not None else (t.tag for t in resident.tags))
+    tags |= set(identity.parse_tags(list(add), ctx.extra_tags))
+    tags -= set(identity.parse_tags(list(remove), ctx.extra_tags))
+    return sorted(tags)
+
+
+def archive_resident(s, ctx, ref, reason: str) -> Resident:
+    resident = find_resident(s, ctx, ref)
+    reason = identity.normalize_text(reason, "reason")
+    if not reason:
+        raise InvalidValue("value.empty", field="reason")
+    if resident.archived_at is not None:
+        raise Conflict("register.already_archived", id=resident.id, name=resident.name)
+    resident.archived_at, resident.archive_reason, resident.updated_at = ctx.now(), reason, ctx.now()
+    audit.record(s, ctx, "resident.archive", "resident", resident.id, ["archived", "archive_reason"])
+    return resident
+
+
+def unarchive_resident(s, ctx, ref) -> Resident:
+    resident = find_resident(s, ctx, ref)
+    if resident.archived_at is None:
+        raise Conflict("register.not_archived", id=resident.id, name=resident.name)
+    resident.archived_at = resident.archive_reason = None
+    audit.record(s, ctx, "resident.unarchive", "resident", resident.id, ["archived"])
+    return resident
+
+
+def edit_staff(s, ctx, ref, name=None, phone=None, role=None, active=None) -> Staff:
+    staff = find_staff(s, ctx, ref)
+    changed = []
+    if name is not None:
+        staff.name = identity.normalize_name(name)
+        changed.append("name")
+    if phone is not None:
+        staff.phone = identity.normalize_phone(phone) if phone.strip() else None
+        changed.append("phone")
+    if role is not None:
+        staff.role = identity.normalize_text(role, "role", 100)
+        changed.append("role")
+    if active is not None:
+        staff.active = active
+        changed.append("active")
+    if not changed:
+        raise InvalidValue("register.nothing_to_change", field="REF")
+    audit.record(s, ctx, "staff.edit", "staff", staff.id, changed)
+    return staff
+
+
+def find_household(s, ctx, ref: str) -> Household:
+    """A household by "compound address", by address alone, or by one of its residents."""
+    text = identity.normalize_text(ref, "household") or ""
+    query = select(Household).where(Household.community_id == ctx.community_id(s))
+    parts = text.split(None, 1)
+    found = []
+    if len(parts) == 2:
+        found = s.scalars(query.where(Household.compound == parts[0], Household.address == parts[1])).all()
+    if not found:
+        found = s.scalars(query.where(Household.address == text)).all()
+    if not found:
+        resident = find_resident(s, ctx, ref, "household")
+        if resident.household is None:
+            raise InvalidValue("register.liaison_needs_address", field="household")
+        return resident.household
+    return _one(found, "household", ref, lambda h: f"#{h.id} {describe_household(h)}")
+
+
+def assign_household(s, ctx, ref, staff_ref) -> Household:
+    house = find_household(s, ctx, ref)
+    give_liaison(s, ctx, house, find_staff(s, ctx, staff_ref, "staff"), reassign=True)
+    return house
+
+
+def list_households(s, ctx, compound=None, liaison=None, no_liaison=False) -> list[dict]:
+    members = (select(func.count(Resident.id)).where(Resident.household_id == Household.id, Resident.archived_at.is_(None))
+               .correlate(Household).scalar_subquery())
+    special = (select(func.count(func.distinct(Resident.id))).join(ResidentTag, ResidentTag.resident_id == Resident.id)
+               .where(Resident.household_id == Household.id, Resident.archived_at.is_(None),
+                      ResidentTag.tag.in_(identity.call_tags(ctx.extra_tags))).correlate(Household).scalar_subquery())
+    query = (select(Household.id, Household.compound, Household.address, Staff.name, members, special)
+             .outerjoin(Staff, Household.liaison_id == Staff.id)
+             .where(Household.community_id == ctx.community_id(s)).order_by(Household.compound, Household.address))
+    if compound:
+        query = query.where(Household.compound == identity.normalize_text(compound, "compound"))
+    if liaison:
+        query = query.where(Household.liaison_id == find_staff(s, ctx, liaison, "liaison").id)
+    if no_liaison:
+        query = query.where(Household.liaison_id.is_(None))
+    return [{"id": i, "compound": c, "address": a, "liaison": l, "members": m or 0, "special": sp or 0}
+            for i, c, a, l, m, sp in s.execute(query)]

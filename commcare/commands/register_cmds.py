@@ -164,6 +164,107 @@ def resident_show(
     emit(row, fmt)
 
 
+@resident_app.command("edit")
+def resident_edit(
+    ref: Annotated[str, typer.Argument(help="Number, ID number, phone or name.")],
+    name: Annotated[Optional[str], typer.Option(help="New name.")] = None,
+    phone: Annotated[Optional[str], typer.Option(help="New phone (empty to clear).")] = None,
+    id_number: Annotated[Optional[str], typer.Option("--id-number", help="ID number.")] = None,
+    sex: Annotated[Optional[str], typer.Option(help="M/F or 男/女.")] = None,
+    born: Annotated[Optional[str], typer.Option(help="Birth date YYYY-MM-DD.")] = None,
+    compound: Annotated[Optional[str], typer.Option(help="Move to this compound.")] = None,
+    address: Annotated[Optional[str], typer.Option(help="Move to this address.")] = None,
+    tag: Annotated[Optional[List[str]], typer.Option("--tag", help="Replace the special groups with these.")] = None,
+    add_tag: Annotated[Optional[List[str]], typer.Option("--add-tag", help="Add a special group.")] = None,
+    remove_tag: Annotated[Optional[List[str]], typer.Option("--remove-tag", help="Remove a special group.")] = None,
+    liaison: Annotated[Optional[str], typer.Option(help="Liaison for a household that has none.")] = None,
+    emergency_contact: Annotated[Optional[str], typer.Option("--emergency-contact", help='"NAME PHONE".')] = None,
+    note_: Annotated[Optional[str], typer.Option("--note", help="A note.")] = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Change a resident's details; moving address moves them to that household.
+
+    Example:
+      commcare resident edit 张桂兰 --phone 13912345679 --add-tag 体弱
+    """
+    from commcare import register
+
+    row = state().write(lambda s, ctx: register.resident_row(register.edit_resident(
+        s, ctx, ref, compound=compound, address=address, liaison=liaison, add_tags=add_tag or [],
+        remove_tags=remove_tag or [], name=name, phone=phone, id_number=id_number, sex=sex, born=born,
+        tags=tag, emergency_contact=emergency_contact, note=note_), ctx.tz))
+    _added(row, fmt, "resident.edited")
+
+
+@resident_app.command("archive")
+def resident_archive(
+    ref: Annotated[str, typer.Argument(help="Number, ID number, phone or name.")],
+    reason: Annotated[str, typer.Option(help="Why (moved away, passed away, …).")],
+) -> None:
+    """Archive a resident: no longer due calls, out of lists (kept for past reports).
+
+    Example:
+      commcare resident archive 张桂兰 --reason "随子女搬离本社区"
+    """
+    from commcare import register
+
+    row = state().write(lambda s, ctx: register.resident_row(register.archive_resident(s, ctx, ref, reason), ctx.tz))
+    say("resident.archived_msg", id=row["id"], name=row["name"])
+
+
+@resident_app.command("unarchive")
+def resident_unarchive(ref: Annotated[str, typer.Argument(help="Number, ID number, phone or name.")]) -> None:
+    """Bring an archived resident back into the register.
+
+    Example:
+      commcare resident unarchive 12
+    """
+    from commcare import register
+
+    row = state().write(lambda s, ctx: register.resident_row(register.unarchive_resident(s, ctx, ref), ctx.tz))
+    say("resident.unarchived", id=row["id"], name=row["name"])
+
+
+# --- households ------------------------------------------------------------------------------
+
+@household_app.command("list")
+def household_list(
+    compound: Annotated[Optional[str], typer.Option(help="Only this compound.")] = None,
+    liaison: Annotated[Optional[str], typer.Option(help="Only this liaison's households.")] = None,
+    no_liaison: Annotated[bool, typer.Option("--no-liaison", help="Only households without a liaison.")] = False,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """List households with their liaison, members and special-group members.
+
+    Example:
+      commcare household list --no-liaison
+    """
+    from commcare import register
+
+    emit(state().read(register.list_households, compound, liaison, no_liaison), fmt, output)
+
+
+@household_app.command("assign")
+def household_assign(
+    household: Annotated[str, typer.Argument(help='"COMPOUND ADDRESS", an address, or one of its residents.')],
+    staff: Annotated[str, typer.Argument(help="The new liaison (number or name).")],
+) -> None:
+    """Give a household a (new) liaison, on purpose: the one fixed liaison changes.
+
+    Example:
+      commcare household assign "幸福小区 3-2-101" 李强
+    """
+    from commcare import register
+
+    def run(s, ctx):
+        house = register.assign_household(s, ctx, household, staff)
+        return register.describe_household(house), house.liaison.name
+
+    address, liaison = state().write(run)
+    say("household.assigned", address=address, liaison=liaison)
+
+
 # --- staff -----------------------------------------------------------------------------------
 
 @staff_app.command("add")
@@ -202,6 +303,25 @@ def staff_list(
     run = lambda s, ctx: [register.staff_row(x, unmask) for x in register.list_staff(s, ctx, all_)]  # noqa: E731
     rows = st.write(lambda s, ctx: _unmasked(s, ctx, run, "staff.list")) if unmask else st.read(run)
     emit(rows, fmt, output, columns=["id", "name", "phone", "role", "active"])
+
+
+@staff_app.command("edit")
+def staff_edit(
+    ref: Annotated[str, typer.Argument(help="Staff number or name.")],
+    name: Annotated[Optional[str], typer.Option(help="New name.")] = None,
+    phone: Annotated[Optional[str], typer.Option(help="New phone.")] = None,
+    role: Annotated[Optional[str], typer.Option(help="New role.")] = None,
+    active: Annotated[Optional[bool], typer.Option("--active/--inactive", help="Still working here?")] = None,
+) -> None:
+    """Change a staff member's details, or mark them inactive (no longer due health reports).
+
+    Example:
+      commcare staff edit 李强 --inactive
+    """
+    from commcare import register
+
+    row = state().write(lambda s, ctx: register.staff_row(register.edit_staff(s, ctx, ref, name, phone, role, active)))
+    say("staff.edited", id=row["id"], name=row["name"])
 
 
 # --- audit -----------------------------------------------------------------------------------

@@ -1,0 +1,71 @@
+"""Identifiers: GB 11643 ID numbers (property tests) and phone normalisation."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given, strategies as st
+
+from commcare import identity
+from commcare.errors import InvalidValue
+
+
+def check_char(body: str) -> str:
+    weights = [pow(2, 17 - i, 11) for i in range(17)]
+    value = (12 - sum(int(d) * w for d, w in zip(body, weights)) % 11) % 11
+    return "X" if value == 10 else str(value)
+
+
+bodies = st.builds(
+    lambda region, day, seq: f"{region:06d}{day:%Y%m%d}{seq:03d}",
+    st.integers(110000, 659999), st.dates(dt.date(1900, 1, 1), dt.date(2025, 12, 31)), st.integers(0, 999))
+
+
+@given(bodies)
+def test_17_digits_and_the_computed_check_character_always_pass(body):
+    number = body + check_char(body)
+    assert identity.normalize_id_number(number.lower()) == number
+
+
+@given(bodies, st.integers(0, 17), st.integers(1, 9))
+def test_any_one_digit_change_always_fails(body, position, delta):
+    number = body + check_char(body)
+    if position == 17 and number[17] == "X":
+        changed = number[:17] + str(delta)
+    else:
+        digit = int(number[position]) if number[position] != "X" else 10
+        changed = number[:position] + str((digit + delta) % 10) + number[position + 1:]
+    if changed == number:
+        return
+    with pytest.raises(InvalidValue):
+        identity.normalize_id_number(changed)
+
+
+@pytest.mark.parametrize("date", ["19490230", "19491301", "20991231"])
+def test_impossible_birth_dates_fail(date):
+    body = f"110105{date}002"
+    with pytest.raises(InvalidValue) as info:
+        identity.normalize_id_number(body + check_char(body))
+    assert info.value.key == "value.bad_id_date"
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("13912345678", "13912345678"), ("139-1234-5678", "13912345678"), ("139 1234 5678", "13912345678"),
+    ("１３９１２３４５６７８", "13912345678"), ("+86 139 1234 5678", "13912345678"), ("8613912345678", "13912345678"),
+    ("0371-67891234", "0371-67891234"), ("037167891234", "0371-67891234"), ("010-12345678", "010-12345678"),
+    ("(021) 6543 2100", "021-65432100"),
+])
+def test_phone_normalisation(raw, expected):
+    assert identity.normalize_phone(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["1391234567", "23912345678", "12912345678", "139123456789", "0371-0123", "abc", "١٣٩١٢٣٤٥٦٧٨"])
+def test_bad_phones_fail(raw):
+    with pytest.raises(InvalidValue):
+        identity.normalize_phone(raw)
+
+
+def test_masking():
+    assert identity.mask_phone("13812345678") == "138****5678"
+    assert identity.mask_phone("0371-67891234") == "0371-****1234"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from functools import cache
 
 from commcare.errors import InvalidValue
 
@@ -210,9 +211,19 @@ def parse_choice(raw: str, choices: tuple[str, ...], field: str) -> str:
 
 def pinyin_keys(name: str) -> tuple[str, str]:
     """(full pinyin, initials) of a name, lower-case, for an indexed search."""
-    from pypinyin import Style, lazy_pinyin
-
-    syllables = [s.lower() for s in lazy_pinyin(name, errors="default") if s.strip()]
-    full = "".join(re.sub(r"[^0-9a-z]", "", s) for s in syllables)
-    initials = "".join(re.sub(r"[^0-9a-z]", "", s)[:1] for s in syllables)
+    syllables = [_char_pinyin(ch) for ch in name]
+    syllables = [p for p in syllables if p]
+    full = "".join(syllables)
+    initials = "".join(p[:1] for p in syllables)
     return full[:400], initials[:100]
+
+
+@cache
+def _char_pinyin(ch: str) -> str:
+    """One character's pinyin (cached: a roster of 100,000 names has a few thousand
+    distinct characters). Latin letters and digits stand for themselves."""
+    from pypinyin import lazy_pinyin
+
+    if ch.isascii():
+        return ch.lower() if ch.isalnum() else ""
+    return re.sub(r"[^0-9a-z]", "", lazy_pinyin(ch, errors="default")[0].lower())

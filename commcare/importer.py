@@ -216,16 +216,35 @@ def write(s, ctx, plan: Plan, source: str) -> dict:
         rec.update(community_id=cid, household_id=houses.get((row["compound"], row["address"])),
                    created_at=now, updated_at=now, version=1)
         records.append(rec)
-    ids = []
+    ids = _reserve_ids(s, len(records))
+    for rec, rid in zip(records, ids):
+        rec["id"] = rid
     if records:
-        result = s.execute(insert(Resident).returning(Resident.id, sort_by_parameter_order=True), records)
-        ids = [r[0] for r in result]
+        s.execute(insert(Resident.__table__), records)
     tags = [{"resident_id": rid, "tag": tag} for rid, row in zip(ids, plan.rows) for tag in row["tags"]]
     if tags:
-        s.execute(insert(ResidentTag), tags)
+        s.execute(insert(ResidentTag.__table__), tags)
     audit.record(s, ctx, "resident.import", "resident", None, ["rows"],
                  detail=f"{Path(source).name}: {len(ids)} imported, {len(plan.problems)} invalid")
     return {"imported": len(ids), "households": len(houses)}
+
+
+def _reserve_ids(s, count: int) -> list[int]:
+    """Resident numbers for ``count`` new rows, so one executemany can insert them all (an
+    INSERT … RETURNING in parameter order goes row by row here). PostgreSQL hands them out from
+    the sequence; on SQLite the write transaction (BEGIN IMMEDIATE) holds the lock, so the
+    numbers after the highest are ours."""
+    if not count:
+        return []
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        return list(s.scalars(text("SELECT nextval(pg_get_serial_sequence('residents', 'id')) "
+                                   "FROM generate_series(1, :n)"), {"n": count}))
+    from sqlalchemy import func
+
+    top = s.scalar(select(func.max(Resident.id))) or 0
+    return list(range(top + 1, top + 1 + count))
 
 
 def _ensure_households(s, ctx, cid, plan: Plan, now) -> dict[tuple[str, str], int]:
@@ -235,7 +254,7 @@ def _ensure_households(s, ctx, cid, plan: Plan, now) -> dict[tuple[str, str], in
     new = [{"community_id": cid, "compound": c, "address": a, "liaison_id": lid, "created_at": now}
            for (c, a), lid in plan.households.items() if (c, a) not in existing]
     if new:
-        s.execute(insert(Household), new)
+        s.execute(insert(Household.__table__), new)
     for (c, a), lid in plan.households.items():
         if (c, a) in existing and lid and existing[(c, a)][1] is None:
             s.get(Household, existing[(c, a)][0]).liaison_id = lid

@@ -1,0 +1,116 @@
+"""Whole-process timings of commcare beside the floor its libraries set, in one run.
+
+    python bench/run.py [--residents 100000] [--requests 1000000] [--runs 5] [--quick]
+
+Builds a demo community with `commcare demo` (once; reused if the file exists), then runs each
+command several times, interleaved with the floors so that machine noise hits all alike, and
+prints the medians and their ratio to the floor, with peak memory (max RSS) per command.
+The table is also written to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FLOOR = [sys.executable, "-c", "import typer, rich.console, sqlalchemy.orm"]
+FLOOR_HELP = [sys.executable, "-c", "import typer, rich.console"]
+
+
+def commcare() -> list[str]:
+    exe = shutil.which("commcare") or str(Path(sys.executable).with_name("commcare"))
+    return [exe]
+
+
+def timed(cmd: list[str], env: dict) -> tuple[float, int]:
+    """Seconds and peak RSS (KiB) of one run of ``cmd``."""
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.execvpe(cmd[0], cmd, env)
+    _, status, usage = os.wait4(pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"failed: {' '.join(cmd)}")
+    return elapsed, usage.ru_maxrss
+
+
+def build(db: Path, residents: int, requests: int, env: dict) -> None:
+    if db.exists():
+        return
+    print(f"building {db} ({residents} residents, {requests} requests) …", file=sys.stderr)
+    start = time.perf_counter()
+    subprocess.run(commcare() + ["--db", str(db), "demo", "--residents", str(residents), "--requests",
+                                 str(requests), "--days", "60", "--format", "json"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    print(f"built in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--residents", type=int, default=100_000)
+    ap.add_argument("--requests", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="2,000 residents, 20,000 requests")
+    ap.add_argument("--dir", default=str(HERE / "results"))
+    args = ap.parse_args()
+    if args.quick:
+        args.residents, args.requests = 2_000, 20_000
+    out = Path(args.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / f"demo-{args.residents}-{args.requests}.db"
+    env = {**os.environ, "COMMCARE_DB": str(db), "COMMCARE_CONFIG": str(out / "none.toml"), "NO_COLOR": "1"}
+    env.pop("COMMCARE_NOW", None)
+    build(db, args.residents, args.requests, env)
+    c = commcare()
+    cases = {
+        "floor: import typer, rich.console, sqlalchemy.orm": FLOOR,
+        "floor (help): import typer, rich.console": FLOOR_HELP,
+        "commcare --help": c + ["--help"],
+        "report today --format json": c + ["report", "today", "--format", "json"],
+        "call due --format json": c + ["call", "due", "--format", "json"],
+        "request list --overdue --limit 100": c + ["request", "list", "--overdue", "--limit", "100"],
+        "add-request": c + ["add-request", "#1", "--category", "trash"],
+        "request resolve": None,  # filled per run with the request just opened
+    }
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    peaks: dict[str, int] = {k: 0 for k in cases}
+    for _ in range(args.runs):
+        for name, cmd in cases.items():
+            if cmd is None:
+                last = subprocess.run(c + ["request", "list", "--status", "all", "--resident", "#1", "--format", "csv"],
+                                      env=env, capture_output=True, text=True).stdout.splitlines()
+                ids = [line.split(",")[0] for line in last[1:] if ",trash," in line and ",assigned," in line]
+                cmd = c + ["request", "resolve", ids[-1]] if ids else c + ["--help"]
+            seconds, peak = timed(cmd, env)
+            times[name].append(seconds)
+            peaks[name] = max(peaks[name], peak)
+    floor = statistics.median(times[next(iter(cases))])
+    floor_help = statistics.median(times["floor (help): import typer, rich.console"])
+    lines = [f"commcare benchmark — {args.residents:,} residents, {args.requests:,} requests, "
+             f"median of {args.runs} runs, {os.cpu_count()} cores",
+             f"{'command':52} {'median s':>9} {'ratio':>7} {'peak MiB':>9}"]
+    for name in cases:
+        median = statistics.median(times[name])
+        base = floor_help if name == "commcare --help" else floor
+        lines.append(f"{name:52} {median:9.3f} {median / base:7.2f} {peaks[name] / 1024:9.1f}")
+    lines.append("ratio: to the floor above (commcare --help: to the help floor)")
+    text = "\n".join(lines)
+    print(text)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / f"bench-{stamp}.txt").write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

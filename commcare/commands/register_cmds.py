@@ -11,6 +11,7 @@ from commcare.commands.common import FormatOpt, OutputOpt, UnmaskOpt, emit, note
 resident_app = typer.Typer(help="The register of residents (花名册).", no_args_is_help=True)
 household_app = typer.Typer(help="Households (户): the residents at one address, one liaison each.", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff, liaisons (联络员) and volunteers.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail: who did what, when.", invoke_without_command=True)
 config_app = typer.Typer(help="Settings: option > environment > config file > default.", no_args_is_help=True)
 
 RESIDENT_COLUMNS = ["id", "name", "sex", "born", "phone", "compound", "address", "tags", "liaison"]
@@ -21,7 +22,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(resident_app, name="resident")
     app.add_typer(household_app, name="household")
     app.add_typer(staff_app, name="staff")
-    app.command("audit")(audit_cmd)
+    app.add_typer(audit_app, name="audit")
     app.add_typer(config_app, name="config")
 
 
@@ -326,7 +327,9 @@ def staff_edit(
 
 # --- audit -----------------------------------------------------------------------------------
 
+@audit_app.callback()
 def audit_cmd(
+    ctx: typer.Context,
     since: Annotated[Optional[str], typer.Option(help="From this time (2026-05-08, +-2d, ISO 8601).")] = None,
     resident: Annotated[Optional[str], typer.Option(help="Only entries about this resident.")] = None,
     limit: Annotated[Optional[int], typer.Option(help="At most this many entries.")] = None,
@@ -338,6 +341,8 @@ def audit_cmd(
     Example:
       commcare audit --since 2026-05-01 --resident 张桂兰
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from commcare import audit, register
     from commcare.timeparse import parse_when
 
@@ -348,3 +353,16 @@ def audit_cmd(
         return [audit.as_row(e, ctx.tz) for e in found]
 
     emit(state().read(run), fmt, output)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check that no entry of the audit trail was edited or deleted (exit 1 at the first).
+
+    Example:
+      commcare audit verify
+    """
+    from commcare import audit
+
+    result = state().read(lambda s, ctx: audit.verify(s))
+    say("audit.verified", count=result["verified"])

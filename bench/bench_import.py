@@ -9,6 +9,7 @@ end (reading the CSV, validating every row, pinyin keys, households, one transac
 from __future__ import annotations
 
 import argparse
+import datetime
 import csv
 import os
 import random
@@ -30,7 +31,8 @@ def make_roster(path: Path, rows: int) -> list[tuple]:
         writer = csv.writer(fh)
         writer.writerow(["姓名", "身份证号", "联系电话", "小区", "住址", "人群类别"])
         for i in range(rows):
-            body = f"410105{1930 + i % 90}{1 + i % 12:02d}{1 + i % 28:02d}{i % 1000:03d}"
+            born = datetime.date(1930, 1, 1) + datetime.timedelta(days=i % 25_000)
+            body = f"410105{born:%Y%m%d}{i // 25_000:03d}"
             number = body + ric.calc_check_digit(body + "0")
             row = (rng.choice(surnames) + rng.choice(given), number, f"139{i:08d}",
                    f"小区{i % 10}", f"{i // 3}号", "老人" if i % 4 == 0 else "")

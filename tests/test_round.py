@@ -112,3 +112,18 @@ def test_directory_search_by_pinyin_and_short_hotlines(round_):
     found = json.loads(round_("directory", "list", "--search", "sqws", "-f", "json").stdout)
     assert [e["name"] for e in found] == ["社区卫生服务中心"]
     assert [e["name"] for e in json.loads(round_("directory", "list", "--kind", "hotline", "-f", "json").stdout)] == ["政务服务热线"]
+
+
+def test_call_round_driven_by_keys_saves_each_answer(round_):
+    result = round_("call", "round", "--liaison", "王秀英", input="o\nh\nmedicine\n")
+    assert result.exit_code == 0, result.stderr
+    assert "recorded 2 calls" in result.stdout
+    assert set(due(round_, "--liaison", "王秀英")) == set()
+    assert [r["category"] for r in json.loads(round_("request", "list", "-f", "json").stdout)] == ["medicine"]
+
+
+def test_call_round_skip_and_stop(round_):
+    result = round_("call", "round", input="s\nn\nq\n")
+    assert result.exit_code == 0 and "recorded 1 calls" in result.stdout
+    rows = due(round_)  # 赵小宝 (李强) comes first and is skipped; 张桂兰 gets the no-answer
+    assert rows["张桂兰"]["calls_today"] == 1 and rows["赵小宝"]["calls_today"] == 0

@@ -193,3 +193,67 @@ def directory_list(
     from commcare import daily_logs
 
     emit(state().read(daily_logs.list_directory, kind, search), fmt, output)
+
+
+ROUND_KEYS = {"o": "ok", "h": "needs-help", "n": "no-answer", "u": "unreachable"}
+
+
+def _read_key(prompt: str) -> str:
+    """One key on a terminal (no Enter needed); a line from a pipe."""
+    import sys
+
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        return line.strip()[:1].lower() if line else "q"
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    old = termios.tcgetattr(fd)
+    try:
+        tty.setraw(fd)
+        ch = sys.stdin.read(1)
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)
+    sys.stderr.write(ch + "\n")
+    return "q" if ch in ("\x03", "\x04") else ch.lower()
+
+
+@call_app.command("round")
+def call_round(liaison: Annotated[Optional[str], typer.Option(help="Only this liaison's households.")] = None) -> None:
+    """The morning round: each resident due a call, one at a time. Keys: o ok, h needs help
+    (then the category), n no answer, u unreachable, s skip, q stop. Each answer is saved at once.
+
+    Example:
+      commcare --as 王秀英 call round --liaison 王秀英
+    """
+    import sys
+
+    from commcare import calls
+    from commcare.i18n import t
+
+    st = state()
+    due = st.read(calls.due_calls, liaison)
+    done = 0
+    for i, row in enumerate(due, start=1):
+        sys.stderr.write(t("round.card", n=i, total=len(due), resident=row["resident"], phone=row["phone"] or "-",
+                           address=" ".join(p for p in (row["compound"], row["address"]) if p),
+                           tries=row["calls_today"], contact=row["emergency_contact"] or "-",
+                           last=row["last_note"] or "-") + "\n")
+        key = _read_key(t("round.prompt"))
+        while key not in ROUND_KEYS and key not in ("s", "q"):
+            key = _read_key(t("round.prompt"))
+        if key == "q":
+            break
+        if key == "s":
+            continue
+        category = None
+        if key == "h":
+            sys.stderr.write(t("round.category"))
+            sys.stderr.flush()
+            category = (sys.stdin.readline().strip() or None)
+        st.write(calls.log_call, f"#{row['id']}", ROUND_KEYS[key], None, category, None)
+        done += 1
+    say("round.done", done=done, total=len(due))

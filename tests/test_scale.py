@@ -1,0 +1,91 @@
+"""Many writers at once, communities kept apart, and the database server's failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+WORKER = """
+import sys
+from commcare.cli import app
+from typer.testing import CliRunner
+n = int(sys.argv[1])
+runner = CliRunner()
+for i in range(8):
+    for args in (["add-request", "#1", "-c", "trash", "--note", f"w{n}-{i}"],
+                 ["call", "log", "#1", "--outcome", "no-answer", "--note", f"w{n}-{i}"],
+                 ["resident", "add", f"居民{n}-{i}"]):
+        r = runner.invoke(app, args)
+        if r.exit_code != 0:
+            print(r.stderr, file=sys.stderr)
+            sys.exit(r.exit_code)
+"""
+
+
+def test_eight_processes_writing_at_once_lose_nothing(db_url, cli):
+    assert cli("resident", "add", "张桂兰", "--tag", "老人").exit_code == 0
+    env = {**os.environ, "COMMCARE_DB": db_url}
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(n)], env=env, stderr=subprocess.PIPE, text=True)
+             for n in range(8)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert all(code == 0 for code, _ in results), results
+    assert not any("locked" in err for _, err in results)
+    requests = json.loads(cli("request", "list", "-f", "json").stdout)
+    assert len(requests) == 64
+    assert len(json.loads(cli("resident", "list", "-f", "json").stdout)) == 65
+    assert json.loads(cli("call", "due", "-f", "json").stdout)[0]["calls_today"] == 64
+
+
+def test_communities_in_one_database_do_not_see_each_other(db_url, cli):
+    assert cli("--community", "幸福社区", "staff", "add", "王秀英").exit_code == 0
+    assert cli("--community", "幸福社区", "resident", "add", "张桂兰", "--tag", "老人").exit_code == 0
+    assert cli("--community", "阳光社区", "resident", "add", "刘建国", "--tag", "老人").exit_code == 0
+    names = lambda c: [r["name"] for r in json.loads(cli("--community", c, "resident", "list", "-f", "json").stdout)]  # noqa: E731
+    assert names("幸福社区") == ["张桂兰"] and names("阳光社区") == ["刘建国"]
+    assert cli("--community", "阳光社区", "resident", "show", "张桂兰").exit_code == 1
+    assert cli("--community", "阳光社区", "staff", "list", "-f", "json").stdout.strip() == "[]"
+    report = json.loads(cli("--community", "幸福社区", "report", "today", "-f", "json").stdout)
+    assert report["calls"]["due"] == 1
+
+
+def test_unreachable_server_is_exit_3_without_the_password(cli):
+    result = cli("--db", "postgresql+psycopg://clerk:s3cret@127.0.0.1:1/commcare", "resident", "list")
+    assert result.exit_code == 3
+    assert "s3cret" not in result.stderr and "127.0.0.1" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serialization_failures_are_retried_then_exit_3(db_url, monkeypatch):
+    """A forced SQLSTATE 40001 on every attempt: bounded retries, then the user's exit 3."""
+    from sqlalchemy.exc import OperationalError
+
+    from commcare import db as dbm
+
+    class Serialization(Exception):
+        sqlstate = "40001"
+
+    database = dbm.open_database(db_url)
+    attempts = []
+
+    def always_conflicts(s):
+        attempts.append(1)
+        raise OperationalError("UPDATE …", {}, Serialization("could not serialize access"))
+
+    monkeypatch.setattr(dbm.time, "sleep", lambda _: None)
+    with pytest.raises(OperationalError) as info:
+        database.transact(always_conflicts)
+    assert len(attempts) == dbm.RETRIES
+    assert dbm.translate(info.value, "db").exit_code == 3
+    flaky = iter([True, True, False])
+
+    def conflicts_twice(s):
+        if next(flaky):
+            raise OperationalError("UPDATE …", {}, Serialization("could not serialize access"))
+        return "done"
+
+    assert database.transact(conflicts_twice) == "done"
+    database.dispose()

@@ -9,8 +9,8 @@ end (reading the CSV, validating every row, pinyin keys, households, one transac
 from __future__ import annotations
 
 import argparse
-import datetime
 import csv
+import datetime
 import os
 import random
 import sqlite3

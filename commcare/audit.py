@@ -16,7 +16,7 @@ from commcare.models import AuditEntry
 def entry_hash(prev_hash: str, at: dt.datetime, actor: str, action: str, entity: str,
                entity_id: int | None, community_id: int | None, fields: str, detail: str) -> str:
     payload = json.dumps(
-        [prev_hash, at.astimezone(dt.timezone.utc).isoformat(timespec="microseconds"), actor,
+        [prev_hash, at.astimezone(dt.UTC).isoformat(timespec="microseconds"), actor,
          action, entity, entity_id, community_id, fields, detail],
         ensure_ascii=False, separators=(",", ":"),
     )

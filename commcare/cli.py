@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
@@ -113,11 +113,11 @@ app = typer.Typer(
 @app.callback()
 def global_options(
     ctx: typer.Context,
-    db: Annotated[Optional[str], typer.Option("--db", help="SQLite file or SQLAlchemy URL [env COMMCARE_DB].", show_default=False)] = None,
-    config: Annotated[Optional[str], typer.Option("--config", help="TOML config file [env COMMCARE_CONFIG].", show_default=False)] = None,
-    as_: Annotated[Optional[str], typer.Option("--as", help="The staff member acting, for the audit trail [env COMMCARE_USER].", show_default=False)] = None,
-    lang: Annotated[Optional[str], typer.Option("--lang", help="zh or en [env COMMCARE_LANG].", show_default=False)] = None,
-    community: Annotated[Optional[str], typer.Option("--community", help="The community (社区) whose register this is [env COMMCARE_COMMUNITY].", show_default=False)] = None,
+    db: Annotated[str | None, typer.Option("--db", help="SQLite file or SQLAlchemy URL [env COMMCARE_DB].", show_default=False)] = None,
+    config: Annotated[str | None, typer.Option("--config", help="TOML config file [env COMMCARE_CONFIG].", show_default=False)] = None,
+    as_: Annotated[str | None, typer.Option("--as", help="The staff member acting, for the audit trail [env COMMCARE_USER].", show_default=False)] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="zh or en [env COMMCARE_LANG].", show_default=False)] = None,
+    community: Annotated[str | None, typer.Option("--community", help="The community (社区) whose register this is [env COMMCARE_COMMUNITY].", show_default=False)] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
     """Global options come before the command: commcare --db my.db resident list."""

@@ -41,8 +41,8 @@ class Ctx:
         if fixed:
             from commcare.timeparse import parse_when
 
-            return parse_when(fixed, self.tz, dt.datetime.now(dt.timezone.utc), field="COMMCARE_NOW")
-        return dt.datetime.now(dt.timezone.utc)
+            return parse_when(fixed, self.tz, dt.datetime.now(dt.UTC), field="COMMCARE_NOW")
+        return dt.datetime.now(dt.UTC)
 
     def today(self) -> dt.date:
         return self.now().astimezone(self.tz).date()

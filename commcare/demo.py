@@ -11,8 +11,18 @@ from sqlalchemy import delete, func, insert, select
 
 from commcare import identity
 from commcare.errors import Refused
-from commcare.models import (AuditEntry, Call, Community, Donation, DonationItem, HealthReport,
-                             HelpRequest, Household, Resident, ResidentTag, Staff)
+from commcare.models import (
+    AuditEntry,
+    Call,
+    Donation,
+    DonationItem,
+    HealthReport,
+    HelpRequest,
+    Household,
+    Resident,
+    ResidentTag,
+    Staff,
+)
 
 MARK = "demo.generate"
 TAG_SHARES = [("elderly", 0.22), ("lives-alone", 0.08), ("sick", 0.09), ("disabled", 0.04),

@@ -17,7 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from commcare import audit, identity, register
 from commcare.errors import Conflict, InvalidValue, NotFound, Refused
-from commcare.models import Household, HelpRequest, RequestEvent, Resident, Staff
+from commcare.models import HelpRequest, Household, RequestEvent, Resident, Staff
 from commcare.timeparse import iso, parse_date, parse_interval, parse_when
 
 URGENCIES = ("low", "normal", "high", "urgent")

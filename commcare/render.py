@@ -52,7 +52,7 @@ def to_markdown(rows: list[dict] | dict, columns: list[str] | None = None,
                 headers: dict | None = None, title: str | None = None) -> str:
     rows = _as_rows(rows)
     columns = columns or _columns(rows)
-    esc = lambda v: cell(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    esc = lambda v: cell(v).replace("|", "\\|").replace("\n", " ")
     lines = [f"## {title}", ""] if title else []
     lines.append("| " + " | ".join(esc((headers or {}).get(c, c)) for c in columns) + " |")
     lines.append("|" + "|".join(" --- " for _ in columns) + "|")

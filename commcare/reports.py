@@ -11,8 +11,18 @@ import datetime as dt
 from sqlalchemy import and_, exists, func, or_, select
 
 from commcare import identity
-from commcare.models import (Call, Community, Donation, DonationItem, HealthReport, HelpRequest,
-                             Household, Resident, ResidentTag, Staff)
+from commcare.models import (
+    Call,
+    Community,
+    Donation,
+    DonationItem,
+    HealthReport,
+    HelpRequest,
+    Household,
+    Resident,
+    ResidentTag,
+    Staff,
+)
 from commcare.timeparse import day_bounds, iso
 
 OPEN_STATES = ("open", "assigned", "in_progress")

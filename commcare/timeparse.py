@@ -11,7 +11,7 @@ import re
 from commcare.errors import InvalidValue
 from commcare.identity import nfkc
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 RELATIVE = re.compile(r"([+-])\s*([0-9]+)\s*(m|min|h|d|w)", re.ASCII | re.IGNORECASE)
 UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 

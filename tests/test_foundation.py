@@ -7,8 +7,6 @@ import stat
 import subprocess
 import sys
 
-import pytest
-
 
 def test_new_sqlite_database_is_private_wal_and_at_head(tmp_path, cli):
     path = tmp_path / "new.db"

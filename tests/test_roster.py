@@ -149,7 +149,7 @@ def test_round_trip_export_unmask_then_import_gives_the_same_register(office, tm
     result = cli("resident", "import", out)
     assert result.exit_code == 0, result.stderr
     after = json.loads(cli("resident", "list", "--unmask", "-f", "json").stdout)
-    strip = lambda rows: sorted(({k: v for k, v in r.items() if k not in ("id", "created_at")} for r in rows), key=lambda r: r["name"])  # noqa: E731
+    strip = lambda rows: sorted(({k: v for k, v in r.items() if k not in ("id", "created_at")} for r in rows), key=lambda r: r["name"])
     assert strip(after) == strip(before)
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-FormatOpt = Annotated[Optional[str], typer.Option(
+FormatOpt = Annotated[str | None, typer.Option(
     "--format", "-f", help="table, json, csv or markdown (reports also html).", show_default=False)]
-OutputOpt = Annotated[Optional[str], typer.Option(
+OutputOpt = Annotated[str | None, typer.Option(
     "--output", "-o", help="Write to this file (created 0600) instead of standard output.")]
 UnmaskOpt = Annotated[bool, typer.Option(
     "--unmask", help="Show phone and ID numbers in full (recorded in the audit trail).")]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,7 +18,7 @@ def demo(
     requests: Annotated[int, typer.Option(min=0, max=20_000_000, help="How many requests for help, over the days.")] = 600,
     days: Annotated[int, typer.Option(min=1, max=3650, help="How many days of history.")] = 14,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same community.")] = 1,
-    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="Format of the report printed at the end.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="Format of the report printed at the end.")] = None,
 ) -> None:
     """Fill a separate demo database with a realistic, fictional community and print today's
     report. It uses demo.db in the user data dir unless --db (or COMMCARE_DB) names one, and
@@ -28,7 +28,8 @@ def demo(
       commcare demo
       commcare --db /tmp/big.db demo --residents 100000 --requests 1000000
     """
-    from commcare import demo as demo_mod, report_render, reports
+    from commcare import demo as demo_mod
+    from commcare import report_render, reports
     from commcare.config import user_data_dir
 
     st = state()

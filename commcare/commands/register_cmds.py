@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, List, Optional
+from typing import Annotated
 
 import typer
 
-from commcare.commands.common import FormatOpt, OutputOpt, UnmaskOpt, emit, note, say, state
+from commcare.commands.common import (
+    FormatOpt,
+    OutputOpt,
+    UnmaskOpt,
+    emit,
+    note,
+    say,
+    state,
+)
 
 resident_app = typer.Typer(help="The register of residents (花名册).", no_args_is_help=True)
 household_app = typer.Typer(help="Households (户): the residents at one address, one liaison each.", no_args_is_help=True)
@@ -67,16 +75,16 @@ def config_show(fmt: FormatOpt = None) -> None:
 @resident_app.command("add")
 def resident_add(
     name: Annotated[str, typer.Argument(help="Full name, as on the ID card.")],
-    phone: Annotated[Optional[str], typer.Option(help="Mobile (13912345678) or landline with area code (0371-67891234).")] = None,
-    id_number: Annotated[Optional[str], typer.Option("--id-number", help="18-character resident ID number (身份证号).")] = None,
-    sex: Annotated[Optional[str], typer.Option(help="M/F or 男/女 (taken from the ID number when given).")] = None,
-    born: Annotated[Optional[str], typer.Option(help="Birth date YYYY-MM-DD (taken from the ID number when given).")] = None,
-    compound: Annotated[Optional[str], typer.Option(help="Compound (小区/院区).")] = None,
-    address: Annotated[Optional[str], typer.Option(help="Building-unit-room (住址).")] = None,
-    tag: Annotated[Optional[List[str]], typer.Option("--tag", help="Special group: elderly/老人, frail/体弱, sick/慢病, disabled/残疾, pregnant/孕妇, child/儿童, lives-alone/独居. Repeatable.")] = None,
-    liaison: Annotated[Optional[str], typer.Option(help="The household's liaison (staff number or name).")] = None,
-    emergency_contact: Annotated[Optional[str], typer.Option("--emergency-contact", help='"NAME PHONE".')] = None,
-    note_: Annotated[Optional[str], typer.Option("--note", help="A note.")] = None,
+    phone: Annotated[str | None, typer.Option(help="Mobile (13912345678) or landline with area code (0371-67891234).")] = None,
+    id_number: Annotated[str | None, typer.Option("--id-number", help="18-character resident ID number (身份证号).")] = None,
+    sex: Annotated[str | None, typer.Option(help="M/F or 男/女 (taken from the ID number when given).")] = None,
+    born: Annotated[str | None, typer.Option(help="Birth date YYYY-MM-DD (taken from the ID number when given).")] = None,
+    compound: Annotated[str | None, typer.Option(help="Compound (小区/院区).")] = None,
+    address: Annotated[str | None, typer.Option(help="Building-unit-room (住址).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Special group: elderly/老人, frail/体弱, sick/慢病, disabled/残疾, pregnant/孕妇, child/儿童, lives-alone/独居. Repeatable.")] = None,
+    liaison: Annotated[str | None, typer.Option(help="The household's liaison (staff number or name).")] = None,
+    emergency_contact: Annotated[str | None, typer.Option("--emergency-contact", help='"NAME PHONE".')] = None,
+    note_: Annotated[str | None, typer.Option("--note", help="A note.")] = None,
     fmt: FormatOpt = None,
 ) -> None:
     """Add a resident to the register; prints the new number.
@@ -103,10 +111,10 @@ def _added(row: dict, fmt: str | None, key: str) -> None:
 
 @resident_app.command("list")
 def resident_list(
-    tag: Annotated[Optional[str], typer.Option(help="Only this special group.")] = None,
-    compound: Annotated[Optional[str], typer.Option(help="Only this compound.")] = None,
-    liaison: Annotated[Optional[str], typer.Option(help="Only this liaison's households.")] = None,
-    search: Annotated[Optional[str], typer.Option(help="Name, pinyin or initials (zgl finds 张桂兰), or phone digits.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only this special group.")] = None,
+    compound: Annotated[str | None, typer.Option(help="Only this compound.")] = None,
+    liaison: Annotated[str | None, typer.Option(help="Only this liaison's households.")] = None,
+    search: Annotated[str | None, typer.Option(help="Name, pinyin or initials (zgl finds 张桂兰), or phone digits.")] = None,
     archived: Annotated[bool, typer.Option("--archived", help="List archived residents instead.")] = False,
     unmask: UnmaskOpt = False,
     fmt: FormatOpt = None,
@@ -168,19 +176,19 @@ def resident_show(
 @resident_app.command("edit")
 def resident_edit(
     ref: Annotated[str, typer.Argument(help="Number, ID number, phone or name.")],
-    name: Annotated[Optional[str], typer.Option(help="New name.")] = None,
-    phone: Annotated[Optional[str], typer.Option(help="New phone (empty to clear).")] = None,
-    id_number: Annotated[Optional[str], typer.Option("--id-number", help="ID number.")] = None,
-    sex: Annotated[Optional[str], typer.Option(help="M/F or 男/女.")] = None,
-    born: Annotated[Optional[str], typer.Option(help="Birth date YYYY-MM-DD.")] = None,
-    compound: Annotated[Optional[str], typer.Option(help="Move to this compound.")] = None,
-    address: Annotated[Optional[str], typer.Option(help="Move to this address.")] = None,
-    tag: Annotated[Optional[List[str]], typer.Option("--tag", help="Replace the special groups with these.")] = None,
-    add_tag: Annotated[Optional[List[str]], typer.Option("--add-tag", help="Add a special group.")] = None,
-    remove_tag: Annotated[Optional[List[str]], typer.Option("--remove-tag", help="Remove a special group.")] = None,
-    liaison: Annotated[Optional[str], typer.Option(help="Liaison for a household that has none.")] = None,
-    emergency_contact: Annotated[Optional[str], typer.Option("--emergency-contact", help='"NAME PHONE".')] = None,
-    note_: Annotated[Optional[str], typer.Option("--note", help="A note.")] = None,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    phone: Annotated[str | None, typer.Option(help="New phone (empty to clear).")] = None,
+    id_number: Annotated[str | None, typer.Option("--id-number", help="ID number.")] = None,
+    sex: Annotated[str | None, typer.Option(help="M/F or 男/女.")] = None,
+    born: Annotated[str | None, typer.Option(help="Birth date YYYY-MM-DD.")] = None,
+    compound: Annotated[str | None, typer.Option(help="Move to this compound.")] = None,
+    address: Annotated[str | None, typer.Option(help="Move to this address.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Replace the special groups with these.")] = None,
+    add_tag: Annotated[list[str] | None, typer.Option("--add-tag", help="Add a special group.")] = None,
+    remove_tag: Annotated[list[str] | None, typer.Option("--remove-tag", help="Remove a special group.")] = None,
+    liaison: Annotated[str | None, typer.Option(help="Liaison for a household that has none.")] = None,
+    emergency_contact: Annotated[str | None, typer.Option("--emergency-contact", help='"NAME PHONE".')] = None,
+    note_: Annotated[str | None, typer.Option("--note", help="A note.")] = None,
     fmt: FormatOpt = None,
 ) -> None:
     """Change a resident's details; moving address moves them to that household.
@@ -230,8 +238,8 @@ def resident_unarchive(ref: Annotated[str, typer.Argument(help="Number, ID numbe
 
 @household_app.command("list")
 def household_list(
-    compound: Annotated[Optional[str], typer.Option(help="Only this compound.")] = None,
-    liaison: Annotated[Optional[str], typer.Option(help="Only this liaison's households.")] = None,
+    compound: Annotated[str | None, typer.Option(help="Only this compound.")] = None,
+    liaison: Annotated[str | None, typer.Option(help="Only this liaison's households.")] = None,
     no_liaison: Annotated[bool, typer.Option("--no-liaison", help="Only households without a liaison.")] = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
@@ -271,8 +279,8 @@ def household_assign(
 @staff_app.command("add")
 def staff_add(
     name: Annotated[str, typer.Argument(help="Full name.")],
-    phone: Annotated[Optional[str], typer.Option(help="Mobile or landline.")] = None,
-    role: Annotated[Optional[str], typer.Option(help="Liaison, secretary, volunteer, …")] = None,
+    phone: Annotated[str | None, typer.Option(help="Mobile or landline.")] = None,
+    role: Annotated[str | None, typer.Option(help="Liaison, secretary, volunteer, …")] = None,
     fmt: FormatOpt = None,
 ) -> None:
     """Add a staff member; prints the new number.
@@ -301,7 +309,7 @@ def staff_list(
     from commcare import register
 
     st = state()
-    run = lambda s, ctx: [register.staff_row(x, unmask) for x in register.list_staff(s, ctx, all_)]  # noqa: E731
+    run = lambda s, ctx: [register.staff_row(x, unmask) for x in register.list_staff(s, ctx, all_)]
     rows = st.write(lambda s, ctx: _unmasked(s, ctx, run, "staff.list")) if unmask else st.read(run)
     emit(rows, fmt, output, columns=["id", "name", "phone", "role", "active"])
 
@@ -309,10 +317,10 @@ def staff_list(
 @staff_app.command("edit")
 def staff_edit(
     ref: Annotated[str, typer.Argument(help="Staff number or name.")],
-    name: Annotated[Optional[str], typer.Option(help="New name.")] = None,
-    phone: Annotated[Optional[str], typer.Option(help="New phone.")] = None,
-    role: Annotated[Optional[str], typer.Option(help="New role.")] = None,
-    active: Annotated[Optional[bool], typer.Option("--active/--inactive", help="Still working here?")] = None,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    phone: Annotated[str | None, typer.Option(help="New phone.")] = None,
+    role: Annotated[str | None, typer.Option(help="New role.")] = None,
+    active: Annotated[bool | None, typer.Option("--active/--inactive", help="Still working here?")] = None,
 ) -> None:
     """Change a staff member's details, or mark them inactive (no longer due health reports).
 
@@ -330,9 +338,9 @@ def staff_edit(
 @audit_app.callback()
 def audit_cmd(
     ctx: typer.Context,
-    since: Annotated[Optional[str], typer.Option(help="From this time (2026-05-08, +-2d, ISO 8601).")] = None,
-    resident: Annotated[Optional[str], typer.Option(help="Only entries about this resident.")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="At most this many entries.")] = None,
+    since: Annotated[str | None, typer.Option(help="From this time (2026-05-08, +-2d, ISO 8601).")] = None,
+    resident: Annotated[str | None, typer.Option(help="Only entries about this resident.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many entries.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from commcare.commands.common import FormatOpt, OutputOpt, color_enabled, emit, note, say, state
+from commcare.commands.common import (
+    FormatOpt,
+    OutputOpt,
+    color_enabled,
+    emit,
+    say,
+    state,
+)
 
 report_app = typer.Typer(help="Reports: what was done, what is overdue, who was missed.", no_args_is_help=True)
 schedule_app = typer.Typer(help="Cron entries for the scheduled evening summary.", no_args_is_help=True)
 ALL_FORMATS = ("table", "json", "csv", "markdown", "html")
-FailOpt = Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 when there is something to act on: overdue, missed or any.")]
+FailOpt = Annotated[str | None, typer.Option("--fail-on", help="Exit 1 when there is something to act on: overdue, missed or any.")]
 AllOpt = Annotated[bool, typer.Option("--all-communities", help="One summary with a row per community.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
 
@@ -146,7 +153,7 @@ def _range(first: str | None, last: str | None, fmt, output, week: bool) -> None
 
 
 @report_app.command("week")
-def report_week(date: Annotated[Optional[str], typer.Option("--date", help="Last day of the week (default today).")] = None,
+def report_week(date: Annotated[str | None, typer.Option("--date", help="Last day of the week (default today).")] = None,
                 fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     """The seven days ending today (or --date): a row per day, with totals.
 
@@ -173,7 +180,7 @@ def schedule_install(
     at: Annotated[str, typer.Option(help="Time of day, HH:MM.")] = "20:00",
     report: Annotated[str, typer.Option(help="today or week.")] = "today",
     fmt: Annotated[str, typer.Option("--format", help="markdown, html, json, csv.")] = "markdown",
-    directory: Annotated[Optional[str], typer.Option("--dir", help="Where the dated files go (default: here).")] = None,
+    directory: Annotated[str | None, typer.Option("--dir", help="Where the dated files go (default: here).")] = None,
 ) -> None:
     """Install (or replace) the cron entry that writes the evening report to DIR/YYYY-MM-DD.md.
 

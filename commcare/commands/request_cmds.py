@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, List, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,7 +11,7 @@ from commcare.commands.common import FormatOpt, OutputOpt, emit, say, state
 request_app = typer.Typer(help="Requests for help: list, show, assign, start, resolve, cancel, reopen, note.",
                           no_args_is_help=True)
 LIST_COLUMNS = ["id", "resident", "category", "status", "urgency", "due", "assignee", "overdue"]
-IdsArg = Annotated[List[str], typer.Argument(help="Request number(s).")]
+IdsArg = Annotated[list[str], typer.Argument(help="Request number(s).")]
 IdArg = Annotated[str, typer.Argument(help="Request number.")]
 
 
@@ -21,17 +21,17 @@ def register(app: typer.Typer) -> None:
 
 
 def add_request(
-    residents: Annotated[List[str], typer.Argument(help="Resident(s): number, ID number, phone (a hotline call) or name.")],
+    residents: Annotated[list[str], typer.Argument(help="Resident(s): number, ID number, phone (a hotline call) or name.")],
     category: Annotated[str, typer.Option("--category", "-c", help="gas-topup, groceries, medicine, medical-visit, trash, parcel, repair, enquiry, other (or the Chinese label).")],
-    note: Annotated[Optional[str], typer.Option(help="What is needed.")] = None,
+    note: Annotated[str | None, typer.Option(help="What is needed.")] = None,
     urgency: Annotated[str, typer.Option(help="low, normal, high or urgent (urgent: due within 4 hours).")] = "normal",
-    due: Annotated[Optional[str], typer.Option(help="When it is due (2026-05-08 14:00, +4h); default from the category.")] = None,
-    every: Annotated[Optional[str], typer.Option(help="Repeat on a fixed schedule: 2d, daily, weekly.")] = None,
-    every_after: Annotated[Optional[str], typer.Option("--every-after", help="Repeat this long after each completion.")] = None,
-    until: Annotated[Optional[str], typer.Option(help="Last day of the repetition (YYYY-MM-DD).")] = None,
-    channel: Annotated[Optional[str], typer.Option(help="phone, hotline, visit, wechat or walk-in.")] = None,
-    assign: Annotated[Optional[str], typer.Option(help="Staff member to do it (default: the household's liaison).")] = None,
-    at: Annotated[Optional[str], typer.Option(help="When the request was made, to backfill a paper log.")] = None,
+    due: Annotated[str | None, typer.Option(help="When it is due (2026-05-08 14:00, +4h); default from the category.")] = None,
+    every: Annotated[str | None, typer.Option(help="Repeat on a fixed schedule: 2d, daily, weekly.")] = None,
+    every_after: Annotated[str | None, typer.Option("--every-after", help="Repeat this long after each completion.")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day of the repetition (YYYY-MM-DD).")] = None,
+    channel: Annotated[str | None, typer.Option(help="phone, hotline, visit, wechat or walk-in.")] = None,
+    assign: Annotated[str | None, typer.Option(help="Staff member to do it (default: the household's liaison).")] = None,
+    at: Annotated[str | None, typer.Option(help="When the request was made, to backfill a paper log.")] = None,
     fmt: FormatOpt = None,
 ) -> None:
     """Log a request for help; prints the new request's number (one per resident).
@@ -58,13 +58,13 @@ def add_request(
 
 @request_app.command("list")
 def request_list(
-    status: Annotated[Optional[str], typer.Option(help="open, assigned, in_progress, resolved, cancelled, active or all (default: active).")] = None,
-    category: Annotated[Optional[str], typer.Option(help="Only this category.")] = None,
-    assignee: Annotated[Optional[str], typer.Option(help="Only this staff member's requests.")] = None,
-    compound: Annotated[Optional[str], typer.Option(help="Only residents of this compound.")] = None,
-    resident: Annotated[Optional[str], typer.Option(help="Only this resident's requests.")] = None,
+    status: Annotated[str | None, typer.Option(help="open, assigned, in_progress, resolved, cancelled, active or all (default: active).")] = None,
+    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Only this staff member's requests.")] = None,
+    compound: Annotated[str | None, typer.Option(help="Only residents of this compound.")] = None,
+    resident: Annotated[str | None, typer.Option(help="Only this resident's requests.")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only open requests past their due time.")] = False,
-    limit: Annotated[Optional[int], typer.Option(help="At most this many.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
@@ -133,7 +133,7 @@ def request_start(ref: IdArg, fmt: FormatOpt = None) -> None:
 
 
 @request_app.command("resolve")
-def request_resolve(refs: IdsArg, note: Annotated[Optional[str], typer.Option(help="What was done.")] = None,
+def request_resolve(refs: IdsArg, note: Annotated[str | None, typer.Option(help="What was done.")] = None,
                     fmt: FormatOpt = None) -> None:
     """Mark requests done, all or none; a recurring one opens its next occurrence.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, List, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,7 +20,7 @@ def resident_import(
     file: Annotated[str, typer.Argument(help="A .csv (UTF-8 or GBK) or .xlsx roster.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row and say what would happen; write nothing.")] = False,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the valid rows and report the others.")] = False,
-    map_: Annotated[Optional[List[str]], typer.Option("--map", help="COLUMN=field for a header commcare does not know.")] = None,
+    map_: Annotated[list[str] | None, typer.Option("--map", help="COLUMN=field for a header commcare does not know.")] = None,
     fmt: FormatOpt = None,
 ) -> None:
     """Import a roster. Every row is checked first; if any is invalid nothing is imported and
@@ -55,11 +55,11 @@ def resident_import(
 @resident_app.command("export")
 def resident_export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv, xlsx or json.")] = "csv",
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="File to write (created 0600).")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="File to write (created 0600).")] = None,
     unmask: Annotated[bool, typer.Option("--unmask", help="Full phone and ID numbers (recorded in the audit trail).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
-    tag: Annotated[Optional[str], typer.Option(help="Only this special group.")] = None,
-    compound: Annotated[Optional[str], typer.Option(help="Only this compound.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only this special group.")] = None,
+    compound: Annotated[str | None, typer.Option(help="Only this compound.")] = None,
 ) -> None:
     """Export the register: masked by default, CSV in UTF-8 with BOM for Excel.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, List, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,7 +13,7 @@ health_app = typer.Typer(help="Staff health reports (temperature twice a day).",
 donation_app = typer.Typer(help="Donated supplies.", no_args_is_help=True)
 directory_app = typer.Typer(help="Useful numbers: hospitals, pharmacies, hotlines.", no_args_is_help=True)
 DUE_COLUMNS = ["liaison", "id", "resident", "phone", "compound", "address", "calls_today", "escalate", "emergency_contact"]
-AtOpt = Annotated[Optional[str], typer.Option(help="When it happened (backfill from a paper log).")]
+AtOpt = Annotated[str | None, typer.Option(help="When it happened (backfill from a paper log).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -34,8 +34,8 @@ def _confirm(row: dict, fmt, key: str, **values) -> None:
 def call_log(
     resident: Annotated[str, typer.Argument(help="Number, ID number, phone or name.")],
     outcome: Annotated[str, typer.Option(help="ok, needs-help, no-answer or unreachable.")],
-    note: Annotated[Optional[str], typer.Option(help="What was said.")] = None,
-    request: Annotated[Optional[str], typer.Option("--request", help="With needs-help: open a request of this category.")] = None,
+    note: Annotated[str | None, typer.Option(help="What was said.")] = None,
+    request: Annotated[str | None, typer.Option("--request", help="With needs-help: open a request of this category.")] = None,
     at: AtOpt = None,
     fmt: FormatOpt = None,
 ) -> None:
@@ -53,7 +53,7 @@ def call_log(
 
 @call_app.command("due")
 def call_due(
-    liaison: Annotated[Optional[str], typer.Option(help="Only this liaison's households.")] = None,
+    liaison: Annotated[str | None, typer.Option(help="Only this liaison's households.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
@@ -70,8 +70,8 @@ def call_due(
 
 @call_app.command("list")
 def call_list(
-    date: Annotated[Optional[str], typer.Option(help="The day (default today).")] = None,
-    resident: Annotated[Optional[str], typer.Option(help="Only this resident.")] = None,
+    date: Annotated[str | None, typer.Option(help="The day (default today).")] = None,
+    resident: Annotated[str | None, typer.Option(help="Only this resident.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
@@ -92,7 +92,7 @@ def call_list(
 def health_log(
     staff: Annotated[str, typer.Argument(help="Staff member (number or name).")],
     temp: Annotated[float, typer.Option(help="Temperature in °C (35.0–42.0).")],
-    test: Annotated[Optional[str], typer.Option(help="negative, positive or pending.")] = None,
+    test: Annotated[str | None, typer.Option(help="negative, positive or pending.")] = None,
     at: AtOpt = None,
     fmt: FormatOpt = None,
 ) -> None:
@@ -122,10 +122,10 @@ def health_due(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
 @donation_app.command("add")
 def donation_add(
     donor: Annotated[str, typer.Argument(help="Who gave it.")],
-    item: Annotated[List[str], typer.Option("--item", help="NAME:QTY[:UNIT], repeatable (矿泉水:50:箱).")],
+    item: Annotated[list[str], typer.Option("--item", help="NAME:QTY[:UNIT], repeatable (矿泉水:50:箱).")],
     for_: Annotated[str, typer.Option("--for", help="staff or residents.")] = "residents",
     at: AtOpt = None,
-    note: Annotated[Optional[str], typer.Option(help="A note.")] = None,
+    note: Annotated[str | None, typer.Option(help="A note.")] = None,
     fmt: FormatOpt = None,
 ) -> None:
     """Log donated supplies.
@@ -141,8 +141,8 @@ def donation_add(
 
 @donation_app.command("list")
 def donation_list(
-    from_: Annotated[Optional[str], typer.Option("--from", help="First day.")] = None,
-    to: Annotated[Optional[str], typer.Option("--to", help="Last day.")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="First day.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Last day.")] = None,
     totals: Annotated[bool, typer.Option("--totals", help="Totals per item and unit instead.")] = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
@@ -163,8 +163,8 @@ def directory_add(
     name: Annotated[str, typer.Argument(help="Name of the place or service.")],
     phone: Annotated[str, typer.Option(help="Phone number (short hotlines such as 12345 accepted).")],
     kind: Annotated[str, typer.Option(help="hospital, clinic, pharmacy, hotline, utility or other.")],
-    hours: Annotated[Optional[str], typer.Option(help="Opening hours.")] = None,
-    address: Annotated[Optional[str], typer.Option(help="Address.")] = None,
+    hours: Annotated[str | None, typer.Option(help="Opening hours.")] = None,
+    address: Annotated[str | None, typer.Option(help="Address.")] = None,
     fmt: FormatOpt = None,
 ) -> None:
     """Add a useful number to the directory.
@@ -180,8 +180,8 @@ def directory_add(
 
 @directory_app.command("list")
 def directory_list(
-    kind: Annotated[Optional[str], typer.Option(help="Only this kind.")] = None,
-    search: Annotated[Optional[str], typer.Option(help="Name, pinyin or initials.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
+    search: Annotated[str | None, typer.Option(help="Name, pinyin or initials.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
@@ -222,7 +222,7 @@ def _read_key(prompt: str) -> str:
 
 
 @call_app.command("round")
-def call_round(liaison: Annotated[Optional[str], typer.Option(help="Only this liaison's households.")] = None) -> None:
+def call_round(liaison: Annotated[str | None, typer.Option(help="Only this liaison's households.")] = None) -> None:
     """The morning round: each resident due a call, one at a time. Keys: o ok, h needs help
     (then the category), n no answer, u unreachable, s skip, q stop. Each answer is saved at once.
 

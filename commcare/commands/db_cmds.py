@@ -11,8 +11,34 @@ from commcare.commands.common import FormatOpt, emit, say, state
 db_app = typer.Typer(help="The database: path, upgrade, backup, restore, check.", no_args_is_help=True)
 
 
+retention_app = typer.Typer(help="Erase personal data of residents archived long ago (config retention_days).",
+                            no_args_is_help=True)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
+    app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("run")
+def retention_run(dry_run: Annotated[bool, typer.Option("--dry-run", help="Say who would be erased; change nothing.")] = False,
+                  fmt: FormatOpt = None) -> None:
+    """Erase ID number, phone, notes and emergency contact of residents archived longer ago
+    than retention_days (names and anonymous counts stay for past reports).
+
+    Example:
+      commcare retention run --dry-run
+    """
+    from commcare import retention
+
+    st = state()
+    result = st.write(retention.run, dry_run)
+    if not dry_run:
+        retention.scrub_file(st.database())
+    if fmt and fmt != "table":
+        emit(result, fmt)
+    else:
+        say("retention.would" if dry_run else "retention.done", count=len(result["residents"]), days=result["days"])
 
 
 @db_app.command("path")

@@ -56,11 +56,14 @@ def due_calls(s, ctx, liaison=None, day=None) -> list[dict]:
     special = exists().where(ResidentTag.resident_id == Resident.id,
                              ResidentTag.tag.in_(identity.call_tags(ctx.extra_tags)))
     tries = select(func.count(Call.id)).where(today).correlate(Resident).scalar_subquery()
+    last_reached = (select(func.max(Call.at)).where(Call.resident_id == Resident.id, Call.outcome.in_(REACHED))
+                    .correlate(Resident).scalar_subquery())
     last_note = (select(Call.note).where(Call.resident_id == Resident.id, Call.note.is_not(None))
                  .order_by(Call.at.desc()).limit(1).correlate(Resident).scalar_subquery())
     query = (select(Resident.id, Resident.name, Resident.phone, Resident.emergency_name,
                     Resident.emergency_phone, Household.compound, Household.address,
-                    Staff.name.label("liaison"), tries.label("tries"), last_note.label("last_note"))
+                    Staff.name.label("liaison"), tries.label("tries"), last_note.label("last_note"),
+                    last_reached.label("last_reached"), Resident.created_at)
              .outerjoin(Household, Resident.household_id == Household.id)
              .outerjoin(Staff, Household.liaison_id == Staff.id)
              .where(Resident.community_id == ctx.community_id(s), Resident.archived_at.is_(None),
@@ -68,16 +71,27 @@ def due_calls(s, ctx, liaison=None, day=None) -> list[dict]:
              .order_by(Staff.name, Household.compound, Household.address, Resident.id))
     if liaison:
         query = query.where(Household.liaison_id == register.find_staff(s, ctx, liaison, "liaison").id)
-    return [_due_row(r) for r in s.execute(query)]
+    today = day or ctx.today()
+    limit = _unreached_days(ctx)
+    return [_due_row(r, today, ctx.tz, limit) for r in s.execute(query)]
 
 
-def _due_row(r) -> dict:
+def _unreached_days(ctx) -> int:
+    value = ctx.settings.file.get("unreached_days", 2)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 2
+
+
+def _due_row(r, today, tz, limit) -> dict:
+    """``days_unreached``: whole days since the resident was last reached (or registered);
+    ``unreached_flag`` once that reaches ``unreached_days`` (config, default 2)."""
+    since = (r.last_reached or r.created_at).astimezone(tz).date()
+    days = (today - since).days
     escalate = (r.tries or 0) >= ESCALATE_AFTER
     contact = " ".join(p for p in (r.emergency_name, r.emergency_phone) if p) or None
     return {"id": r.id, "resident": r.name, "phone": r.phone, "liaison": r.liaison,
             "compound": r.compound, "address": r.address, "calls_today": r.tries or 0,
             "escalate": escalate, "emergency_contact": contact if escalate else None,
-            "last_note": r.last_note}
+            "last_note": r.last_note, "days_unreached": days, "unreached_flag": days >= limit}
 
 
 def call_rows(s, ctx, day=None, resident=None) -> list[dict]:

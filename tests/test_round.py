@@ -127,3 +127,13 @@ def test_call_round_skip_and_stop(round_):
     assert result.exit_code == 0 and "recorded 1 calls" in result.stdout
     rows = due(round_)  # 赵小宝 (李强) comes first and is skipped; 张桂兰 gets the no-answer
     assert rows["张桂兰"]["calls_today"] == 1 and rows["赵小宝"]["calls_today"] == 0
+
+
+def test_residents_not_reached_for_two_days_running_are_flagged(round_, monkeypatch):
+    monkeypatch.setenv("COMMCARE_NOW", "2026-05-09T09:00:00+08:00")
+    round_("call", "log", "张桂兰", "--outcome", "ok")
+    monkeypatch.setenv("COMMCARE_NOW", "2026-05-11T09:00:00+08:00")
+    rows = due(round_)
+    assert (rows["张桂兰"]["days_unreached"], rows["张桂兰"]["unreached_flag"]) == (2, True)
+    monkeypatch.setenv("COMMCARE_NOW", "2026-05-10T09:00:00+08:00")
+    assert due(round_)["张桂兰"]["unreached_flag"] is False

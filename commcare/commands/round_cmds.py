@@ -12,7 +12,8 @@ call_app = typer.Typer(help="Daily check-in calls to the special groups.", no_ar
 health_app = typer.Typer(help="Staff health reports (temperature twice a day).", no_args_is_help=True)
 donation_app = typer.Typer(help="Donated supplies.", no_args_is_help=True)
 directory_app = typer.Typer(help="Useful numbers: hospitals, pharmacies, hotlines.", no_args_is_help=True)
-DUE_COLUMNS = ["liaison", "id", "resident", "phone", "compound", "address", "calls_today", "escalate", "emergency_contact"]
+DUE_COLUMNS = ["liaison", "id", "resident", "phone", "compound", "address", "calls_today", "escalate",
+               "emergency_contact", "days_unreached"]
 AtOpt = Annotated[str | None, typer.Option(help="When it happened (backfill from a paper log).")]
 
 

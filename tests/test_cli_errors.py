@@ -1,0 +1,80 @@
+"""Bad input through the CLI: exit 2, one stderr line naming the field, nothing changed;
+language selection; plain output when piped."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture
+def one(db_url, cli):
+    result = cli("resident", "add", "张桂兰", "--phone", "13912345678", "--compound", "幸福小区",
+                 "--address", "3-2-101", "--tag", "老人")
+    assert result.exit_code == 0, result.stderr
+    return cli
+
+
+def shown(cli):
+    return json.loads(cli("resident", "show", "张桂兰", "-f", "json").stdout)
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--name", ""], "name"), (["--name", "a\x00b"], "name"), (["--phone", "123"], "phone"),
+    (["--id-number", "110105194912310021"], "id_number"), (["--born", "2026-02-30"], "born"),
+    (["--tag", "martian"], "tag"), (["--add-tag", "martian"], "tag"), (["--sex", "?"], "sex"),
+])
+def test_a_bad_edit_is_exit_2_one_line_and_changes_nothing(one, args, field):
+    before = shown(one)
+    result = one("resident", "edit", "张桂兰", *args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and field in lines[0] and "Traceback" not in result.stderr
+    assert shown(one) == before
+
+
+def test_unknown_resident_is_exit_1(one):
+    result = one("resident", "edit", "李四", "--phone", "13912345679")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_archive_needs_a_reason(one):
+    result = one("resident", "archive", "张桂兰")
+    assert result.exit_code == 2
+    assert shown(one)["archived"] is False
+
+
+@pytest.mark.parametrize("how", ["option", "env", "config"])
+def test_language_by_option_env_or_config(one, how, monkeypatch):
+    monkeypatch.setenv("COMMCARE_LANG", "en")
+    args = ["resident", "show", "无此人"]
+    if how == "option":
+        args = ["--lang", "zh", *args]
+    elif how == "env":
+        monkeypatch.setenv("COMMCARE_LANG", "zh")
+    else:
+        monkeypatch.delenv("COMMCARE_LANG")
+        with open(os.environ["COMMCARE_CONFIG"], "a", encoding="utf-8") as fh:
+            fh.write('\nlang = "zh"\n')
+    result = one(*args)
+    assert result.exit_code == 1
+    assert "找不到居民" in result.stderr
+
+
+def test_piped_table_has_no_escape_codes_and_lines_up_chinese(db_url, tmp_path):
+    env = {**os.environ, "COMMCARE_DB": db_url}
+    env.pop("NO_COLOR", None)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "commcare", *a], env=env, capture_output=True, text=True, check=True)
+    run("resident", "add", "张桂兰", "--compound", "幸福小区", "--address", "1-101")
+    run("resident", "add", "Bob", "--compound", "Happy", "--address", "2-202")
+    out = run("resident", "list", "-f", "table").stdout
+    assert "\x1b" not in out
+    from rich.cells import cell_len
+    lines = out.splitlines()
+    starts = {cell_len(line[:line.index(word)]) for line, word in
+              zip(lines, ["compound", "幸福小区", "Happy"])}
+    assert len(starts) == 1, out

@@ -11,6 +11,8 @@ import datetime as dt
 from sqlalchemy import and_, exists, func, or_, select
 
 from commcare import identity
+from commcare.calls import REACHED
+from commcare.help_requests import OPEN_STATES
 from commcare.models import (
     Call,
     Community,
@@ -24,9 +26,6 @@ from commcare.models import (
     Staff,
 )
 from commcare.timeparse import day_bounds, iso
-
-OPEN_STATES = ("open", "assigned", "in_progress")
-REACHED = ("ok", "needs-help")
 
 
 def moment_of(ctx, day: dt.date) -> tuple[dt.datetime, dt.datetime, dt.datetime]:

@@ -17,6 +17,7 @@ from commcare.errors import Ambiguous, Conflict, InvalidValue, NotFound
 from commcare.models import Household, Resident, ResidentTag, Staff
 
 NUMBER = re.compile(r"#?([0-9]{1,9})", re.ASCII)
+INTERNAL_FIELDS = frozenset({"name_pinyin", "name_initials"})  # kept out of the audit trail
 
 
 # --- staff -----------------------------------------------------------------------------------
@@ -121,7 +122,10 @@ def add_resident(s, ctx, name: str, *, phone=None, id_number=None, sex=None, bor
     resident.tags = [ResidentTag(tag=t) for t in tag_list]
     s.add(resident)
     s.flush()
-    audit.record(s, ctx, "resident.add", "resident", resident.id, sorted(k for k, v in fields.items() if v))
+    named = {k for k, v in fields.items() if v and k not in INTERNAL_FIELDS}
+    named |= {"tags"} if tag_list else set()
+    named |= {"household"} if house is not None else set()
+    audit.record(s, ctx, "resident.add", "resident", resident.id, sorted(named))
     return resident
 
 

@@ -106,6 +106,13 @@ def test_audit_records_who_and_field_names_never_values(reg):
     assert entries[-1]["actor"] == "王秀英" and "phone" in entries[-1]["fields"]
     text = reg("audit", "-f", "json").stdout
     assert "13912345678" not in text and "11010519491231002X" not in text
+    assert "pinyin" not in text and "initials" not in text
+
+
+def test_audit_names_tags_and_household_of_a_new_resident(reg):
+    reg("resident", "add", "刘伟", "--compound", "幸福小区", "--address", "1-101", "--tag", "老人")
+    fields = rows(reg, "audit", "--resident", "刘伟")[-1]["fields"]
+    assert "tags" in fields and "household" in fields
 
 
 def test_staff_edit_inactive_leaves_the_lists(reg):

@@ -31,7 +31,8 @@ def sections(data: dict) -> list[tuple[str, list[dict], list[str]]]:
     ]
     by_cat = [{"category": category_label(x["category"]), "opened": x["opened"], "resolved": x["resolved"],
                "open": x["open"]} for x in r["by_category"]]
-    overdue = [{**x, "category": category_label(x["category"])} for x in r["overdue_items"]]
+    overdue = [{**x, "category": category_label(x["category"]), "due": _short(x["due"]),
+                "urgency": t(f"urgency.{x['urgency']}")} for x in r["overdue_items"]]
     return [
         (t("report.summary"), summary, ["measure", "count"]),
         (t("report.by_category"), by_cat, ["category", "opened", "resolved", "open"]),
@@ -41,6 +42,11 @@ def sections(data: dict) -> list[tuple[str, list[dict], list[str]]]:
         (t("report.health_missing"), [{"staff": n} for n in h["missing"]], ["staff"]),
         (t("report.donations"), d["items"], ["name", "quantity", "unit"]),
     ]
+
+
+def _short(iso_time: str | None) -> str:
+    """``2026-05-08T14:00:00+08:00`` as a person reads it: ``05-08 14:00``."""
+    return f"{iso_time[5:10]} {iso_time[11:16]}" if iso_time else ""
 
 
 def title(data: dict) -> str:

@@ -86,7 +86,9 @@ def _database_failure(exc: Exception):
 
 
 def _fail(message: str, code: int, exc: Exception | None = None) -> int:
-    sys.stderr.write(f"commcare: {message}\n")
+    """One line on stderr: control characters from a quoted bad value are shown escaped."""
+    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    sys.stderr.write(f"commcare: {safe}\n")
     return code
 
 

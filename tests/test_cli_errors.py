@@ -78,3 +78,10 @@ def test_piped_table_has_no_escape_codes_and_lines_up_chinese(db_url, tmp_path):
     starts = {cell_len(line[:line.index(word)]) for line, word in
               zip(lines, ["compound", "幸福小区", "Happy"])}
     assert len(starts) == 1, out
+
+
+def test_a_newline_in_a_bad_value_cannot_split_the_error_line(cli):
+    cli("resident", "list")  # the register exists: no first-run notice
+    result = cli("resident", "add", "张三", "--emergency-contact", "0\nFAKE LINE\r")
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "\\n" in result.stderr

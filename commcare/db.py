@@ -166,7 +166,10 @@ def make_engine(database: str):
     try:
         return create_engine(
             url, hide_parameters=True, pool_pre_ping=False,
-            connect_args={"connect_timeout": 10} if "psycopg" in url else {},
+            # lock_timeout: a row or table held by someone else fails with 55P03 after the
+            # busy timeout (and is retried) instead of waiting for ever, as on SQLite.
+            connect_args={"connect_timeout": 10,
+                          "options": f"-c lock_timeout={int(busy_timeout() * 1000)}"} if "psycopg" in url else {},
         )
     except ModuleNotFoundError:
         raise DatabaseError("db.driver_missing", path=display_url(database))

@@ -89,3 +89,23 @@ def test_serialization_failures_are_retried_then_exit_3(db_url, monkeypatch):
 
     assert database.transact(conflicts_twice) == "done"
     database.dispose()
+
+
+def test_a_postgresql_table_locked_past_the_timeout_is_exit_3(db_url, cli):
+    """Someone holds the residents table: the write waits the busy timeout, is retried a
+    bounded number of times, then exits 3 in one line with nothing changed."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the SQLite lock is tested in test_db_maintenance.py")
+    import psycopg
+
+    assert cli("resident", "add", "张桂兰").exit_code == 0
+    plain = db_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain) as holder:
+        holder.execute("LOCK TABLE residents IN ACCESS EXCLUSIVE MODE")
+        env = {**os.environ, "COMMCARE_DB": db_url, "COMMCARE_BUSY_TIMEOUT": "0.2"}
+        done = subprocess.run([sys.executable, "-m", "commcare", "resident", "add", "刘建国"],
+                              env=env, capture_output=True, text=True, timeout=120, check=False)
+        holder.rollback()
+    assert done.returncode == 3, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert [r["name"] for r in json.loads(cli("resident", "list", "-f", "json").stdout)] == ["张桂兰"]

@@ -1,18 +1,26 @@
-"""The office's other daily logs: staff health reports, donations, the directory."""
+"""The office's other daily logs: staff health reports, donations, the directory.
+
+Each lives plainly in its own table (health_reports, donations + donation_items, directory),
+with UTC times, so the evening report counts them with SQL by day."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from commcare import audit, identity, register
-from commcare.errors import InvalidValue
+from commcare.errors import ImportRejected, InvalidValue
 from commcare.models import DirectoryEntry, Donation, DonationItem, HealthReport, Staff
 from commcare.timeparse import day_bounds, iso, parse_date, parse_when
 
 TESTS = ("negative", "positive", "pending")
 KINDS = ("hospital", "clinic", "pharmacy", "hotline", "utility", "other")
+KIND_WORDS = {"医院": "hospital", "诊所": "clinic", "卫生院": "clinic", "卫生服务中心": "clinic",
+              "社区卫生服务中心": "clinic", "卫生室": "clinic", "药店": "pharmacy", "药房": "pharmacy",
+              "热线": "hotline", "公用事业": "utility", "水电气": "utility", "供水": "utility", "供电": "utility",
+              "燃气": "utility", "物业": "utility", "其他": "other", "其它": "other"}
 RECIPIENTS = ("staff", "residents")
 TEMP_RANGE = (35.0, 42.0)
 
@@ -21,14 +29,38 @@ def log_health(s, ctx, staff_ref: str, temp: float, test=None, at=None) -> dict:
     if not TEMP_RANGE[0] <= temp <= TEMP_RANGE[1]:
         raise InvalidValue("health.bad_temp", field="temp", value=temp)
     staff = register.find_staff(s, ctx, staff_ref)
-    when = parse_when(at, ctx.tz, ctx.now(), "at") if at else ctx.now()
+    when = _when(ctx, at)
     report = HealthReport(staff_id=staff.id, at=when, temperature=round(temp, 1),
                           test=identity.parse_choice(test, TESTS, "test") if test else None, actor=ctx.operator)
     s.add(report)
     s.flush()
-    audit.record(s, ctx, "health.log", "staff", staff.id, ["temperature"] + (["test"] if test else []))
+    audit.record(s, ctx, "health.log", "health_report", report.id, ["temperature"] + (["test"] if test else []),
+                 detail=f"staff #{staff.id}")
     return {"id": report.id, "staff": staff.name, "temp": report.temperature, "test": report.test,
             "at": iso(when, ctx.tz)}
+
+
+def _when(ctx, at):
+    """``--at`` backfills from a paper log; a time in the future is a typing mistake."""
+    now = ctx.now()
+    if not at:
+        return now
+    when = parse_when(at, ctx.tz, now, "at")
+    if when > now + dt.timedelta(minutes=5):
+        raise InvalidValue("value.future", field="at", value=at)
+    return when
+
+
+def list_health(s, ctx, date_from=None, date_to=None, staff=None) -> list[dict]:
+    """Temperature reports between two days (default today), oldest first."""
+    start, end = _range(ctx, date_from or ctx.today().isoformat(), date_to or date_from or ctx.today().isoformat())
+    query = (select(HealthReport, Staff.name).join(Staff, HealthReport.staff_id == Staff.id)
+             .where(Staff.community_id == ctx.community_id(s), HealthReport.at >= start, HealthReport.at < end)
+             .order_by(HealthReport.at, HealthReport.id))
+    if staff:
+        query = query.where(Staff.id == register.find_staff(s, ctx, staff).id)
+    return [{"id": h.id, "staff": name, "at": iso(h.at, ctx.tz), "temp": h.temperature, "test": h.test,
+             "by": h.actor} for h, name in s.execute(query)]
 
 
 def health_due(s, ctx, day=None) -> list[dict]:
@@ -59,7 +91,7 @@ def add_donation(s, ctx, donor: str, items: list[str], recipients="residents", a
         raise InvalidValue("value.empty", field="item")
     parsed = [parse_item(i) for i in items]
     donation = Donation(community_id=ctx.community_id(s, create=True), donor=identity.normalize_name(donor, "donor"),
-                        at=parse_when(at, ctx.tz, ctx.now(), "at") if at else ctx.now(),
+                        at=_when(ctx, at),
                         recipients=identity.parse_choice(recipients, RECIPIENTS, "for"),
                         note=identity.normalize_text(note), actor=ctx.operator)
     donation.items = [DonationItem(name=n, quantity=q, unit=u) for n, q, u in parsed]
@@ -95,7 +127,11 @@ def donation_totals(s, ctx, date_from=None, date_to=None) -> list[dict]:
         query = query.where(Donation.at >= start)
     if end:
         query = query.where(Donation.at < end)
-    return [{"item": n, "quantity": q, "unit": u, "donations": c} for n, u, q, c in s.execute(query)]
+    return [{"item": n, "quantity": _number(q), "unit": u, "donations": c} for n, u, q, c in s.execute(query)]
+
+
+def _number(q: float) -> float | int:
+    return int(q) if float(q).is_integer() else q
 
 
 def _range(ctx, date_from, date_to):
@@ -106,17 +142,26 @@ def _range(ctx, date_from, date_to):
 
 
 def add_directory(s, ctx, name, phone, kind, hours=None, address=None) -> dict:
+    entry = _directory_fields(ctx, name, phone, kind, hours, address)
+    entry_id = s.execute(insert(DirectoryEntry).values(community_id=ctx.community_id(s, create=True), **entry)
+                         .returning(DirectoryEntry.id)).scalar_one()
+    audit.record(s, ctx, "directory.add", "directory", entry_id, ["name", "phone", "kind"]
+                 + [f for f in ("hours", "address") if entry[f]])
+    return {"id": entry_id, **directory_row(entry)}
+
+
+def _directory_fields(ctx, name, phone, kind, hours, address) -> dict:
     name = identity.normalize_name(name)
     full, initials = identity.pinyin_keys(name)
-    entry = DirectoryEntry(community_id=ctx.community_id(s, create=True), name=name, name_pinyin=full,
-                           name_initials=initials, phone=_directory_phone(phone),
-                           kind=identity.parse_choice(kind, KINDS, "kind"),
-                           hours=identity.normalize_text(hours, "hours", 100),
-                           address=identity.normalize_text(address, "address", 300), created_at=ctx.now())
-    s.add(entry)
-    s.flush()
-    audit.record(s, ctx, "directory.add", "directory", entry.id, ["name", "phone", "kind"])
-    return directory_row(entry)
+    return {"name": name, "name_pinyin": full, "name_initials": initials, "phone": _directory_phone(phone),
+            "kind": parse_kind(kind), "hours": identity.normalize_text(hours, "hours", 100),
+            "address": identity.normalize_text(address, "address", 300), "created_at": ctx.now()}
+
+
+def parse_kind(raw: str | None) -> str:
+    """A kind by its slug or the Chinese word an office list uses (医院, 药店, 热线 …)."""
+    text = identity.nfkc(raw or "").strip()
+    return KIND_WORDS.get(text) or identity.parse_choice(text, KINDS, "kind")
 
 
 def _directory_phone(raw: str) -> str:
@@ -127,18 +172,85 @@ def _directory_phone(raw: str) -> str:
     return identity.normalize_phone(raw)
 
 
-def directory_row(e: DirectoryEntry) -> dict:
-    return {"id": e.id, "name": e.name, "phone": e.phone, "kind": e.kind, "hours": e.hours, "address": e.address}
+def directory_row(e) -> dict:
+    get = e.get if isinstance(e, dict) else lambda k: getattr(e, k)
+    return {"name": get("name"), "phone": get("phone"), "kind": get("kind"), "hours": get("hours"),
+            "address": get("address")}
 
 
 def list_directory(s, ctx, kind=None, search=None) -> list[dict]:
-    query = select(DirectoryEntry).where(DirectoryEntry.community_id == ctx.community_id(s)).order_by(DirectoryEntry.kind, DirectoryEntry.name)
+    """By kind, then name. ``search``: pinyin or initials (``sqws``), digits of the phone, or
+    part of the name."""
+    d = DirectoryEntry
+    query = select(d).where(d.community_id == ctx.community_id(s)).order_by(d.kind, d.name, d.id)
     if kind:
-        query = query.where(DirectoryEntry.kind == identity.parse_choice(kind, KINDS, "kind"))
+        query = query.where(d.kind == parse_kind(kind))
     if search:
         low = identity.nfkc(search).strip().lower().replace(" ", "")
         if re.fullmatch(r"[a-z]+", low, re.ASCII):
-            query = query.where(DirectoryEntry.name_initials.startswith(low) | DirectoryEntry.name_pinyin.startswith(low))
+            query = query.where(d.name_initials.startswith(low) | d.name_pinyin.startswith(low))
+        elif re.fullmatch(r"[0-9\-]+", low, re.ASCII):
+            query = query.where(d.phone.contains(low.replace("-", ""), autoescape=True))
         else:
-            query = query.where(DirectoryEntry.name.contains(identity.normalize_name(search, "search"), autoescape=True))
-    return [directory_row(e) for e in s.scalars(query)]
+            query = query.where(d.name.contains(identity.normalize_name(search, "search"), autoescape=True))
+    return [{"id": e.id, **directory_row(e)} for e in s.scalars(query)]
+
+
+DIRECTORY_HEADERS = {"name": ("name", "名称", "单位", "机构", "单位名称"),
+                     "phone": ("phone", "电话", "联系电话", "号码", "电话号码"),
+                     "kind": ("kind", "类型", "类别", "种类"),
+                     "hours": ("hours", "时间", "服务时间", "办公时间", "营业时间"),
+                     "address": ("address", "地址", "住址")}
+
+
+def import_directory(s, ctx, path: str) -> dict:
+    """A CSV (or XLSX) list of useful numbers. Every row is checked first: any bad row and
+    nothing is written (each reported by its spreadsheet row number, the header being row 1).
+    A row naming an entry already listed (same name and phone) is skipped."""
+    from commcare.importer import read_table
+
+    table = read_table(path)
+    columns = _directory_columns(table[0] if table else [])
+    rows, problems, seen = [], [], {tuple(r) for r in _listed(s, ctx)}
+    skipped = 0
+    for number, raw in enumerate(table[1:], start=2):
+        values = {f: (raw[i].strip() if i < len(raw) else "") for f, i in columns.items()}
+        if not any(values.values()):
+            continue
+        try:
+            entry = _directory_fields(ctx, values["name"], values["phone"], values.get("kind") or "other",
+                                      values.get("hours") or None, values.get("address") or None)
+        except InvalidValue as exc:
+            problems.append(f"row {number}: {exc.message()}")
+            continue
+        if (entry["name"], entry["phone"]) in seen:
+            skipped += 1
+            continue
+        seen.add((entry["name"], entry["phone"]))
+        rows.append(entry)
+    if problems:
+        raise ImportRejected("directory.import_rejected", problems=problems, count=len(problems))
+    if rows:
+        cid = ctx.community_id(s, create=True)
+        s.execute(insert(DirectoryEntry), [{**r, "community_id": cid} for r in rows])
+    audit.record(s, ctx, "directory.import", "directory", None, ["name", "phone", "kind"],
+                 detail=f"{len(rows)} imported, {skipped} already listed")
+    return {"imported": len(rows), "skipped": skipped}
+
+
+def _directory_columns(header: list[str]) -> dict[str, int]:
+    words = {w.lower(): f for f, aliases in DIRECTORY_HEADERS.items() for w in aliases}
+    columns: dict[str, int] = {}
+    for i, cell in enumerate(header):
+        field = words.get(identity.nfkc(cell or "").strip().lower())
+        if field and field not in columns:
+            columns[field] = i
+    missing = [f for f in ("name", "phone") if f not in columns]
+    if missing:
+        raise InvalidValue("directory.import_header", field="FILE", missing=", ".join(missing))
+    return columns
+
+
+def _listed(s, ctx):
+    return s.execute(select(DirectoryEntry.name, DirectoryEntry.phone)
+                     .where(DirectoryEntry.community_id == ctx.community_id(s))).all()

@@ -13,8 +13,10 @@ health_app = typer.Typer(help="Staff health reports (temperature twice a day).",
 donation_app = typer.Typer(help="Donated supplies.", no_args_is_help=True)
 directory_app = typer.Typer(help="Useful numbers: hospitals, pharmacies, hotlines.", no_args_is_help=True)
 DUE_COLUMNS = ["liaison", "id", "resident", "phone", "compound", "address", "calls_today", "escalate",
-               "emergency_contact", "days_unreached"]
+               "emergency_contact", "days_unreached", "unreached_flag"]
 AtOpt = Annotated[str | None, typer.Option(help="When it happened (backfill from a paper log).")]
+FromOpt = Annotated[str | None, typer.Option("--from", help="First day (default today).")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="Last day (default the first).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +33,17 @@ def _confirm(row: dict, fmt, key: str, **values) -> None:
         say(key, **values)
 
 
+def _write(text: str, output: str | None) -> None:
+    import sys
+
+    if output:
+        from commcare.render import write_private
+
+        write_private(output, text)
+    else:
+        sys.stdout.write(text)
+
+
 @call_app.command("log")
 def call_log(
     resident: Annotated[str, typer.Argument(help="Number, ID number, phone or name.")],
@@ -40,7 +53,9 @@ def call_log(
     at: AtOpt = None,
     fmt: FormatOpt = None,
 ) -> None:
-    """Record a check-in call (recorded against --as).
+    """Record a check-in call, against the caller (--as). ok and needs-help reach the resident
+    for the day; no-answer and unreachable leave them due. needs-help with --request opens a
+    request in the same transaction (a bad category records nothing).
 
     Example:
       commcare --as 王秀英 call log 张桂兰 --outcome needs-help --request medicine --note "降压药吃完了"
@@ -58,15 +73,25 @@ def call_due(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
-    """The special-group residents not yet reached today, with full phone numbers, by liaison.
+    """The special-group residents not yet reached today, grouped by liaison, phones in full.
+    Two unanswered calls today: escalate (emergency contact shown). Not reached for
+    unreached_days days running (config, default 2): flagged.
 
     Example:
       commcare call due --liaison 王秀英
+      commcare call due --format json
     """
-    from commcare import calls
+    from commcare import calls, round_render
+    from commcare.commands.common import out_format
 
+    fmt = out_format(fmt)
     rows = state().read(calls.due_calls, liaison)
-    emit(rows, fmt, output, columns=None if fmt == "json" else DUE_COLUMNS)
+    if fmt == "table":
+        _write(round_render.due_table(rows), output)
+    elif fmt == "json":
+        _write(round_render.json_rows(rows), output)
+    else:
+        emit(rows, fmt, output, columns=DUE_COLUMNS)
 
 
 @call_app.command("list")
@@ -76,7 +101,7 @@ def call_list(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
-    """The calls made on a day.
+    """The calls made on a day, oldest first.
 
     Example:
       commcare call list --date 2026-05-08
@@ -86,7 +111,22 @@ def call_list(
 
     rows = state().read(lambda s, ctx: calls.call_rows(
         s, ctx, parse_date(date, ctx.tz, ctx.now()) if date else None, resident))
-    emit(rows, fmt, output)
+    emit(rows, fmt, output, columns=["id", "at", "resident", "outcome", "by", "note", "request"])
+
+
+@call_app.command("round")
+def call_round(liaison: Annotated[str | None, typer.Option(help="Only this liaison's households.")] = None) -> None:
+    """The morning round on a terminal: each resident due a call, one at a time, with phone,
+    emergency contact and the last call's note. Keys: o ok, h needs help (then the category,
+    optionally followed by a note), n no answer, u unreachable, s skip, q stop. Each answer is
+    saved at once.
+
+    Example:
+      commcare --as 王秀英 call round --liaison 王秀英
+    """
+    from commcare.commands import round_loop
+
+    round_loop.run(state(), liaison)
 
 
 @health_app.command("log")
@@ -97,7 +137,7 @@ def health_log(
     at: AtOpt = None,
     fmt: FormatOpt = None,
 ) -> None:
-    """Record a staff member's temperature (and test result).
+    """Record a staff member's temperature (and test result); two are due each day.
 
     Example:
       commcare health log 王秀英 --temp 36.5 --test negative
@@ -117,7 +157,26 @@ def health_due(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     """
     from commcare import daily_logs
 
-    emit(state().read(daily_logs.health_due), fmt, output)
+    emit(state().read(daily_logs.health_due), fmt, output, columns=["id", "staff", "reports"])
+
+
+@health_app.command("list")
+def health_list(
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    staff: Annotated[str | None, typer.Option(help="Only this staff member.")] = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """The temperature reports of a day (default today) or of --from … --to.
+
+    Example:
+      commcare health list --from 2026-05-01 --to 2026-05-07 --staff 王秀英
+    """
+    from commcare import daily_logs
+
+    rows = state().read(daily_logs.list_health, from_, to, staff)
+    emit(rows, fmt, output, columns=["id", "at", "staff", "temp", "test", "by"])
 
 
 @donation_app.command("add")
@@ -144,26 +203,43 @@ def donation_add(
 def donation_list(
     from_: Annotated[str | None, typer.Option("--from", help="First day.")] = None,
     to: Annotated[str | None, typer.Option("--to", help="Last day.")] = None,
-    totals: Annotated[bool, typer.Option("--totals", help="Totals per item and unit instead.")] = False,
+    totals: Annotated[bool, typer.Option("--totals", help="Only the totals per item and unit.")] = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
-    """List donations, or their totals per item and unit.
+    """Donations between two days (default: all), then the totals per item and unit. With
+    --format json/csv: the donations, or with --totals the totals.
 
     Example:
-      commcare donation list --from 2026-05-01 --to 2026-05-31 --totals
+      commcare donation list --from 2026-05-01 --to 2026-05-31
+      commcare donation list --from 2026-05-01 --to 2026-05-31 --totals --format csv
     """
     from commcare import daily_logs
+    from commcare.commands.common import out_format
 
-    fn = daily_logs.donation_totals if totals else daily_logs.list_donations
-    emit(state().read(fn, from_, to), fmt, output)
+    fmt = out_format(fmt)
+    st = state()
+    if totals or fmt != "table":
+        fn = daily_logs.donation_totals if totals else daily_logs.list_donations
+        emit(st.read(fn, from_, to), fmt, output)
+        return
+    donations, sums = st.read(lambda s, ctx: (daily_logs.list_donations(s, ctx, from_, to),
+                                              daily_logs.donation_totals(s, ctx, from_, to)))
+    from commcare import i18n, render
+
+    headers = {c: i18n.t(f"col.{c}") for c in ("id", "at", "donor", "for", "items", "note", "item",
+                                                "quantity", "unit")}
+    text = render.to_table(donations, ["id", "at", "donor", "for", "items", "note"], headers)
+    text += "\n" + render.to_table(sums, ["item", "quantity", "unit", "donations"], headers,
+                                   title=i18n.t("donation.totals"))
+    _write(text, output)
 
 
 @directory_app.command("add")
 def directory_add(
     name: Annotated[str, typer.Argument(help="Name of the place or service.")],
     phone: Annotated[str, typer.Option(help="Phone number (short hotlines such as 12345 accepted).")],
-    kind: Annotated[str, typer.Option(help="hospital, clinic, pharmacy, hotline, utility or other.")],
+    kind: Annotated[str, typer.Option(help="hospital, clinic, pharmacy, hotline, utility or other (医院, 药店 …).")],
     hours: Annotated[str | None, typer.Option(help="Opening hours.")] = None,
     address: Annotated[str | None, typer.Option(help="Address.")] = None,
     fmt: FormatOpt = None,
@@ -182,79 +258,34 @@ def directory_add(
 @directory_app.command("list")
 def directory_list(
     kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
-    search: Annotated[str | None, typer.Option(help="Name, pinyin or initials.")] = None,
+    search: Annotated[str | None, typer.Option(help="Name, pinyin, initials or phone digits.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
-    """List the directory.
+    """List the directory (numbers in full: they are public services).
 
     Example:
       commcare directory list --kind pharmacy --search yd
     """
     from commcare import daily_logs
 
-    emit(state().read(daily_logs.list_directory, kind, search), fmt, output)
+    emit(state().read(daily_logs.list_directory, kind, search), fmt, output,
+         columns=["id", "name", "phone", "kind", "hours", "address"])
 
 
-ROUND_KEYS = {"o": "ok", "h": "needs-help", "n": "no-answer", "u": "unreachable"}
-
-
-def _read_key(prompt: str) -> str:
-    """One key on a terminal (no Enter needed); a line from a pipe."""
-    import sys
-
-    sys.stderr.write(prompt)
-    sys.stderr.flush()
-    if not sys.stdin.isatty():
-        line = sys.stdin.readline()
-        return line.strip()[:1].lower() if line else "q"
-    import termios
-    import tty
-
-    fd = sys.stdin.fileno()
-    old = termios.tcgetattr(fd)
-    try:
-        tty.setraw(fd)
-        ch = sys.stdin.read(1)
-    finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, old)
-    sys.stderr.write(ch + "\n")
-    return "q" if ch in ("\x03", "\x04") else ch.lower()
-
-
-@call_app.command("round")
-def call_round(liaison: Annotated[str | None, typer.Option(help="Only this liaison's households.")] = None) -> None:
-    """The morning round: each resident due a call, one at a time. Keys: o ok, h needs help
-    (then the category), n no answer, u unreachable, s skip, q stop. Each answer is saved at once.
+@directory_app.command("import")
+def directory_import(
+    file: Annotated[str, typer.Argument(help="A CSV (UTF-8 or GBK) or XLSX file with a header row.")],
+    fmt: FormatOpt = None,
+) -> None:
+    """Import useful numbers: columns name/名称, phone/电话, kind/类型, hours/时间, address/地址.
+    All rows are checked first; any bad row and nothing is imported. Entries already listed
+    (same name and phone) are skipped.
 
     Example:
-      commcare --as 王秀英 call round --liaison 王秀英
+      commcare directory import 常用电话.csv
     """
-    import sys
+    from commcare import daily_logs
 
-    from commcare import calls
-    from commcare.i18n import t
-
-    st = state()
-    due = st.read(calls.due_calls, liaison)
-    done = 0
-    for i, row in enumerate(due, start=1):
-        sys.stderr.write(t("round.card", n=i, total=len(due), resident=row["resident"], phone=row["phone"] or "-",
-                           address=" ".join(p for p in (row["compound"], row["address"]) if p),
-                           tries=row["calls_today"], contact=row["emergency_contact"] or "-",
-                           last=row["last_note"] or "-") + "\n")
-        key = _read_key(t("round.prompt"))
-        while key not in ROUND_KEYS and key not in ("s", "q"):
-            key = _read_key(t("round.prompt"))
-        if key == "q":
-            break
-        if key == "s":
-            continue
-        category = None
-        if key == "h":
-            sys.stderr.write(t("round.category"))
-            sys.stderr.flush()
-            category = (sys.stdin.readline().strip() or None)
-        st.write(calls.log_call, f"#{row['id']}", ROUND_KEYS[key], None, category, None)
-        done += 1
-    say("round.done", done=done, total=len(due))
+    row = state().write(daily_logs.import_directory, file)
+    _confirm(row, fmt, "directory.imported", **row)

@@ -1,0 +1,69 @@
+"""How the round's lists are laid out: ``call due`` grouped by liaison, and its JSON.
+
+Pure functions of the rows ``commcare.calls.due_calls`` returns. The table is plain aligned
+text (no box, no colour), written row by row: at 15,000 residents due a Rich table took
+seconds, this takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",\n    ", ": "), default=str).encode
+
+
+def json_rows(rows: list[dict]) -> str:
+    """The same text as ``render.to_json`` (indent 2) for a list of flat rows, but encoded a
+    row at a time by the C encoder (Python 3.11's json falls back to its pure-Python encoder
+    whenever ``indent`` is given): 0.07 s instead of 0.12 s for 15,000 rows."""
+    if not rows:
+        return "[]\n"
+    if any(isinstance(v, (dict, list, tuple)) for v in rows[0].values()):
+        return json.dumps(rows, ensure_ascii=False, indent=2, default=str) + "\n"
+    return "[\n" + ",\n".join("  {\n    " + _ENCODE(r)[1:-1] + "\n  }" for r in rows) + "\n]\n"
+
+
+def due_table(rows: list[dict]) -> str:
+    """One block per liaison: a heading with the count, then the residents in aligned columns,
+    escalations and long-unreached residents spelled out; a summary line closes the list."""
+    from rich.cells import cell_len
+
+    from commcare.i18n import t
+
+    columns = ["id", "resident", "phone", "address", "calls_today", "alert"]
+    cells = [[t(f"col.{c}") for c in columns]] + [_due_cells(r, t) for r in rows]
+    widths = [max(cell_len(line[i]) for line in cells) for i in range(len(columns))]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v + " " * (w - cell_len(v)) for v, w in zip(values, widths)).rstrip()
+
+    out: list[str] = []
+    start = 0
+    while start < len(rows):
+        stop = start
+        while stop < len(rows) and rows[stop]["liaison"] == rows[start]["liaison"]:
+            stop += 1
+        name = rows[start]["liaison"]
+        title = t("call.due_group", liaison=name, n=stop - start) if name else t("call.due_no_liaison", n=stop - start)
+        out += [title, "  " + line(cells[0])]
+        out += ["  " + line(values) for values in cells[start + 1:stop + 1]]
+        out.append("")
+        start = stop
+    escalate = sum(1 for r in rows if r["escalate"])
+    out.append(t("call.due_summary", n=len(rows), escalate=escalate) if rows else t("call.none_due"))
+    return "\n".join(out) + "\n"
+
+
+def _due_cells(r: dict, t) -> list[str]:
+    alerts = []
+    if r["escalate"]:
+        alerts.append(t("call.alert_escalate", contact=r["emergency_contact"] or "-"))
+    if r["unreached_flag"]:
+        alerts.append(t("call.alert_unreached", days=r["days_unreached"]))
+    place = " ".join(p for p in (r["compound"], r["address"]) if p)
+    return [f"#{r['id']}", _clean(r["resident"]), r["phone"] or "-", _clean(place), str(r["calls_today"]),
+            "; ".join(alerts)]
+
+
+def _clean(value: str | None) -> str:
+    return (value or "").replace("\n", " ").replace("\r", " ")

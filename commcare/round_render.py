@@ -26,16 +26,14 @@ def json_rows(rows: list[dict]) -> str:
 def due_table(rows: list[dict]) -> str:
     """One block per liaison: a heading with the count, then the residents in aligned columns,
     escalations and long-unreached residents spelled out; a summary line closes the list."""
-    from rich.cells import cell_len
-
     from commcare.i18n import t
 
     columns = ["id", "resident", "phone", "address", "calls_today", "alert"]
     cells = [[t(f"col.{c}") for c in columns]] + [_due_cells(r, t) for r in rows]
-    widths = [max(cell_len(line[i]) for line in cells) for i in range(len(columns))]
+    widths = [max(_width(line[i]) for line in cells) for i in range(len(columns))]
 
     def line(values: list[str]) -> str:
-        return "  ".join(v + " " * (w - cell_len(v)) for v, w in zip(values, widths)).rstrip()
+        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths)).rstrip()
 
     out: list[str] = []
     start = 0
@@ -62,8 +60,19 @@ def _due_cells(r: dict, t) -> list[str]:
         alerts.append(t("call.alert_unreached", days=r["days_unreached"]))
     place = " ".join(p for p in (r["compound"], r["address"]) if p)
     return [f"#{r['id']}", _clean(r["resident"]), r["phone"] or "-", _clean(place), str(r["calls_today"]),
-            "; ".join(alerts)]
+            _clean("; ".join(alerts))]
+
+
+def _width(text: str) -> int:
+    """Columns on a terminal: CJK characters take two."""
+    if text.isascii():
+        return len(text)
+    from rich.cells import cell_len
+
+    return cell_len(text)
 
 
 def _clean(value: str | None) -> str:
-    return (value or "").replace("\n", " ").replace("\r", " ")
+    """No line breaks or escape sequences from a stored value reach the terminal."""
+    text = value or ""
+    return text if text.isprintable() else "".join(c if c.isprintable() else " " for c in text)

@@ -1,6 +1,7 @@
-"""call, health, donation and directory commands: the daily round and the office's logs."""
+"""call, health, donation and directory commands: the daily round and the office's logs.
 
-from __future__ import annotations
+(No ``from __future__ import annotations``: Typer would have to eval every string annotation
+of every command each time any command runs.)"""
 
 from typing import Annotated
 

@@ -33,7 +33,7 @@ def log_call(s, ctx, ref: str, outcome: str, note=None, request_category=None, a
     outcome = identity.parse_choice(outcome, OUTCOMES, "outcome")
     if request_category is not None and outcome != "needs-help":
         raise InvalidValue("call.request_needs_help", field="request")
-    when = _when(ctx, at)
+    when = backfill_time(ctx, at)
     note = identity.normalize_text(note)
     resident = register.find_resident(s, ctx, ref)
     if resident.archived_at is not None:
@@ -57,7 +57,7 @@ def log_call(s, ctx, ref: str, outcome: str, note=None, request_category=None, a
             "request": request.id if request else None}
 
 
-def _when(ctx, at) -> dt.datetime:
+def backfill_time(ctx, at) -> dt.datetime:
     """``--at`` backfills from a paper log; a time in the future is a typing mistake."""
     now = ctx.now()
     if not at:

@@ -5,15 +5,15 @@ with UTC times, so the evening report counts them with SQL by day."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 from sqlalchemy import func, insert, select
 
 from commcare import audit, identity, register
+from commcare.calls import backfill_time
 from commcare.errors import ImportRejected, InvalidValue
 from commcare.models import DirectoryEntry, Donation, DonationItem, HealthReport, Staff
-from commcare.timeparse import day_bounds, iso, parse_date, parse_when
+from commcare.timeparse import day_bounds, iso, parse_date
 
 TESTS = ("negative", "positive", "pending")
 KINDS = ("hospital", "clinic", "pharmacy", "hotline", "utility", "other")
@@ -29,7 +29,7 @@ def log_health(s, ctx, staff_ref: str, temp: float, test=None, at=None) -> dict:
     if not TEMP_RANGE[0] <= temp <= TEMP_RANGE[1]:
         raise InvalidValue("health.bad_temp", field="temp", value=temp)
     staff = register.find_staff(s, ctx, staff_ref)
-    when = _when(ctx, at)
+    when = backfill_time(ctx, at)
     report = HealthReport(staff_id=staff.id, at=when, temperature=round(temp, 1),
                           test=identity.parse_choice(test, TESTS, "test") if test else None, actor=ctx.operator)
     s.add(report)
@@ -38,17 +38,6 @@ def log_health(s, ctx, staff_ref: str, temp: float, test=None, at=None) -> dict:
                  detail=f"staff #{staff.id}")
     return {"id": report.id, "staff": staff.name, "temp": report.temperature, "test": report.test,
             "at": iso(when, ctx.tz)}
-
-
-def _when(ctx, at):
-    """``--at`` backfills from a paper log; a time in the future is a typing mistake."""
-    now = ctx.now()
-    if not at:
-        return now
-    when = parse_when(at, ctx.tz, now, "at")
-    if when > now + dt.timedelta(minutes=5):
-        raise InvalidValue("value.future", field="at", value=at)
-    return when
 
 
 def list_health(s, ctx, date_from=None, date_to=None, staff=None) -> list[dict]:
@@ -81,9 +70,10 @@ ITEM = re.compile(r"(?P<name>[^:：]+)[:：](?P<qty>[0-9]+(?:\.[0-9]+)?)(?:[:：
 def parse_item(spec: str) -> tuple[str, float, str]:
     """``矿泉水:50:箱`` -> ("矿泉水", 50.0, "箱")."""
     m = ITEM.fullmatch(identity.nfkc(spec).strip()) if spec else None
-    if not m or not m["name"].strip() or float(m["qty"]) <= 0:
+    unit = (m["unit"] or "").strip() if m else ""
+    if not m or not m["name"].strip() or float(m["qty"]) <= 0 or len(unit) > 20:
         raise InvalidValue("donation.bad_item", field="item", value=spec)
-    return identity.normalize_name(m["name"], "item"), float(m["qty"]), (m["unit"] or "").strip()
+    return identity.normalize_name(m["name"], "item"), float(m["qty"]), unit
 
 
 def add_donation(s, ctx, donor: str, items: list[str], recipients="residents", at=None, note=None) -> dict:
@@ -91,7 +81,7 @@ def add_donation(s, ctx, donor: str, items: list[str], recipients="residents", a
         raise InvalidValue("value.empty", field="item")
     parsed = [parse_item(i) for i in items]
     donation = Donation(community_id=ctx.community_id(s, create=True), donor=identity.normalize_name(donor, "donor"),
-                        at=_when(ctx, at),
+                        at=backfill_time(ctx, at),
                         recipients=identity.parse_choice(recipients, RECIPIENTS, "for"),
                         note=identity.normalize_text(note), actor=ctx.operator)
     donation.items = [DonationItem(name=n, quantity=q, unit=u) for n, q, u in parsed]
@@ -108,7 +98,10 @@ def donation_row(d: Donation, tz) -> dict:
 
 def list_donations(s, ctx, date_from=None, date_to=None) -> list[dict]:
     start, end = _range(ctx, date_from, date_to)
-    query = select(Donation).where(Donation.community_id == ctx.community_id(s)).order_by(Donation.at)
+    from sqlalchemy.orm import selectinload
+
+    query = (select(Donation).options(selectinload(Donation.items))
+             .where(Donation.community_id == ctx.community_id(s)).order_by(Donation.at, Donation.id))
     if start:
         query = query.where(Donation.at >= start)
     if end:

@@ -8,6 +8,7 @@ seconds, this takes milliseconds.
 from __future__ import annotations
 
 import json
+import re
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",\n    ", ": "), default=str).encode
 
@@ -30,10 +31,11 @@ def due_table(rows: list[dict]) -> str:
 
     columns = ["id", "resident", "phone", "address", "calls_today", "alert"]
     cells = [[t(f"col.{c}") for c in columns]] + [_due_cells(r, t) for r in rows]
-    widths = [max(_width(line[i]) for line in cells) for i in range(len(columns))]
+    sizes = [[_width(v) for v in values] for values in cells]
+    widths = [max(size[i] for size in sizes) for i in range(len(columns))]
 
-    def line(values: list[str]) -> str:
-        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths)).rstrip()
+    def line(n: int) -> str:
+        return "  ".join(v + " " * (w - k) for v, w, k in zip(cells[n], widths, sizes[n])).rstrip()
 
     out: list[str] = []
     start = 0
@@ -43,8 +45,8 @@ def due_table(rows: list[dict]) -> str:
             stop += 1
         name = rows[start]["liaison"]
         title = t("call.due_group", liaison=name, n=stop - start) if name else t("call.due_no_liaison", n=stop - start)
-        out += [title, "  " + line(cells[0])]
-        out += ["  " + line(values) for values in cells[start + 1:stop + 1]]
+        out += [title, "  " + line(0)]
+        out += ["  " + line(n) for n in range(start + 1, stop + 1)]
         out.append("")
         start = stop
     escalate = sum(1 for r in rows if r["escalate"])
@@ -63,13 +65,14 @@ def _due_cells(r: dict, t) -> list[str]:
             _clean("; ".join(alerts))]
 
 
-def _width(text: str) -> int:
-    """Columns on a terminal: CJK characters take two."""
-    if text.isascii():
-        return len(text)
-    from rich.cells import cell_len
+_WIDE = re.compile("[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf"
+                   "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]")
 
-    return cell_len(text)
+
+def _width(text: str) -> int:
+    """Columns on a terminal: East Asian wide characters (Han, kana, Hangul, full-width
+    forms) take two. One regex pass, not a Python loop per character."""
+    return len(text) if text.isascii() else len(text) + len(_WIDE.findall(text))
 
 
 def _clean(value: str | None) -> str:

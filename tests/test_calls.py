@@ -206,3 +206,23 @@ def test_json_rows_match_the_shared_json_writer():
             {"id": 2, "resident": "𠮷", "phone": "13912345678", "escalate": False, "days": 0}]
     assert round_render.json_rows(rows) == render.to_json(rows)
     assert round_render.json_rows([]) == render.to_json([])
+
+
+def test_table_widths_agree_with_the_terminal_for_names_and_addresses():
+    from hypothesis import given
+    from hypothesis import strategies as st
+    from rich.cells import cell_len
+
+    from commcare import round_render
+
+    alphabet = st.one_of(st.characters(min_codepoint=32, max_codepoint=126),
+                         st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),
+                         st.characters(min_codepoint=0xFF01, max_codepoint=0xFF60),
+                         st.characters(min_codepoint=0xAC00, max_codepoint=0xD7A3),
+                         st.sampled_from("𠮷·—（）、，"))
+
+    @given(st.text(alphabet))
+    def check(text):
+        assert round_render._width(text) == cell_len(text)
+
+    check()

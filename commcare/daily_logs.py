@@ -112,7 +112,8 @@ def list_donations(s, ctx, date_from=None, date_to=None) -> list[dict]:
 def donation_totals(s, ctx, date_from=None, date_to=None) -> list[dict]:
     """Totals per item and unit (the monthly sum offices add up by hand)."""
     start, end = _range(ctx, date_from, date_to)
-    query = (select(DonationItem.name, DonationItem.unit, func.sum(DonationItem.quantity), func.count(func.distinct(Donation.id)))
+    donations = func.count(func.distinct(Donation.id))
+    query = (select(DonationItem.name, DonationItem.unit, func.sum(DonationItem.quantity), donations)
              .join(Donation, DonationItem.donation_id == Donation.id)
              .where(Donation.community_id == ctx.community_id(s))
              .group_by(DonationItem.name, DonationItem.unit).order_by(DonationItem.name, DonationItem.unit))

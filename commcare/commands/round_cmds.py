@@ -50,7 +50,8 @@ def call_log(
     resident: Annotated[str, typer.Argument(help="Number, ID number, phone or name.")],
     outcome: Annotated[str, typer.Option(help="ok, needs-help, no-answer or unreachable.")],
     note: Annotated[str | None, typer.Option(help="What was said.")] = None,
-    request: Annotated[str | None, typer.Option("--request", help="With needs-help: open a request of this category.")] = None,
+    request: Annotated[str | None, typer.Option(
+        "--request", help="With needs-help: open a request of this category.")] = None,
     at: AtOpt = None,
     fmt: FormatOpt = None,
 ) -> None:

@@ -1,11 +1,19 @@
 """commcare demo: a realistic, fictional community, generated deterministically from a seed
-into a separate database with bulk Core inserts (so 100,000 residents and 1,000,000
-requests take minutes, not hours). It never writes into a register holding real people."""
+into a separate database with bulk Core inserts (explicit ids, rows streamed in chunks), so
+100,000 residents and 1,000,000 requests take minutes, not hours, and little memory.
+
+Every time is placed relative to ``ctx.now()``: the history ends now, and today is a day in
+progress (some calls made, some not yet; the morning's health reports in, the afternoon's not).
+It never writes into a register holding real people: the demo marks its database with an audit
+entry (``demo.generate``), and a database with residents but without that mark, or with
+residents added by hand since, is refused.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+from itertools import islice
 
 from sqlalchemy import delete, func, insert, select
 
@@ -14,254 +22,284 @@ from commcare.errors import Refused
 from commcare.models import (
     AuditEntry,
     Call,
+    DirectoryEntry,
     Donation,
     DonationItem,
     HealthReport,
     HelpRequest,
     Household,
+    RequestEvent,
     Resident,
     ResidentTag,
     Staff,
 )
 
 MARK = "demo.generate"
-TAG_SHARES = [("elderly", 0.22), ("lives-alone", 0.08), ("sick", 0.09), ("disabled", 0.04),
-              ("frail", 0.05), ("pregnant", 0.01), ("child", 0.03)]
-OUTCOMES = [("ok", 0.84), ("no-answer", 0.08), ("needs-help", 0.05), ("unreachable", 0.03)]
+HAND_MADE = ("resident.add", "resident.import", "resident.merge", "resident.edit")
 CHUNK = 20_000
+HOUSE_SIZES = ((1, 26), (2, 36), (3, 24), (4, 14))
 
 
-def is_demo(s) -> bool:
-    return s.scalar(select(AuditEntry.id).where(AuditEntry.action == MARK).limit(1)) is not None
+# --- the target database --------------------------------------------------------------------
 
-
-def has_residents(s) -> bool:
-    return s.scalar(select(Resident.id).limit(1)) is not None
-
-
-def check_target(s) -> bool:
-    """True when the database already holds a demo; refuse one that holds real residents."""
-    if has_residents(s) and not is_demo(s):
+def check_target(s, ctx=None) -> str:
+    """Says "empty", or "demo" for a database the demo made; refuses one with real residents."""
+    if s.scalar(select(Resident.id).limit(1)) is None:
+        return "empty"
+    mark = s.scalar(select(func.min(AuditEntry.id)).where(AuditEntry.action == MARK))
+    hand = s.scalar(select(AuditEntry.id).where(AuditEntry.action.in_(HAND_MADE)).limit(1))
+    if mark is None or hand is not None:
         raise Refused("demo.refuse_real")
-    return is_demo(s)
+    return "demo"
+
+
+def prepare(database: str) -> None:
+    """Check the target before the demo opens it for writing; a SQLite file the demo made
+    before is removed (much faster than deleting a million rows), a server database is
+    emptied by ``generate`` in its transaction."""
+    from pathlib import Path
+
+    from commcare.db import open_database, sqlite_path
+
+    db = open_database(database, create=True)
+    try:
+        with db.session() as s:
+            kind = check_target(s)
+    finally:
+        db.dispose()
+    path = sqlite_path(database)
+    if kind == "demo" and path is not None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def clear(s) -> None:
-    """Empty a demo database (only ever called on one that ``is_demo``)."""
-    from commcare.models import DirectoryEntry, DuplicateDismissal, RequestEvent
-
-    for model in (RequestEvent, Call, DonationItem, Donation, HealthReport, DirectoryEntry,
-                  DuplicateDismissal, ResidentTag, AuditEntry):
+    """Empty a database that ``check_target`` found to be a demo."""
+    s.execute(delete(RequestEvent))
+    s.execute(Call.__table__.delete())
+    for model in (DonationItem, Donation, HealthReport, DirectoryEntry, ResidentTag, AuditEntry):
         s.execute(delete(model))
-    s.execute(delete(HelpRequest).where(HelpRequest.previous_id.is_not(None)))
-    s.execute(delete(HelpRequest))
-    s.execute(delete(Resident))
-    s.execute(delete(Household))
-    s.execute(delete(Staff))
+    s.execute(HelpRequest.__table__.update().values(previous_id=None))
+    for model in (HelpRequest, Resident, Household, Staff):
+        s.execute(delete(model))
 
+
+def generate(s, ctx, residents=300, requests=600, days=14, seed=1, progress=None) -> dict:
+    """Build the community in this transaction; returns the counts of what was made."""
+    if check_target(s) == "demo":
+        clear(s)
+    ctx._community_id = None  # a retried transaction may have rolled the community back
+    return Generator(s, ctx, residents, requests, days, seed, progress).run()
+
+
+# --- the generator --------------------------------------------------------------------------
 
 class Generator:
-    def __init__(self, s, ctx, residents: int, requests: int, days: int, seed: int, progress=None):
+    def __init__(self, s, ctx, residents, requests, days, seed, progress=None):
         from commcare.resources import load_toml
 
         self.s, self.ctx, self.rng = s, ctx, random.Random(seed)
         self.n_res, self.n_req, self.days = residents, requests, max(1, days)
         self.spec = load_toml("demo/community")
-        self.now = ctx.now()
-        self.today = ctx.today()
+        self.now, self.today, self.tz = ctx.now(), ctx.today(), ctx.tz
         self.progress = progress or (lambda label, done, total: None)
         self.cid = ctx.community_id(s, create=True)
-        self.pinyin = _char_pinyin(self.spec)
+        self.counts: dict[str, int] = {}
+        self._keys: dict[str, tuple[str, str]] = {}
+        self.phones: set[str] = set()
+        self._window()
 
     def run(self) -> dict:
-        staff = self.make_staff()
-        houses = self.make_households(staff)
-        special = self.make_residents(houses)
-        self.make_requests(staff, houses)
-        calls = self.make_calls(special)
-        self.make_health(staff)
-        self.make_donations()
         from commcare import audit
+        from commcare.demo_activity import make_activity
 
+        self.make_staff()
+        self.make_households()
+        self.make_residents()
+        make_activity(self)
+        self.fix_sequences()
         audit.record(self.s, self.ctx, MARK, "community", self.cid, [],
-                     detail=f"residents={self.n_res} requests={self.n_req} days={self.days}")
-        return {"residents": self.n_res, "special": len(special), "households": len(houses),
-                "staff": len(staff), "requests": self.n_req, "calls": calls}
+                     detail=f"residents={self.n_res} requests={self.n_req} days={self.days} seed")
+        return self.counts
 
-    # -- people -------------------------------------------------------------------------
-    def name(self) -> str:
-        return self.rng.choice(self.spec["surnames"]) + self.rng.choice(self.spec["given"])
+    # -- time ------------------------------------------------------------------------------
+    def _window(self) -> None:
+        """Today is a day in progress: work began at 08:00 (or an hour before now, if earlier),
+        and ``today_share`` of the day's work is done by now."""
+        self.day_start = dt.datetime.combine(self.today, dt.time(0), self.tz).astimezone(dt.UTC)
+        eight = self.day_start + dt.timedelta(hours=8)
+        self.work_start = max(self.day_start, min(eight, self.now - dt.timedelta(hours=1)))
+        done = (self.now - self.work_start) / dt.timedelta(hours=10)
+        self.today_share = min(0.95, max(0.3, done))
+
+    def when(self, day: dt.date, hour: float) -> dt.datetime:
+        """``hour`` (local, fractional) of ``day`` in UTC; a time today still to come is moved
+        into the part of today already past, so nothing is ever in the future."""
+        at = (dt.datetime.combine(day, dt.time(0), self.tz) + dt.timedelta(hours=hour)).astimezone(dt.UTC)
+        if at >= self.now:
+            at = self.work_start + (self.now - self.work_start) * (hour % 24 / 24)
+        return at
+
+    def past_days(self, limit: int | None = None) -> list[dt.date]:
+        """The days of history, oldest first, ending today."""
+        n = min(self.days, limit or self.days)
+        return [self.today - dt.timedelta(days=back) for back in range(n - 1, -1, -1)]
+
+    # -- writing ---------------------------------------------------------------------------
+    def next_id(self, model) -> int:
+        return (self.s.scalar(select(func.max(model.id))) or 0) + 1
+
+    def bulk(self, model, rows, label: str | None = None, total: int = 0) -> int:
+        """Insert ``rows`` (any iterable of dicts) with Core executemany, CHUNK at a time."""
+        conn, table, done = self.s.connection(), model.__table__, 0
+        rows = iter(rows)
+        while chunk := list(islice(rows, CHUNK)):
+            conn.execute(insert(table), chunk)
+            done += len(chunk)
+            if label:
+                self.progress(label, done, max(total, done))
+        return done
+
+    def fix_sequences(self) -> None:
+        """Explicit ids leave PostgreSQL's sequences behind: move them past the demo's rows."""
+        if self.s.get_bind().dialect.name != "postgresql":
+            return
+        from sqlalchemy import text
+
+        for table in ("staff", "households", "residents", "requests", "request_events", "calls",
+                      "health_reports", "donations", "donation_items", "directory"):
+            self.s.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"))
+
+    # -- names and numbers -----------------------------------------------------------------
+    def given(self, age: int, sex: str) -> str:
+        generation = "old" if age >= 55 else "mid" if age >= 18 else "young"
+        return self.rng.choice(self.spec["given"][f"{generation}_{sex.lower()}"])
 
     def keys(self, name: str) -> tuple[str, str]:
-        syll = [self.pinyin.get(ch, ch) for ch in name]
-        return "".join(syll), "".join(p[:1] for p in syll)
+        if name not in self._keys:
+            self._keys[name] = identity.pinyin_keys(name)
+        return self._keys[name]
 
-    def phone(self, used: set) -> str:
+    def mobile(self) -> str:
         while True:
-            number = f"1{self.rng.choice('3456789')}{self.rng.randrange(10**9):09d}"
-            if number not in used:
-                used.add(number)
+            number = f"1{self.rng.choice('3578')}{self.rng.randrange(10**9):09d}"
+            if number not in self.phones:
+                self.phones.add(number)
                 return number
 
-    def make_staff(self) -> list[int]:
-        count = max(3, self.n_res // 140)
-        used: set = set()
-        rows = [{"community_id": self.cid, "name": self.name(), "phone": self.phone(used),
-                 "role": "书记" if i == 0 else self.rng.choice(self.spec["roles"]), "active": True,
-                 "created_at": self.now - dt.timedelta(days=400)} for i in range(count)]
-        self.s.execute(insert(Staff), rows)
-        return list(self.s.scalars(select(Staff.id).where(Staff.community_id == self.cid).order_by(Staff.id)))
+    def landline(self) -> str:
+        while True:
+            number = f"{self.spec['area_code']}-6{self.rng.randrange(10**7):07d}"
+            if number not in self.phones:
+                self.phones.add(number)
+                return number
 
-    def make_households(self, staff: list[int]) -> list[int]:
-        count = max(1, int(self.n_res / 2.3))
-        liaisons = staff[1:] or staff
-        rows, seen = [], set()
-        for i in range(count):
-            compound = self.spec["compounds"][i % len(self.spec["compounds"])]
-            n = i // len(self.spec["compounds"])
-            address = f"{n // 48 + 1}号楼{(n // 16) % 3 + 1}单元{(n % 16) // 2 + 1}0{n % 2 + 1}"
-            seen.add((compound, address))
-            rows.append({"community_id": self.cid, "compound": compound, "address": address,
-                         "liaison_id": liaisons[i % len(liaisons)], "created_at": self.now - dt.timedelta(days=400)})
-        self._chunked(Household, rows, "households")
-        return list(self.s.scalars(select(Household.id).where(Household.community_id == self.cid).order_by(Household.id)))
-
-    def make_residents(self, houses: list[int]) -> list[int]:
+    def id_number(self, born: dt.date, sex: str, used: set) -> str:
         from stdnum.cn import ric
 
-        used_phone, used_id, rows, tag_plan = set(), set(), [], []
-        for i in range(self.n_res):
-            name = self.name()
-            tags = [t for t, share in TAG_SHARES if self.rng.random() < share]
-            age = self.rng.randint(70, 95) if "elderly" in tags else self.rng.randint(3, 14) if "child" in tags else self.rng.randint(18, 69)
-            born = self.today - dt.timedelta(days=age * 365 + self.rng.randrange(365))
-            while True:
-                body = f"{self.spec['region_code']}{born:%Y%m%d}{self.rng.randrange(1000):03d}"
-                if body not in used_id:
-                    used_id.add(body)
-                    break
-            full, initials = self.keys(name)
-            rows.append({"community_id": self.cid, "household_id": houses[i % len(houses)], "name": name,
-                         "name_pinyin": full, "name_initials": initials, "sex": "M" if int(body[16]) % 2 else "F",
-                         "born": born, "id_number": body + ric.calc_check_digit(body + "0"), "phone": self.phone(used_phone),
-                         "emergency_name": self.name() if tags else None,
-                         "emergency_phone": self.phone(used_phone) if tags else None,
-                         "created_at": self.now - dt.timedelta(days=300), "updated_at": self.now - dt.timedelta(days=300),
-                         "version": 1})
-            tag_plan.append(tags)
-        self._chunked(Resident, rows, "residents")
-        ids = list(self.s.scalars(select(Resident.id).where(Resident.community_id == self.cid).order_by(Resident.id)))
-        tag_rows = [{"resident_id": rid, "tag": t} for rid, tags in zip(ids, tag_plan) for t in tags]
-        self._chunked(ResidentTag, tag_rows, "tags")
-        self.resident_ids = ids
-        self.resident_house = {rid: houses[i % len(houses)] for i, rid in enumerate(ids)}
-        return [rid for rid, tags in zip(ids, tag_plan) if tags]
+        while True:
+            seq = self.rng.randrange(500) * 2 + (1 if sex == "M" else 0)
+            body = f"{self.spec['region_code']}{born:%Y%m%d}{seq:03d}"
+            if body not in used:
+                used.add(body)
+                return body + ric.calc_check_digit(body + "0")
 
-    # -- requests -----------------------------------------------------------------------
-    def make_requests(self, staff, houses) -> None:
-        cats = identity.categories()
-        names = list(cats)
-        weights = [5, 8, 6, 2, 3, 3, 1, 2, 1]
-        liaison_of = dict(self.s.execute(select(Household.id, Household.liaison_id)).all())
-        span = self.days * 86400
+    # -- people ----------------------------------------------------------------------------
+    def make_staff(self) -> None:
+        roles = self.spec["staff_roles"]
+        houses = self.plan_households()
+        n_liaisons = max(3, len(houses) // 60)
+        plan = [roles["secretary"], roles["director"]] + [roles["liaison"]] * n_liaisons
+        plan += [roles["grid"]] * max(1, n_liaisons // 6) + [roles["volunteer"]] * max(2, n_liaisons // 4)
+        first, since = self.next_id(Staff), self.now - dt.timedelta(days=self.days + 400)
         rows = []
-        for i in range(self.n_req):
-            cat = self.rng.choices(names, weights)[0]
-            rid = self.rng.choice(self.resident_ids)
-            # most of the history is old; the last day is busy
-            age = self.rng.random() ** 1.5 * span if self.rng.random() < 0.995 else self.rng.random() * 6 * 3600
-            opened = self.now - dt.timedelta(seconds=age)
-            urgency = self.rng.choices(["low", "normal", "high", "urgent"], [2, 14, 3, 1])[0]
-            due = opened + dt.timedelta(hours=4 if urgency == "urgent" else cats[cat]["due_hours"])
-            status, resolved = self._fate(opened, due)
-            rows.append({"community_id": self.cid, "resident_id": rid, "category": cat,
-                         "note": self.rng.choice(self.spec["notes"][cat]), "urgency": urgency, "status": status,
-                         "channel": self.rng.choice(["phone", "hotline", "visit", "wechat", "walk-in"]),
-                         "assignee_id": liaison_of.get(self.resident_house[rid]), "due_at": due, "opened_at": opened,
-                         "resolved_at": resolved, "closed_at": resolved if status == "cancelled" else None,
-                         "cancel_reason": "家属已代办" if status == "cancelled" else None,
-                         "resolved_at_fix": None, "opened_by": "demo", "version": 1})
-            if status == "cancelled":
-                rows[-1]["resolved_at"] = None
-            rows[-1].pop("resolved_at_fix")
-        self._chunked(HelpRequest, rows, "requests")
+        for i, role in enumerate(plan):
+            sex = self.rng.choice("MF")
+            rows.append({"id": first + i, "community_id": self.cid, "role": role, "active": True,
+                         "name": self.rng.choice(self.spec["surnames"]) + self.given(35, sex),
+                         "phone": self.mobile(), "created_at": since})
+        self.bulk(Staff, rows)
+        self.staff_names = {r["id"]: r["name"] for r in rows}
+        self.liaisons = [r["id"] for r in rows if r["role"] == roles["liaison"]]
+        self.counts["staff"] = len(rows)
 
-    def _fate(self, opened, due):
-        """Resolved (usually before due), still open, or cancelled."""
-        late = self.rng.random() < 0.12
-        took = (due - opened) * (self.rng.uniform(1.05, 2.0) if late else self.rng.uniform(0.1, 0.9))
-        done = opened + took
-        if done > self.now or (self.now - opened < dt.timedelta(days=3) and self.rng.random() < 0.05):
-            return self.rng.choice(["assigned", "assigned", "in_progress"]), None
-        return ("cancelled", done) if self.rng.random() < 0.02 else ("resolved", done)
+    def plan_households(self) -> list[int]:
+        """Household sizes adding up to exactly the residents asked for."""
+        sizes, total = [], 0
+        values, weights = zip(*HOUSE_SIZES)
+        while total < self.n_res:
+            size = min(self.rng.choices(values, weights)[0], self.n_res - total)
+            sizes.append(size)
+            total += size
+        self.house_sizes = sizes
+        return sizes
 
-    # -- the round ----------------------------------------------------------------------
-    def make_calls(self, special: list[int]) -> int:
-        outcomes, weights = zip(*OUTCOMES)
-        total = 0
-        for back in range(min(self.days, 14) - 1, -1, -1):
-            day = self.today - dt.timedelta(days=back)
-            start = dt.datetime.combine(day, dt.time(8, 0), self.ctx.tz)
-            rows = []
-            for rid in special:
-                at = start + dt.timedelta(minutes=self.rng.randrange(10 * 60))
-                if back == 0 and (at > self.now or self.rng.random() < 0.25):
-                    continue
-                outcome = self.rng.choices(outcomes, weights)[0]
-                rows.append({"community_id": self.cid, "resident_id": rid, "actor": "demo", "at": at, "outcome": outcome})
-                if outcome == "no-answer" and self.rng.random() < 0.5:
-                    rows.append({"community_id": self.cid, "resident_id": rid, "actor": "demo",
-                                 "at": at + dt.timedelta(minutes=30), "outcome": "no-answer"})
-            self._chunked(Call, [r for r in rows if r["at"] <= self.now], f"calls {day}")
-            total += len(rows)
-        return total
+    def make_households(self) -> None:
+        """Compounds filled in turn, building by building; each liaison has a block of them."""
+        compounds = self.spec["compounds"]
+        capacity = [b * u * f * 2 for _, _, b, u, f in compounds]
+        share = [round(len(self.house_sizes) * c / sum(capacity)) for c in capacity]
+        share[-1] = len(self.house_sizes) - sum(share[:-1])
+        first, since = self.next_id(Household), self.now - dt.timedelta(days=self.days + 300)
+        rows, n_l = [], len(self.liaisons)
+        for (name, _street, _b, units, floors), count in zip(compounds, share):
+            for n in range(max(0, count)):
+                per_building, rest = units * floors * 2, n % (units * floors * 2)
+                address = f"{n // per_building + 1}号楼{rest // (floors * 2) + 1}单元{rest % (floors * 2) // 2 + 1}0{rest % 2 + 1}"
+                i = len(rows)
+                rows.append({"id": first + i, "community_id": self.cid, "compound": name, "address": address,
+                             "liaison_id": self.liaisons[i * n_l // len(self.house_sizes)], "created_at": since})
+        self.bulk(Household, rows, "households", len(rows))
+        self.house_ids = [r["id"] for r in rows]
+        self.house_liaison = {r["id"]: r["liaison_id"] for r in rows}
+        self.counts["households"] = len(rows)
 
-    def make_health(self, staff: list[int]) -> None:
-        rows = []
-        for back in range(min(self.days, 14) - 1, -1, -1):
-            day = self.today - dt.timedelta(days=back)
-            for sid in staff:
-                for hour in (8, 17):
-                    at = dt.datetime.combine(day, dt.time(hour, self.rng.randrange(60)), self.ctx.tz)
-                    if at > self.now or self.rng.random() < 0.04:
-                        continue
-                    rows.append({"staff_id": sid, "at": at, "temperature": round(self.rng.gauss(36.5, 0.25), 1),
-                                 "test": "negative", "actor": "demo"})
-        self._chunked(HealthReport, rows, "health")
+    def make_residents(self) -> None:
+        from commcare.demo_activity import household_members
 
-    def make_donations(self) -> None:
-        for back in range(min(self.days, 30) - 1, -1, -1):
-            day = self.today - dt.timedelta(days=back)
-            for _ in range(self.rng.randint(0, 3)):
-                at = dt.datetime.combine(day, dt.time(self.rng.randint(8, 18), 0), self.ctx.tz)
-                if at > self.now:
-                    continue
-                donation = Donation(community_id=self.cid, donor=self.rng.choice(self.spec["donors"]), at=at,
-                                    recipients=self.rng.choice(["staff", "residents"]), actor="demo")
-                item, unit = self.rng.choice(self.spec["supplies"])
-                donation.items = [DonationItem(name=item, quantity=self.rng.choice([20, 50, 100, 200]), unit=unit)]
-                self.s.add(donation)
-        self.s.flush()
+        first, since = self.next_id(Resident), self.now - dt.timedelta(days=self.days + 200)
+        self.special: list[int] = []
+        self.house_first: list[int] = []
+        self.resident_liaison: dict[int, int] = {}
+        self.series_candidates: dict[str, list[int]] = {"chemo": [], "dialysis": [], "alone": []}
+        tags: list[dict] = []
+        used: set = set()
 
-    def _chunked(self, model, rows: list[dict], label: str) -> None:
-        for i in range(0, len(rows), CHUNK):
-            self.s.execute(insert(model), rows[i:i + CHUNK])
-            self.progress(label, min(i + CHUNK, len(rows)), len(rows))
+        def rows():
+            rid = first
+            for hid, size in zip(self.house_ids, self.house_sizes):
+                self.house_first.append(rid)
+                for person in household_members(self, size, used):
+                    person.update(id=rid, community_id=self.cid, household_id=hid, created_at=since,
+                                  updated_at=since, version=1)
+                    self._classify(rid, hid, person.pop("tags"), tags)
+                    yield person
+                    rid += 1
+
+        self.res_first = first
+        self.counts["residents"] = self.bulk(Resident, rows(), "residents", self.n_res)
+        self.bulk(ResidentTag, tags)
+        self.counts["special"] = len(self.special)
+
+    def _classify(self, rid: int, hid: int, person_tags: list[str], tags: list[dict]) -> None:
+        self.resident_liaison[rid] = self.house_liaison[hid]
+        if not person_tags:
+            return
+        self.special.append(rid)
+        tags.extend({"resident_id": rid, "tag": t} for t in person_tags)
+        if "child" in person_tags:
+            self.series_candidates["chemo"].append(rid)
+        elif "sick" in person_tags:
+            self.series_candidates["dialysis"].append(rid)
+        if "lives-alone" in person_tags:
+            self.series_candidates["alone"].append(rid)
 
 
-def _char_pinyin(spec: dict) -> dict[str, str]:
-    chars = {ch for word in spec["surnames"] + spec["given"] for ch in word}
-    from pypinyin import lazy_pinyin
-
-    return {ch: lazy_pinyin(ch)[0].lower() for ch in chars}
-
-
-def generate(s, ctx, residents=300, requests=600, days=14, seed=1, progress=None) -> dict:
-    if check_target(s):
-        clear(s)
-    return Generator(s, ctx, residents, requests, days, seed, progress).run()
-
-
-def counts(s) -> dict:
-    return {"residents": s.scalar(select(func.count(Resident.id))),
-            "requests": s.scalar(select(func.count(HelpRequest.id)))}
+def counts(s, ctx) -> dict:
+    """What the community holds (the summary printed when no report is available)."""
+    cid = ctx.community_id(s)
+    return {"residents": s.scalar(select(func.count(Resident.id)).where(Resident.community_id == cid)),
+            "staff": s.scalar(select(func.count(Staff.id)).where(Staff.community_id == cid)),
+            "requests": s.scalar(select(func.count(HelpRequest.id)).where(HelpRequest.community_id == cid)),
+            "calls": s.scalar(select(func.count(Call.id)).where(Call.community_id == cid))}

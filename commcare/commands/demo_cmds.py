@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import is_terminal, note, state
+from commcare.commands.common import FormatOpt, color_enabled, is_terminal, note, state
 
 
 def register(app: typer.Typer) -> None:
@@ -16,49 +16,73 @@ def register(app: typer.Typer) -> None:
 def demo(
     residents: Annotated[int, typer.Option(min=1, max=2_000_000, help="How many residents.")] = 300,
     requests: Annotated[int, typer.Option(min=0, max=20_000_000, help="How many requests for help, over the days.")] = 600,
-    days: Annotated[int, typer.Option(min=1, max=3650, help="How many days of history.")] = 14,
+    days: Annotated[int, typer.Option(min=1, max=3650, help="How many days of history, ending now.")] = 14,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same community.")] = 1,
-    fmt: Annotated[str | None, typer.Option("--format", "-f", help="Format of the report printed at the end.")] = None,
+    fmt: FormatOpt = None,
 ) -> None:
-    """Fill a separate demo database with a realistic, fictional community and print today's
-    report. It uses demo.db in the user data dir unless --db (or COMMCARE_DB) names one, and
-    refuses a database that holds real residents.
+    """Fill a separate demo database with a realistic, fictional community (households and
+    their liaisons, special groups, requests for help with their rhythms, the daily calls,
+    staff health, donations) and print today's report. It writes to demo.db in the user data
+    dir unless --db (or COMMCARE_DB) names another, rebuilds a database it made before, and
+    refuses one that holds real residents.
 
     Example:
       commcare demo
+      commcare demo --seed 7 --format markdown
       commcare --db /tmp/big.db demo --residents 100000 --requests 1000000
     """
     from commcare import demo as demo_mod
-    from commcare import report_render, reports
+    from commcare.commands.common import out_format
     from commcare.config import user_data_dir
 
+    fmt = out_format(fmt, ("table", "json", "csv", "markdown", "html"))
     st = state()
     if st.settings.sources.get("database") not in ("option", "env COMMCARE_DB"):
-        st.settings.database = str(user_data_dir() / "demo.db")
-    with _progress() as progress:
+        st.settings.database = str(user_data_dir() / "demo.db")  # never the real register
+    demo_mod.prepare(st.settings.database)
+    st.database(create=True)
+    with _Progress() as progress:
         summary = st.write(demo_mod.generate, residents, requests, days, seed, progress)
     note("demo.done", path=st.database().where, **summary)
+    _print_report(st, fmt)
+
+
+def _print_report(st, fmt: str) -> None:
+    """Today's report, from the reports module (or the demo's counts where it is absent)."""
+    import sys
+
+    try:
+        from commcare import report_render, reports
+    except ImportError:
+        from commcare import demo as demo_mod
+        from commcare.commands.common import emit
+
+        emit(st.read(demo_mod.counts), fmt if fmt != "html" else "table")
+        return
     data = st.read(lambda s, ctx: reports.day_report(s, ctx, ctx.today()))
-    typer.echo(report_render.render_day(data, fmt or "table"), nl=False)
+    sys.stdout.write(report_render.render_day(data, fmt, color=color_enabled()))
 
 
-class _progress:
-    """A Rich progress bar on a terminal; nothing when piped."""
+class _Progress:
+    """A Rich progress bar per step on a terminal; nothing when piped."""
 
     def __enter__(self):
         if not is_terminal():
             return None
         from rich.progress import Progress
 
+        from commcare.i18n import t
+
+        self.t = t
         self.bar = Progress(transient=True)
         self.bar.start()
         self.tasks: dict = {}
         return self.update
 
-    def update(self, label, done, total):
+    def update(self, label: str, done: int, total: int) -> None:
         if label not in self.tasks:
-            self.tasks[label] = self.bar.add_task(label, total=total)
-        self.bar.update(self.tasks[label], completed=done)
+            self.tasks[label] = self.bar.add_task(self.t(f"demo.step.{label}"), total=total)
+        self.bar.update(self.tasks[label], completed=done, total=max(total, done))
 
     def __exit__(self, *exc):
         if is_terminal():

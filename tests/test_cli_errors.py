@@ -85,3 +85,40 @@ def test_a_newline_in_a_bad_value_cannot_split_the_error_line(cli):
     result = cli("resident", "add", "张三", "--emergency-contact", "0\nFAKE LINE\r")
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "\\n" in result.stderr
+
+
+def test_the_console_script_builds_only_the_command_named():
+    import typer.main
+
+    from commcare.cli import _only, app
+
+    whole = typer.main.get_command(app)
+    with _only(["--db", "x.db", "--as", "request", "request", "resolve", "7"]):
+        narrow = typer.main.get_command(app)
+    assert list(narrow.commands) == ["request"]
+    assert list(narrow.commands["request"].commands) == ["resolve"]
+    with _only(["request", "--help"]):
+        group = typer.main.get_command(app).commands["request"]
+    assert {"list", "show", "resolve", "note"} <= set(group.commands)
+    with _only(["--help"]):
+        assert set(typer.main.get_command(app).commands) == set(whole.commands)
+    # and the app is whole again afterwards
+    assert set(typer.main.get_command(app).commands) == set(whole.commands)
+    assert len(whole.commands) > 10
+
+
+@pytest.mark.parametrize("args, suggestion", [
+    (["reqest"], "'request'"), (["request", "lst"], "'list'"), (["--lang", "en", "resident", "ad"], "'add'"),
+])
+def test_a_misspelt_command_still_gets_suggestions_from_the_console_script(tmp_path, args, suggestion):
+    exe = os.path.join(os.path.dirname(sys.executable), "commcare")
+    result = subprocess.run([exe, "--db", str(tmp_path / "c.db"), *args], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert suggestion in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_help_for_one_sub_command_from_the_console_script(tmp_path):
+    exe = os.path.join(os.path.dirname(sys.executable), "commcare")
+    result = subprocess.run([exe, "--db", str(tmp_path / "c.db"), "request", "resolve", "--help"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "--note" in result.stdout

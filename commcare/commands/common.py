@@ -1,7 +1,5 @@
 """What every command shares: the global state, the Annotated options, and output."""
 
-from __future__ import annotations
-
 import os
 import sys
 from typing import Annotated

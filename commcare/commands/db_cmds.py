@@ -1,7 +1,5 @@
 """db commands: where the database is, backup, restore, check and upgrade."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

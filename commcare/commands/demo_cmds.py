@@ -1,7 +1,5 @@
 """commcare demo: a fictional community in a separate database, then today's report."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """init, config, resident, household, staff and audit commands."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """report and schedule commands: the evening summary, by hand or from cron."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """add-request and the request sub-commands: the lifecycle of a request for help."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """resident import / export / duplicates / merge: the office's roster in and out."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated
 

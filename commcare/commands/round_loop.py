@@ -5,8 +5,6 @@ Cards and prompts go to stderr, so stdout carries only the closing summary. On a
 key is read without Enter; from a pipe (or a test) one line per answer.
 """
 
-from __future__ import annotations
-
 import sys
 
 KEYS = {"o": "ok", "h": "needs-help", "n": "no-answer", "u": "unreachable"}

@@ -8,9 +8,9 @@ import datetime as dt
 import hashlib
 import json
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
-from commcare.models import AuditEntry
+from commcare.tables import audit as AUDIT
 
 
 def entry_hash(prev_hash: str, at: dt.datetime, actor: str, action: str, entity: str,
@@ -23,43 +23,47 @@ def entry_hash(prev_hash: str, at: dt.datetime, actor: str, action: str, entity:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def record(session, ctx, action: str, entity: str, entity_id: int | None = None,
-           fields: list[str] | tuple[str, ...] = (), detail: str = "") -> AuditEntry:
-    """Append one entry, chained to the last one (in the caller's write transaction)."""
-    if session.bind is not None and session.get_bind().dialect.name == "postgresql":
+def record(conn, ctx, action: str, entity: str, entity_id: int | None = None,
+           fields: list[str] | tuple[str, ...] = (), detail: str = "") -> None:
+    """Append one entry, chained to the last one, in the caller's write transaction.
+
+    ``conn`` is a Core connection or an ORM session; the insert is Core either way, so the
+    chain follows the order of the calls.
+    """
+    dialect = conn.dialect if hasattr(conn, "dialect") else conn.get_bind().dialect
+    if dialect.name == "postgresql":
         from sqlalchemy import text
 
-        session.execute(text("SELECT pg_advisory_xact_lock(727272)"))
-    prev = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)) or ""
+        conn.execute(text("SELECT pg_advisory_xact_lock(727272)"))
+    prev = conn.scalar(select(AUDIT.c.hash).order_by(AUDIT.c.id.desc()).limit(1)) or ""
     at = ctx.now()
-    community_id = ctx.community_id(session)
+    community_id = ctx.community_id(conn)
     field_text = ",".join(fields)
-    entry = AuditEntry(
+    conn.execute(insert(AUDIT).values(
         at=at, actor=ctx.operator, action=action, entity=entity, entity_id=entity_id,
         community_id=community_id, fields=field_text, detail=detail, prev_hash=prev,
         hash=entry_hash(prev, at, ctx.operator, action, entity, entity_id, community_id, field_text, detail),
-    )
-    session.add(entry)
-    return entry
+    ))
 
 
 def entries(session, ctx, since: dt.datetime | None = None, entity: str | None = None,
-            entity_id: int | None = None, limit: int | None = None) -> list[AuditEntry]:
-    query = select(AuditEntry).order_by(AuditEntry.id)
+            entity_id: int | None = None, limit: int | None = None) -> list:
+    """The entries (rows with the table's columns as attributes), oldest first."""
+    query = select(AUDIT).order_by(AUDIT.c.id)
     community_id = ctx.community_id(session)
-    query = query.where(AuditEntry.community_id == community_id)
+    query = query.where(AUDIT.c.community_id == community_id)
     if since is not None:
-        query = query.where(AuditEntry.at >= since)
+        query = query.where(AUDIT.c.at >= since)
     if entity is not None:
-        query = query.where(AuditEntry.entity == entity)
+        query = query.where(AUDIT.c.entity == entity)
     if entity_id is not None:
-        query = query.where(AuditEntry.entity_id == entity_id)
+        query = query.where(AUDIT.c.entity_id == entity_id)
     if limit:
         query = query.limit(limit)
-    return list(session.scalars(query))
+    return list(session.execute(query))
 
 
-def as_row(entry: AuditEntry, tz) -> dict:
+def as_row(entry, tz) -> dict:
     from commcare.timeparse import iso
 
     return {"id": entry.id, "at": iso(entry.at, tz), "actor": entry.actor, "action": entry.action,
@@ -72,7 +76,8 @@ def verify(session) -> dict:
     (an edited entry breaks its own hash, a deleted one breaks the next entry's link)."""
     prev = ""
     count = 0
-    for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.id)).yield_per(2000):
+    rows = session.execute(select(AUDIT).order_by(AUDIT.c.id).execution_options(yield_per=2000))
+    for entry in rows:
         expected = entry_hash(prev, entry.at, entry.actor, entry.action, entry.entity, entry.entity_id,
                               entry.community_id, entry.fields, entry.detail)
         if entry.prev_hash != prev or entry.hash != expected:

@@ -47,18 +47,17 @@ class Ctx:
     def today(self) -> dt.date:
         return self.now().astimezone(self.tz).date()
 
-    def community_id(self, session, create: bool = False) -> int | None:
-        """The id of this command's community; created on first write."""
+    def community_id(self, conn, create: bool = False) -> int | None:
+        """The id of this command's community; created on first write. ``conn`` is a Core
+        connection or an ORM session: the queries are Core either way."""
         if self._community_id is None:
-            from sqlalchemy import select
+            from sqlalchemy import insert, select
 
-            from commcare.models import Community
+            from commcare.tables import communities
 
-            found = session.scalar(select(Community.id).where(Community.name == self.community))
+            found = conn.scalar(select(communities.c.id).where(communities.c.name == self.community))
             if found is None and create:
-                row = Community(name=self.community, created_at=self.now())
-                session.add(row)
-                session.flush()
-                found = row.id
+                found = conn.scalar(insert(communities).values(name=self.community, created_at=self.now())
+                                    .returning(communities.c.id))
             self._community_id = found
         return self._community_id

@@ -232,16 +232,37 @@ class Database:
         with Session(self.engine, expire_on_commit=False) as s:
             yield s
 
+    @contextmanager
+    def connect(self):
+        """A read connection for Core queries, without the ORM (rolled back at the end)."""
+        with self.engine.connect() as conn:
+            yield conn
+
     def transact(self, fn, *args, **kwargs):
         """Run ``fn(session, *args, **kwargs)`` in one write transaction, retried when busy."""
-        from sqlalchemy import exc as sa_exc
         from sqlalchemy.orm import Session
+
+        def in_session(engine):
+            with Session(engine, expire_on_commit=False) as s, s.begin():
+                return fn(s, *args, **kwargs)
+
+        return self._retrying(in_session)
+
+    def transact_core(self, fn, *args, **kwargs):
+        """``transact`` for Core code: ``fn(connection, …)``, without loading the ORM."""
+        def in_connection(engine):
+            with engine.begin() as conn:
+                return fn(conn, *args, **kwargs)
+
+        return self._retrying(in_connection)
+
+    def _retrying(self, run):
+        from sqlalchemy import exc as sa_exc
 
         engine = self.engine.execution_options(commcare_write=True)
         for attempt in range(RETRIES):
             try:
-                with Session(engine, expire_on_commit=False) as s, s.begin():
-                    return fn(s, *args, **kwargs)
+                return run(engine)
             except sa_exc.DBAPIError as exc:
                 if not is_retryable(exc) or attempt == RETRIES - 1:
                     raise

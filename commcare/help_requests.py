@@ -5,19 +5,22 @@ open state; reopen from resolved or cancelled. A recurring request (``--every``)
 next occurrence when resolved, due one interval after the previous due time (no drift);
 ``--every-after`` counts from the resolution. The next occurrence points at the one before
 (``previous_id`` is UNIQUE), so it can never be created twice.
-"""
 
-from __future__ import annotations
+All of it is Core (``commcare.tables``), never the ORM: add-request and request resolve are
+what a liaison types most, and skipping ``sqlalchemy.orm`` is most of their start-up. ``conn``
+is a Core connection, or the ORM session of a command that opens a request along the way
+(``call log --outcome needs-help``). A request is a row; a change is an UPDATE that checks
+the row's ``version``, so two people changing one request at once cannot both succeed.
+"""
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 
-from commcare import audit, identity, register
+from commcare import audit, identity, lookup
 from commcare.errors import Conflict, InvalidValue, NotFound, Refused
-from commcare.models import HelpRequest, Household, RequestEvent, Resident, Staff
+from commcare.tables import households, request_events, requests, residents, staff
 from commcare.timeparse import iso, parse_date, parse_interval, parse_when
 
 URGENCIES = ("low", "normal", "high", "urgent")
@@ -34,27 +37,30 @@ TRANSITIONS = {
 }
 
 
-def open_request(s, ctx, resident: Resident, category: str, *, note=None, urgency="normal",
+def open_request(s, ctx, resident, category: str, *, note=None, urgency="normal",
                  due=None, every=None, every_after=None, until=None, channel=None, assign=None,
-                 at=None) -> HelpRequest:
-    """Open one request for ``resident``; values are as the user typed them."""
+                 at=None):
+    """Open one request for ``resident`` (anything with ``.id`` and ``.name``); values are
+    as the user typed them. Returns the new request's row."""
     spec = _clean_spec(ctx, category, note, urgency, due, every, every_after, until, channel, at)
-    assignee = _assignee(s, ctx, resident, assign)
-    return _insert(s, ctx, resident, spec, assignee)
+    return _fetch(s, [_insert(s, ctx, resident, spec, _assignee(s, ctx, resident.id, assign))])[0]
 
 
-def open_requests(s, ctx, refs: list[str], category: str, **options) -> list[HelpRequest]:
+def open_requests(s, ctx, refs: list[str], category: str, **options) -> list:
     """One request for each resident named (the gas station's 26 households), all or none."""
     if not refs:
         raise InvalidValue("value.empty", field="resident")
-    residents = [register.find_resident(s, ctx, ref) for ref in refs]
-    for r in residents:
+    found = [lookup.resident(s, ctx, ref) for ref in refs]
+    for r in found:
         if r.archived_at is not None:
             raise Refused("request.resident_archived", ref=r.id, name=r.name)
     spec = _clean_spec(ctx, category, options.get("note"), options.get("urgency") or "normal",
                        options.get("due"), options.get("every"), options.get("every_after"),
                        options.get("until"), options.get("channel"), options.get("at"))
-    return [_insert(s, ctx, r, spec, _assignee(s, ctx, r, options.get("assign"))) for r in residents]
+    assign = options.get("assign")
+    chosen = _staff(s, ctx, assign, "assign") if assign else None
+    ids = [_insert(s, ctx, r, spec, chosen if assign else _liaison(s, r.liaison_id)) for r in found]
+    return _fetch(s, ids)
 
 
 def _clean_spec(ctx, category, note, urgency, due, every, every_after, until, channel, at) -> dict:
@@ -85,95 +91,114 @@ def _default_due(slug: str, opened: dt.datetime) -> dt.datetime:
     return opened + dt.timedelta(hours=hours)
 
 
-def _assignee(s, ctx, resident: Resident, assign) -> Staff | None:
+def _staff(s, ctx, ref, field):
+    return lookup.staff_member(s, ctx, ref, field)
+
+
+def _liaison(s, liaison_id):
+    return s.execute(select(staff.c.id, staff.c.name).where(staff.c.id == liaison_id)).first() if liaison_id else None
+
+
+def _assignee(s, ctx, resident_id: int, assign):
+    """The staff member named by ``--assign``, else the household's liaison (or None)."""
     if assign:
-        return register.find_staff(s, ctx, assign, "assign")
-    house = resident.household
-    return house.liaison if house is not None else None
+        return _staff(s, ctx, assign, "assign")
+    return s.execute(select(staff.c.id, staff.c.name)
+                     .join(households, households.c.liaison_id == staff.c.id)
+                     .join(residents, residents.c.household_id == households.c.id)
+                     .where(residents.c.id == resident_id)).first()
 
 
-def _insert(s, ctx, resident, spec: dict, assignee: Staff | None, previous_id=None) -> HelpRequest:
-    req = HelpRequest(
-        community_id=ctx.community_id(s, create=True), resident_id=resident.id,
-        status="assigned" if assignee else "open", assignee_id=assignee.id if assignee else None,
-        previous_id=previous_id, opened_by=ctx.operator, **spec)
-    s.add(req)
-    s.flush()
-    _event(s, ctx, req, "opened", None, "open", spec.get("note"), at=spec["opened_at"])
+def _insert(s, ctx, resident, spec: dict, assignee, previous_id=None) -> int:
+    """Insert one request with its timeline's first lines and the audit entry; its number."""
+    values = {"community_id": ctx.community_id(s, create=True), "resident_id": resident.id,
+              "status": "assigned" if assignee else "open", "assignee_id": assignee.id if assignee else None,
+              "previous_id": previous_id, "opened_by": ctx.operator, "version": 1, **spec}
+    try:
+        rid = s.scalar(insert(requests).values(**values).returning(requests.c.id))
+    except IntegrityError:
+        if previous_id is None:
+            raise
+        raise Conflict("request.occurrence_exists")
+    _event(s, ctx, rid, "opened", None, "open", spec.get("note"), at=spec["opened_at"])
     if assignee:
-        _event(s, ctx, req, "assigned", "open", "assigned", assignee.name, at=spec["opened_at"])
-    audit.record(s, ctx, "request.open", "request", req.id,
+        _event(s, ctx, rid, "assigned", "open", "assigned", assignee.name, at=spec["opened_at"])
+    audit.record(s, ctx, "request.open", "request", rid,
                  [k for k in ("category", "urgency", "note", "due", "assignee") if spec.get(k) or k in ("category", "due")],
                  detail=f"resident #{resident.id}")
-    return req
+    return rid
 
 
-def _event(s, ctx, req, kind, from_status, to_status, note=None, at=None) -> None:
-    s.add(RequestEvent(request_id=req.id, at=at or ctx.now(), actor=ctx.operator, kind=kind,
-                       from_status=from_status, to_status=to_status, note=note))
+def _event(s, ctx, request_id, kind, from_status, to_status, note=None, at=None) -> None:
+    s.execute(insert(request_events).values(
+        request_id=request_id, at=at or ctx.now(), actor=ctx.operator, kind=kind,
+        from_status=from_status, to_status=to_status, note=note))
+
+
+def _fetch(s, ids: list[int]) -> list:
+    """The rows of these requests, in the order given."""
+    rows = {r.id: r for r in s.execute(select(requests).where(requests.c.id.in_(ids)))}
+    return [rows[i] for i in ids]
 
 
 # --- the lifecycle ---------------------------------------------------------------------------
 
-def find_request(s, ctx, ref) -> HelpRequest:
+def find_request(s, ctx, ref):
     text = identity.nfkc(str(ref)).strip().lstrip("#")
     if not text.isascii() or not text.isdigit():
         raise InvalidValue("request.bad_number", field="id", value=ref)
-    req = s.scalar(select(HelpRequest).where(
-        HelpRequest.id == int(text), HelpRequest.community_id == ctx.community_id(s)))
+    req = s.execute(select(requests).where(
+        requests.c.id == int(text), requests.c.community_id == ctx.community_id(s))).first()
     if req is None:
         raise NotFound("request.not_found", ref=ref)
     return req
 
 
-def transition(s, ctx, refs, action: str, note=None, staff=None) -> list[HelpRequest]:
+def transition(s, ctx, refs, action: str, note=None, staff=None) -> list:
     """Apply ``action`` to each request named, all or none; a refused one refuses them all."""
     allowed, target = TRANSITIONS[action]
     if action == "cancel" and not (note and note.strip()):
         raise InvalidValue("request.reason_required", field="reason")
     note = identity.normalize_text(note)
-    assignee = register.find_staff(s, ctx, staff, "staff") if staff else None
+    assignee = _staff(s, ctx, staff, "staff") if staff else None
     done = []
     for ref in dict.fromkeys(refs):
         req = find_request(s, ctx, ref)
         if req.status not in allowed:
             raise Refused("request.bad_transition", id=req.id, status=req.status, action=action)
         _apply(s, ctx, req, action, target, note, assignee)
-        done.append(req)
-    try:
-        s.flush()
-    except StaleDataError:
-        raise Conflict("request.changed_meanwhile")
-    except IntegrityError:
-        raise Conflict("request.occurrence_exists")
-    return done
+        done.append(req.id)
+    return _fetch(s, done)
 
 
 def _apply(s, ctx, req, action, target, note, assignee) -> None:
     now = ctx.now()
-    before = req.status
+    changes = {"status": target}
     if action == "assign":
-        req.assignee_id = assignee.id
-    req.status = target
-    if action == "resolve":
-        req.resolved_at = now
+        changes["assignee_id"] = assignee.id
+    elif action == "resolve":
+        changes["resolved_at"] = now
     elif action == "cancel":
-        req.closed_at, req.cancel_reason = now, note
+        changes.update(closed_at=now, cancel_reason=note)
     elif action == "reopen":
-        req.resolved_at = req.closed_at = req.cancel_reason = None
-        req.status = "assigned" if req.assignee_id else "open"
+        changes.update(resolved_at=None, closed_at=None, cancel_reason=None,
+                       status="assigned" if req.assignee_id else "open")
+    changed = s.execute(update(requests).where(requests.c.id == req.id, requests.c.version == req.version)
+                        .values(version=req.version + 1, **changes))
+    if changed.rowcount != 1:
+        raise Conflict("request.changed_meanwhile")
     detail = assignee.name if assignee else note
-    _event(s, ctx, req, {"assign": "assigned", "start": "started", "resolve": "resolved",
-                         "cancel": "cancelled", "reopen": "reopened"}[action], before, req.status, detail)
+    _event(s, ctx, req.id, {"assign": "assigned", "start": "started", "resolve": "resolved",
+                            "cancel": "cancelled", "reopen": "reopened"}[action], req.status, changes["status"], detail)
     audit.record(s, ctx, f"request.{action}", "request", req.id, ["status"] + (["assignee"] if assignee else []))
     if action == "resolve" and req.repeat_interval:
         _next_occurrence(s, ctx, req, now)
 
 
-def _next_occurrence(s, ctx, req: HelpRequest, resolved: dt.datetime) -> HelpRequest | None:
+def _next_occurrence(s, ctx, req, resolved: dt.datetime) -> int | None:
     """Open the next occurrence of a recurring request, unless the series has ended or it
     already exists (a reopened and again resolved occurrence does not open a second one)."""
-    if s.scalar(select(HelpRequest.id).where(HelpRequest.previous_id == req.id)) is not None:
+    if s.scalar(select(requests.c.id).where(requests.c.previous_id == req.id)) is not None:
         return None
     step = parse_interval(req.repeat_interval)[1]
     base = req.due_at if req.repeat_kind == "every" else resolved
@@ -183,17 +208,17 @@ def _next_occurrence(s, ctx, req: HelpRequest, resolved: dt.datetime) -> HelpReq
     spec = {"category": req.category, "urgency": req.urgency, "note": req.note, "channel": req.channel,
             "opened_at": resolved, "due_at": due, "repeat_kind": req.repeat_kind,
             "repeat_interval": req.repeat_interval, "repeat_until": req.repeat_until}
-    resident = s.get(Resident, req.resident_id)
-    assignee = s.get(Staff, req.assignee_id) if req.assignee_id else None
+    assignee = _liaison(s, req.assignee_id)
+    resident = s.execute(select(residents.c.id).where(residents.c.id == req.resident_id)).first()
     return _insert(s, ctx, resident, spec, assignee, previous_id=req.id)
 
 
-def add_note(s, ctx, ref, text: str) -> HelpRequest:
+def add_note(s, ctx, ref, text: str):
     req = find_request(s, ctx, ref)
     body = identity.normalize_text(text)
     if not body:
         raise InvalidValue("value.empty", field="note")
-    _event(s, ctx, req, "note", req.status, req.status, body)
+    _event(s, ctx, req.id, "note", req.status, req.status, body)
     audit.record(s, ctx, "request.note", "request", req.id, ["note"])
     return req
 
@@ -201,45 +226,45 @@ def add_note(s, ctx, ref, text: str) -> HelpRequest:
 # --- reading ---------------------------------------------------------------------------------
 
 def list_requests(s, ctx, status=None, category=None, assignee=None, compound=None,
-                  overdue=False, resident=None, limit=None) -> list[HelpRequest]:
+                  overdue=False, resident=None, limit=None) -> list:
     now = ctx.now()
-    query = (select(HelpRequest).where(HelpRequest.community_id == ctx.community_id(s))
-             .order_by(HelpRequest.due_at, HelpRequest.id))
+    query = (select(requests).where(requests.c.community_id == ctx.community_id(s))
+             .order_by(requests.c.due_at, requests.c.id))
     if status:
         states = OPEN_STATES if status == "active" else (identity.parse_choice(
             status, OPEN_STATES + ("resolved", "cancelled", "active", "all"), "status"),)
         if states != ("all",):
-            query = query.where(HelpRequest.status.in_(states))
+            query = query.where(requests.c.status.in_(states))
     elif not overdue:
-        query = query.where(HelpRequest.status.in_(OPEN_STATES))
+        query = query.where(requests.c.status.in_(OPEN_STATES))
     if overdue:
-        query = query.where(HelpRequest.status.in_(OPEN_STATES), HelpRequest.due_at < now)
+        query = query.where(requests.c.status.in_(OPEN_STATES), requests.c.due_at < now)
     if category:
-        query = query.where(HelpRequest.category == identity.parse_category(category))
+        query = query.where(requests.c.category == identity.parse_category(category))
     if assignee:
-        query = query.where(HelpRequest.assignee_id == register.find_staff(s, ctx, assignee, "assignee").id)
+        query = query.where(requests.c.assignee_id == _staff(s, ctx, assignee, "assignee").id)
     if resident:
-        query = query.where(HelpRequest.resident_id == register.find_resident(s, ctx, resident).id)
+        query = query.where(requests.c.resident_id == lookup.resident(s, ctx, resident).id)
     if compound:
-        query = query.where(HelpRequest.resident_id.in_(
-            select(Resident.id).join(Household, Resident.household_id == Household.id)
-            .where(Household.compound == identity.normalize_text(compound, "compound"))))
+        query = query.where(requests.c.resident_id.in_(
+            select(residents.c.id).join(households, residents.c.household_id == households.c.id)
+            .where(households.c.compound == identity.normalize_text(compound, "compound"))))
     if limit:
         query = query.limit(limit)
-    return list(s.scalars(query))
+    return s.execute(query).all()
 
 
-def request_rows(s, ctx, requests: list[HelpRequest]) -> list[dict]:
+def request_rows(s, ctx, rows: list) -> list[dict]:
     """The contract's request rows, with names looked up in two queries, not one per row."""
-    res_ids = {r.resident_id for r in requests}
-    staff_ids = {r.assignee_id for r in requests if r.assignee_id}
-    names = dict(s.execute(select(Resident.id, Resident.name).where(Resident.id.in_(res_ids))).all()) if res_ids else {}
-    staff = dict(s.execute(select(Staff.id, Staff.name).where(Staff.id.in_(staff_ids))).all()) if staff_ids else {}
+    res_ids = {r.resident_id for r in rows}
+    staff_ids = {r.assignee_id for r in rows if r.assignee_id}
+    names = dict(s.execute(select(residents.c.id, residents.c.name).where(residents.c.id.in_(res_ids))).all()) if res_ids else {}
+    who = dict(s.execute(select(staff.c.id, staff.c.name).where(staff.c.id.in_(staff_ids))).all()) if staff_ids else {}
     now = ctx.now()
-    return [request_row(r, ctx.tz, names.get(r.resident_id), staff.get(r.assignee_id), now) for r in requests]
+    return [request_row(r, ctx.tz, names.get(r.resident_id), who.get(r.assignee_id), now) for r in rows]
 
 
-def request_row(req: HelpRequest, tz, resident_name=None, assignee_name=None, now=None) -> dict:
+def request_row(req, tz, resident_name=None, assignee_name=None, now=None) -> dict:
     return {
         "id": req.id, "resident": resident_name, "resident_id": req.resident_id,
         "category": req.category, "status": req.status, "urgency": req.urgency,
@@ -256,7 +281,8 @@ def request_row(req: HelpRequest, tz, resident_name=None, assignee_name=None, no
 def show_request(s, ctx, ref) -> dict:
     req = find_request(s, ctx, ref)
     row = request_rows(s, ctx, [req])[0]
-    events = s.scalars(select(RequestEvent).where(RequestEvent.request_id == req.id).order_by(RequestEvent.at, RequestEvent.id))
+    events = s.execute(select(request_events).where(request_events.c.request_id == req.id)
+                       .order_by(request_events.c.at, request_events.c.id))
     row["timeline"] = [{"at": iso(e.at, ctx.tz), "by": e.actor, "event": e.kind, "from": e.from_status,
                         "to": e.to_status, "note": e.note} for e in events]
     return row

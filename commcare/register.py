@@ -12,11 +12,10 @@ import re
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from commcare import audit, identity
-from commcare.errors import Ambiguous, Conflict, InvalidValue, NotFound
+from commcare import audit, identity, lookup
+from commcare.errors import Conflict, InvalidValue
 from commcare.models import Household, Resident, ResidentTag, Staff
 
-NUMBER = re.compile(r"#?([0-9]{1,9})", re.ASCII)
 INTERNAL_FIELDS = frozenset({"name_pinyin", "name_initials"})  # kept out of the audit trail
 
 
@@ -35,19 +34,8 @@ def add_staff(s, ctx, name: str, phone: str | None = None, role: str | None = No
 
 
 def find_staff(s, ctx, ref: str, field: str = "staff") -> Staff:
-    text = identity.nfkc(str(ref)).strip()
-    if not text:
-        raise InvalidValue("value.empty", field=field)
-    query = select(Staff).where(Staff.community_id == ctx.community_id(s))
-    m = NUMBER.fullmatch(text)
-    if m:
-        found = s.scalars(query.where(Staff.id == int(m[1]))).all()
-    else:
-        name = identity.normalize_name(ref, field)
-        found = s.scalars(query.where(Staff.name == name)).all()
-        if not found:
-            found = _by_phone(s, query, Staff.phone, text)
-    return _one(found, "staff", ref, lambda st: f"#{st.id} {st.name}" + (f" ({st.role})" if st.role else ""))
+    """The one staff member ``ref`` names (number, name or phone), as an ORM object."""
+    return s.get(Staff, lookup.staff_member(s, ctx, ref, field).id)
 
 
 def list_staff(s, ctx, include_inactive: bool = False) -> list[Staff]:
@@ -181,43 +169,13 @@ def _refuse_known_id(s, id_number: str, except_id: int | None = None) -> None:
 
 
 def find_resident(s, ctx, ref: str, field: str = "resident") -> Resident:
-    """The one resident ``ref`` names: number, ID number, phone or name."""
-    text = identity.nfkc(str(ref)).strip()
-    if not text:
-        raise InvalidValue("value.empty", field=field)
-    query = select(Resident).where(Resident.community_id == ctx.community_id(s))
-    m = NUMBER.fullmatch(text)
-    if m:
-        return _one(s.scalars(query.where(Resident.id == int(m[1]))).all(), "resident", ref, describe_resident)
-    if re.fullmatch(r"[0-9]{17}[0-9xX]", text, re.ASCII):
-        found = s.scalars(query.where(Resident.id_number == text.upper())).all()
-        return _one(found, "resident", ref, describe_resident)
-    found = _by_phone(s, query, Resident.phone, text)
-    if not found:
-        found = s.scalars(query.where(Resident.name == identity.normalize_name(ref, field))).all()
-    active = [r for r in found if r.archived_at is None]
-    return _one(active or found, "resident", ref, describe_resident)
-
-
-def _by_phone(s, query, column, text: str) -> list:
-    try:
-        phone = identity.normalize_phone(text)
-    except InvalidValue:
-        return []
-    return list(s.scalars(query.where(column == phone)))
-
-
-def _one(found: list, kind: str, ref, describe):
-    if not found:
-        raise NotFound(f"{kind}.not_found", ref=ref)
-    if len(found) > 1:
-        raise Ambiguous(f"{kind}.ambiguous", ref=ref, candidates="; ".join(describe(x) for x in found[:20]))
-    return found[0]
+    """The one resident ``ref`` names (number, ID number, phone or name), as an ORM object."""
+    return s.get(Resident, lookup.resident(s, ctx, ref, field).id)
 
 
 def describe_resident(r: Resident) -> str:
-    where = describe_household(r.household)
-    return f"#{r.id} {r.name}" + (f" ({where})" if where else "")
+    house = r.household
+    return lookup.describe(r.id, r.name, house and house.compound, house and house.address)
 
 
 def list_residents(s, ctx, tag=None, compound=None, liaison=None, search=None,
@@ -388,7 +346,7 @@ def find_household(s, ctx, ref: str) -> Household:
         if resident.household is None:
             raise InvalidValue("register.liaison_needs_address", field="household")
         return resident.household
-    return _one(found, "household", ref, lambda h: f"#{h.id} {describe_household(h)}")
+    return lookup.one(found, "household", ref, lambda h: f"#{h.id} {describe_household(h)}")
 
 
 def assign_household(s, ctx, ref, staff_ref) -> Household:

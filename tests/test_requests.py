@@ -168,17 +168,34 @@ def test_notes_and_timeline_record_who(office):
     assert note == {**note, "event": "note", "by": "李强", "note": "已联系药店"}
 
 
-def test_two_processes_resolving_at_once_open_one_occurrence(tmp_path):
-    """Two real processes resolve the same recurring request on one SQLite file."""
-    db = tmp_path / "race.db"
-    env = {**os.environ, "COMMCARE_DB": str(db), "COMMCARE_NOW": "2026-05-08T09:00:00+08:00"}
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_processes_resolving_at_once_open_one_occurrence(db_url, attempt):
+    """Two real processes resolve the same recurring request at once (SQLite file, and
+    PostgreSQL where both may read it open before either writes: the version check decides)."""
+    env = {**os.environ, "COMMCARE_DB": db_url, "COMMCARE_NOW": "2026-05-08T09:00:00+08:00"}
     exe = [sys.executable, "-m", "commcare"]
     subprocess.run(exe + ["resident", "add", "张桂兰", "--phone", "13912345678"], env=env, check=True, capture_output=True)
     subprocess.run(exe + ["add-request", "张桂兰", "-c", "medical-visit", "--every", "2d"], env=env, check=True, capture_output=True)
     procs = [subprocess.Popen(exe + ["request", "resolve", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(2)]
     codes = sorted(p.wait() for p in procs)
-    assert codes == [0, 1]  # one wins; the other is told the request is resolved
+    assert codes == [0, 1]  # one wins; the other is told the request is resolved (or changed meanwhile)
     out = subprocess.run(exe + ["request", "list", "--status", "all", "-f", "json"], env=env, capture_output=True, check=True)
     rows = json.loads(out.stdout)
     assert len([r for r in rows if r["previous"] == 1]) == 1
+
+
+@pytest.mark.parametrize("args", [
+    ["add-request", "#1", "-c", "trash"], ["request", "resolve", "1"], ["request", "show", "1"],
+    ["request", "list", "--overdue"], ["request", "note", "1", "已联系"],
+])
+def test_the_request_commands_never_load_the_orm(office, args):
+    """add-request and the request commands are Core only: ``sqlalchemy.orm`` costs about as
+    much to import as everything else they do (bench/run.py shows the ratio)."""
+    code = ("import sys\nfrom commcare.cli import main\nsys.argv = ['commcare'] + sys.argv[1:]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+            "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.orm') or m == 'commcare.models'))")
+    if args[0] != "add-request":
+        subprocess.run([sys.executable, "-m", "commcare", "add-request", "#1", "-c", "trash"], check=True, capture_output=True)
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

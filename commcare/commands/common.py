@@ -63,6 +63,19 @@ class AppState:
 
         return self.database().transact(run)
 
+    def read_core(self, fn, *args, **kwargs):
+        """``read`` for Core code: ``fn(connection, ctx, …)``; the ORM is never loaded."""
+        with self.database().connect() as conn:
+            return fn(conn, self.ctx, *args, **kwargs)
+
+    def write_core(self, fn, *args, **kwargs):
+        """``write`` for Core code: ``fn(connection, ctx, …)`` in one retried transaction."""
+        def run(conn):
+            self.ctx._community_id = None
+            return fn(conn, self.ctx, *args, **kwargs)
+
+        return self.database().transact_core(run)
+
 
 _current: list[AppState] = []
 

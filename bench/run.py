@@ -4,8 +4,10 @@
 
 Builds a demo community with `commcare demo` (once; reused if the file exists), then runs each
 command several times, interleaved with the floors so that machine noise hits all alike, and
-prints the medians and their ratio to the floor, with peak memory (max RSS) per command.
-The table is also written to bench/results/.
+prints the medians and their ratio to the floor, with peak memory (max RSS) per command and
+the goal each is held to. Where taskwarrior (``task``) is installed, the same work in
+taskwarrior on as many tasks as there are requests is timed beside it as the peer
+(bench/peer_taskwarrior.py). The table is also written to bench/results/.
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import peer_taskwarrior
+
+# The goals (issue #7): ratio to the floor (--help: to the help floor), and peak memory.
+GOALS = {"commcare --help": 1.3, "add-request": 1.2, "request resolve": 1.2,
+         "report today --format json": 1.3, "call due --format json": 1.3}
+PEAK_GOAL_MIB = 120
 FLOOR = [sys.executable, "-c", "import typer, rich.console, sqlalchemy.orm"]
 FLOOR_HELP = [sys.executable, "-c", "import typer, rich.console"]
 
@@ -83,28 +92,48 @@ def main() -> None:
         "add-request": c + ["add-request", "#1", "--category", "trash"],
         "request resolve": None,  # filled per run with the request just opened
     }
+    peer_env = None
+    if peer_taskwarrior.available():
+        peer_env = {**env, **peer_taskwarrior.build(out / f"taskwarrior-{args.requests}", args.requests)}
+        for name, cmd in peer_taskwarrior.cases().items():
+            cases[f"peer: {' '.join(cmd[:2])} … ({name})"] = cmd
+    else:
+        print("taskwarrior (task) is not installed: no peer rows (apt-get install taskwarrior)", file=sys.stderr)
     times: dict[str, list[float]] = {k: [] for k in cases}
     peaks: dict[str, int] = {k: 0 for k in cases}
     for _ in range(args.runs):
         for name, cmd in cases.items():
             if cmd is None:
                 last = subprocess.run(c + ["request", "list", "--status", "all", "--resident", "#1", "--format", "csv"],
-                                      env=env, capture_output=True, text=True).stdout.splitlines()
+                                      env=env, capture_output=True, text=True, check=True).stdout.splitlines()
                 ids = [line.split(",")[0] for line in last[1:] if ",trash," in line and ",assigned," in line]
                 cmd = c + ["request", "resolve", ids[-1]] if ids else c + ["--help"]
-            seconds, peak = timed(cmd, env)
+            seconds, peak = timed(cmd, peer_env if name.startswith("peer:") else env)
             times[name].append(seconds)
             peaks[name] = max(peaks[name], peak)
     floor = statistics.median(times[next(iter(cases))])
     floor_help = statistics.median(times["floor (help): import typer, rich.console"])
     lines = [f"commcare benchmark — {args.residents:,} residents, {args.requests:,} requests, "
              f"median of {args.runs} runs, {os.cpu_count()} cores",
-             f"{'command':52} {'median s':>9} {'ratio':>7} {'peak MiB':>9}"]
+             f"{'command':60} {'median s':>9} {'ratio':>7} {'goal':>6} {'peak MiB':>9}  verdict"]
     for name in cases:
         median = statistics.median(times[name])
         base = floor_help if name == "commcare --help" else floor
-        lines.append(f"{name:52} {median:9.3f} {median / base:7.2f} {peaks[name] / 1024:9.1f}")
-    lines.append("ratio: to the floor above (commcare --help: to the help floor)")
+        ratio = median / base
+        goal = GOALS.get(name)
+        peak = peaks[name] / 1024
+        verdict = ""
+        if goal is not None:
+            verdict = "met" if ratio <= goal and (name == "commcare --help" or peak <= PEAK_GOAL_MIB) else "NOT met"
+        goal_text = f"{goal:.1f}" if goal is not None else ""
+        lines.append(f"{name:60} {median:9.3f} {ratio:7.2f} {goal_text:>6} {peak:9.1f}  {verdict}")
+    lines.append(f"ratio: to the floor (commcare --help: to the help floor); goal: the most the ratio may be, "
+                 f"with peak memory at most {PEAK_GOAL_MIB} MiB")
+    for name in cases:
+        if name.startswith("peer:"):
+            ours = name.split("(", 1)[1].rstrip(")")
+            lines.append(f"commcare {ours} vs {name[6:].split(' (')[0]}: "
+                         f"{statistics.median(times[ours]) / statistics.median(times[name]):.2f} of its time")
     text = "\n".join(lines)
     print(text)
     stamp = time.strftime("%Y%m%d-%H%M%S")

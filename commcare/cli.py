@@ -43,7 +43,7 @@ def run_guarded(call) -> int:
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.stdout.write(exc.format_message() + "\n")
             return 0
-        return _fail(exc.format_message().replace("\n", " "), getattr(exc, "exit_code", 2) or 2, exc)
+        return _fail(usage_in_language(exc.format_message().replace("\n", " ")), getattr(exc, "exit_code", 2) or 2, exc)
     except Abort:
         return _fail("aborted", 1)
     except KeyboardInterrupt:
@@ -52,6 +52,36 @@ def run_guarded(call) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - the one boundary
         return _known(exc)
+
+
+# Click's usage errors, which it writes in English, and the message each becomes.
+USAGE_MESSAGES = (
+    (r"Missing argument '(?P<name>[^']+)'\.", "usage.missing_argument"),
+    (r"Missing option (?P<name>'[^.]+')\.", "usage.missing_option"),
+    (r"No such option: (?P<name>\S+)", "usage.no_such_option"),
+    (r"No such command '(?P<name>[^']+)'\.", "usage.no_such_command"),
+    (r"Did you mean (?P<names>[^?]+)\?", "usage.did_you_mean"),
+    (r"\(Possible options: (?P<names>[^)]+)\)", "usage.possible_options"),
+    (r"Invalid value for '(?P<name>[^']+)': (?P<problem>.+)", "usage.invalid_value"),
+    (r"'(?P<value>[^']*)' is not a valid int(?:eger)?\.", "usage.not_integer"),
+    (r"'(?P<value>[^']*)' is not a valid float\.", "usage.not_float"),
+    (r"Got unexpected extra argument(?:s|\(s\))? \((?P<args>[^)]*)\)", "usage.extra_arguments"),
+    (r"Option '(?P<name>[^']+)' requires an argument\.", "usage.requires_argument"),
+    (r"Option '(?P<name>[^']+)' does not take a value\.", "usage.takes_no_value"),
+)
+
+
+def usage_in_language(text: str) -> str:
+    """A usage error in the user's language (Click has only English)."""
+    from commcare import i18n
+
+    if i18n.get_lang() == "en":
+        return text
+    import re
+
+    for pattern, key in USAGE_MESSAGES:
+        text = re.sub(pattern, lambda m, key=key: i18n.t(key, **m.groupdict()), text)
+    return text
 
 
 def _known(exc: Exception) -> int:

@@ -122,3 +122,19 @@ def test_help_for_one_sub_command_from_the_console_script(tmp_path):
     result = subprocess.run([exe, "--db", str(tmp_path / "c.db"), "request", "resolve", "--help"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "--note" in result.stdout
+
+
+@pytest.mark.parametrize("args, zh, en", [
+    (["add-request"], "缺少参数", "Missing argument"),
+    (["request", "lst"], "没有这个命令", "No such command"),
+    (["request", "list", "--limit", "abc"], "不是整数", "is not a valid int"),
+    (["request", "list", "--bogus"], "没有这个选项", "No such option"),
+    (["request", "show", "1", "2"], "多余的参数", "unexpected extra argument"),
+])
+def test_usage_errors_speak_the_users_language(tmp_path, args, zh, en):
+    exe = os.path.join(os.path.dirname(sys.executable), "commcare")
+    for lang, expected in (("zh", zh), ("en", en)):
+        result = subprocess.run([exe, "--db", str(tmp_path / "c.db"), "--lang", lang, *args],
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 2
+        assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -59,8 +59,10 @@ def test_unreachable_server_is_exit_3_without_the_password(cli):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_serialization_failures_are_retried_then_exit_3(db_url, monkeypatch):
-    """A forced SQLSTATE 40001 on every attempt: bounded retries, then the user's exit 3."""
+@pytest.mark.parametrize("transact", ["transact", "transact_core"])
+def test_serialization_failures_are_retried_then_exit_3(db_url, monkeypatch, transact):
+    """A forced SQLSTATE 40001 on every attempt: bounded retries, then the user's exit 3 —
+    for ORM sessions and for the Core connections of the fast commands alike."""
     from sqlalchemy.exc import OperationalError
 
     from commcare import db as dbm
@@ -77,7 +79,7 @@ def test_serialization_failures_are_retried_then_exit_3(db_url, monkeypatch):
 
     monkeypatch.setattr(dbm.time, "sleep", lambda _: None)
     with pytest.raises(OperationalError) as info:
-        database.transact(always_conflicts)
+        getattr(database, transact)(always_conflicts)
     assert len(attempts) == dbm.RETRIES
     assert dbm.translate(info.value, "db").exit_code == 3
     flaky = iter([True, True, False])
@@ -87,7 +89,7 @@ def test_serialization_failures_are_retried_then_exit_3(db_url, monkeypatch):
             raise OperationalError("UPDATE …", {}, Serialization("could not serialize access"))
         return "done"
 
-    assert database.transact(conflicts_twice) == "done"
+    assert getattr(database, transact)(conflicts_twice) == "done"
     database.dispose()
 
 

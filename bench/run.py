@@ -5,9 +5,11 @@
 Builds a demo community with `commcare demo` (once; reused if the file exists), then runs each
 command several times, interleaved with the floors so that machine noise hits all alike, and
 prints the medians and their ratio to the floor, with peak memory (max RSS) per command and
-the goal each is held to. Where taskwarrior (``task``) is installed, the same work in
-taskwarrior on as many tasks as there are requests is timed beside it as the peer
-(bench/peer_taskwarrior.py). The table is also written to bench/results/.
+the goal each is held to. `report today` is also timed on a second community with a tenth of
+the requests (built likewise) and the ratio of the two printed: the report reads the day's
+slice through indexes, so a longer history must not cost more (goal: at most 1.2). Where
+taskwarrior (``task``) is installed, the same work in taskwarrior on as many tasks as there
+are requests is timed beside it as the peer (bench/peer_taskwarrior.py). The table is also written to bench/results/.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import peer_taskwarrior
 GOALS = {"commcare --help": 1.3, "add-request": 1.2, "request resolve": 1.2,
          "report today --format json": 1.3, "call due --format json": 1.3}
 PEAK_GOAL_MIB = 120
+HISTORY_GOAL = 1.2  # report today at --requests over report today at a tenth of them
 FLOOR = [sys.executable, "-c", "import typer, rich.console, sqlalchemy.orm"]
 FLOOR_HELP = [sys.executable, "-c", "import typer, rich.console"]
 
@@ -70,6 +73,7 @@ def main() -> None:
     ap.add_argument("--residents", type=int, default=100_000)
     ap.add_argument("--requests", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--small-requests", type=int, default=None, help="default: a tenth of --requests")
     ap.add_argument("--quick", action="store_true", help="2,000 residents, 20,000 requests")
     ap.add_argument("--dir", default=str(HERE / "results"))
     args = ap.parse_args()
@@ -81,22 +85,27 @@ def main() -> None:
     env = {**os.environ, "COMMCARE_DB": str(db), "COMMCARE_CONFIG": str(out / "none.toml"), "NO_COLOR": "1"}
     env.pop("COMMCARE_NOW", None)
     build(db, args.residents, args.requests, env)
+    small = args.small_requests or args.requests // 10
+    small_env = {**env, "COMMCARE_DB": str(out / f"demo-{args.residents}-{small}.db")}
+    build(Path(small_env["COMMCARE_DB"]), args.residents, small, small_env)
     c = commcare()
     cases = {
         "floor: import typer, rich.console, sqlalchemy.orm": FLOOR,
         "floor (help): import typer, rich.console": FLOOR_HELP,
         "commcare --help": c + ["--help"],
         "report today --format json": c + ["report", "today", "--format", "json"],
+        f"report today --format json ({small:,} requests)": c + ["report", "today", "--format", "json"],
         "call due --format json": c + ["call", "due", "--format", "json"],
         "request list --overdue --limit 100": c + ["request", "list", "--overdue", "--limit", "100"],
         "add-request": c + ["add-request", "#1", "--category", "trash"],
         "request resolve": None,  # filled per run with the request just opened
     }
-    peer_env = None
+    envs = {f"report today --format json ({small:,} requests)": small_env}
     if peer_taskwarrior.available():
         peer_env = {**env, **peer_taskwarrior.build(out / f"taskwarrior-{args.requests}", args.requests)}
         for name, cmd in peer_taskwarrior.cases().items():
             cases[f"peer: {' '.join(cmd[:2])} … ({name})"] = cmd
+            envs[f"peer: {' '.join(cmd[:2])} … ({name})"] = peer_env
     else:
         print("taskwarrior (task) is not installed: no peer rows (apt-get install taskwarrior)", file=sys.stderr)
     times: dict[str, list[float]] = {k: [] for k in cases}
@@ -108,7 +117,7 @@ def main() -> None:
                                       env=env, capture_output=True, text=True, check=True).stdout.splitlines()
                 ids = [line.split(",")[0] for line in last[1:] if ",trash," in line and ",assigned," in line]
                 cmd = c + ["request", "resolve", ids[-1]] if ids else c + ["--help"]
-            seconds, peak = timed(cmd, peer_env if name.startswith("peer:") else env)
+            seconds, peak = timed(cmd, envs.get(name, env))
             times[name].append(seconds)
             peaks[name] = max(peaks[name], peak)
     floor = statistics.median(times[next(iter(cases))])
@@ -129,6 +138,10 @@ def main() -> None:
         lines.append(f"{name:60} {median:9.3f} {ratio:7.2f} {goal_text:>6} {peak:9.1f}  {verdict}")
     lines.append(f"ratio: to the floor (commcare --help: to the help floor); goal: the most the ratio may be, "
                  f"with peak memory at most {PEAK_GOAL_MIB} MiB")
+    history = (statistics.median(times["report today --format json"])
+               / statistics.median(times[f"report today --format json ({small:,} requests)"]))
+    lines.append(f"report today at {args.requests:,} requests vs at {small:,}: {history:.2f} of its time "
+                 f"(goal {HISTORY_GOAL:.1f}) {'met' if history <= HISTORY_GOAL else 'NOT met'}")
     for name in cases:
         if name.startswith("peer:"):
             ours = name.split("(", 1)[1].rstrip(")")

@@ -117,49 +117,10 @@ def add_resident(s, ctx, name: str, *, phone=None, id_number=None, sex=None, bor
     return resident
 
 
-def clean_resident_fields(ctx, **raw) -> dict:
-    """Normalise and validate what was given (keys left out are not touched)."""
-    out: dict = {}
-    if "name" in raw:
-        out["name"] = identity.normalize_name(raw["name"])
-        out["name_pinyin"], out["name_initials"] = identity.pinyin_keys(out["name"])
-    if raw.get("phone") is not None:
-        out["phone"] = identity.normalize_phone(raw["phone"]) if str(raw["phone"]).strip() else None
-    if raw.get("id_number") is not None:
-        out["id_number"] = identity.normalize_id_number(raw["id_number"]) if str(raw["id_number"]).strip() else None
-    if raw.get("sex") is not None:
-        out["sex"] = identity.normalize_sex(raw["sex"])
-    if raw.get("born") is not None:
-        out["born"] = identity.parse_birth_date(raw["born"], today=ctx.today())
-    if out.get("id_number"):
-        out.setdefault("born", None)
-        out["born"] = out["born"] or identity.id_birth_date(out["id_number"])
-        out["sex"] = out.get("sex") or identity.id_sex(out["id_number"])
-    if raw.get("tags") is not None:
-        out["tags"] = identity.parse_tags(raw["tags"], ctx.extra_tags)
-    if raw.get("emergency_contact") is not None:
-        out["emergency_name"], out["emergency_phone"] = parse_emergency_contact(raw["emergency_contact"])
-    if raw.get("note") is not None:
-        out["note"] = identity.normalize_text(raw["note"])
-    return out
-
-
-def parse_emergency_contact(raw: str) -> tuple[str | None, str | None]:
-    """``"李明 13912345678"`` (name and phone, in either order) -> (name, phone)."""
-    text = identity.nfkc(raw).strip()
-    if not text:
-        return None, None
-    for m in re.finditer(r"\+?[0-9][0-9\s\-]{6,}[0-9]", text, re.ASCII):
-        words = m[0].split()
-        for i in range(len(words)):  # "家属0 159…": a digit that ends the name is not the phone's
-            try:
-                phone = identity.normalize_phone(" ".join(words[i:]), "emergency-contact")
-            except InvalidValue:
-                continue
-            start = m.start() + m[0].index(words[i])
-            name = (text[:start] + text[m.end():]).strip(" ,，:：") or None
-            return (identity.normalize_name(name, "emergency-contact") if name else None), phone
-    raise InvalidValue("value.bad_emergency_contact", field="emergency-contact", value=raw)
+# The rules for a resident's fields live with the other normalising rules, where an import
+# checks a roster column by column without loading the ORM.
+clean_resident_fields = identity.clean_resident_fields
+parse_emergency_contact = identity.parse_emergency_contact
 
 
 def _refuse_known_id(s, id_number: str, except_id: int | None = None) -> None:

@@ -1,9 +1,14 @@
 """Rosters in: the office's CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or XLSX (first sheet).
 
-Every row is validated before anything is written, with the same rules as ``resident add``
-(commcare.register.clean_resident_fields); a bad row is reported by its spreadsheet row number
-(the header is row 1) and field. The valid rows go in with bulk Core inserts in the caller's
-one transaction.
+An import runs in two steps. ``check`` (here) validates every row without the database, with the same
+rules as ``resident add`` (``identity.clean_resident_fields``), column by column: each distinct
+value of a column is cleaned once, and values that are already clean (an ASCII mobile number,
+an upper-case ID number) take a fast path. ``commcare.roster_write.import_roster`` then runs in the one write transaction:
+it checks what needs the register (liaisons, ID numbers already registered, each household's
+one liaison) and writes the valid rows with bulk inserts. A bad row is reported by its
+spreadsheet row number (the header is row 1) and field.
+
+``progress(step, done, total)``, when given, is told how far each step has got.
 """
 
 from __future__ import annotations
@@ -11,17 +16,20 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
+from operator import itemgetter, methodcaller
 from pathlib import Path
 
-from sqlalchemy import insert, select
-
-from commcare import audit, identity, register
-from commcare.errors import ImportRejected, InvalidValue, NotFound
-from commcare.models import Household, Resident, ResidentTag, Staff
+from commcare import identity
+from commcare.errors import InvalidValue, NotFound
 
 FIELDS = ("name", "sex", "id_number", "phone", "compound", "address", "tags", "liaison", "note",
           "born", "emergency_contact", "emergency_phone")
+CHUNK = 10_000  # rows per step of the progress bar, and per executemany
+RESIDENT_COLUMNS = ("name", "name_pinyin", "name_initials", "sex", "born", "id_number", "phone",
+                    "emergency_name", "emergency_phone", "note")
 
+
+# --- reading ---------------------------------------------------------------------------------
 
 def read_table(path: str) -> list[list[str]]:
     """The rows of a CSV or XLSX file as lists of strings (the first row is the header)."""
@@ -32,7 +40,7 @@ def read_table(path: str) -> list[list[str]]:
         return _read_xlsx(file)
     if file.suffix.lower() not in (".csv", ".txt"):
         raise InvalidValue("roster.bad_type", field="FILE", path=path)
-    return [row for row in csv.reader(io.StringIO(decode(file.read_bytes(), path)))]
+    return list(csv.reader(io.StringIO(decode(file.read_bytes(), path))))
 
 
 def decode(data: bytes, path: str = "") -> str:
@@ -90,186 +98,200 @@ def map_headers(header: list[str], overrides: dict | None = None) -> tuple[dict[
     return mapping, unknown
 
 
-class Plan:
-    """The outcome of validating a roster: rows to insert and problems by row."""
+# --- checking without the database ------------------------------------------------------------
 
-    def __init__(self) -> None:
-        self.rows: list[dict] = []
+class Checked:
+    """A roster after the checks that need no database: for each row that passed them, its
+    spreadsheet row number and its clean values, column by column."""
+
+    def __init__(self, unknown: list[str]) -> None:
+        self.unknown = unknown
+        self.numbers: list[int] = []
+        self.columns: dict[str, list] = {f: [] for f in RESIDENT_COLUMNS + ("tags", "compound", "address", "liaison")}
         self.problems: list[tuple[int, str, str]] = []
-        self.unknown: list[str] = []
-        self.households: dict[tuple[str, str], int | None] = {}
 
 
-def validate(s, ctx, table: list[list[str]], overrides=None) -> Plan:
-    plan = Plan()
+def check(table: list[list[str]], ctx, overrides=None, progress=None) -> Checked:
+    """Validate every row of ``table`` (header first) without touching the database."""
     if not table:
         raise InvalidValue("roster.empty", field="FILE")
-    mapping, plan.unknown = map_headers(table[0], overrides)
-    staff = _staff_by_name(s, ctx)
-    known = _known_households(s, ctx)
-    seen_ids: dict[str, int] = {}
-    for number, raw in enumerate(table[1:], start=2):
-        values = {field: _unneutralise(raw[i].strip() if i < len(raw) else "") for i, field in mapping.items()}
-        if not any(values.values()):
-            continue
-        row = _check_row(ctx, number, values, staff, plan)
-        if row is None:
-            continue
-        if row.get("id_number"):
-            if row["id_number"] in seen_ids:
-                plan.problems.append((number, "id_number", _t("roster.id_repeated", row=seen_ids[row["id_number"]])))
-                continue
-            seen_ids[row["id_number"]] = number
-        if _liaison_conflict(number, row, known, plan):
-            continue
-        plan.rows.append(row)
-    _refuse_registered_ids(s, plan, seen_ids)
-    return plan
+    mapping, unknown = map_headers(table[0], overrides)
+    out = Checked(unknown)
+    cleaners = _cleaners(ctx)
+    memos = {field: ({}, set()) for field in cleaners}
+    body = table[1:]
+    for start in range(0, len(body), CHUNK):
+        numbers, raw = _raw_columns(body[start:start + CHUNK], start + 2, mapping)
+        _check_chunk(out, numbers, raw, cleaners, memos)
+        if progress:
+            progress("check", min(start + CHUNK, len(body)), len(body))
+    _refuse_repeated_ids(out)
+    return out
+
+
+def _raw_columns(rows: list[list[str]], first: int, mapping: dict[int, str]) -> tuple[list[int], dict]:
+    """The row numbers of the rows that are not blank, and their stripped cells by field (the
+    emergency contact's name and phone columns joined, as ``resident add`` takes them)."""
+    width = max(mapping) + 1
+    rows = [r if len(r) >= width else r + [""] * (width - len(r)) for r in rows]
+    raw = {field: _cells(rows, i) for i, field in mapping.items()}
+    if "emergency_phone" in raw:
+        phones = raw.pop("emergency_phone")
+        names = raw.get("emergency_contact", [""] * len(phones))
+        raw["emergency_contact"] = [f"{n} {p}".strip() for n, p in zip(names, phones)]
+    filled = list(map(any, zip(*raw.values())))
+    if all(filled):
+        return list(range(first, first + len(rows))), raw
+    keep = [i for i, f in enumerate(filled) if f]
+    return [first + i for i in keep], {field: [values[i] for i in keep] for field, values in raw.items()}
+
+
+def _cells(rows: list[list[str]], index: int) -> list[str]:
+    """One column's cells, stripped, with an export's formula guard taken off."""
+    cells = list(map(str.strip, map(itemgetter(index), rows)))
+    if any(map(methodcaller("startswith", "'"), cells)):
+        cells = [_unneutralise(c) for c in cells]
+    return cells
 
 
 def _unneutralise(value: str) -> str:
     """Undo the ``'`` an export puts before a formula-like cell, so a round trip is exact."""
+    if value[:1] != "'":
+        return value
     from commcare.render import FORMULA_START
 
-    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_START and value[1:2] else value
+    return value[1:] if value[1:2] and value[1:2] in FORMULA_START else value
+
+
+def _cleaners(ctx) -> dict:
+    """field -> function of one non-empty cell: ``identity.clean_resident_fields`` for a
+    resident's own fields, and the household's compound, address and liaison name."""
+    def resident_field(field):
+        return lambda value: identity.clean_resident_fields(ctx, **{field: value})
+
+    cleaners = {f: resident_field(f) for f in ("name", "sex", "born", "tags", "emergency_contact", "note")}
+    cleaners["phone"] = identity.normalize_phone
+    cleaners["id_number"] = identity.normalize_id_number
+    cleaners["compound"] = lambda v: identity.normalize_text(v, "compound", 200)
+    cleaners["address"] = lambda v: identity.normalize_text(v, "address", 300)
+    cleaners["liaison"] = lambda v: unicodedata.normalize("NFC", v)
+    return cleaners
+
+
+class _Bad:
+    """A value that failed its check (cached like a good one)."""
+
+    def __init__(self, exc: InvalidValue) -> None:
+        self.field, self.message = exc.field, exc.message()
+
+
+UNIQUE_FIELDS = ("phone", "id_number")  # nearly every value distinct: no cache, just the fast path
+
+
+def _check_chunk(out: Checked, numbers: list[int], raw: dict, cleaners: dict, memos: dict) -> None:
+    clean: dict[str, list] = {}
+    bad: dict[int, list] = {}
+    for field, values in raw.items():
+        if field in UNIQUE_FIELDS:
+            clean[field] = _clean_each(values, cleaners[field], bad)
+        else:
+            clean[field] = _clean_cached(values, cleaners[field], memos[field], bad, field == "name")
+    for i, problems in sorted(bad.items()):
+        out.problems += [(numbers[i], p.field, p.message) for p in problems]
+    _append_rows(out, numbers, clean, bad)
+
+
+def _clean_each(values: list[str], fn, bad: dict) -> list:
+    column = [None] * len(values)
+    for i, value in enumerate(values):
+        if value:
+            try:
+                column[i] = fn(value)
+            except InvalidValue as exc:
+                bad.setdefault(i, []).append(_Bad(exc))
+    return column
+
+
+def _clean_cached(values: list[str], fn, memo: tuple[dict, set], bad: dict, required: bool) -> list:
+    """Each distinct value is checked once (a roster repeats its names, tags and compounds);
+    ``memo`` holds the results so far and the values that failed."""
+    results, failed = memo
+    for value in set(values).difference(results):
+        results[value] = result = _attempt(fn, value) if value or required else None
+        if type(result) is _Bad:
+            failed.add(value)
+    column = [results[v] for v in values]
+    if failed:
+        for i, value in enumerate(values):
+            if value in failed:
+                bad.setdefault(i, []).append(results[value])
+                column[i] = None
+    return column
+
+
+def _attempt(fn, value):
+    try:
+        return fn(value)
+    except InvalidValue as exc:
+        return _Bad(exc)
+
+
+def _append_rows(out: Checked, numbers: list[int], clean: dict, bad: dict) -> None:
+    """The good rows of a chunk, as the columns the register's tables take."""
+    good = [i for i in range(len(numbers)) if i not in bad]
+    none = [None] * len(good)
+
+    def col(field, key=None):
+        values = clean.get(field)
+        if values is None:
+            return none
+        if bad:
+            values = [values[i] for i in good]
+        return values if key is None else [v[key] if v else None for v in values]
+
+    names, ids = col("name"), col("id_number")
+    born, sex = identity.born_and_sex(col("born", "born"), col("sex", "sex"), ids)
+    emergency = col("emergency_contact")
+    columns = {
+        "name": [v["name"] for v in names], "name_pinyin": [v["name_pinyin"] for v in names],
+        "name_initials": [v["name_initials"] for v in names], "sex": sex, "born": born,
+        "id_number": ids, "phone": col("phone"),
+        "emergency_name": [e["emergency_name"] if e else None for e in emergency],
+        "emergency_phone": [e["emergency_phone"] if e else None for e in emergency],
+        "note": col("note", "note"), "tags": [t or () for t in col("tags", "tags")],
+        "compound": [c or "" for c in col("compound")], "address": [a or "" for a in col("address")],
+        "liaison": col("liaison"),
+    }
+    out.numbers += [numbers[i] for i in good]
+    for field, values in columns.items():
+        out.columns[field].extend(values)
+
+
+def _refuse_repeated_ids(out: Checked) -> None:
+    """An ID number given by an earlier row makes this row invalid."""
+    seen: dict[str, int] = {}
+    drop = []
+    for i, (number, id_number) in enumerate(zip(out.numbers, out.columns["id_number"])):
+        if not id_number:
+            continue
+        if id_number in seen:
+            out.problems.append((number, "id_number", _t("roster.id_repeated", row=seen[id_number])))
+            drop.append(i)
+        else:
+            seen[id_number] = number
+    _drop(out, drop)
+
+
+def _drop(out: Checked, rows: list[int]) -> None:
+    if not rows:
+        return
+    gone = set(rows)
+    keep = [i for i in range(len(out.numbers)) if i not in gone]
+    out.numbers = [out.numbers[i] for i in keep]
+    out.columns = {field: [values[i] for i in keep] for field, values in out.columns.items()}
 
 
 def _t(key, **values):
     from commcare.i18n import t
 
     return t(key, **values)
-
-
-def _check_row(ctx, number, values, staff, plan) -> dict | None:
-    try:
-        contact = " ".join(p for p in (values.get("emergency_contact"), values.get("emergency_phone")) if p) or None
-        clean = register.clean_resident_fields(
-            ctx, name=values.get("name", ""), phone=values.get("phone") or None,
-            id_number=values.get("id_number") or None, sex=values.get("sex") or None,
-            born=values.get("born") or None, tags=values.get("tags") or None,
-            emergency_contact=contact, note=values.get("note") or None)
-    except InvalidValue as exc:
-        plan.problems.append((number, exc.field, exc.message()))
-        return None
-    liaison = values.get("liaison") or ""
-    if liaison:
-        ids = staff.get(unicodedata.normalize("NFC", liaison), [])
-        if len(ids) != 1:
-            key = "roster.unknown_liaison" if not ids else "roster.ambiguous_liaison"
-            plan.problems.append((number, "liaison", _t(key, name=liaison)))
-            return None
-        clean["liaison_id"] = ids[0]
-    clean["compound"] = identity.normalize_text(values.get("compound"), "compound", 200) or ""
-    clean["address"] = identity.normalize_text(values.get("address"), "address", 300) or ""
-    clean.setdefault("tags", [])
-    return clean
-
-
-def _liaison_conflict(number, row, known, plan) -> bool:
-    key = (row["compound"], row["address"])
-    if key == ("", ""):
-        if row.get("liaison_id"):
-            plan.problems.append((number, "liaison", _t("register.liaison_needs_address")))
-            return True
-        return False
-    wanted = row.get("liaison_id")
-    current = plan.households.get(key, known.get(key))
-    if wanted and current and current != wanted:
-        plan.problems.append((number, "liaison", _t("roster.liaison_conflict", address=" ".join(k for k in key if k))))
-        return True
-    plan.households[key] = wanted or current
-    return False
-
-
-def _staff_by_name(s, ctx) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for sid, name in s.execute(select(Staff.id, Staff.name).where(Staff.community_id == ctx.community_id(s))):
-        out.setdefault(name, []).append(sid)
-    return out
-
-
-def _known_households(s, ctx) -> dict[tuple[str, str], int | None]:
-    rows = s.execute(select(Household.compound, Household.address, Household.liaison_id)
-                     .where(Household.community_id == ctx.community_id(s)))
-    return {(c, a): lid for c, a, lid in rows}
-
-
-def _refuse_registered_ids(s, plan: Plan, seen: dict[str, int]) -> None:
-    ids = list(seen)
-    taken = set()
-    for i in range(0, len(ids), 500):
-        taken.update(s.scalars(select(Resident.id_number).where(Resident.id_number.in_(ids[i:i + 500]))))
-    if taken:
-        plan.problems += [(seen[n], "id_number", _t("roster.id_registered")) for n in taken]
-        plan.rows = [r for r in plan.rows if r.get("id_number") not in taken]
-
-
-def write(s, ctx, plan: Plan, source: str) -> dict:
-    """Insert the plan's rows (households first) with bulk Core inserts."""
-    cid = ctx.community_id(s, create=True)
-    now = ctx.now()
-    houses = _ensure_households(s, ctx, cid, plan, now)
-    records = []
-    for row in plan.rows:
-        rec = {k: row.get(k) for k in ("name", "name_pinyin", "name_initials", "sex", "born", "id_number",
-                                         "phone", "emergency_name", "emergency_phone", "note")}
-        rec.update(community_id=cid, household_id=houses.get((row["compound"], row["address"])),
-                   created_at=now, updated_at=now, version=1)
-        records.append(rec)
-    ids = _reserve_ids(s, len(records))
-    for rec, rid in zip(records, ids):
-        rec["id"] = rid
-    if records:
-        s.execute(insert(Resident.__table__), records)
-    tags = [{"resident_id": rid, "tag": tag} for rid, row in zip(ids, plan.rows) for tag in row["tags"]]
-    if tags:
-        s.execute(insert(ResidentTag.__table__), tags)
-    audit.record(s, ctx, "resident.import", "resident", None, ["rows"],
-                 detail=f"{Path(source).name}: {len(ids)} imported, {len(plan.problems)} invalid")
-    return {"imported": len(ids), "households": len(houses)}
-
-
-def _reserve_ids(s, count: int) -> list[int]:
-    """Resident numbers for ``count`` new rows, so one executemany can insert them all (an
-    INSERT … RETURNING in parameter order goes row by row here). PostgreSQL hands them out from
-    the sequence; on SQLite the write transaction (BEGIN IMMEDIATE) holds the lock, so the
-    numbers after the highest are ours."""
-    if not count:
-        return []
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import text
-
-        return list(s.scalars(text("SELECT nextval(pg_get_serial_sequence('residents', 'id')) "
-                                   "FROM generate_series(1, :n)"), {"n": count}))
-    from sqlalchemy import func
-
-    top = s.scalar(select(func.max(Resident.id))) or 0
-    return list(range(top + 1, top + 1 + count))
-
-
-def _ensure_households(s, ctx, cid, plan: Plan, now) -> dict[tuple[str, str], int]:
-    existing = {(c, a): (hid, lid) for hid, c, a, lid in s.execute(
-        select(Household.id, Household.compound, Household.address, Household.liaison_id)
-        .where(Household.community_id == cid))}
-    new = [{"community_id": cid, "compound": c, "address": a, "liaison_id": lid, "created_at": now}
-           for (c, a), lid in plan.households.items() if (c, a) not in existing]
-    if new:
-        s.execute(insert(Household.__table__), new)
-    for (c, a), lid in plan.households.items():
-        if (c, a) in existing and lid and existing[(c, a)][1] is None:
-            s.get(Household, existing[(c, a)][0]).liaison_id = lid
-    return {(c, a): hid for hid, c, a in s.execute(
-        select(Household.id, Household.compound, Household.address).where(Household.community_id == cid))}
-
-
-def import_roster(s, ctx, path: str, dry_run=False, skip_invalid=False, overrides=None) -> dict:
-    plan = validate(s, ctx, read_table(path), overrides)
-    lines = [_t("roster.problem", row=r, problem=p if p.startswith(f"{f}:") else f"{f}: {p}")
-             for r, f, p in sorted(plan.problems)]
-    if plan.problems and not skip_invalid:
-        raise ImportRejected("roster.rejected", problems=lines, count=len(plan.problems))
-    summary = {"valid": len(plan.rows), "invalid": len(plan.problems), "problems": lines,
-               "unknown_columns": plan.unknown, "imported": 0, "dry_run": dry_run}
-    if not dry_run:
-        summary.update(write(s, ctx, plan, path))
-    return summary

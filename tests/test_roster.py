@@ -168,3 +168,121 @@ def test_mojibake_is_refused_not_imported(office, tmp_path):
     path.write_bytes(HEADER.encode("utf-16"))
     result = office("resident", "import", path)
     assert result.exit_code == 2 and "FILE" in result.stderr
+
+
+def test_a_header_alone_imports_nothing(office, tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER, encoding="utf-8")
+    result = office("resident", "import", path)
+    assert result.exit_code == 0, result.stderr
+    assert names(office) == []
+
+
+def test_every_bad_field_of_a_row_is_reported(office, tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + "1,某某,110105194912310021,1391234567,幸福小区,1-1,外星人,,\n", encoding="utf-8")
+    result = office("resident", "import", path)
+    assert result.exit_code == 1
+    for field in ("id_number", "phone", "tags"):
+        assert f"row 2: {field}:" in result.stderr, result.stderr
+
+
+def test_a_row_refused_for_a_registered_id_number_does_not_give_its_household_a_liaison(office, tmp_path):
+    office("resident", "add", "张桂兰", "--id-number", "11010519491231002X")
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + "1,张桂兰,11010519491231002X,,幸福小区,1-101,,王秀英,\n"
+                             "2,刘建国,,,幸福小区,1-101,,李强,\n", encoding="utf-8")
+    result = office("resident", "import", path, "--skip-invalid")
+    assert result.exit_code == 0
+    assert "row 2: id_number" in result.stderr and "row 3" not in result.stderr
+    assert json.loads(office("resident", "show", "刘建国", "-f", "json").stdout)["liaison"] == "李强"
+
+
+def test_a_household_in_the_register_without_a_liaison_gets_the_rosters(office, tmp_path):
+    office("resident", "add", "张桂兰", "--compound", "幸福小区", "--address", "1-101")
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + "1,刘建国,,,幸福小区,1-101,,李强,\n", encoding="utf-8")
+    assert office("resident", "import", path).exit_code == 0
+    assert json.loads(office("resident", "show", "张桂兰", "-f", "json").stdout)["liaison"] == "李强"
+
+
+def test_imported_rows_are_stored_exactly_as_resident_add_stores_them(office, tmp_path, monkeypatch, db_url):
+    """The SQLite fast path hands the driver text it formats itself: it must be the text the
+    column types would have written (times in UTC, dates in ISO form)."""
+    monkeypatch.setenv("COMMCARE_NOW", "2026-05-08 14:30:15.123456")
+    office("resident", "add", "甲", "--id-number", "11010519491231002X", "--phone", "13900000001",
+           "--compound", "幸福小区", "--address", "1-1", "--tag", "老人", "--emergency-contact", "李明 13600002222")
+    path = tmp_path / "r.csv"
+    path.write_text("姓名,身份证号,联系电话,小区,住址,人群类别,emergency_contact\n"
+                    "乙,110105194912310046,13900000002,幸福小区,1-1,老人,李明 13600002222\n", encoding="utf-8")
+    assert office("resident", "import", path).exit_code == 0
+    from sqlalchemy import create_engine, text
+
+    url = db_url if "://" in db_url else f"sqlite:///{db_url}"
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    columns = "name_pinyin, sex, born, created_at, updated_at, version, emergency_name, emergency_phone"
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            columns = columns.replace("born", "CAST(born AS TEXT)").replace("created_at", "CAST(created_at AS TEXT)")
+        added, imported = conn.execute(text(f"SELECT {columns} FROM residents ORDER BY id")).all()
+        tags = conn.execute(text("SELECT resident_id, tag FROM resident_tags ORDER BY resident_id")).all()
+    engine.dispose()
+    assert imported[1:] == added[1:] and imported[0] == "yi" and added[0] == "jia"
+    assert [t[1] for t in tags] == ["elderly", "elderly"]
+    shown = json.loads(office("resident", "show", "乙", "-f", "json").stdout)
+    assert shown["created_at"] == "2026-05-08T14:30:15+08:00" and shown["born"] == "1949-12-31"
+
+
+def test_import_and_export_say_nothing_extra_when_piped(tmp_path):
+    """Progress bars are for terminals: piped, standard error holds the messages and nothing else."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + "\n".join(GOOD[2:]) + "\n", encoding="utf-8")
+    env = {**os.environ, "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    run = lambda *args: subprocess.run([sys.executable, "-m", "commcare", *args], env=env,
+                                       capture_output=True, text=True, check=False)
+    assert run("init").returncode == 0
+    result = run("resident", "import", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "ignored unknown columns: 序号\n"
+    assert result.stdout == "imported 1 residents (0 invalid rows)\n"
+    exported = run("resident", "export", "-o", str(tmp_path / "out.csv"))
+    assert exported.returncode == 0 and exported.stdout == "" and "\x1b" not in exported.stderr
+    assert len(exported.stderr.splitlines()) == 1
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_progress_bar_shows_on_a_terminal_only():
+    from commcare.commands.roster_cmds import ProgressBar
+
+    with ProgressBar(io.StringIO()) as progress:
+        assert progress is None
+    terminal = FakeTerminal()
+    with ProgressBar(terminal) as progress:
+        progress("check", 5_000, 10_000)
+        progress("check", 10_000, 10_000)
+    assert "checking rows" in terminal.getvalue()
+
+
+def test_an_import_loads_neither_the_orm_nor_the_phrase_dictionary(tmp_path):
+    """An import runs on Core (its start-up is part of its rate): no ``sqlalchemy.orm``, and
+    pypinyin without the phrase dictionary it never uses."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + GOOD[2] + "\n", encoding="utf-8")
+    code = ("import sys\nfrom commcare.cli import main\nsys.argv = ['commcare', 'resident', 'import', sys.argv[1]]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+            "print(sorted(m for m in ('sqlalchemy.orm', 'pypinyin.phrases_dict') if m in sys.modules))")
+    for _ in range(2):  # the first run creates the database
+        result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout + result.stderr

@@ -37,7 +37,10 @@ def resident_import(
         if not column or field not in importer.FIELDS:
             raise InvalidValue("roster.bad_map", field="map", value=item, choices=", ".join(importer.FIELDS))
         overrides[column] = field
-    summary = state().write(importer.import_roster, file, dry_run, skip_invalid, overrides)
+    st = state()
+    with ProgressBar(sys.stderr) as progress:
+        checked = importer.check(importer.read_table(file), st.ctx, overrides, progress)
+        summary = _apply_import(st, checked, file, dry_run, skip_invalid, progress)
     if summary["unknown_columns"]:
         note("roster.unknown_columns", columns="、".join(summary["unknown_columns"]))
     for line in summary["problems"]:
@@ -48,6 +51,50 @@ def resident_import(
         say("roster.would_import", valid=summary["valid"], invalid=summary["invalid"])
     else:
         say("roster.imported", imported=summary["imported"], invalid=summary["invalid"])
+
+
+def _apply_import(st, checked, file, dry_run, skip_invalid, progress) -> dict:
+    """The checks against the register and the inserts, in one transaction (a read one for
+    --dry-run, which writes nothing). The file was read and checked before, outside it."""
+    from commcare import roster_write
+
+    run = st.read_core if dry_run else st.write_core
+    return run(roster_write.import_roster, checked, file, dry_run, skip_invalid, progress)
+
+
+class ProgressBar:
+    """A Rich progress bar on ``stream`` (standard error) while the steps of a long command
+    report ``(step, done, total)``, only when it is a terminal; when piped, nothing at all
+    (the context manager then gives ``None``, and the domain code reports to no one)."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.bar = None
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        import os
+
+        if not self.stream.isatty() or os.environ.get("TERM") == "dumb":
+            return None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.bar = Progress(console=Console(file=self.stream), transient=True)
+        self.bar.start()
+        return self.update
+
+    def update(self, step: str, done: int, total: int) -> None:
+        from commcare.i18n import t
+
+        if step not in self.tasks:
+            self.tasks[step] = self.bar.add_task(t(f"roster.step.{step}"), total=total)
+        self.bar.update(self.tasks[step], completed=done, total=max(total, done))
+
+    def __exit__(self, *exc) -> bool:
+        if self.bar is not None:
+            self.bar.stop()
+        return False
 
 
 @resident_app.command("export")

@@ -23,6 +23,9 @@ REVISIONS = ("0001",)
 HEAD = REVISIONS[-1]
 RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
 RETRIES = 8
+# How a SQLite transaction begins, by the ``commcare_write`` execution option: reads are
+# deferred, writes take the write lock at once, migrations take the whole file.
+BEGIN = {None: "BEGIN", False: "BEGIN", True: "BEGIN IMMEDIATE", "exclusive": "BEGIN EXCLUSIVE"}
 
 
 def busy_timeout() -> float:
@@ -145,8 +148,7 @@ def _sqlite_events(engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        write = conn.get_execution_options().get("commcare_write")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        conn.exec_driver_sql(BEGIN[conn.get_execution_options().get("commcare_write")])
 
 
 def make_engine(database: str):
@@ -320,18 +322,100 @@ def alembic_config(connection=None):
     return cfg
 
 
+# --- migrations --------------------------------------------------------------------------------
+#
+# Every migration runs in one transaction that begins EXCLUSIVE on SQLite (so two first
+# commands on a new file, or two upgrades, cannot interleave) and under an advisory lock on
+# PostgreSQL. On SQLite foreign keys are switched off while it runs and checked before it
+# commits: a batch migration rebuilds a table (copy, DROP, rename), and with foreign keys on
+# that DROP would delete the rows that point at it (ON DELETE CASCADE) or fail.
+
+MIGRATION_LOCK = 727271
+
+
 def upgrade(engine, revision: str = "head") -> None:
     """Migrate to ``revision`` in one transaction (Alembic, inside the package)."""
     from alembic import command
 
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727271)")
-        command.upgrade(alembic_config(conn), revision)
+    with engine.connect() as conn:
+        _migrate(conn, command.upgrade, revision)
 
 
 def downgrade(engine, revision: str) -> None:
     from alembic import command
 
-    with engine.begin() as conn:
-        command.downgrade(alembic_config(conn), revision)
+    with engine.connect() as conn:
+        _migrate(conn, command.downgrade, revision)
+
+
+def _migrate(conn, step, revision: str) -> None:
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:  # only outside a transaction does this pragma take effect
+        conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with conn.execution_options(commcare_write="exclusive").begin():
+            if not sqlite:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            step(alembic_config(conn), revision)
+            if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                raise DatabaseError("maint.migration_broke_keys", revision=revision)
+    finally:
+        if sqlite:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+
+
+def migrate_locked(database: str, before_migrating=None) -> tuple[str | None, str]:
+    """``commcare db upgrade``: bring a database to head under a lock no other process can
+    pass, and return (revision before, revision after).
+
+    The revision is read again once the lock is held, so a second upgrade that waited for
+    the first finds nothing to do. ``before_migrating(sqlite3_connection)`` runs under the
+    lock only when there is something to migrate (SQLite: the backup).
+
+    SQLite: the connection is in exclusive locking mode from before its first read, so from
+    that read until it closes it holds the file's exclusive lock (in WAL mode without shared
+    memory): no other process reads or writes between the backup and the migration, or
+    during it. Others wait their busy timeout. PostgreSQL: an advisory lock; a reader sees
+    the old schema (and is told to upgrade) until the migration commits.
+    """
+    engine = make_engine(database)
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:
+        from sqlalchemy import event
+
+        event.listen(engine, "connect", _exclusive_locking_mode, insert=True)
+    try:  # closing the connection releases the lock (a killed process's too)
+        with engine.connect() as conn:
+            before = _locked_revision(conn) if sqlite else _upgrade_server(conn)
+            if sqlite and before != HEAD:
+                if before_migrating is not None:
+                    before_migrating(conn.connection.driver_connection)
+                from alembic import command
+
+                _migrate(conn, command.upgrade, "head")
+    finally:
+        engine.dispose()
+    return before, HEAD
+
+
+def _locked_revision(conn) -> str:
+    """SQLite: the first read in exclusive locking mode; the lock stays after it commits."""
+    with conn.execution_options(commcare_write="exclusive").begin():
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
+def _upgrade_server(conn) -> str:
+    """PostgreSQL: lock, read the revision and migrate in one transaction; returns the
+    revision found. The lock waits at most the busy timeout (lock_timeout)."""
+    from alembic import command
+
+    with conn.begin():
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+        before = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        if before != HEAD:
+            command.upgrade(alembic_config(conn), "head")
+    return before
+
+
+def _exclusive_locking_mode(dbapi_conn, _record) -> None:
+    dbapi_conn.execute("PRAGMA locking_mode = EXCLUSIVE")

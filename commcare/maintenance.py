@@ -47,12 +47,23 @@ def backup(database: str, target: str, force: bool = False) -> dict:
         raise InvalidValue("maint.same_file", field="PATH", path=str(target_path))
     if target_path.exists() and not force:
         raise Refused("maint.target_exists", path=str(target_path))
+    return _write_verified(target_path, lambda tmp: _copy(source, tmp), source)
+
+
+def _write_verified(target_path: Path, copy, source: Path) -> dict:
+    """``copy(tmp)`` into a temporary file created 0600 beside the target, verify it, then
+    move it into place (the target is never half-written). A copy that fails the check
+    means the source is damaged: the error names it, not the temporary file."""
     target_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = target_path.with_name(f".{target_path.name}.tmp-{os.getpid()}")
     dbm.create_private_file(tmp)
     try:
-        _copy(source, tmp)
-        result = verify_file(tmp)
+        copy(tmp)
+        try:
+            result = verify_file(tmp)
+        except DatabaseError as exc:
+            exc.values["path"] = str(source)
+            raise
         os.replace(tmp, target_path)
     finally:
         if tmp.exists():
@@ -62,13 +73,20 @@ def backup(database: str, target: str, force: bool = False) -> dict:
 
 def _copy(source: Path, target: Path) -> None:
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=dbm.busy_timeout())
+    try:
+        _copy_from(src, target)
+    finally:
+        src.close()
+
+
+def _copy_from(src: sqlite3.Connection, target: Path) -> None:
+    """The SQLite backup API from an open connection into ``target``, as one plain file."""
     dst = sqlite3.connect(target)
     try:
         src.backup(dst)
         dst.execute("PRAGMA journal_mode = DELETE")
     finally:
         dst.close()
-        src.close()
     os.chmod(target, 0o600)
 
 
@@ -122,19 +140,22 @@ def check(database: str) -> list[dict]:
 
 
 def upgrade(database: str) -> dict:
-    """Migrate an older database to head: SQLite is backed up first."""
-    db = dbm.open_database(database, allow_old=True)
-    try:
-        with db.engine.connect() as conn:
-            before = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-        if before == dbm.HEAD:
-            return {"from": before, "to": dbm.HEAD, "backup": None}
-        saved = None
-        path = dbm.sqlite_path(database)
-        if path is not None:
-            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-            saved = backup(database, str(path.with_name(f"{path.name}.before-upgrade-{stamp}")))["backup"]
-        dbm.upgrade(db.engine)
-        return {"from": before, "to": dbm.HEAD, "backup": saved}
-    finally:
-        db.dispose()
+    """Migrate an older database to head under the migration lock (see ``db.migrate_locked``);
+    a SQLite file is backed up first, under the same lock, beside the database.
+
+    A second upgrade started meanwhile waits for the first (up to the busy timeout), then
+    finds the database at head and says there was nothing to do.
+    """
+    dbm.open_database(database, allow_old=True).dispose()  # a newer or foreign database: exit 3
+    path = dbm.sqlite_path(database)
+    saved: list[str] = []
+
+    def backup_first(locked: sqlite3.Connection) -> None:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        target = path.with_name(f"{path.name}.before-upgrade-{stamp}")
+        if target.exists():
+            raise Refused("maint.target_exists", path=str(target))
+        saved.append(_write_verified(target, lambda tmp: _copy_from(locked, tmp), path)["backup"])
+
+    before, after = dbm.migrate_locked(database, backup_first if path is not None else None)
+    return {"from": before, "to": after, "backup": saved[0] if saved else None}

@@ -1,29 +1,244 @@
-"""Every revision up and down (a stairway), and free text through the CLI never breaks it."""
+"""Every revision up and down (a stairway); parallel upgrades of an older database leave one
+head with every row intact; free text through the CLI never breaks it.
+
+An "older database" is one at 0001 while the program also knows the test-only revision 0002
+(tests/fixtures/with_test_revision.py), which rebuilds the residents table on SQLite.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+FIXTURES = Path(__file__).parent / "fixtures"
+RUNNER = FIXTURES / "with_test_revision.py"
 
-def test_stairway_every_revision_up_and_down(db_url):
+
+def with_test_revision():
+    spec = importlib.util.spec_from_file_location("with_test_revision", RUNNER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def snapshot(url: str) -> dict:
+    """The rows a user cares about, in a form both backends give alike."""
+    from commcare.db import make_engine
+
+    engine = make_engine(url)
+    queries = {
+        "residents": "SELECT id, name, phone, id_number, note, household_id FROM residents ORDER BY id",
+        "tags": "SELECT resident_id, tag FROM resident_tags ORDER BY resident_id, tag",
+        "requests": "SELECT id, resident_id, category, note FROM requests ORDER BY id",
+        "calls": "SELECT id, resident_id, outcome FROM calls ORDER BY id",
+        "audit": "SELECT id, hash FROM audit ORDER BY id",
+    }
+    try:
+        with engine.connect() as conn:
+            return {k: [tuple(r) for r in conn.exec_driver_sql(q)] for k, q in queries.items()}
+    finally:
+        engine.dispose()
+
+
+def scalar_rows(url: str, sql: str) -> list:
+    from commcare.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [r[0] for r in conn.exec_driver_sql(sql)]
+    finally:
+        engine.dispose()
+
+
+def table_names(engine) -> set[str]:
+    from sqlalchemy import inspect
+
+    with engine.connect() as conn:
+        return set(inspect(conn).get_table_names())
+
+
+def test_stairway_every_revision_up_and_down(db_url, monkeypatch):
+    """Up one step, down one, up again, for every revision, the test-only 0002 included:
+    every downgrade really undoes its upgrade, and the upgrade works again after it."""
     from sqlalchemy import inspect
 
     from commcare import db as dbm
 
+    with_test_revision().install(monkeypatch)
     engine = dbm.make_engine(db_url)
     try:
-        for _ in range(2):
-            dbm.downgrade(engine, "base")
-            with engine.connect() as conn:
-                assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
-            for revision in dbm.REVISIONS:
-                dbm.upgrade(engine, revision)
-                with engine.connect() as conn:
-                    assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == revision
+        dbm.downgrade(engine, "base")
+        assert table_names(engine) <= {"alembic_version"}
+        previous = "base"
+        for revision in dbm.REVISIONS:
+            dbm.upgrade(engine, revision)
+            after_up = table_names(engine)
+            dbm.downgrade(engine, previous)
+            dbm.upgrade(engine, revision)
+            assert table_names(engine) == after_up
+            assert scalar_rows(db_url, "SELECT version_num FROM alembic_version") == [revision]
+            previous = revision
+        with engine.connect() as conn:
+            assert "test_marker" in {c["name"] for c in inspect(conn).get_columns("residents")}
+        for revision in reversed(("base",) + dbm.REVISIONS[:-1]):
+            dbm.downgrade(engine, revision)
+        assert table_names(engine) <= {"alembic_version"}
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def older(db_url, cli):
+    """A register at 0001 with rows that point at residents (tags, a request, calls)."""
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    for name, phone in (("张桂兰", "13912345678"), ("𠮷田 🦄", "13800002222")):
+        assert cli("resident", "add", name, "--phone", phone, "--tag", "独居", "--compound", "幸福小区",
+                   "--address", "1-101", "--liaison", "王秀英", "--note", "NULL ' ;--").exit_code == 0
+    assert cli("add-request", "张桂兰", "-c", "medicine", "--note", "降压药").exit_code == 0
+    assert cli("call", "log", "张桂兰", "--outcome", "no-answer").exit_code == 0
+    return db_url
+
+
+def _upgrade_process(url: str, gate: Path | None, timeout: str = "300") -> subprocess.Popen:
+    env = {**os.environ, "COMMCARE_DB": url, "COMMCARE_BUSY_TIMEOUT": timeout, "COMMCARE_LANG": "en"}
+    if gate is not None:
+        env["COMMCARE_TEST_MIGRATION_GATE"] = str(gate)
+    return subprocess.Popen([sys.executable, str(RUNNER), "db", "upgrade"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _run(url: str, *args, timeout: str = "0.3") -> subprocess.CompletedProcess:
+    env = {**os.environ, "COMMCARE_DB": url, "COMMCARE_BUSY_TIMEOUT": timeout, "COMMCARE_LANG": "en"}
+    return subprocess.run([sys.executable, str(RUNNER), *args], env=env, capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+def _wait_for(path: Path, procs: list[subprocess.Popen]) -> None:
+    """Until a migration is under way (no time limit is asserted: a process that ends
+    first, or the pytest timeout, is what fails)."""
+    while not path.exists():
+        ended = [p for p in procs if p.poll() is not None]
+        assert not ended, [p.communicate() for p in ended]
+        time.sleep(0.02)
+
+
+def test_parallel_upgrades_leave_one_head(older, tmp_path):
+    """Three `commcare db upgrade` at once on an older database. One migrates; while it is
+    under way nobody else reads or writes (SQLite: `resident list` and a raw read are locked
+    out; PostgreSQL: a reader still sees 0001 and is told to upgrade) and an upgrade with a
+    short busy timeout exits 3 in one line; the other two wait, find the database at head
+    and say there was nothing to do. Both exit 0; one alembic_version row; every row intact."""
+    url = older
+    before = snapshot(url)
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    procs = [_upgrade_process(url, gate) for _ in range(3)]
+    _wait_for(gate / "entered", procs)
+
+    listing = _run(url, "resident", "list", "-f", "json")
+    assert listing.returncode == 3 and len(listing.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in listing.stderr and listing.stdout == ""
+    impatient = _run(url, "db", "upgrade")
+    assert impatient.returncode == 3 and "Traceback" not in impatient.stderr
+    assert len(impatient.stderr.strip().splitlines()) == 1
+    if not url.startswith("postgresql"):
+        assert "locked" in listing.stderr and "locked" in impatient.stderr
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            sqlite3.connect(f"file:{url}?mode=ro", uri=True, timeout=0).execute(
+                "SELECT count(*) FROM residents").fetchone()
+    else:
+        assert "commcare db upgrade" in listing.stderr
+        assert "locked" in impatient.stderr
+
+    (gate / "open").touch()
+    results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
+    assert [code for code, _, _ in results] == [0, 0, 0], results
+    said = sorted("upgraded" if "upgraded" in out else "nothing" if "nothing to do" in out else out
+                  for _, out, _ in results)
+    assert said == ["nothing", "nothing", "upgraded"], results
+    assert scalar_rows(url, "SELECT version_num FROM alembic_version") == ["0002"]
+    assert snapshot(url) == before
+    assert set(scalar_rows(url, "SELECT test_marker FROM residents")) == {"migrated"}
+    if not url.startswith("postgresql"):
+        _assert_sound_with_one_backup(Path(url), before)
+    assert _run(url, "resident", "list", "-f", "json").returncode == 0
+
+
+def _assert_sound_with_one_backup(path: Path, before: dict) -> None:
+    con = sqlite3.connect(path)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        con.close()
+    backups = list(path.parent.glob(f"{path.name}.before-upgrade-*"))
+    assert len(backups) == 1, backups
+    assert stat.S_IMODE(backups[0].stat().st_mode) == 0o600
+    assert scalar_rows(str(backups[0]), "SELECT version_num FROM alembic_version") == ["0001"]
+    assert snapshot(str(backups[0])) == before
+
+
+def test_a_damaged_database_is_not_upgraded(tmp_path, cli, monkeypatch):
+    """The backup taken first fails its check: exit 3 naming the database (not a temporary
+    file), nothing migrated, no backup left behind."""
+    path = tmp_path / "r.db"
+    monkeypatch.setenv("COMMCARE_DB", str(path))
+    assert cli("resident", "add", "张桂兰", "--tag", "独居").exit_code == 0
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA foreign_keys = OFF")
+    con.execute("INSERT INTO resident_tags (resident_id, tag) VALUES (999, 'elderly')")
+    con.commit()
+    con.close()
+    before = snapshot(str(path))
+    done = _run(str(path), "db", "upgrade", timeout="10")
+    assert done.returncode == 3 and "foreign key" in done.stderr, done.stderr
+    assert f"{path} is damaged" in done.stderr and ".tmp-" not in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert scalar_rows(str(path), "SELECT version_num FROM alembic_version") == ["0001"]
+    assert snapshot(str(path)) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("r.db", ".r.db"))) == ["r.db"]
+
+
+def test_a_migration_that_breaks_foreign_keys_is_rolled_back(tmp_path, monkeypatch):
+    """Foreign keys are off while a migration rebuilds tables, so they are checked before it
+    commits: a step that leaves a dangling reference is undone, and keys are on again."""
+    from alembic import command
+
+    from commcare import db as dbm
+    from commcare.errors import DatabaseError
+
+    with_test_revision().install(monkeypatch)
+    path = tmp_path / "r.db"
+    engine = dbm.make_engine(str(path))
+    dbm.upgrade(engine, "0001")
+
+    def careless(cfg, revision):
+        command.upgrade(cfg, revision)
+        cfg.attributes["connection"].exec_driver_sql(
+            "INSERT INTO resident_tags (resident_id, tag) VALUES (999, 'elderly')")
+
+    try:
+        with engine.connect() as conn:
+            with pytest.raises(DatabaseError) as info:
+                dbm._migrate(conn, careless, "head")
+            assert info.value.exit_code == 3 and "foreign key" in info.value.message()
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            conn.rollback()
+    finally:
+        engine.dispose()
+    assert scalar_rows(str(path), "SELECT version_num FROM alembic_version") == ["0001"]
+    assert scalar_rows(str(path), "SELECT count(*) FROM resident_tags") == [0]
 
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=40)

@@ -100,7 +100,10 @@ def db_check(fmt: FormatOpt = None) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Migrate a database made by an older commcare to this version (SQLite: backup first).
+    """Migrate a database made by an older commcare to this version. SQLite: under an
+    exclusive lock (nobody else reads or writes meanwhile), a verified backup first.
+    PostgreSQL: under an advisory lock. A second upgrade started meanwhile waits, then
+    says there is nothing to do.
 
     Example:
       commcare db upgrade

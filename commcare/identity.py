@@ -14,7 +14,6 @@ import sys
 import time
 import unicodedata
 from functools import cache, lru_cache
-from operator import mul
 
 from commcare.errors import InvalidValue
 
@@ -23,8 +22,6 @@ LANDLINE = re.compile(r"(0[0-9]{2,3})([1-9][0-9]{6,7})", re.ASCII)
 THREE_DIGIT_AREAS = re.compile(r"0(10|2[0-9])", re.ASCII)
 _PHONE_JUNK = re.compile(r"[\s\-()\u2010-\u2015\u2212]")
 ID_FORMAT = re.compile(r"[0-9]{17}[0-9X]", re.ASCII)
-_ID_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))  # GB 11643: 7, 9, 10, 5, 8, 4, …
-_ID_ZERO = ord("0") * sum(_ID_WEIGHTS)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # exactly the code points of category Cc
 
 
@@ -85,20 +82,22 @@ def normalize_id_number(raw: str, field: str = "id_number") -> str:
     # 1935-born resident of a county created in 1955 whose card carries today's code.
     if text[17] != id_check_digit(text[:17]):
         raise InvalidValue("value.bad_id_checksum", field=field, value=_hide_id(text))
-    if not _plausible_birth_date(text[6:14], _today()):
+    if not plausible_birth_date(text[6:14], system_date()):
         raise InvalidValue("value.bad_id_date", field=field, value=_hide_id(text))
     return text
 
 
 def id_check_digit(body: str) -> str:
-    """The ISO 7064 MOD 11-2 check character of an ID number's first 17 (ASCII) digits."""
-    return "10X98765432"[(sum(map(mul, body.encode(), _ID_WEIGHTS)) - _ID_ZERO) % 11]
+    """The ISO 7064 MOD 11-2 check character of an ID number's first 17 (ASCII) digits: the
+    weights are the powers of 2 mod 11, and 13 = 2 (mod 11), so reading the digits in base 13
+    (one C call) gives the weighted sum, halved."""
+    return "0123456789X"[(1 - 2 * int(body, 13)) % 11]
 
 
 _clock: list = [0.0, None]
 
 
-def _today() -> dt.date:
+def system_date() -> dt.date:
     """``date.today()``, read again at most once a second (reading it costs more than the rest
     of an ID number's check, done 100,000 times in an import)."""
     now = time.monotonic()
@@ -108,7 +107,7 @@ def _today() -> dt.date:
 
 
 @lru_cache(maxsize=1 << 16)
-def _plausible_birth_date(yyyymmdd: str, today: dt.date) -> bool:
+def plausible_birth_date(yyyymmdd: str, today: dt.date) -> bool:
     """A real calendar date from 1880 up to today (cached: a roster repeats birthdays)."""
     try:
         born = dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-from operator import itemgetter, methodcaller
+from operator import itemgetter
 from pathlib import Path
 
 from commcare import identity
@@ -133,23 +133,25 @@ def _raw_columns(rows: list[list[str]], first: int, mapping: dict[int, str]) -> 
     """The row numbers of the rows that are not blank, and their stripped cells by field (the
     emergency contact's name and phone columns joined, as ``resident add`` takes them)."""
     width = max(mapping) + 1
-    rows = [r if len(r) >= width else r + [""] * (width - len(r)) for r in rows]
+    if min(map(len, rows)) < width:
+        rows = [r if len(r) >= width else r + [""] * (width - len(r)) for r in rows]
     raw = {field: _cells(rows, i) for i, field in mapping.items()}
     if "emergency_phone" in raw:
         phones = raw.pop("emergency_phone")
         names = raw.get("emergency_contact", [""] * len(phones))
         raw["emergency_contact"] = [f"{n} {p}".strip() for n, p in zip(names, phones)]
-    filled = list(map(any, zip(*raw.values())))
-    if all(filled):
+    columns = list(raw.values())
+    blank = {i for i, name in enumerate(raw["name"]) if not name and not any(c[i] for c in columns)}
+    if not blank:
         return list(range(first, first + len(rows))), raw
-    keep = [i for i, f in enumerate(filled) if f]
+    keep = [i for i in range(len(rows)) if i not in blank]
     return [first + i for i in keep], {field: [values[i] for i in keep] for field, values in raw.items()}
 
 
 def _cells(rows: list[list[str]], index: int) -> list[str]:
     """One column's cells, stripped, with an export's formula guard taken off."""
     cells = list(map(str.strip, map(itemgetter(index), rows)))
-    if any(map(methodcaller("startswith", "'"), cells)):
+    if "'" in "".join(cells):
         cells = [_unneutralise(c) for c in cells]
     return cells
 
@@ -185,15 +187,20 @@ class _Bad:
         self.field, self.message = exc.field, exc.message()
 
 
-UNIQUE_FIELDS = ("phone", "id_number")  # nearly every value distinct: no cache, just the fast path
+# Nearly every value distinct: no cache; a value already in its clean form (an ASCII mobile
+# number, an upper-case ID number) is found by one pattern over the column, and only the
+# others go through the full normalisation.
+UNIQUE_FIELDS = {"phone": identity.MOBILE, "id_number": identity.ID_FORMAT}
 
 
 def _check_chunk(out: Checked, numbers: list[int], raw: dict, cleaners: dict, memos: dict) -> None:
     clean: dict[str, list] = {}
     bad: dict[int, list] = {}
     for field, values in raw.items():
-        if field in UNIQUE_FIELDS:
-            clean[field] = _clean_each(values, cleaners[field], bad)
+        if field == "id_number":
+            clean[field] = _clean_id_numbers(values, bad)
+        elif field in UNIQUE_FIELDS:
+            clean[field] = _clean_each(values, cleaners[field], UNIQUE_FIELDS[field], bad)
         else:
             clean[field] = _clean_cached(values, cleaners[field], memos[field], bad, field == "name")
     for i, problems in sorted(bad.items()):
@@ -201,14 +208,27 @@ def _check_chunk(out: Checked, numbers: list[int], raw: dict, cleaners: dict, me
     _append_rows(out, numbers, clean, bad)
 
 
-def _clean_each(values: list[str], fn, bad: dict) -> list:
-    column = [None] * len(values)
-    for i, value in enumerate(values):
-        if value:
-            try:
-                column[i] = fn(value)
-            except InvalidValue as exc:
-                bad.setdefault(i, []).append(_Bad(exc))
+def _clean_each(values: list[str], fn, clean_form, bad: dict) -> list:
+    """Values already in ``clean_form`` are kept; the others (and only they) go through ``fn``."""
+    column = list(values)
+    match = clean_form.fullmatch
+    for i in [i for i, value in enumerate(values) if value and not match(value)]:
+        try:
+            column[i] = fn(values[i])
+        except InvalidValue as exc:
+            bad.setdefault(i, []).append(_Bad(exc))
+            column[i] = None
+    return [v or None for v in column] if "" in values else column
+
+
+def _clean_id_numbers(values: list[str], bad: dict) -> list:
+    """ID numbers: the format for the column, then each one's check digit and birth date."""
+    column = _clean_each(values, identity.normalize_id_number, identity.ID_FORMAT, bad)
+    digit, born, today = identity.id_check_digit, identity.plausible_birth_date, identity.system_date()
+    for i, value in enumerate(column):
+        if value is not None and (value[17] != digit(value[:17]) or not born(value[6:14], today)):
+            bad.setdefault(i, []).append(_attempt(identity.normalize_id_number, value))
+            column[i] = None
     return column
 
 

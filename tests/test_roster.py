@@ -286,3 +286,19 @@ def test_an_import_loads_neither_the_orm_nor_the_phrase_dictionary(tmp_path):
     for _ in range(2):  # the first run creates the database
         result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+def test_blank_and_short_rows_keep_the_spreadsheet_row_numbers(office, tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + ",,,,,,,,\n"                                  # row 2: blank, skipped
+                    "\n"                                                     # row 3: empty line
+                    "3,刘建国\n"                                             # row 4: short, fine
+                    "4,赵小宝,１１０１０５１９４９１２３１００２ｘ,13800002222\n"  # row 5: full-width, fine
+                    "5,钱多多,110105194912310021,13800003333\n"              # row 6: bad check digit
+                    "6,孙小小,11010519491231002X\n", encoding="utf-8")      # row 7: repeats row 5
+    result = office("resident", "import", path)
+    assert result.exit_code == 1
+    assert "row 6: id_number:" in result.stderr and "row 7: id_number:" in result.stderr
+    assert "row 5:" not in result.stderr and "row 4:" not in result.stderr and "of row 5" in result.stderr
+    assert office("resident", "import", path, "--skip-invalid").exit_code == 0
+    assert names(office) == ["刘建国", "赵小宝"]

@@ -1,9 +1,25 @@
 """Roster import rate beside a raw sqlite3 executemany of the same rows, in one run.
 
-    python bench/bench_import.py [--rows 100000]
+    python bench/bench_import.py [--rows 100000] [--runs 3]
 
-Both write the same generated roster into a fresh SQLite file; commcare's figure is end to
-end (reading the CSV, validating every row, pinyin keys, households, one transaction).
+One generated roster (UTF-8 CSV with BOM, Chinese headers, households of three residents at one
+compound and address, a quarter of them elderly), then, interleaved so that machine noise hits
+all alike, medians of ``--runs``:
+
+raw       in this process: read the same CSV file (decode, ``csv.reader``), one ``executemany``
+          of its rows as they are into a plain table (one UNIQUE column, the ID number), commit.
+          No process start, no validation, no derived values, one table, no other index.
+commcare  the whole process of ``commcare resident import roster.csv`` into a fresh,
+          initialised SQLite register: interpreter and library start-up, reading, validating
+          every row, pinyin keys, households, residents and tags, one transaction, audit entry.
+schema    the floor commcare's own tables set: raw sqlite3 executemany of the rows commcare
+          writes (households, residents with their derived values, tags; computed before the
+          clock starts) into an empty commcare register with commcare's pragmas (WAL,
+          foreign keys, secure_delete), one transaction.
+
+The goal (issue #3) is commcare >= 1/5 of the raw rate. A breakdown of one in-process import
+(start-up, reading, checking, checks against the register, each table's inserts, commit)
+follows, to show where commcare's time goes.
 """
 
 from __future__ import annotations
@@ -11,9 +27,12 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import io
 import os
 import random
+import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,53 +40,173 @@ import time
 from pathlib import Path
 
 
-def make_roster(path: Path, rows: int) -> list[tuple]:
+def make_roster(path: Path, rows: int) -> None:
     from stdnum.cn import ric
 
     rng = random.Random(7)
     surnames, given = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗", ["桂兰", "秀英", "建国", "玉兰", "志强", "丽娟", "明", "伟", "芳", "静"]
-    out = []
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["姓名", "身份证号", "联系电话", "小区", "住址", "人群类别"])
         for i in range(rows):
             born = datetime.date(1930, 1, 1) + datetime.timedelta(days=i % 25_000)
             body = f"410105{born:%Y%m%d}{i // 25_000:03d}"
-            number = body + ric.calc_check_digit(body + "0")
-            row = (rng.choice(surnames) + rng.choice(given), number, f"139{i:08d}",
-                   f"小区{i % 10}", f"{i // 3}号", "老人" if i % 4 == 0 else "")
-            writer.writerow(row)
-            out.append(row)
-    return out
+            house = i // 3
+            writer.writerow((rng.choice(surnames) + rng.choice(given), body + ric.calc_check_digit(body + "0"),
+                             f"139{i:08d}", f"小区{house % 10}", f"{house // 10 + 1}号",
+                             "老人" if i % 4 == 0 else ""))
 
 
-def raw(rows: list[tuple], db: Path) -> float:
+def raw(csv_path: Path, db: Path) -> float:
+    """Seconds to read the CSV and executemany its rows into a plain table."""
     con = sqlite3.connect(db)
     con.execute("CREATE TABLE r (name TEXT, id_number TEXT UNIQUE, phone TEXT, compound TEXT, address TEXT, tags TEXT)")
     start = time.perf_counter()
+    rows = list(csv.reader(io.StringIO(csv_path.read_bytes().decode("utf-8-sig"))))[1:]
     con.executemany("INSERT INTO r VALUES (?,?,?,?,?,?)", rows)
     con.commit()
+    took = time.perf_counter() - start
+    con.close()
+    return took
+
+
+def commcare(exe: list[str], env: dict, csv_path: Path) -> float:
+    """Seconds of a whole ``commcare resident import`` process."""
+    start = time.perf_counter()
+    subprocess.run(exe + ["resident", "import", str(csv_path)], env=env, check=True, capture_output=True)
     return time.perf_counter() - start
+
+
+def schema_rows(csv_path: Path) -> dict[str, list[tuple]]:
+    """What commcare writes for the roster, in each table's column order."""
+    from commcare import identity
+
+    rows = list(csv.reader(io.StringIO(csv_path.read_bytes().decode("utf-8-sig"))))[1:]
+    now = "2026-01-01 00:00:00.000000"
+    houses: dict[tuple[str, str], int] = {}
+    residents, tags = [], []
+    for rid, (name, idn, phone, compound, address, tag) in enumerate(rows, start=1):
+        hid = houses.setdefault((compound, address), len(houses) + 1)
+        full, initials = identity.pinyin_keys(name)
+        born = f"{idn[6:10]}-{idn[10:12]}-{idn[12:14]}"
+        residents.append((rid, 1, hid, name, full, initials, "MF"[int(idn[16]) % 2 == 0], born, idn, phone, now, now, 1))
+        if tag:
+            tags.append((rid, "elderly"))
+    return {"households": [(hid, 1, c, a, None, now) for (c, a), hid in houses.items()],
+            "residents": residents, "resident_tags": tags}
+
+
+SCHEMA_SQL = {
+    "households": "INSERT INTO households (id, community_id, compound, address, liaison_id, created_at) VALUES (?,?,?,?,?,?)",
+    "residents": "INSERT INTO residents (id, community_id, household_id, name, name_pinyin, name_initials, sex, born, "
+                 "id_number, phone, created_at, updated_at, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    "resident_tags": "INSERT INTO resident_tags (resident_id, tag) VALUES (?,?)",
+}
+
+
+def schema_floor(empty: Path, db: Path, data: dict[str, list[tuple]]) -> float:
+    """Seconds to executemany commcare's rows into a copy of an empty commcare register."""
+    shutil.copy(empty, db)
+    con = sqlite3.connect(db, isolation_level=None)
+    for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON", "secure_delete = ON"):
+        con.execute(f"PRAGMA {pragma}")
+    con.execute("INSERT INTO communities (id, name, created_at) VALUES (1, 'x', '2026-01-01 00:00:00.000000')")
+    start = time.perf_counter()
+    con.execute("BEGIN IMMEDIATE")
+    for table, rows in data.items():
+        con.executemany(SCHEMA_SQL[table], rows)
+    con.execute("COMMIT")
+    took = time.perf_counter() - start
+    con.close()
+    return took
+
+
+BREAKDOWN = r'''
+import sys, time
+T = time.perf_counter
+from commcare.commands.common import state
+from commcare import importer, roster_write
+st = state(); ctx = st.ctx; st.database()
+t1 = T(); table = importer.read_table(sys.argv[1]); t2 = T()
+checked = importer.check(table, ctx); t3 = T()
+times = {}
+insert = roster_write.bulk_insert
+def timed(conn, table, data, progress=None):
+    s = T(); insert(conn, table, data, progress); times["insert " + table.name] = T() - s
+roster_write.bulk_insert = timed
+def run(conn, ctx):
+    s = T(); plan = roster_write.plan(conn, ctx, checked); times["checks against the register"] = T() - s
+    s = T(); roster_write.write(conn, ctx, checked, plan, sys.argv[1]); times["writing (all)"] = T() - s
+    times["commit_from"] = T()
+st.write_core(run)
+end = T()
+print(f"reading the CSV\t{t2 - t1:.3f}")
+print(f"checking every row (incl. pinyin)\t{t3 - t2:.3f}")
+for k in ("checks against the register", "insert households", "insert residents", "insert resident_tags"):
+    print(f"{k}\t{times.get(k, 0):.3f}")
+other = times["writing (all)"] - sum(v for k, v in times.items() if k.startswith("insert "))
+print(f"ids, audit entry\t{other:.3f}")
+print(f"commit\t{end - times['commit_from']:.3f}")
+print(f"in-process total\t{end - t1:.3f}")
+'''
+
+
+def breakdown(env: dict, csv_path: Path) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", BREAKDOWN, str(csv_path)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return {k: float(v) for k, v in (line.split("\t") for line in out.splitlines())}
+
+
+def fresh_register(exe: list[str], env: dict) -> None:
+    db = Path(env["COMMCARE_DB"])
+    for f in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        f.unlink(missing_ok=True)
+    subprocess.run(exe + ["init"], env=env, check=True, capture_output=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        rows = make_roster(tmp / "roster.csv", args.rows)
-        raw_s = raw(rows, tmp / "raw.db")
-        env = {**os.environ, "COMMCARE_DB": str(tmp / "cc.db"), "COMMCARE_CONFIG": str(tmp / "none.toml")}
+        roster, header_only = tmp / "roster.csv", tmp / "header.csv"
+        make_roster(roster, args.rows)
+        header_only.write_text(roster.read_text(encoding="utf-8-sig").splitlines()[0] + "\n", encoding="utf-8")
         exe = [sys.executable, "-m", "commcare"]
-        subprocess.run(exe + ["init"], env=env, check=True, capture_output=True)
-        start = time.perf_counter()
-        subprocess.run(exe + ["resident", "import", str(tmp / "roster.csv")], env=env, check=True, capture_output=True)
-        cc_s = time.perf_counter() - start
-    print(f"rows: {args.rows:,}")
-    print(f"raw sqlite3 executemany: {args.rows / raw_s:12,.0f} rows/s")
-    print(f"commcare resident import: {args.rows / cc_s:11,.0f} rows/s (whole process, incl. validation)")
-    print(f"ratio commcare/raw: {raw_s / cc_s:.3f} (goal >= 0.2)")
+        env = {**os.environ, "COMMCARE_DB": str(tmp / "cc.db"), "COMMCARE_CONFIG": str(tmp / "none.toml")}
+        fresh_register(exe, env)
+        shutil.copy(tmp / "cc.db", tmp / "empty.db")
+        data = schema_rows(roster)
+        times: dict[str, list[float]] = {"raw": [], "commcare": [], "schema": [], "fixed": [], "breakdown": []}
+        parts: list[dict[str, float]] = []
+        for _ in range(args.runs):
+            (tmp / "raw.db").unlink(missing_ok=True)
+            times["raw"].append(raw(roster, tmp / "raw.db"))
+            fresh_register(exe, env)
+            times["commcare"].append(commcare(exe, env, roster))
+            for f in ("schema.db", "schema.db-wal", "schema.db-shm"):
+                (tmp / f).unlink(missing_ok=True)
+            times["schema"].append(schema_floor(tmp / "empty.db", tmp / "schema.db", data))
+            fresh_register(exe, env)
+            times["fixed"].append(commcare(exe, env, header_only))
+            fresh_register(exe, env)
+            start = time.perf_counter()
+            parts.append(breakdown(env, roster))
+            times["breakdown"].append(time.perf_counter() - start)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rate = lambda s: args.rows / s
+    print(f"rows: {args.rows:,}; medians of {args.runs} interleaved runs")
+    print(f"raw sqlite3 (read CSV + executemany, plain table): {rate(med['raw']):10,.0f} rows/s  {med['raw']:.2f} s")
+    print(f"commcare resident import (whole process):          {rate(med['commcare']):10,.0f} rows/s  {med['commcare']:.2f} s")
+    print(f"raw sqlite3 into commcare's schema (floor):         {rate(med['schema']):10,.0f} rows/s  {med['schema']:.2f} s")
+    print(f"ratio commcare/raw: {med['raw'] / med['commcare']:.3f} (goal >= 0.2); "
+          f"schema floor/raw: {med['raw'] / med['schema']:.3f}")
+    print(f"\nwhere commcare's {med['commcare']:.2f} s go (medians):")
+    print(f"  {'fixed cost: a header-only import (process start, imports, database open)':62} {med['fixed']:.2f} s")
+    for key in parts[0]:
+        print(f"  {key:62} {statistics.median(p[key] for p in parts):.2f} s")
 
 
 if __name__ == "__main__":

@@ -419,3 +419,24 @@ def _upgrade_server(conn) -> str:
 
 def _exclusive_locking_mode(dbapi_conn, _record) -> None:
     dbapi_conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+
+
+@contextmanager
+def exclusive_sqlite(path: Path):
+    """A plain sqlite3 connection (autocommit) that holds the file's exclusive lock from
+    entry until the block ends, as ``migrate_locked`` does: it waits up to the busy
+    timeout for every other connection to close, then nobody else reads or writes."""
+    con = sqlite3.connect(path, timeout=busy_timeout(), isolation_level=None)
+    try:
+        try:
+            con.execute("PRAGMA locking_mode = EXCLUSIVE")
+            con.execute("BEGIN EXCLUSIVE")
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            con.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise DatabaseError("db.locked", path=str(path))
+            raise DatabaseError("db.not_database", path=str(path), problem=str(exc))
+        yield con
+    finally:
+        con.close()

@@ -91,6 +91,13 @@ def _copy_from(src: sqlite3.Connection, target: Path) -> None:
 
 
 def restore(database: str, source: str) -> dict:
+    """Replace the register with a verified backup, keeping a private copy of what it held.
+
+    An existing register is replaced in place, under its exclusive lock (no other process
+    reads or writes until it is done): the copy is taken, then the backup's pages are written
+    into the live file with the backup API, one transaction, still in WAL mode. Nothing is
+    unlinked under the feet of another process.
+    """
     current = _sqlite_only(database)
     source_path = Path(source).expanduser().resolve()
     if not source_path.exists():
@@ -101,15 +108,30 @@ def restore(database: str, source: str) -> dict:
     if current.exists() and current.stat().st_size:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         kept = current.with_name(f"{current.name}.before-restore-{stamp}")
-        _copy(current, kept)
-    tmp = current.with_name(f".{current.name}.restore-{os.getpid()}")
-    dbm.create_private_file(tmp)
-    _copy(source_path, tmp)
-    for suffix in ("-wal", "-shm"):
-        Path(f"{current}{suffix}").unlink(missing_ok=True)
-    os.replace(tmp, current)
+        if kept.exists():
+            raise Refused("maint.target_exists", path=str(kept))
+        with dbm.exclusive_sqlite(current) as locked:
+            _write_private(kept, lambda tmp: _copy_from(locked, tmp))
+            source_con = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
+            try:
+                source_con.backup(locked)
+            finally:
+                source_con.close()
+    else:
+        _write_private(current, lambda tmp: _copy(source_path, tmp))
     return {"restored": str(current), "from": str(source_path), "kept": str(kept) if kept else None,
             "revision": info["revision"]}
+
+
+def _write_private(target: Path, copy) -> None:
+    """``copy(tmp)`` into a temporary file created 0600, then move it into place."""
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    dbm.create_private_file(tmp)
+    try:
+        copy(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def check(database: str) -> list[dict]:
@@ -124,8 +146,7 @@ def check(database: str) -> list[dict]:
         info = verify_file(path)
         rows += [{"check": "integrity", "ok": True, "detail": "ok"},
                  {"check": "foreign_keys", "ok": True, "detail": "ok"}]
-        current = info["revision"] == dbm.HEAD
-        rows.append({"check": "schema", "ok": current, "detail": f"{info['revision']} (head {dbm.HEAD})"})
+        rows.append(_schema_row(info["revision"]))
     except DatabaseError as exc:
         return [{"check": "database", "ok": False, "detail": exc.message()}]
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -137,6 +158,15 @@ def check(database: str) -> list[dict]:
             bits = file.stat().st_mode & 0o777
             rows.append({"check": f"mode {file.name}", "ok": bits & 0o077 == 0, "detail": oct(bits)})
     return rows
+
+
+def _schema_row(revision: str) -> dict:
+    from commcare.i18n import t
+
+    if revision == dbm.HEAD:
+        return {"check": "schema", "ok": True, "detail": revision}
+    key = "maint.schema_older" if revision in dbm.REVISIONS else "maint.schema_newer"
+    return {"check": "schema", "ok": False, "detail": t(key, revision=revision, head=dbm.HEAD)}
 
 
 def upgrade(database: str) -> dict:

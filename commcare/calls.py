@@ -6,17 +6,21 @@ reaches them; ``no-answer``/``unreachable`` leave them due. Two or more unanswer
 day mark them for escalation, with their emergency contact. "Today" is the day in the
 configured zone (``day_bounds``), so a call at 23:59 and one at 00:01 fall on two days
 whatever zone the machine runs in.
+
+All of it is Core (``commcare.tables``), never the ORM: ``call due`` and ``call log`` are what a
+liaison runs most, and skipping ``sqlalchemy.orm`` is a third of their start-up. ``conn`` is a
+Core connection or an ORM session alike.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, func, insert, select
 
-from commcare import audit, identity, register
+from commcare import audit, identity, lookup
 from commcare.errors import InvalidValue, Refused
-from commcare.models import Call, Household, Resident, ResidentTag, Staff
+from commcare.tables import calls, households, resident_tags, residents, staff
 from commcare.timeparse import day_bounds, iso, parse_when
 
 OUTCOMES = ("ok", "needs-help", "no-answer", "unreachable")
@@ -25,7 +29,7 @@ ESCALATE_AFTER = 2
 FUTURE_SLACK = dt.timedelta(minutes=5)
 
 
-def log_call(s, ctx, ref: str, outcome: str, note=None, request_category=None, at=None) -> dict:
+def log_call(conn, ctx, ref: str, outcome: str, note=None, request_category=None, at=None) -> dict:
     """Record a call by ``ctx.operator`` (and the staff member of that name, if any).
 
     ``needs-help`` with a category opens a request in the same transaction: if the request
@@ -35,24 +39,23 @@ def log_call(s, ctx, ref: str, outcome: str, note=None, request_category=None, a
         raise InvalidValue("call.request_needs_help", field="request")
     when = backfill_time(ctx, at)
     note = identity.normalize_text(note)
-    resident = register.find_resident(s, ctx, ref)
+    resident = lookup.resident(conn, ctx, ref)
     if resident.archived_at is not None:
         raise Refused("call.resident_archived", field="resident", ref=resident.id)
     request = None
     if request_category is not None:
         from commcare.help_requests import open_request
 
-        request = open_request(s, ctx, resident, request_category, note=note, channel="phone", at=at)
-    staff_id = s.scalar(select(Staff.id).where(Staff.community_id == ctx.community_id(s),
-                                               Staff.name == ctx.operator).order_by(Staff.id).limit(1))
-    call = Call(community_id=ctx.community_id(s, create=True), resident_id=resident.id, staff_id=staff_id,
-                actor=ctx.operator, at=when, outcome=outcome, note=note,
-                request_id=request.id if request else None)
-    s.add(call)
-    s.flush()
-    audit.record(s, ctx, "call.log", "call", call.id, ["outcome"] + (["note"] if note else []),
+        request = open_request(conn, ctx, resident, request_category, note=note, channel="phone", at=at)
+    staff_id = conn.scalar(select(staff.c.id).where(staff.c.community_id == ctx.community_id(conn),
+                                                    staff.c.name == ctx.operator).order_by(staff.c.id).limit(1))
+    call_id = conn.execute(insert(calls).values(
+        community_id=ctx.community_id(conn, create=True), resident_id=resident.id, staff_id=staff_id,
+        actor=ctx.operator, at=when, outcome=outcome, note=note,
+        request_id=request.id if request else None).returning(calls.c.id)).scalar_one()
+    audit.record(conn, ctx, "call.log", "call", call_id, ["outcome"] + (["note"] if note else []),
                  detail=f"resident #{resident.id}" + (f", request #{request.id}" if request else ""))
-    return {"id": call.id, "resident": resident.name, "resident_id": resident.id, "outcome": outcome,
+    return {"id": call_id, "resident": resident.name, "resident_id": resident.id, "outcome": outcome,
             "at": iso(when, ctx.tz), "by": ctx.operator, "note": note,
             "request": request.id if request else None}
 
@@ -68,20 +71,23 @@ def backfill_time(ctx, at) -> dt.datetime:
     return when
 
 
-def due_calls(s, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
+def due_calls(conn, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
     """The special-group residents not yet reached on ``day`` (default today), by liaison.
 
     One Core query: the special groups as a semi-join on the tag index, "not reached" as an
     anti-join (NOT EXISTS) on ``ix_calls_resident_at``, the tries of the day and the last time
     reached as correlated look-ups on the same index. Phones in full: the liaison calls them.
-    ``for_round`` adds each resident's emergency contact (always) and the last call's note."""
+    ``for_round`` adds each resident's emergency contact (always) and the last call's note.
+
+    The rows are put in order here, not by the database: SQLite sorts 15,000 wide rows in a
+    temporary file (60 ms), Python in memory (10 ms), and the order is then the same on every
+    backend (PostgreSQL would sort names by its collation and NULLs last)."""
     day = day or ctx.today()
     start, end = day_bounds(day, ctx.tz)
-    r, h, st, c = Resident.__table__, Household.__table__, Staff.__table__, Call.__table__
+    r, h, st, c = residents, households, staff, calls
     same = c.c.resident_id == r.c.id
     today = and_(same, c.c.at >= start, c.c.at < end)
-    tagged = select(ResidentTag.__table__.c.resident_id).where(
-        ResidentTag.__table__.c.tag.in_(identity.call_tags(ctx.extra_tags)))
+    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(identity.call_tags(ctx.extra_tags)))
     tries = select(func.count()).select_from(c).where(today).scalar_subquery()
     last_reached = (select(c.c.at).where(same, c.c.at < end, c.c.outcome.in_(REACHED))
                     .order_by(c.c.at.desc()).limit(1).scalar_subquery())
@@ -93,13 +99,29 @@ def due_calls(s, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
                        .limit(1).scalar_subquery().label("last_note"))
     query = (select(*columns).select_from(r)
              .outerjoin(h, r.c.household_id == h.c.id).outerjoin(st, h.c.liaison_id == st.c.id)
-             .where(r.c.community_id == ctx.community_id(s), r.c.archived_at.is_(None), r.c.created_at < end,
-                    r.c.id.in_(tagged), ~exists().where(today, c.c.outcome.in_(REACHED)))
-             .order_by(st.c.name.is_(None), st.c.name, h.c.compound, h.c.address, r.c.id))
+             .where(in_community(r, ctx.community_id(conn)), r.c.archived_at.is_(None), r.c.created_at < end,
+                    r.c.id.in_(tagged), ~exists().where(today, c.c.outcome.in_(REACHED))))
     if liaison:
-        query = query.where(h.c.liaison_id == register.find_staff(s, ctx, liaison, "liaison").id)
+        query = query.where(h.c.liaison_id == lookup.staff_member(conn, ctx, liaison, "liaison").id)
     limit, tz = unreached_days(ctx), ctx.tz
-    return [_due_row(row, day, tz, limit, for_round) for row in s.connection().execute(query).all()]
+    found = conn.execute(query).all()  # read by position below: a Row's names cost a µs each
+    found.sort(key=lambda row: by_liaison(row[7], row[5], row[6], row[0]))
+    return [_due_row(row, day, tz, limit, for_round) for row in found]
+
+
+def by_liaison(liaison, compound, address, resident_id) -> tuple:
+    """The round's order: by liaison (residents without one last), compound, address, number;
+    a missing compound or address first, as SQLite orders NULL."""
+    return (liaison is None, liaison or "", compound is not None, compound or "",
+            address is not None, address or "", resident_id)
+
+
+def in_community(r, cid):
+    """``community_id = cid`` that no index can serve (``+ 0``): the plan then starts from the
+    special groups on the tag index and fetches each resident by its key, instead of walking
+    the whole register in name order through ``ix_residents_community_name`` (0.39 s -> 0.17 s
+    at 100,000 residents on SQLite)."""
+    return r.c.community_id + 0 == cid
 
 
 def unreached_days(ctx) -> int:
@@ -108,29 +130,32 @@ def unreached_days(ctx) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 2
 
 
-def _due_row(r, today: dt.date, tz, limit: int, for_round: bool) -> dict:
+def _due_row(r: tuple, today: dt.date, tz, limit: int, for_round: bool) -> dict:
     """``days_unreached``: whole days since the resident was last reached (or registered);
     ``unreached_flag`` once that reaches ``unreached_days``."""
-    days = (today - r.since.astimezone(tz).date()).days
-    tries = r.tries or 0
+    rid, name, phone, emergency_name, emergency_phone, compound, address, liaison, tries, since = r[:10]
+    days = (today - since.astimezone(tz).date()).days
+    tries = tries or 0
     escalate = tries >= ESCALATE_AFTER
-    contact = " ".join(p for p in (r.emergency_name, r.emergency_phone) if p) or None
-    row = {"id": r.id, "resident": r.name, "phone": r.phone, "liaison": r.liaison, "compound": r.compound,
-           "address": r.address, "calls_today": tries, "escalate": escalate,
-           "emergency_contact": contact if escalate or for_round else None,
+    show_contact = escalate or for_round
+    contact = (" ".join(p for p in (emergency_name, emergency_phone) if p) or None) if show_contact else None
+    row = {"id": rid, "resident": name, "phone": phone, "liaison": liaison, "compound": compound,
+           "address": address, "calls_today": tries, "escalate": escalate, "emergency_contact": contact,
            "days_unreached": days, "unreached_flag": days >= limit}
     if for_round:
-        row["last_note"] = r.last_note
+        row["last_note"] = r[10]
     return row
 
 
-def call_rows(s, ctx, day=None, resident=None) -> list[dict]:
+def call_rows(conn, ctx, day=None, resident=None) -> list[dict]:
     """The calls made on ``day`` (default today), oldest first."""
     start, end = day_bounds(day or ctx.today(), ctx.tz)
-    query = (select(Call, Resident.name).join(Resident, Call.resident_id == Resident.id)
-             .where(Call.community_id == ctx.community_id(s), Call.at >= start, Call.at < end)
-             .order_by(Call.at, Call.id))
+    c = calls
+    query = (select(c.c.id, residents.c.name, c.c.outcome, c.c.at, c.c.actor, c.c.note, c.c.request_id)
+             .join(residents, c.c.resident_id == residents.c.id)
+             .where(c.c.community_id == ctx.community_id(conn), c.c.at >= start, c.c.at < end)
+             .order_by(c.c.at, c.c.id))
     if resident:
-        query = query.where(Call.resident_id == register.find_resident(s, ctx, resident).id)
-    return [{"id": c.id, "resident": name, "outcome": c.outcome, "at": iso(c.at, ctx.tz), "by": c.actor,
-             "note": c.note, "request": c.request_id} for c, name in s.execute(query)]
+        query = query.where(c.c.resident_id == lookup.resident(conn, ctx, resident).id)
+    return [{"id": r.id, "resident": r.name, "outcome": r.outcome, "at": iso(r.at, ctx.tz), "by": r.actor,
+             "note": r.note, "request": r.request_id} for r in conn.execute(query)]

@@ -34,7 +34,49 @@ def cell(value) -> str:
 
 
 def to_json(data) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+    """``json.dumps(data, ensure_ascii=False, indent=2, default=str)``, character for character,
+    but fast: Python 3.11's json falls back to its pure-Python encoder whenever ``indent`` is
+    given (0.7 s for the evening report's 18,000 missed residents). Here every dict or list
+    of plain values (a row) is encoded in one call of the C encoder, whose item separator
+    carries the newline and the indent; only the nesting above the rows is walked in Python."""
+    return _indented(data, 0) + "\n"
+
+
+_PLAIN = (str, int, float, bool, type(None))
+_ENCODERS: dict[int, object] = {}
+
+
+def _encoder(level: int):
+    """The C encoder whose item separator starts a new line indented for ``level``."""
+    enc = _ENCODERS.get(level)
+    if enc is None:
+        enc = _ENCODERS[level] = json.JSONEncoder(
+            ensure_ascii=False, separators=(",\n" + "  " * level, ": "), default=str).encode
+    return enc
+
+
+def _indented(value, level: int) -> str:
+    inner, outer = "  " * (level + 1), "  " * level
+    if isinstance(value, dict):
+        if not value or not all(type(k) is str for k in value):
+            return _fallback(value, level)
+        if all(isinstance(v, _PLAIN) for v in value.values()):
+            return "{\n" + inner + _encoder(level + 1)(value)[1:-1] + "\n" + outer + "}"
+        body = (",\n" + inner).join(f"{_encoder(0)(k)}: {_indented(v, level + 1)}" for k, v in value.items())
+        return "{\n" + inner + body + "\n" + outer + "}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        body = (",\n" + inner).join(_indented(v, level + 1) for v in value)
+        return "[\n" + inner + body + "\n" + outer + "]"
+    return _encoder(0)(value) if isinstance(value, _PLAIN) else _fallback(value, level)
+
+
+def _fallback(value, level: int) -> str:
+    """Anything else (keys that are not strings, objects for ``default``): json.dumps itself,
+    its lines indented to ``level`` (a newline inside a string is escaped, so every newline
+    in its output is one of its own)."""
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str).replace("\n", "\n" + "  " * level)
 
 
 def to_csv(rows: list[dict] | dict, columns: list[str] | None = None) -> str:

@@ -10,159 +10,155 @@ import datetime as dt
 
 from sqlalchemy import and_, exists, func, or_, select
 
-from commcare import identity
-from commcare.calls import REACHED
+from commcare import identity, tables
+from commcare.calls import REACHED, in_community
 from commcare.help_requests import OPEN_STATES
-from commcare.models import (
-    Call,
-    Community,
-    Donation,
-    DonationItem,
-    HealthReport,
-    HelpRequest,
-    Household,
-    Resident,
-    ResidentTag,
-    Staff,
+from commcare.tables import (
+    calls,
+    donation_items,
+    donations,
+    health_reports,
+    households,
+    requests,
+    resident_tags,
+    residents,
+    staff,
 )
 from commcare.timeparse import day_bounds, iso
 
 
-def moment_of(ctx, day: dt.date) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
-    """(start, end, as-of moment) of ``day``: the end of the day, or now for today."""
+def moment_of(ctx, day: dt.date) -> tuple[dt.datetime, dt.datetime, dt.datetime, bool]:
+    """(start, end, as-of moment, live) of ``day``: the end of the day, or now for today
+    (``live``: the report is of the day in progress, read once, at the start)."""
     start, end = day_bounds(day, ctx.tz)
     now = ctx.now()
-    return start, end, min(end, now) if start <= now < end else end
+    live = start <= now < end
+    return start, end, min(end, now) if live else end, live
 
 
-def day_report(s, ctx, day: dt.date) -> dict:
-    cid = ctx.community_id(s)
-    start, end, at = moment_of(ctx, day)
-    per_liaison = _per_liaison(s, ctx, cid, start, end)
+def day_report(conn, ctx, day: dt.date) -> dict:
+    """``conn``: a Core connection (or an ORM session); every query is Core."""
+    cid = ctx.community_id(conn)
+    start, end, at, live = moment_of(ctx, day)
+    special = _special_residents(conn, ctx, cid, start, end)
+    requests_part, open_by_assignee = _requests(conn, ctx, cid, start, end, at, live)
     return {
         "date": day.isoformat(),
         "community": ctx.community,
         "as_of": iso(at, ctx.tz),
-        "requests": _requests(s, ctx, cid, start, end, at),
-        "calls": _calls(s, ctx, cid, start, end, per_liaison),
-        "liaisons": _liaisons(s, ctx, cid, at, per_liaison),
-        "staff_health": _health(s, cid, start, end),
-        "donations": _donations(s, cid, start, end),
+        "requests": requests_part,
+        "calls": _calls(special),
+        "liaisons": _liaisons(conn, cid, special, open_by_assignee),
+        "staff_health": _health(conn, cid, start, end),
+        "donations": _donations(conn, cid, start, end),
     }
 
 
-def _requests(s, ctx, cid, start, end, at) -> dict:
-    """Each figure from its own index: opened_at, resolved_at, and (community, status, due)."""
-    mine = HelpRequest.community_id == cid
-    is_open = _open_now(at, ctx)
+def _requests(conn, ctx, cid, start, end, at, live) -> tuple[dict, dict]:
+    """Each figure from its own index: opened_at, resolved_at, and (community, status, due);
+    the open requests are counted once, by category and assignee together."""
+    r = requests.c
+    mine = r.community_id == cid
+    is_open = _open_at(at, live)
     by_cat: dict[str, dict] = {}
-    for key, where in (("opened", and_(HelpRequest.opened_at >= start, HelpRequest.opened_at < end)),
-                       ("resolved", and_(HelpRequest.resolved_at >= start, HelpRequest.resolved_at < end)),
-                       ("open", is_open)):
-        counted = s.execute(select(HelpRequest.category, func.count(HelpRequest.id))
-                            .where(mine, where).group_by(HelpRequest.category)).all()
-        for category, n in counted:
-            by_cat.setdefault(category, {"category": category, "opened": 0, "resolved": 0, "open": 0})[key] = n
+
+    def count(key, category, n):
+        by_cat.setdefault(category, {"category": category, "opened": 0, "resolved": 0, "open": 0})[key] += n
+
+    for key, column in (("opened", r.opened_at), ("resolved", r.resolved_at)):
+        for category, n in conn.execute(select(r.category, func.count()).where(
+                mine, column >= start, column < end).group_by(r.category)).all():
+            count(key, category, n)
+    open_by_assignee: dict = {}
+    for category, assignee, n in conn.execute(select(r.category, r.assignee_id, func.count())
+                                              .where(mine, is_open).group_by(r.category, r.assignee_id)).all():
+        count("open", category, n)
+        open_by_assignee[assignee] = open_by_assignee.get(assignee, 0) + n
     by_category = [by_cat[c] for c in sorted(by_cat)]
-    overdue_q = (select(HelpRequest.id, Resident.name, HelpRequest.category, HelpRequest.due_at, HelpRequest.urgency)
-                 .join(Resident, HelpRequest.resident_id == Resident.id)
-                 .where(mine, is_open, HelpRequest.due_at < at))
-    urgent_first = (HelpRequest.urgency == "urgent").desc()
-    overdue = s.execute(overdue_q.order_by(urgent_first, HelpRequest.due_at, HelpRequest.id)).all()
+    urgent_first = (r.urgency == "urgent").desc()
+    overdue = conn.execute(select(r.id, residents.c.name, r.category, r.due_at, r.urgency)
+                           .join(residents, r.resident_id == residents.c.id)
+                           .where(mine, is_open, r.due_at < at)
+                           .order_by(urgent_first, r.due_at, r.id)).all()
+    tz = ctx.tz
     return {
-        "opened": sum(r["opened"] for r in by_category),
-        "resolved": sum(r["resolved"] for r in by_category),
-        "open": sum(r["open"] for r in by_category),
+        "opened": sum(x["opened"] for x in by_category),
+        "resolved": sum(x["resolved"] for x in by_category),
+        "open": sum(x["open"] for x in by_category),
         "overdue": len(overdue),
         "by_category": by_category,
-        "overdue_items": [{"id": i, "resident": n, "category": c, "due": iso(d, ctx.tz), "urgency": u}
+        "overdue_items": [{"id": i, "resident": n, "category": c, "due": iso(d, tz), "urgency": u}
                           for i, n, c, d, u in overdue],
-    }
+    }, open_by_assignee
 
 
-def _open_now(at, ctx):
+def _open_at(at, live):
     """Open at ``at``. For the live day the status column says it through the
     (community, status, due) index; for a past moment the timestamps say it."""
-    if abs((ctx.now() - at).total_seconds()) < 1:
-        return HelpRequest.status.in_(OPEN_STATES)
-    return and_(HelpRequest.opened_at < at,
-                or_(HelpRequest.resolved_at.is_(None), HelpRequest.resolved_at >= at),
-                or_(HelpRequest.closed_at.is_(None), HelpRequest.closed_at >= at))
+    r = requests.c
+    if live:
+        return r.status.in_(OPEN_STATES)
+    return and_(r.opened_at < at, or_(r.resolved_at.is_(None), r.resolved_at >= at),
+                or_(r.closed_at.is_(None), r.closed_at >= at))
 
 
-def _case(condition):
-    from sqlalchemy import case
-
-    return case((condition, 1), else_=0)
-
-
-def _special(ctx, end):
-    """Active special-group residents registered by ``end`` and not archived before it."""
-    tagged = select(ResidentTag.resident_id).where(ResidentTag.tag.in_(identity.call_tags(ctx.extra_tags)))
-    return and_(Resident.id.in_(tagged), Resident.created_at < end,
-                or_(Resident.archived_at.is_(None), Resident.archived_at >= end))
-
-
-def _reached(start, end):
-    return exists().where(Call.resident_id == Resident.id, Call.at >= start, Call.at < end,
-                          Call.outcome.in_(REACHED))
-
-
-def _per_liaison(s, ctx, cid, start, end) -> dict:
-    """liaison id -> (special-group residents, reached), in one grouped query."""
-    rows = s.execute(
-        select(Household.liaison_id, func.count(Resident.id), func.sum(_case(_reached(start, end))))
-        .select_from(Resident).outerjoin(Household, Resident.household_id == Household.id)
-        .where(Resident.community_id == cid, _special(ctx, end)).group_by(Household.liaison_id)).all()
-    return {lid: (n, int(made or 0)) for lid, n, made in rows}
+def _special_residents(conn, ctx, cid, start, end) -> list:
+    """(id, name, liaison id, liaison name, reached) of every special-group resident
+    registered by ``end`` and not archived before it, in one query: the residents by their key
+    from the tag index, "reached" from the day's calls on ``ix_calls_community_at``. Ordered
+    by liaison (those without one last), then number."""
+    res, c = residents.c, calls.c
+    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(identity.call_tags(ctx.extra_tags)))
+    reached = select(c.resident_id).where(c.community_id == cid, c.at >= start, c.at < end, c.outcome.in_(REACHED))
+    rows = conn.execute(
+        select(res.id, res.name, households.c.liaison_id, staff.c.name, res.id.in_(reached))
+        .select_from(residents).outerjoin(households, res.household_id == households.c.id)
+        .outerjoin(staff, households.c.liaison_id == staff.c.id)
+        .where(in_community(residents, cid), res.id.in_(tagged), res.created_at < end,
+               or_(res.archived_at.is_(None), res.archived_at >= end))).all()
+    rows.sort(key=lambda x: (x[3] is None, x[3] or "", x[0]))
+    return rows
 
 
-def _calls(s, ctx, cid, start, end, per_liaison) -> dict:
-    due = sum(n for n, _ in per_liaison.values())
-    made = sum(m for _, m in per_liaison.values())
-    missed = s.execute(
-        select(Resident.id, Resident.name, Staff.name)
-        .outerjoin(Household, Resident.household_id == Household.id)
-        .outerjoin(Staff, Household.liaison_id == Staff.id)
-        .where(Resident.community_id == cid, _special(ctx, end), ~_reached(start, end))
-        .order_by(Staff.name, Resident.id)).all()
-    return {"due": due, "made": made,
-            "missed": [{"id": i, "resident": n, "liaison": l} for i, n, l in missed]}
+def _calls(special: list) -> dict:
+    missed = [{"id": i, "resident": n, "liaison": liaison} for i, n, _, liaison, made in special if not made]
+    return {"due": len(special), "made": len(special) - len(missed), "missed": missed}
 
 
-def _liaisons(s, ctx, cid, at, per_liaison) -> list[dict]:
-    open_counts = dict(s.execute(
-        select(HelpRequest.assignee_id, func.count(HelpRequest.id))
-        .where(HelpRequest.community_id == cid, _open_now(at, ctx)).group_by(HelpRequest.assignee_id)).all())
-    is_liaison = exists().where(Household.liaison_id == Staff.id)
-    staff = s.execute(select(Staff.id, Staff.name).where(Staff.community_id == cid, is_liaison).order_by(Staff.id)).all()
+def _liaisons(conn, cid, special: list, open_by_assignee: dict) -> list[dict]:
+    per_liaison: dict = {}
+    for _, _, lid, _, made in special:
+        n, m = per_liaison.get(lid, (0, 0))
+        per_liaison[lid] = (n + 1, m + bool(made))
+    is_liaison = exists().where(households.c.liaison_id == staff.c.id)
     out = []
-    for sid, name in staff:
+    for sid, name in conn.execute(select(staff.c.id, staff.c.name)
+                                  .where(staff.c.community_id == cid, is_liaison).order_by(staff.c.id)).all():
         n, made = per_liaison.get(sid, (0, 0))
         out.append({"staff": name, "residents": n, "calls_made": made, "calls_missing": n - made,
-                    "open_requests": open_counts.get(sid, 0)})
+                    "open_requests": open_by_assignee.get(sid, 0)})
     return out
 
 
-def _health(s, cid, start, end) -> dict:
-    reports = (select(func.count(HealthReport.id)).where(
-        HealthReport.staff_id == Staff.id, HealthReport.at >= start, HealthReport.at < end)
-        .correlate(Staff).scalar_subquery())
-    active = and_(Staff.community_id == cid, Staff.active.is_(True))
-    due = s.scalar(select(func.count(Staff.id)).where(active)) or 0
-    missing = s.scalars(select(Staff.name).where(active, reports < 2).order_by(Staff.id)).all()
-    fever = s.scalar(select(func.count(HealthReport.id)).join(Staff, HealthReport.staff_id == Staff.id).where(
-        Staff.community_id == cid, HealthReport.at >= start, HealthReport.at < end,
-        HealthReport.temperature >= 37.3)) or 0
+def _health(conn, cid, start, end) -> dict:
+    h, st = health_reports.c, staff.c
+    reports = (select(func.count(h.id)).where(h.staff_id == st.id, h.at >= start, h.at < end)
+               .correlate(staff).scalar_subquery())
+    active = and_(st.community_id == cid, st.active.is_(True))
+    due = conn.scalar(select(func.count(st.id)).where(active)) or 0
+    missing = conn.execute(select(st.name).where(active, reports < 2).order_by(st.id)).scalars().all()
+    fever = conn.scalar(select(func.count(h.id)).join(staff, h.staff_id == st.id).where(
+        st.community_id == cid, h.at >= start, h.at < end, h.temperature >= 37.3)) or 0
     return {"due": due, "missing": list(missing), "fever_reports": fever}
 
 
-def _donations(s, cid, start, end) -> dict:
-    window = and_(Donation.community_id == cid, Donation.at >= start, Donation.at < end)
-    received = s.scalar(select(func.count(Donation.id)).where(window)) or 0
-    items = s.execute(select(DonationItem.name, func.sum(DonationItem.quantity), DonationItem.unit)
-                      .join(Donation, DonationItem.donation_id == Donation.id).where(window)
-                      .group_by(DonationItem.name, DonationItem.unit).order_by(DonationItem.name)).all()
+def _donations(conn, cid, start, end) -> dict:
+    d, i = donations.c, donation_items.c
+    window = and_(d.community_id == cid, d.at >= start, d.at < end)
+    received = conn.scalar(select(func.count(d.id)).where(window)) or 0
+    items = conn.execute(select(i.name, func.sum(i.quantity), i.unit)
+                         .join(donations, i.donation_id == d.id).where(window)
+                         .group_by(i.name, i.unit).order_by(i.name)).all()
     return {"received": received,
             "items": [{"name": n, "quantity": _num(q), "unit": u} for n, q, u in items]}
 
@@ -195,8 +191,8 @@ def range_report(s, ctx, first: dt.date, last: dt.date) -> dict:
             "days": days, "totals": totals}
 
 
-def communities(s) -> list[str]:
-    return list(s.scalars(select(Community.name).order_by(Community.id)))
+def communities(conn) -> list[str]:
+    return list(conn.execute(select(tables.communities.c.name).order_by(tables.communities.c.id)).scalars())
 
 
 REPORTS = {"day": day_report, "week": week_report, "range": range_report}

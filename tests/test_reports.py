@@ -145,3 +145,58 @@ def test_crons_environment_produces_the_same_file(day, tmp_path):
     subprocess.run([sys.executable, "-m", "commcare", "report", "day", "2026-05-08", "-f", "markdown",
                     "-o", str(out)], env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True)
     assert out.read_text(encoding="utf-8") == report(day, "-f", "markdown")
+
+
+def test_residents_without_a_liaison_are_missed_last_on_every_backend(day, monkeypatch):
+    monkeypatch.setenv("COMMCARE_NOW", "2026-05-07T09:00:00+08:00")
+    assert day("resident", "add", "孙婆婆", "--tag", "老人").exit_code == 0  # no household, no liaison
+    monkeypatch.setenv("COMMCARE_NOW", "2026-05-09T08:00:00+08:00")
+    missed = json.loads(report(day, "-f", "json"))["calls"]["missed"]
+    assert [(m["resident"], m["liaison"]) for m in missed] == [("刘建国", "王秀英"), ("孙婆婆", None)]
+
+
+def test_the_live_report_counts_open_requests_by_status_however_long_it_takes(day, settings, database):
+    """Today's report reads "open" from the status index throughout, even when reading it takes
+    seconds (it once switched to the timestamps, a scan of the whole history, after one)."""
+    import datetime as dt
+
+    from sqlalchemy import event
+
+    from commcare import reports
+    from commcare.context import Ctx
+
+    class SlowClock:  # five seconds pass each time it is read, as on a busy machine
+        moment = dt.datetime(2026, 5, 8, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+        def __call__(self):
+            self.moment += dt.timedelta(seconds=5)
+            return self.moment
+
+    statements = []
+    event.listen(database.engine, "before_cursor_execute", lambda conn, cur, sql, *rest: statements.append(sql))
+    with database.connect() as conn:
+        data = reports.day_report(conn, Ctx(settings, clock=SlowClock()), dt.date(2026, 5, 8))
+    assert {x["staff"]: x["open_requests"] for x in data["liaisons"]} == {"王秀英": 1, "李强": 1}
+    assert data["requests"]["open"] == 2
+    assert not [sql for sql in statements if "closed_at" in sql]
+
+
+ORM_FREE = """
+import sys
+from commcare.cli import main
+sys.argv = ["commcare", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+assert "sqlalchemy.orm" not in sys.modules, "the ORM was loaded"
+"""
+
+
+@pytest.mark.parametrize("args", [("report", "today", "-f", "json"), ("report", "day", "2026-05-08", "-f", "markdown"),
+                                  ("report", "week", "-f", "csv"), ("call", "due", "-f", "json"),
+                                  ("call", "list", "-f", "json"), ("call", "log", "陈明", "--outcome", "ok")])
+def test_reports_and_calls_never_load_the_orm(day, args):
+    """The ORM costs a third of a short command's start-up; these run on Core alone."""
+    done = subprocess.run([sys.executable, "-c", ORM_FREE, *args], env=os.environ, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

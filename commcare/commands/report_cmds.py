@@ -43,13 +43,13 @@ def _day(day_text: str | None, fmt, output, fail_on, all_communities, force=True
 
     fmt = out_format(fmt, ALL_FORMATS)
 
-    def run(s, ctx):
+    def run(conn, ctx):
         day = parse_date(day_text, ctx.tz, ctx.now()) if day_text else ctx.today()
         if all_communities:
-            return _all(s, ctx, day)
-        return reports.day_report(s, ctx, day)
+            return _all(conn, ctx, day)
+        return reports.day_report(conn, ctx, day)
 
-    data = state().read(run)
+    data = state().read_core(run)
     if all_communities:
         _write(_render_all(data, fmt), output)
     else:
@@ -57,16 +57,16 @@ def _day(day_text: str | None, fmt, output, fail_on, all_communities, force=True
     _fail_on(data, fail_on)
 
 
-def _all(s, ctx, day) -> dict:
+def _all(conn, ctx, day) -> dict:
     import dataclasses
 
     from commcare import reports
     from commcare.context import Ctx
 
     rows = []
-    for name in reports.communities(s):
+    for name in reports.communities(conn):
         sub = Ctx(dataclasses.replace(ctx.settings, community=name), clock=ctx.clock)
-        full = reports.day_report(s, sub, day)
+        full = reports.day_report(conn, sub, day)
         rows.append({"community": name, "opened": full["requests"]["opened"], "resolved": full["requests"]["resolved"],
                      "open": full["requests"]["open"], "overdue": full["requests"]["overdue"],
                      "calls_due": full["calls"]["due"], "calls_made": full["calls"]["made"],
@@ -139,14 +139,14 @@ def _range(first: str | None, last: str | None, fmt, output, week: bool) -> None
 
     fmt = out_format(fmt, ALL_FORMATS)
 
-    def run(s, ctx):
+    def run(conn, ctx):
         end = parse_date(last, ctx.tz, ctx.now(), "to") if last else ctx.today()
         if week:
-            return reports.week_report(s, ctx, end)
+            return reports.week_report(conn, ctx, end)
         start = parse_date(first, ctx.tz, ctx.now(), "from") if first else end - dt.timedelta(days=6)
-        return reports.range_report(s, ctx, start, end)
+        return reports.range_report(conn, ctx, start, end)
 
-    data = state().read(run)
+    data = state().read_core(run)
     _write(report_render.render_range(data, fmt, color=output is None and color_enabled()), output)
 
 

@@ -1,33 +1,123 @@
 """Rosters out: CSV (UTF-8 with BOM, so Excel opens Chinese correctly), XLSX or JSON.
 
 Masked by default (phones ``138****5678``, no ID numbers); ``--unmask`` is audited. Cells that
-a spreadsheet would run as a formula are neutralised; ID numbers are always text.
+a spreadsheet would run as a formula are neutralised; ID numbers are always text. Core only
+(the ORM is never loaded), so that 100,000 residents export in seconds.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
-from commcare import audit, register, render
+from sqlalchemy import func, select
+
+from commcare import audit, identity, render
 from commcare.errors import InvalidValue, Refused
+from commcare.tables import households, resident_tags, residents, staff
 
 COLUMNS = ["id", "name", "sex", "born", "id_number", "phone", "compound", "address", "tags", "liaison",
            "emergency_contact", "note"]
 
 
-def export_rows(s, ctx, unmask=False, tag=None, compound=None) -> list[dict]:
-    rows = [register.resident_row(r, ctx.tz, unmask) for r in register.list_residents(s, ctx, tag=tag, compound=compound)]
+def export_rows(conn, ctx, unmask=False, tag=None, compound=None, progress=None) -> list[dict]:
+    """The register's active residents as export rows (``COLUMNS``; no ID numbers unless
+    ``unmask``, which is audited). Core queries only: one for the residents with their
+    household and liaison, one for the tags. ``progress("read", done, total)`` when given."""
+    cid = ctx.community_id(conn)
+    query = _filtered(select(*_SELECTED).select_from(_JOINED), ctx, cid, tag, compound).order_by(residents.c.id)
+    counted = _JOINED if compound else residents
+    total = conn.scalar(_filtered(select(func.count()).select_from(counted), ctx, cid, tag, compound))
+    tags = _tags(conn, ctx, cid, tag, compound)
+    rows: list[dict] = []
+    for part in conn.execute(query.execution_options(yield_per=CHUNK)).partitions():
+        rows += _rows(part, tags, unmask)
+        if progress:
+            progress("read", len(rows), max(total, len(rows)))
     if unmask:
-        audit.record(s, ctx, "unmask", "resident", None, ["phone", "id_number"], detail=f"export: {len(rows)} rows")
-    columns = COLUMNS if unmask else [c for c in COLUMNS if c != "id_number"]
-    return [{c: row.get(c) for c in columns} for row in rows]
+        audit.record(conn, ctx, "unmask", "resident", None, ["phone", "id_number"], detail=f"export: {len(rows)} rows")
+    return rows
+
+
+CHUNK = 10_000
+_JOINED = residents.outerjoin(households, residents.c.household_id == households.c.id).outerjoin(
+    staff, households.c.liaison_id == staff.c.id)
+_SELECTED = (residents.c.id, residents.c.name, residents.c.sex, residents.c.born, residents.c.id_number,
+             residents.c.phone, households.c.compound, households.c.address, staff.c.name.label("liaison"),
+             residents.c.emergency_name, residents.c.emergency_phone, residents.c.note)
+
+
+def _filtered(query, ctx, cid, tag, compound):
+    # ``community_id + 0``: an expression, so that SQLite scans the table in id order instead of
+    # walking the (community, name) index and sorting (an export reads the whole community;
+    # 0.64 s -> 0.04 s to count 100,000 residents).
+    query = query.where(residents.c.community_id + 0 == cid, residents.c.archived_at.is_(None))
+    if tag:
+        slug = identity.parse_tag(tag, ctx.extra_tags)
+        query = query.where(residents.c.id.in_(select(resident_tags.c.resident_id).where(resident_tags.c.tag == slug)))
+    if compound:
+        query = query.where(households.c.compound == identity.normalize_text(compound, "compound"))
+    return query
+
+
+def _tags(conn, ctx, cid, tag, compound) -> dict[int, list[str]]:
+    joined = (_JOINED if compound else residents).join(resident_tags, resident_tags.c.resident_id == residents.c.id)
+    query = _filtered(select(resident_tags.c.resident_id, resident_tags.c.tag).select_from(joined), ctx, cid, tag, compound)
+    out: dict[int, list[str]] = {}
+    for rid, name in conn.execute(query.order_by(resident_tags.c.resident_id, resident_tags.c.tag)):
+        out.setdefault(rid, []).append(name)
+    return out
+
+
+def _rows(part, tags: dict[int, list[str]], unmask: bool) -> list[dict]:
+    """Residents as ``register.resident_row`` shows them, in the export's columns."""
+    mask = (lambda p: p) if unmask else identity.mask_phone
+    out = []
+    for rid, name, sex, born, id_number, phone, compound, address, liaison, e_name, e_phone, note in part:
+        row = {"id": rid, "name": name, "sex": sex, "born": born.isoformat() if born else None}
+        if unmask:
+            row["id_number"] = id_number
+        row.update(phone=mask(phone), compound=compound, address=address, tags=tags.get(rid, []),
+                   liaison=liaison, emergency_contact=" ".join(p for p in (e_name, mask(e_phone)) if p) or None,
+                   note=note)
+        out.append(row)
+    return out
 
 
 def to_csv(rows: list[dict]) -> bytes:
+    """UTF-8 with BOM; every cell as ``render.to_csv`` writes it (formulas neutralised), built
+    column by column."""
+    import csv
+
     columns = list(rows[0]) if rows else COLUMNS
-    return render.to_csv(rows, columns).encode("utf-8-sig")
+    cells = [_csv_cells([row[c] for row in rows]) for c in columns]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*cells))
+    return out.getvalue().encode("utf-8-sig")
+
+
+_FORMULA_AFTER_NUL = re.compile("\x00[" + re.escape("".join(render.FORMULA_START)) + "]")
+
+
+def _csv_cells(values: list) -> list[str]:
+    """One column's cells: ``render.cell`` of each value, neutralised where it could run as a
+    formula (looked for in the whole column at once: cells never hold a NUL)."""
+    kinds = set(map(type, values))
+    if kinds <= {str, type(None)}:
+        text = ["" if v is None else v for v in values]
+    elif kinds == {int}:  # the record number
+        text = list(map(str, values))
+    elif kinds == {list}:  # the tags (slugs)
+        text = ["、".join(v) for v in values]
+    else:
+        text = [render.cell(v) for v in values]
+    if _FORMULA_AFTER_NUL.search("\x00" + "\x00".join(text)):
+        text = [render.neutralise(t) for t in text]
+    return text
 
 
 def to_xlsx(rows: list[dict]) -> bytes:

@@ -302,3 +302,31 @@ def test_blank_and_short_rows_keep_the_spreadsheet_row_numbers(office, tmp_path)
     assert "row 5:" not in result.stderr and "row 4:" not in result.stderr and "of row 5" in result.stderr
     assert office("resident", "import", path, "--skip-invalid").exit_code == 0
     assert names(office) == ["刘建国", "赵小宝"]
+
+
+def test_export_filters_by_tag_and_compound_and_leaves_out_archived_residents(office, tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + "\n".join(GOOD) + "\n", encoding="utf-8")
+    office("resident", "import", path)
+    office("resident", "add", "周搬走", "--compound", "幸福小区", "--address", "1-109", "--tag", "老人")
+    office("resident", "archive", "周搬走", "--reason", "moved away")
+    export = lambda *args: json.loads(office("resident", "export", "-f", "json", *args).stdout)
+    assert [r["name"] for r in export()] == ["张桂兰", "阿依古丽·买买提", "刘建国"]
+    assert [r["name"] for r in export("--tag", "体弱")] == ["阿依古丽·买买提"]
+    assert [r["name"] for r in export("--compound", "幸福小区")] == ["张桂兰", "阿依古丽·买买提"]
+    assert [r["name"] for r in export("--compound", "幸福小区", "--tag", "老人")] == ["张桂兰"]
+    first = export("--tag", "elderly")[0]
+    assert first["tags"] == ["elderly", "lives-alone"] and first["liaison"] == "王秀英"
+    assert first["phone"] == "139****5678" and "id_number" not in first
+
+
+def test_the_export_progress_bar_is_told_how_far_it_has_got(office, tmp_path):
+    from commcare import exporter
+    from commcare.commands.common import state
+
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + "\n".join(GOOD) + "\n", encoding="utf-8")
+    office("resident", "import", path)
+    seen = []
+    rows = state().read_core(exporter.export_rows, False, None, None, lambda *step: seen.append(step))
+    assert len(rows) == 3 and seen == [("read", 3, 3)]

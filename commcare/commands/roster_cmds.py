@@ -115,7 +115,9 @@ def resident_export(
     from commcare import exporter
 
     st = state()
-    rows = st.write(exporter.export_rows, unmask, tag, compound) if unmask else st.read(exporter.export_rows, False, tag, compound)
+    with ProgressBar(sys.stderr) as progress:
+        run = st.write_core if unmask else st.read_core
+        rows = run(exporter.export_rows, unmask, tag, compound, progress)
     data = exporter.write(rows, fmt, output, force)
     if data is not None:
         sys.stdout.buffer.write(data)

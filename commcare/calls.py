@@ -105,15 +105,16 @@ def due_calls(conn, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
         query = query.where(h.c.liaison_id == lookup.staff_member(conn, ctx, liaison, "liaison").id)
     limit, tz = unreached_days(ctx), ctx.tz
     found = conn.execute(query).all()  # read by position below: a Row's names cost a µs each
-    found.sort(key=lambda row: by_liaison(row[7], row[5], row[6], row[0]))
+    found.sort(key=by_liaison)
     return [_due_row(row, day, tz, limit, for_round) for row in found]
 
 
-def by_liaison(liaison, compound, address, resident_id) -> tuple:
+def by_liaison(row) -> tuple:
     """The round's order: by liaison (residents without one last), compound, address, number;
     a missing compound or address first, as SQLite orders NULL."""
+    rid, liaison, compound, address = row[0], row[7], row[5], row[6]
     return (liaison is None, liaison or "", compound is not None, compound or "",
-            address is not None, address or "", resident_id)
+            address is not None, address or "", rid)
 
 
 def in_community(r, cid):

@@ -105,16 +105,22 @@ def due_calls(conn, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
         query = query.where(h.c.liaison_id == lookup.staff_member(conn, ctx, liaison, "liaison").id)
     limit, tz = unreached_days(ctx), ctx.tz
     found = conn.execute(query).all()  # read by position below: a Row's names cost a µs each
-    found.sort(key=by_liaison)
+    found = by_liaison(found, 7, (5, 6, 0))
     return [_due_row(row, day, tz, limit, for_round) for row in found]
 
 
-def by_liaison(row) -> tuple:
-    """The round's order: by liaison (residents without one last), compound, address, number;
-    a missing compound or address first, as SQLite orders NULL."""
-    rid, liaison, compound, address = row[0], row[7], row[5], row[6]
-    return (liaison is None, liaison or "", compound is not None, compound or "",
-            address is not None, address or "", rid)
+def by_liaison(rows: list, liaison: int, then: tuple[int, ...]) -> list:
+    """``rows`` by the liaison's name (column ``liaison``), then the columns ``then``; the
+    residents without a liaison last, and among them a missing value (no household) first, as
+    SQLite orders NULL. A row with a liaison has a household, so none of its ``then`` is
+    missing: those rows, nearly all, are sorted by a C key (``itemgetter``)."""
+    from operator import itemgetter
+
+    placed = [r for r in rows if r[liaison] is not None]
+    placed.sort(key=itemgetter(liaison, *then))
+    unplaced = [r for r in rows if r[liaison] is None]
+    unplaced.sort(key=lambda r: [(r[i] is not None, r[i] or "") for i in then[:-1]] + [r[then[-1]]])
+    return placed + unplaced
 
 
 def in_community(r, cid):

@@ -3,7 +3,6 @@ self-contained file with inline CSS and SVG bars), json. Labels in zh or en."""
 
 from __future__ import annotations
 
-import json
 from html import escape
 
 from commcare import render
@@ -156,14 +155,14 @@ def _html_table(rows, cols) -> str:
 
 def render_day(data: dict, fmt: str, color=False, width=None) -> str:
     if fmt == "json":
-        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+        return render.to_json(data)
     return {"markdown": to_markdown, "csv": to_csv, "html": to_html}.get(fmt, lambda d: to_table(d, color, width))(data)
 
 
 def render_range(data: dict, fmt: str, color=False, width=None) -> str:
     """Week and range reports: a row per day, with totals."""
     if fmt == "json":
-        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+        return render.to_json(data)
     cols = ["date", "opened", "resolved", "open", "overdue", "calls_due", "calls_made", "donations"]
     heading = t("report.range_title", start=data["from"], end=data["to"], community=data["community"])
     if fmt == "csv":

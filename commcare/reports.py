@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import and_, exists, func, or_, select
 
 from commcare import identity, tables
-from commcare.calls import REACHED, in_community
+from commcare.calls import REACHED, by_liaison, in_community
 from commcare.help_requests import OPEN_STATES
 from commcare.tables import (
     calls,
@@ -116,8 +116,7 @@ def _special_residents(conn, ctx, cid, start, end) -> list:
         .outerjoin(staff, households.c.liaison_id == staff.c.id)
         .where(in_community(residents, cid), res.id.in_(tagged), res.created_at < end,
                or_(res.archived_at.is_(None), res.archived_at >= end))).all()
-    rows.sort(key=lambda x: (x[3] is None, x[3] or "", x[0]))
-    return rows
+    return by_liaison(rows, 3, (0,))
 
 
 def _calls(special: list) -> dict:

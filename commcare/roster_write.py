@@ -9,6 +9,8 @@ with each value already in the form its column type stores (``UTCDateTime``'s te
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from sqlalchemy import bindparam, func, insert, select, update
 
 from commcare import audit
@@ -129,7 +131,8 @@ def write(conn, ctx, checked: Checked, plan: Plan, source: str, progress=None) -
             "household_id": [house_ids.get(key) for key in zip(pick("compound"), pick("address"))]}
     data.update({f: pick(f) for f in RESIDENT_COLUMNS})
     data.update(created_at=[now] * n, updated_at=[now] * n, version=[1] * n)
-    bulk_insert(conn, residents, data, progress)
+    with indexes_built_after(conn, residents, n):
+        bulk_insert(conn, residents, data, progress)
     tags = [(rid, tag) for rid, row_tags in zip(ids, pick("tags")) for tag in row_tags]
     bulk_insert(conn, resident_tags, {"resident_id": [t[0] for t in tags], "tag": [t[1] for t in tags]})
     audit.record(conn, ctx, "resident.import", "resident", None, ["rows"],
@@ -154,6 +157,30 @@ def _ensure_households(conn, cid, plan: Plan, now) -> dict[tuple[str, str], int]
         conn.execute(update(households).where(households.c.id == bindparam("hid"))
                      .values(liaison_id=bindparam("lid")), assign)
     return ids
+
+
+REBUILD_MIN_ROWS = 10_000
+
+
+@contextmanager
+def indexes_built_after(conn, table, rows: int):
+    """On SQLite, a load of ``rows`` into a table that holds no more than that goes about a
+    third faster when the table's plain (non-unique) indexes are dropped before it and built
+    again after it, from the whole column at once, in the same transaction (a roster's first
+    import). Unique indexes stay, so uniqueness is checked row by row as ever; should the load
+    fail, the rollback brings the dropped indexes back with everything else."""
+    if conn.dialect.name != "sqlite" or rows < REBUILD_MIN_ROWS or \
+            conn.scalar(select(func.count()).select_from(table)) > rows:
+        yield
+        return
+    plain = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL "
+        "AND sql NOT LIKE 'CREATE UNIQUE %'", (table.name,)).all()
+    for name, _ in plain:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    yield
+    for _, sql in plain:
+        conn.exec_driver_sql(sql)
 
 
 def reserve_ids(conn, table, count: int) -> list[int]:

@@ -330,3 +330,49 @@ def test_the_export_progress_bar_is_told_how_far_it_has_got(office, tmp_path):
     seen = []
     rows = state().read_core(exporter.export_rows, False, None, None, lambda *step: seen.append(step))
     assert len(rows) == 3 and seen == [("read", 3, 3)]
+
+
+def test_a_first_import_builds_the_residents_indexes_again_exactly(office, tmp_path, monkeypatch, db_url):
+    """A load into a table no bigger than itself drops the plain indexes and builds them after
+    (SQLite): the schema afterwards is the schema before, and the indexes serve."""
+    if "://" in db_url:
+        pytest.skip("SQLite only")
+    import sqlite3
+
+    from commcare import roster_write
+
+    monkeypatch.setattr(roster_write, "REBUILD_MIN_ROWS", 1)
+    schema = lambda: sqlite3.connect(db_url).execute(
+        "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").fetchall()
+    before = schema()
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + "\n".join(GOOD) + "\n", encoding="utf-8")
+    assert office("resident", "import", path).exit_code == 0
+    assert schema() == before
+    con = sqlite3.connect(db_url)
+    assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    plan = con.execute("EXPLAIN QUERY PLAN SELECT id FROM residents WHERE name_initials = 'zgl'").fetchall()
+    assert "ix_residents_name_initials" in str(plan)
+    assert [r["name"] for r in json.loads(office("resident", "list", "--search", "zgl", "-f", "json").stdout)] == ["张桂兰"]
+
+
+def test_an_import_that_fails_keeps_the_indexes(office, tmp_path, monkeypatch, db_url):
+    if "://" in db_url:
+        pytest.skip("SQLite only")
+    import sqlite3
+
+    from commcare import roster_write
+
+    monkeypatch.setattr(roster_write, "REBUILD_MIN_ROWS", 1)
+    before = sqlite3.connect(db_url).execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(roster_write.audit, "record", fail)
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + "\n".join(GOOD) + "\n", encoding="utf-8")
+    result = office("resident", "import", path)
+    assert result.exit_code != 0 and "RuntimeError" in result.stderr
+    assert sqlite3.connect(db_url).execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall() == before
+    assert names(office) == []

@@ -32,3 +32,13 @@ def test_to_json_on_a_report_shaped_value():
     data = {"date": "2026-05-08", "calls": {"due": 5, "missed": rows, "none": []}, "empty": {}, "x": [[], [{}]]}
     assert render.to_json(data) == dumps(data)
     assert render.to_json([]) == "[]\n" and render.to_json({}) == "{}\n"
+
+
+@given(st.data())
+def test_to_json_on_rows_sharing_their_keys(data):
+    """Rows with the same keys take the column-by-column path; keys may hold % and NUL."""
+    keys = data.draw(st.lists(st.text(), min_size=1, max_size=5, unique=True))
+    rows = data.draw(st.lists(st.fixed_dictionaries({k: PLAIN for k in keys}), min_size=1, max_size=6))
+    nested = {"rows": rows, "more": [rows]}
+    assert render.to_json(rows) == dumps(rows)
+    assert render.to_json(nested) == dumps(nested)

@@ -106,14 +106,20 @@ def system_date() -> dt.date:
     return _clock[1]
 
 
-@lru_cache(maxsize=1 << 16)
 def plausible_birth_date(yyyymmdd: str, today: dt.date) -> bool:
-    """A real calendar date from 1880 up to today (cached: a roster repeats birthdays)."""
+    """A real calendar date from 1880 up to today."""
+    born = birth_date(yyyymmdd)
+    return born is not None and born.year >= 1880 and born <= today
+
+
+@cache
+def birth_date(yyyymmdd: str) -> dt.date | None:
+    """The day an ID number's digits 7-14 name, or None if there is none (cached: a roster
+    repeats birthdays, and there are only some 50,000 days to cache)."""
     try:
-        born = dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
+        return dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
     except ValueError:
-        return False
-    return 1880 <= born.year and born <= today
+        return None
 
 
 def _hide_id(text: str) -> str:
@@ -122,16 +128,11 @@ def _hide_id(text: str) -> str:
 
 
 def id_birth_date(id_number: str) -> dt.date:
-    return _date8(id_number[6:14])
+    return birth_date(id_number[6:14])
 
 
 def id_sex(id_number: str) -> str:
     return "M" if int(id_number[16]) % 2 else "F"
-
-
-@lru_cache(maxsize=1 << 16)
-def _date8(yyyymmdd: str) -> dt.date:
-    return dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
 
 
 def normalize_name(raw: str | None, field: str = "name") -> str:
@@ -217,7 +218,7 @@ def clean_resident_fields(ctx, **raw) -> dict:
 def born_and_sex(born: list, sex: list, id_numbers: list) -> tuple[list, list]:
     """Birth dates and sexes of several residents, each taken from the resident's ID number
     where it was not given (column by column, as an import checks a roster)."""
-    born = [b or (_date8(n[6:14]) if n else None) for b, n in zip(born, id_numbers)]
+    born = [b or (birth_date(n[6:14]) if n else None) for b, n in zip(born, id_numbers)]
     sex = [x or (("M" if n[16] in "13579" else "F") if n else None) for x, n in zip(sex, id_numbers)]
     return born, sex
 

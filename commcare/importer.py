@@ -222,11 +222,14 @@ def _clean_each(values: list[str], fn, clean_form, bad: dict) -> list:
 
 
 def _clean_id_numbers(values: list[str], bad: dict) -> list:
-    """ID numbers: the format for the column, then each one's check digit and birth date."""
+    """ID numbers: the format for the column, each one's check digit, and the birth dates once
+    per distinct day."""
     column = _clean_each(values, identity.normalize_id_number, identity.ID_FORMAT, bad)
-    digit, born, today = identity.id_check_digit, identity.plausible_birth_date, identity.system_date()
+    digit, today = identity.id_check_digit, identity.system_date()
+    days = {v[6:14] for v in column if v}
+    wrong_days = {d for d in days if not identity.plausible_birth_date(d, today)}
     for i, value in enumerate(column):
-        if value is not None and (value[17] != digit(value[:17]) or not born(value[6:14], today)):
+        if value and (value[17] != digit(value[:17]) or value[6:14] in wrong_days):
             bad.setdefault(i, []).append(_attempt(identity.normalize_id_number, value))
             column[i] = None
     return column

@@ -146,10 +146,11 @@ def _ensure_households(conn, cid, plan: Plan, now) -> dict[tuple[str, str], int]
     ids = {key: plan.known[key][0] for key in plan.households if key in plan.known}
     new = [key for key in plan.households if key not in plan.known]
     new_ids = reserve_ids(conn, households, len(new))
-    bulk_insert(conn, households, {
-        "id": new_ids, "community_id": [cid] * len(new), "compound": [k[0] for k in new],
-        "address": [k[1] for k in new], "liaison_id": [plan.households[k] for k in new],
-        "created_at": [now] * len(new)})
+    with indexes_built_after(conn, households, len(new)):
+        bulk_insert(conn, households, {
+            "id": new_ids, "community_id": [cid] * len(new), "compound": [k[0] for k in new],
+            "address": [k[1] for k in new], "liaison_id": [plan.households[k] for k in new],
+            "created_at": [now] * len(new)})
     ids.update(zip(new, new_ids))
     assign = [{"hid": plan.known[k][0], "lid": lid} for k, lid in plan.households.items()
               if k in plan.known and lid and plan.known[k][1] is None]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from commcare.config import Settings
 
@@ -19,8 +20,9 @@ class Ctx:
     def operator(self) -> str:
         return self.settings.operator
 
-    @property
+    @cached_property
     def tz(self):
+        """The zone that defines "today" (looked up once: rows ask for it one by one)."""
         return self.settings.tz
 
     @property

@@ -199,3 +199,13 @@ def test_the_request_commands_never_load_the_orm(office, args):
         subprocess.run([sys.executable, "-m", "commcare", "add-request", "#1", "-c", "trash"], check=True, capture_output=True)
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_field_of_request_show_has_a_heading_in_both_languages(office):
+    from commcare import i18n
+
+    rid = add(office, "张桂兰", "-c", "trash")["id"]
+    row = show(office, rid)
+    missing = [k for k in row if k != "timeline" and not {"zh", "en"} <= set(i18n.catalog().get(f"col.{k}", {}))]
+    missing += [k for k in row["timeline"][0] if not {"zh", "en"} <= set(i18n.catalog().get(f"col.{k}", {}))]
+    assert missing == []

@@ -138,3 +138,18 @@ def test_usage_errors_speak_the_users_language(tmp_path, args, zh, en):
                                 capture_output=True, text=True, check=False)
         assert result.returncode == 2
         assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_the_console_script_resumes_garbage_collection_once_the_database_is_open(tmp_path):
+    """Start-up runs without the collector; from the database on it runs, blind to start-up's
+    objects (frozen), so a long command (an import, the round) still frees what it drops."""
+    code = ("import atexit, gc, sys\n"
+            "atexit.register(lambda: print(gc.isenabled(), gc.get_freeze_count() > 0))\n"
+            "from commcare.cli import main\nsys.argv = ['commcare'] + sys.argv[1:]\nmain()\n")
+    db = str(tmp_path / "c.db")
+    opened = subprocess.run([sys.executable, "-c", code, "--db", db, "request", "list"],
+                            capture_output=True, text=True, check=False)
+    assert opened.returncode == 0 and opened.stdout.split()[-2:] == ["True", "True"], opened.stderr
+    helped = subprocess.run([sys.executable, "-c", code, "--db", db, "request", "list", "--help"],
+                            capture_output=True, text=True, check=False)
+    assert helped.returncode == 0 and helped.stdout.split()[-2:] == ["False", "False"]

@@ -46,6 +46,7 @@ class AppState:
             from commcare.db import open_database
 
             self._db = open_database(self.settings.database, create=create, allow_old=allow_old)
+            resume_gc()
             if self._db.created and not create:
                 note("db.created_notice", path=self._db.where)
         return self._db
@@ -78,6 +79,17 @@ class AppState:
 
 
 _current: list[AppState] = []
+GC_HELD: list[bool] = []  # set by the console script, which holds the collector off at start
+
+
+def resume_gc() -> None:
+    """Let the garbage collector run again, without walking what start-up left behind."""
+    if GC_HELD:
+        import gc
+
+        GC_HELD.clear()
+        gc.freeze()
+        gc.enable()
 
 
 def start(**options) -> AppState:

@@ -125,15 +125,17 @@ def _calls(special: list) -> dict:
 
 
 def _liaisons(conn, cid, special: list, open_by_assignee: dict) -> list[dict]:
-    per_liaison: dict = {}
-    for _, _, lid, _, made in special:
-        n, m = per_liaison.get(lid, (0, 0))
-        per_liaison[lid] = (n + 1, m + bool(made))
+    from collections import Counter
+    from operator import itemgetter
+
+    liaison_of = itemgetter(2)
+    residents_of = Counter(map(liaison_of, special))  # counted in C: 25,000 rows at 100,000 residents
+    reached_of = Counter(map(liaison_of, filter(itemgetter(4), special)))
     is_liaison = exists().where(households.c.liaison_id == staff.c.id)
     out = []
     for sid, name in conn.execute(select(staff.c.id, staff.c.name)
                                   .where(staff.c.community_id == cid, is_liaison).order_by(staff.c.id)).all():
-        n, made = per_liaison.get(sid, (0, 0))
+        n, made = residents_of[sid], reached_of[sid]
         out.append({"staff": name, "residents": n, "calls_made": made, "calls_missing": n - made,
                     "open_requests": open_by_assignee.get(sid, 0)})
     return out

@@ -11,7 +11,7 @@ import re
 
 
 def json_rows(rows: list[dict]) -> str:
-    """The rows as ``render.to_json`` writes them (a row at a time, by the C encoder)."""
+    """The rows as ``render.to_json`` writes them."""
     from commcare.render import to_json
 
     return to_json(rows)

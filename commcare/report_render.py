@@ -49,7 +49,7 @@ def _short(iso_time: str | None) -> str:
 
 
 def title(data: dict) -> str:
-    return t("report.title", date=data.get("date", ""), community=data.get("community", ""))
+    return t("report.title", date=data.get("date", ""), community=community_name(data.get("community", "")))
 
 
 def headers(columns) -> dict:
@@ -164,7 +164,7 @@ def render_range(data: dict, fmt: str, color=False, width=None) -> str:
     if fmt == "json":
         return render.to_json(data)
     cols = ["date", "opened", "resolved", "open", "overdue", "calls_due", "calls_made", "donations"]
-    heading = t("report.range_title", start=data["from"], end=data["to"], community=data["community"])
+    heading = t("report.range_title", start=data["from"], end=data["to"], community=community_name(data["community"]))
     if fmt == "csv":
         return render.to_csv(data["days"], cols)
     if fmt == "markdown":
@@ -175,3 +175,12 @@ def render_range(data: dict, fmt: str, color=False, width=None) -> str:
                 f"<h1>{escape(heading)}</h1><h2>{escape(t('report.chart_trend'))}</h2>{bars(trend)}"
                 + _html_table(data["days"], cols) + "\n")
     return render.to_table(data["days"], cols, headers(cols), heading, color, width or 100)
+
+
+def community_name(name: str) -> str:
+    """The community as a heading names it: a register that never named its community (config
+    ``community``) is "本社区" / "our community", not the word ``default``."""
+    from commcare.config import DEFAULT_COMMUNITY
+    from commcare.i18n import t
+
+    return t("report.default_community") if name == DEFAULT_COMMUNITY else name

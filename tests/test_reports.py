@@ -101,6 +101,14 @@ def test_labels_in_both_languages_and_no_escape_codes(day):
     assert "\x1b[" not in zh and "\x1b[" not in en
 
 
+def test_a_community_never_named_is_headed_as_ours_not_default(day):
+    for lang, heading in (("zh", "# 本社区 工作日报 2026-05-08"), ("en", "# Daily report 2026-05-08 — our community")):
+        text = day("--lang", lang, "report", "day", "2026-05-08", "--format", "markdown").stdout
+        assert text.splitlines()[0] == heading
+    named = day("--community", "阳光社区", "--lang", "zh", "report", "day", "2026-05-08", "--format", "markdown").stdout
+    assert named.splitlines()[0] == "# 阳光社区 工作日报 2026-05-08"
+
+
 def test_fail_on_exits_1_after_writing_the_report(day, tmp_path):
     out = tmp_path / "r.md"
     result = day("report", "day", "2026-05-08", "-f", "markdown", "-o", out, "--fail-on", "missed")

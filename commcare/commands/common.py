@@ -58,11 +58,7 @@ class AppState:
 
     def write(self, fn, *args, **kwargs):
         """``fn(session, ctx, …)`` in one write transaction, retried when the database is busy."""
-        def run(s):
-            self.ctx._community_id = None  # a retried transaction may have rolled it back
-            return fn(s, self.ctx, *args, **kwargs)
-
-        return self.database().transact(run)
+        return self._write(self.database().transact, fn, args, kwargs)
 
     def read_core(self, fn, *args, **kwargs):
         """``read`` for Core code: ``fn(connection, ctx, …)``; the ORM is never loaded."""
@@ -71,12 +67,14 @@ class AppState:
 
     def write_core(self, fn, *args, **kwargs):
         """``write`` for Core code: ``fn(connection, ctx, …)`` in one retried transaction."""
+        return self._write(self.database().transact_core, fn, args, kwargs)
+
+    def _write(self, transact, fn, args, kwargs):
         def run(conn):
-            self.ctx._community_id = None
+            self.ctx._community_id = None  # a retried transaction may have rolled it back
             return fn(conn, self.ctx, *args, **kwargs)
 
-        return self.database().transact_core(run)
-
+        return transact(run)
 
 _current: list[AppState] = []
 GC_HELD: list[bool] = []  # set by the console script, which holds the collector off at start

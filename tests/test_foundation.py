@@ -144,3 +144,27 @@ def test_resident_add_show_list_round_trip(cli):
     assert listed[0]["phone"] == "139****5678" and "id_number" not in listed[0]
     shown = json.loads(cli("resident", "show", "13912345678", "--format", "json").stdout)
     assert shown["phone"] == "13912345678"
+
+
+def test_sqlite_times_read_back_as_aware_utc_whatever_text_form_they_were_stored_in(tmp_path):
+    """``UTCDateTime`` reads SQLite's text in one step when it is commcare's own form (naive
+    UTC), and the generic way otherwise (an offset, a ``T``, no fraction): the same instant."""
+    import datetime as dt
+
+    from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select, text
+
+    from commcare.tables import UTCDateTime
+
+    t = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("at", UTCDateTime))
+    engine = create_engine(f"sqlite:///{tmp_path / 't.db'}")
+    t.metadata.create_all(engine)
+    when = dt.datetime(2026, 5, 8, 6, 30, 15, 123456, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    with engine.begin() as conn:
+        conn.execute(insert(t), [{"id": 1, "at": when}, {"id": 2, "at": None}])
+        for i, stored in enumerate(("2026-05-07T22:30:15.123456", "2026-05-08 06:30:15.123456+08:00",
+                                    "2026-05-07 22:30:15.123456"), start=3):
+            conn.execute(text("INSERT INTO t (id, at) VALUES (:i, :s)"), {"i": i, "s": stored})
+        got = conn.execute(select(t.c.at).order_by(t.c.id)).scalars().all()
+    engine.dispose()
+    assert got[1] is None
+    assert all(g == when and g.utcoffset() == dt.timedelta(0) for g in got[:1] + got[2:])

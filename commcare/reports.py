@@ -105,23 +105,24 @@ def _open_at(at, live):
 def _special_residents(conn, ctx, cid, start, end) -> list:
     """(id, name, liaison id, liaison name, reached) of every special-group resident
     registered by ``end`` and not archived before it, in one query: the residents by their key
-    from the tag index, "reached" from the day's calls on ``ix_calls_community_at``. Ordered
-    by liaison (those without one last), then number."""
+    from the tag index, "reached" from the day's calls on ``ix_calls_community_at``. In no
+    order: only those not reached are listed, and sorted (``_calls``)."""
     res, c = residents.c, calls.c
     tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(identity.call_tags(ctx.extra_tags)))
     reached = select(c.resident_id).where(c.community_id == cid, c.at >= start, c.at < end, c.outcome.in_(REACHED))
-    rows = conn.execute(
+    return conn.execute(
         select(res.id, res.name, households.c.liaison_id, staff.c.name, res.id.in_(reached))
         .select_from(residents).outerjoin(households, res.household_id == households.c.id)
         .outerjoin(staff, households.c.liaison_id == staff.c.id)
         .where(in_community(residents, cid), res.id.in_(tagged), res.created_at < end,
                or_(res.archived_at.is_(None), res.archived_at >= end))).all()
-    return by_liaison(rows, 3, (0,))
 
 
 def _calls(special: list) -> dict:
-    missed = [{"id": i, "resident": n, "liaison": liaison} for i, n, _, liaison, made in special if not made]
-    return {"due": len(special), "made": len(special) - len(missed), "missed": missed}
+    """The residents not reached, by liaison (those without one last), then number."""
+    missed = by_liaison([r for r in special if not r[4]], 3, (0,))
+    return {"due": len(special), "made": len(special) - len(missed),
+            "missed": [{"id": i, "resident": n, "liaison": liaison} for i, n, _, liaison, _ in missed]}
 
 
 def _liaisons(conn, cid, special: list, open_by_assignee: dict) -> list[dict]:

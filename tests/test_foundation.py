@@ -151,7 +151,16 @@ def test_sqlite_times_read_back_as_aware_utc_whatever_text_form_they_were_stored
     UTC), and the generic way otherwise (an offset, a ``T``, no fraction): the same instant."""
     import datetime as dt
 
-    from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select, text
+    from sqlalchemy import (
+        Column,
+        Integer,
+        MetaData,
+        Table,
+        create_engine,
+        insert,
+        select,
+        text,
+    )
 
     from commcare.tables import UTCDateTime
 

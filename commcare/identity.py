@@ -91,7 +91,17 @@ def id_check_digit(body: str) -> str:
     """The ISO 7064 MOD 11-2 check character of an ID number's first 17 (ASCII) digits: the
     weights are the powers of 2 mod 11, and 13 = 2 (mod 11), so reading the digits in base 13
     (one C call) gives the weighted sum, halved."""
-    return "0123456789X"[(1 - 2 * int(body, 13)) % 11]
+    return CHECK_CHARACTERS[(1 - 2 * int(body, 13)) % 11]
+
+
+CHECK_CHARACTERS = "0123456789X"
+
+
+def wrong_check_digits(numbers: list[str | None]) -> list[int]:
+    """The positions in ``numbers`` (ID numbers of 18 characters, or None) of those whose
+    check character is wrong: ``id_check_digit`` for a whole column, without a call each."""
+    check = CHECK_CHARACTERS
+    return [i for i, n in enumerate(numbers) if n and n[17] != check[(1 - 2 * int(n[:17], 13)) % 11]]
 
 
 _clock: list = [0.0, None]
@@ -144,6 +154,14 @@ def normalize_name(raw: str | None, field: str = "name") -> str:
     if len(text) > 200:
         raise InvalidValue("value.too_long", field=field, limit=200)
     return text
+
+
+def names_clean(names: list[str]) -> bool:
+    """Whether every one of ``names`` (stripped) is what ``normalize_name`` would make of it,
+    checked for all at once: none empty or too long, no control character, all in NFC (a line
+    break between them composes with nothing, so their join is NFC only if each is)."""
+    return ("" not in names and max(map(len, names), default=0) <= 200
+            and not _CONTROL.search("".join(names)) and unicodedata.is_normalized("NFC", "\n".join(names)))
 
 
 def normalize_text(raw: str | None, field: str = "note", limit: int = 4000) -> str | None:
@@ -218,7 +236,8 @@ def clean_resident_fields(ctx, **raw) -> dict:
 def born_and_sex(born: list, sex: list, id_numbers: list) -> tuple[list, list]:
     """Birth dates and sexes of several residents, each taken from the resident's ID number
     where it was not given (column by column, as an import checks a roster)."""
-    born = [b or (birth_date(n[6:14]) if n else None) for b, n in zip(born, id_numbers)]
+    day = {d: birth_date(d) for d in {n[6:14] for n in id_numbers if n}}
+    born = [b or (day[n[6:14]] if n else None) for b, n in zip(born, id_numbers)]
     sex = [x or (("M" if n[16] in "13579" else "F") if n else None) for x, n in zip(sex, id_numbers)]
     return born, sex
 
@@ -313,6 +332,16 @@ def pinyin_keys(name: str) -> tuple[str, str]:
     full = "".join(syllables)
     initials = "".join(p[:1] for p in syllables)
     return full[:400], initials[:100]
+
+
+def pinyin_keys_many(names: list[str]) -> list[tuple[str, str]]:
+    """``pinyin_keys`` of many names at once (an import's name column): each distinct character
+    is read once, then each name is two ``str.translate`` calls: 0.5 µs a name instead of 3. The cache of
+    ``pinyin_keys`` is left alone: a roster's names are mostly distinct, and would only push
+    out what the commands that look residents up have put there."""
+    reading = {ord(ch): _char_pinyin(ch) for ch in set("".join(names))}
+    initial = {ch: p[:1] for ch, p in reading.items()}  # a character without pinyin adds ""
+    return [(name.translate(reading)[:400], name.translate(initial)[:100]) for name in names]
 
 
 @cache

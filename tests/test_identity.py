@@ -126,3 +126,38 @@ def test_pinyin_without_the_phrase_dictionary_reads_every_character_alike():
                                             text=True, check=True).stdout) for mode in ("full", "lean"))
     assert lean == full
     assert identity.pinyin_keys("张桂兰") == ("zhangguilan", "zgl")
+
+
+names = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x9fff, blacklist_categories=("Cs",)), max_size=6)
+
+
+@given(st.lists(names, max_size=20))
+def test_pinyin_keys_of_a_column_are_each_names_keys(column):
+    """The import's column-wise keys are exactly ``pinyin_keys`` of each name (what ``resident
+    add`` stores and ``--search`` looks up), whatever the characters."""
+    assert identity.pinyin_keys_many(column) == [identity.pinyin_keys(n) for n in column]
+
+
+def test_pinyin_keys_of_a_column_of_real_names():
+    column = ["张桂兰", "欧阳明", "Anna·Li", "李-明2", "王 芳", ""]
+    assert identity.pinyin_keys_many(column) == [("zhangguilan", "zgl"), ("ouyangming", "oym"),
+                                                 ("annali", "annali"), ("liming2", "lm2"),
+                                                 ("wangfang", "wf"), ("", "")]
+
+
+@given(st.lists(st.text(max_size=8).map(str.strip), max_size=10))
+def test_a_column_of_names_is_clean_only_if_each_name_is_its_own_normal_form(column):
+    def own_form(name):
+        try:
+            return identity.normalize_name(name) == name
+        except InvalidValue:
+            return False
+
+    assert identity.names_clean(column) == all(own_form(n) for n in column)
+
+
+@given(st.lists(st.one_of(st.none(), bodies.map(lambda b: b + check_char(b)),
+                          st.tuples(bodies, st.sampled_from("0123456789X")).map("".join)), max_size=12))
+def test_wrong_check_digits_of_a_column_are_those_id_check_digit_refuses(column):
+    expected = [i for i, n in enumerate(column) if n and n[17] != identity.id_check_digit(n[:17])]
+    assert identity.wrong_check_digits(column) == expected

@@ -376,3 +376,22 @@ def test_an_import_that_fails_keeps_the_indexes(office, tmp_path, monkeypatch, d
     assert result.exit_code != 0 and "RuntimeError" in result.stderr
     assert sqlite3.connect(db_url).execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall() == before
     assert names(office) == []
+
+
+def test_columns_a_roster_leaves_empty_are_stored_as_null(office, tmp_path, db_url):
+    """The bulk insert leaves out the columns no row gives (a value of None costs the driver
+    dearly): they must still read back as NULL, and a column some rows give and others not
+    keeps both."""
+    path = tmp_path / "r.csv"
+    path.write_text("姓名,联系电话,小区,住址\n甲,13900000001,幸福小区,1-1\n乙,,幸福小区,1-2\n", encoding="utf-8")
+    assert office("resident", "import", path).exit_code == 0
+    from sqlalchemy import create_engine, text
+
+    url = db_url if "://" in db_url else f"sqlite:///{db_url}"
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT name, phone, id_number, note, emergency_name, archived_at, erased_at, "
+                                 "household_id IS NOT NULL FROM residents ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("甲", "13900000001", None, None, None, None, None, True),
+                                        ("乙", None, None, None, None, None, None, True)]

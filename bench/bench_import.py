@@ -46,7 +46,13 @@ def make_roster(path: Path, rows: int) -> None:
     from stdnum.cn import ric
 
     rng = random.Random(7)
-    surnames, given = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗", ["桂兰", "秀英", "建国", "玉兰", "志强", "丽娟", "明", "伟", "芳", "静"]
+    # Names as a community's are: a hundred surnames (two of two characters), given names of
+    # one or two characters from sixty: four in five of 100,000 names are distinct, as in a
+    # real register (a roster of a few hundred names repeated would check each only once).
+    surnames = list("王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡"
+                    "贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段") + ["欧阳", "司马"]
+    chars = "桂兰秀英建国玉志强丽娟明伟芳静敏军磊洋勇艳杰娜涛超霞平刚辉鹏华红梅琴云飞凤宇浩然子轩欣怡雨晨思淑珍德福"
+    given = [a + b for a in chars for b in chars] + list(chars)
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["姓名", "身份证号", "联系电话", "小区", "住址", "人群类别"])
@@ -189,6 +195,9 @@ def main() -> None:
         header_only.write_text(roster.read_text(encoding="utf-8-sig").splitlines()[0] + "\n", encoding="utf-8")
         exe = [sys.executable, "-m", "commcare"]
         env = {**os.environ, "COMMCARE_DB": str(tmp / "cc.db"), "COMMCARE_CONFIG": str(tmp / "none.toml")}
+        from run import byte_compile
+
+        byte_compile()
         fresh_register(exe, env)
         shutil.copy(tmp / "cc.db", tmp / "empty.db")
         data = schema_rows(roster)

@@ -62,6 +62,15 @@ def timed(cmd: list[str], env: dict) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
+def instructions(cmd: list[str], env: dict) -> int:
+    """Instructions one run of ``cmd`` executes, counted by valgrind's callgrind: the same
+    count whatever else the machine is doing, where seconds on a shared machine move by a
+    third from one minute to the next."""
+    err = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False).stderr
+    return int(err.split("Collected :")[1].split()[0])
+
+
 def byte_compile() -> None:
     """commcare's modules compiled to bytecode before timing, as installing a wheel leaves
     them. An editable install where PYTHONDONTWRITEBYTECODE is set (as in this workplace)
@@ -100,6 +109,9 @@ def main() -> None:
                     help="taskwarrior's tasks (default 100,000, as many as residents with --quick): "
                          "at 1,000,000 it needs minutes and gigabytes per command")
     ap.add_argument("--dir", default=str(HERE / "results"))
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count each command's instructions once under valgrind (callgrind), "
+                         "a measure the machine's noise does not move")
     args = ap.parse_args()
     if args.quick:
         args.residents, args.requests = 2_000, 20_000
@@ -116,18 +128,19 @@ def main() -> None:
     small_env = {**env, "COMMCARE_DB": str(out / f"demo-{args.residents}-{small}-{small_days}d.db")}
     build(Path(small_env["COMMCARE_DB"]), args.residents, small, small_days, small_env)
     c = commcare()
+    small_name = f"report today --format json ({small:,} requests, {small_days} days)"
     cases = {
         "floor: import typer, rich.console, sqlalchemy.orm": FLOOR,
         "floor (help): import typer, rich.console": FLOOR_HELP,
         "commcare --help": c + ["--help"],
         "report today --format json": c + ["report", "today", "--format", "json"],
-        f"report today --format json ({small:,} requests, {small_days} days)": c + ["report", "today", "--format", "json"],
+        small_name: c + ["report", "today", "--format", "json"],
         "call due --format json": c + ["call", "due", "--format", "json"],
         "request list --overdue --limit 100": c + ["request", "list", "--overdue", "--limit", "100"],
         "add-request": c + ["add-request", "#1", "--category", "trash"],
         "request resolve": None,  # filled per run with the request just opened
     }
-    envs = {f"report today --format json ({small:,} requests, {small_days} days)": small_env}
+    envs = {small_name: small_env}
     if peer_taskwarrior.available():
         tasks = args.peer_tasks or min(args.residents, 100_000)
         peer_env = {**env, **peer_taskwarrior.build(out / f"taskwarrior-{tasks}", tasks)}
@@ -169,7 +182,7 @@ def main() -> None:
     lines.append(f"ratio: to the floor (commcare --help: to the help floor); goal: the most the ratio may be, "
                  f"with peak memory at most {PEAK_GOAL_MIB} MiB")
     history = (statistics.median(times["report today --format json"])
-               / statistics.median(times[f"report today --format json ({small:,} requests, {small_days} days)"]))
+               / statistics.median(times[small_name]))
     lines.append(f"report today with {args.days} days of history ({args.requests:,} requests) vs {small_days} days "
                  f"({small:,}), as many requests a day: {history:.2f} of its time "
                  f"(goal {HISTORY_GOAL:.1f}) {'met' if history <= HISTORY_GOAL else 'NOT met'}")
@@ -178,6 +191,19 @@ def main() -> None:
             ours = name.split("(", 1)[1].rstrip(")")
             lines.append(f"commcare {ours} vs {name[6:].split(' (')[0]}: "
                          f"{statistics.median(times[ours]) / statistics.median(times[name]):.2f} of its time")
+    if args.instructions and shutil.which("valgrind"):
+        lines.append("instructions (valgrind callgrind, one run each; ratio to the floor):")
+        counts = {}
+        for name, cmd in cases.items():
+            if cmd is None or name.startswith("peer:"):
+                continue
+            counts[name] = instructions(cmd, envs.get(name, env))
+        base = counts[next(iter(cases))]
+        for name, n in counts.items():
+            base_n = counts["floor (help): import typer, rich.console"] if name == "commcare --help" else base
+            lines.append(f"  {name:58} {n / 1e9:7.3f} G {n / base_n:7.2f}")
+        lines.append(f"  report today with {args.days} days of history vs {small_days}: "
+                     f"{counts['report today --format json'] / counts[small_name]:.3f} of its instructions")
     text = "\n".join(lines)
     print(text)
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -64,8 +64,8 @@ def timed(cmd: list[str], env: dict) -> tuple[float, int]:
 
 def instructions(cmd: list[str], env: dict) -> int:
     """Instructions one run of ``cmd`` executes, counted by valgrind's callgrind: the same
-    count whatever else the machine is doing, where seconds on a shared machine move by a
-    third from one minute to the next."""
+    count whatever else the machine is doing, where seconds on a shared machine can double
+    from one hour to the next."""
     err = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd], env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False).stderr
     return int(err.split("Collected :")[1].split()[0])
@@ -74,7 +74,8 @@ def instructions(cmd: list[str], env: dict) -> int:
 def byte_compile() -> None:
     """commcare's modules compiled to bytecode before timing, as installing a wheel leaves
     them. An editable install where PYTHONDONTWRITEBYTECODE is set (as in this workplace)
-    would otherwise compile every module from source on every run, 40-50 ms that the floor,
+    would otherwise compile every module from source on every run (some 50 ms under cProfile
+    here, for call due), which the floor,
     whose libraries pip compiled at install, never pays."""
     import compileall
 
@@ -191,7 +192,9 @@ def main() -> None:
             ours = name.split("(", 1)[1].rstrip(")")
             lines.append(f"commcare {ours} vs {name[6:].split(' (')[0]}: "
                          f"{statistics.median(times[ours]) / statistics.median(times[name]):.2f} of its time")
-    if args.instructions and shutil.which("valgrind"):
+    if args.instructions and not shutil.which("valgrind"):
+        print("valgrind is not installed: no instruction counts (apt-get install valgrind)", file=sys.stderr)
+    elif args.instructions:
         lines.append("instructions (valgrind callgrind, one run each; ratio to the floor):")
         counts = {}
         for name, cmd in cases.items():

@@ -118,7 +118,7 @@ def check(table: list[list[str]], ctx, overrides=None, progress=None) -> Checked
     mapping, unknown = map_headers(table[0], overrides)
     out = Checked(unknown)
     cleaners = _cleaners(ctx)
-    memos = {field: ({}, set()) for field in cleaners}
+    memos = {field: ({}, set()) for field in [*cleaners, "name"]}
     body = table[1:]
     for start in range(0, len(body), CHUNK):
         numbers, raw = _raw_columns(body[start:start + CHUNK], start + 2, mapping)
@@ -167,11 +167,12 @@ def _unneutralise(value: str) -> str:
 
 def _cleaners(ctx) -> dict:
     """field -> function of one non-empty cell: ``identity.clean_resident_fields`` for a
-    resident's own fields, and the household's compound, address and liaison name."""
+    resident's own fields, and the household's compound, address and liaison name. (Names
+    are checked as a column: ``_clean_names``.)"""
     def resident_field(field):
         return lambda value: identity.clean_resident_fields(ctx, **{field: value})
 
-    cleaners = {f: resident_field(f) for f in ("name", "sex", "born", "tags", "emergency_contact", "note")}
+    cleaners = {f: resident_field(f) for f in ("sex", "born", "tags", "emergency_contact", "note")}
     cleaners["phone"] = identity.normalize_phone
     cleaners["id_number"] = identity.normalize_id_number
     cleaners["compound"] = lambda v: identity.normalize_text(v, "compound", 200)
@@ -204,7 +205,7 @@ def _check_chunk(out: Checked, numbers: list[int], raw: dict, cleaners: dict, me
         elif field == "name":
             clean[field] = _clean_names(values, memos[field], bad)
         else:
-            clean[field] = _clean_cached(values, cleaners[field], memos[field], bad, field == "name")
+            clean[field] = _clean_cached(values, cleaners[field], memos[field], bad)
     for i, problems in sorted(bad.items()):
         out.problems += [(numbers[i], p.field, p.message) for p in problems]
     _append_rows(out, numbers, clean, bad)
@@ -238,12 +239,12 @@ def _clean_id_numbers(values: list[str], bad: dict, memo: tuple[dict, set]) -> l
     return column
 
 
-def _clean_cached(values: list[str], fn, memo: tuple[dict, set], bad: dict, required: bool) -> list:
-    """Each distinct value is checked once (a roster repeats its tags, compounds and some
-    names); ``memo`` holds the results so far and the values that failed."""
+def _clean_cached(values: list[str], fn, memo: tuple[dict, set], bad: dict) -> list:
+    """Each distinct value is checked once (a roster repeats its tags and compounds); an
+    empty cell is None. ``memo`` holds the results so far and the values that failed."""
     results, failed = memo
     for value in set(values).difference(results):
-        results[value] = result = _attempt(fn, value) if value or required else None
+        results[value] = result = _attempt(fn, value) if value else None
         if type(result) is _Bad:
             failed.add(value)
     return _column(values, memo, bad)
@@ -267,7 +268,8 @@ def _clean_names(values: list[str], memo: tuple[dict, set], bad: dict) -> list:
             else:
                 names[value] = name
     keys = identity.pinyin_keys_many(list(names.values()))
-    results.update(zip(names, ((name, full, initials) for name, (full, initials) in zip(names.values(), keys))))
+    for (value, name), (full, initials) in zip(names.items(), keys):
+        results[value] = (name, full, initials)
     return _column(values, memo, bad)
 
 

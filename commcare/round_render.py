@@ -65,7 +65,7 @@ WIDE = ("[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua00
 def _width(text: str) -> int:
     """Columns on a terminal: East Asian wide characters (Han, kana, Hangul, full-width
     forms) take two. One regex pass, not a Python loop per character (``re`` compiles the
-    pattern on the first wide text and keeps it: 6 ms that JSON output never pays)."""
+    pattern on the first wide text and keeps it, which JSON output never pays for)."""
     return len(text) if text.isascii() else len(text) + len(re.findall(WIDE, text))
 
 

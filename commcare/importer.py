@@ -1,14 +1,16 @@
 """Rosters in: the office's CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or XLSX (first sheet).
 
-An import runs in two steps. ``check`` (here) validates every row without the database, with the same
-rules as ``resident add`` (``identity.clean_resident_fields``), column by column: each distinct
-value of a column is cleaned once, and values that are already clean (an ASCII mobile number,
-an upper-case ID number) take a fast path. ``commcare.roster_write.import_roster`` then runs in the one write transaction:
+An import runs in two steps, chunk by chunk. ``checked_chunks`` (here) validates the rows
+without the database, with the same rules as ``resident add`` (``identity.clean_resident_fields``),
+column by column: each distinct value of a column is cleaned once, and values that are already
+clean (an ASCII mobile number, an upper-case ID number) take a fast path.
+``commcare.roster_write.import_roster`` takes each checked chunk in the one write transaction:
 it checks what needs the register (liaisons, ID numbers already registered, each household's
 one liaison) and writes the valid rows with bulk inserts. A bad row is reported by its
 spreadsheet row number (the header is row 1) and field.
 
-``progress(step, done, total)``, when given, is told how far each step has got.
+``Chunks`` hands the checked chunks to the transaction; for a large roster the reading and
+checking run in a child process meanwhile (``commcare.background``; docs/roster.md).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
+from collections.abc import Iterator
 from operator import itemgetter
 from pathlib import Path
+from typing import Self
 
 from commcare import identity
 from commcare.errors import InvalidValue, NotFound
@@ -25,6 +29,7 @@ from commcare.errors import InvalidValue, NotFound
 FIELDS = ("name", "sex", "id_number", "phone", "compound", "address", "tags", "liaison", "note",
           "born", "emergency_contact", "emergency_phone")
 CHUNK = 10_000  # rows per step of the progress bar, and per executemany
+FIRST_CHUNK = 1_000
 RESIDENT_COLUMNS = ("name", "name_pinyin", "name_initials", "sex", "born", "id_number", "phone",
                     "emergency_name", "emergency_phone", "note")
 
@@ -100,33 +105,114 @@ def map_headers(header: list[str], overrides: dict | None = None) -> tuple[dict[
 
 # --- checking without the database ------------------------------------------------------------
 
-class Checked:
-    """A roster after the checks that need no database: for each row that passed them, its
-    spreadsheet row number and its clean values, column by column."""
+class Roster:
+    """A roster read and its header understood (a file with no name column, or none at all,
+    is refused here, before anything is checked)."""
 
-    def __init__(self, unknown: list[str]) -> None:
-        self.unknown = unknown
+    def __init__(self, table: list[list[str]], overrides: dict | None = None) -> None:
+        if not table:
+            raise InvalidValue("roster.empty", field="FILE")
+        self.mapping, self.unknown = map_headers(table[0], overrides)
+        self.body = table[1:]
+
+
+class Checked:
+    """A chunk of a roster after the checks that need no database: for each row that passed
+    them, its spreadsheet row number and its clean values, column by column; and the
+    problems of the others."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows  # how many of the roster's rows it covers, valid or not
         self.numbers: list[int] = []
         self.columns: dict[str, list] = {f: [] for f in RESIDENT_COLUMNS + ("tags", "compound", "address", "liaison")}
         self.problems: list[tuple[int, str, str]] = []
 
 
-def check(table: list[list[str]], ctx, overrides=None, progress=None) -> Checked:
-    """Validate every row of ``table`` (header first) without touching the database."""
-    if not table:
-        raise InvalidValue("roster.empty", field="FILE")
-    mapping, unknown = map_headers(table[0], overrides)
-    out = Checked(unknown)
+def checked_chunks(roster: Roster, ctx, size: int | None = None) -> Iterator[Checked]:
+    """Every row of ``roster`` validated without touching the database, up to ``size`` rows
+    at a time. A row is judged by itself and the rows before it (an ID number an earlier row
+    gave is refused), so each chunk is final when it is handed on. The first chunks are
+    smaller (``FIRST_CHUNK``, doubling), so that the writing can begin early."""
     cleaners = _cleaners(ctx)
     memos = {field: ({}, set()) for field in [*cleaners, "name"]}
-    body = table[1:]
-    for start in range(0, len(body), CHUNK):
-        numbers, raw = _raw_columns(body[start:start + CHUNK], start + 2, mapping)
-        _check_chunk(out, numbers, raw, cleaners, memos)
-        if progress:
-            progress("check", min(start + CHUNK, len(body)), len(body))
-    _refuse_repeated_ids(out)
-    return out
+    seen: dict[str, int] = {}  # ID number -> the row that gave it
+    size = size or CHUNK
+    body, start, step = roster.body, 0, min(FIRST_CHUNK, size)
+    while start < len(body):
+        out = Checked(min(step, len(body) - start))
+        numbers, raw = _raw_columns(body[start:start + step], start + 2, roster.mapping)
+        start, step = start + step, min(step * 2, size)
+        if numbers:
+            _check_chunk(out, numbers, raw, cleaners, memos)
+            _refuse_repeated_ids(out, seen)
+        yield out
+
+
+def read_and_check(path: str, ctx, overrides: dict | None = None, size: int | None = None) -> Iterator:
+    """Read the roster at ``path``: first ``(unknown columns, number of rows)``, then its
+    checked chunks (``checked_chunks``)."""
+    roster = Roster(read_table(path), overrides)
+    yield roster.unknown, len(roster.body)
+    yield from checked_chunks(roster, ctx, size)
+
+
+class Chunks:
+    """A roster file read and checked, for the write transaction to walk chunk by chunk, as
+    many times as it is retried (each chunk is kept once it has come). ``background``: the
+    reading and checking run in a child process (``commcare.background``) while this one
+    writes what was checked before. ``progress("check", done, total)`` is told as chunks come.
+
+    ``heading()`` waits for the file to be read and its header understood: a file that cannot
+    be read or has no name column is refused there (call it before opening the database)."""
+
+    def __init__(self, path: str, ctx, overrides: dict | None = None, background: bool = False,
+                 size: int | None = None) -> None:
+        from commcare import background as bg
+
+        self.progress = None
+        self._kept: list[Checked] = []
+        self._source = (bg.produce(read_and_check, path, ctx, overrides, size) if background
+                        else read_and_check(path, ctx, overrides, size))
+        self._heading: tuple[list[str], int] | None = None
+
+    def heading(self) -> tuple[list[str], int]:
+        """The unknown columns (ignored) and the number of rows after the header."""
+        if self._heading is None:
+            self._heading = next(self._source)
+        return self._heading
+
+    @property
+    def unknown(self) -> list[str]:
+        return self.heading()[0]
+
+    @property
+    def total(self) -> int:
+        return self.heading()[1]
+
+    def __iter__(self) -> Iterator[Checked]:
+        self.heading()
+        yield from self._kept
+        while self._source is not None:
+            chunk = next(self._source, None)
+            if chunk is None:
+                self.close()
+                return
+            self._kept.append(chunk)
+            if self.progress:
+                self.progress("check", sum(c.rows for c in self._kept), self.total)
+            yield chunk
+
+    def close(self) -> None:
+        """Stop reading and checking (a child process is ended)."""
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _raw_columns(rows: list[list[str]], first: int, mapping: dict[int, str]) -> tuple[list[int], dict]:
@@ -323,14 +409,17 @@ def _append_rows(out: Checked, numbers: list[int], clean: dict, bad: dict) -> No
         out.columns[field].extend(values)
 
 
-def _refuse_repeated_ids(out: Checked) -> None:
-    """An ID number given by an earlier row makes this row invalid."""
-    given = [n for n in out.columns["id_number"] if n]
-    if len(set(given)) == len(given):  # the usual case, told by one set in C
+def _refuse_repeated_ids(out: Checked, seen: dict[str, int]) -> None:
+    """An ID number given by an earlier row (of this chunk or one before: ``seen``, which is
+    brought up to date) makes this row invalid."""
+    ids = out.columns["id_number"]
+    given = dict(zip(ids, out.numbers))
+    given.pop(None, None)
+    if len(given) == len(ids) - ids.count(None) and seen.keys().isdisjoint(given):
+        seen.update(given)  # the usual case, told by a dict and a set in C
         return
-    seen: dict[str, int] = {}
     drop = []
-    for i, (number, id_number) in enumerate(zip(out.numbers, out.columns["id_number"])):
+    for i, (number, id_number) in enumerate(zip(out.numbers, ids)):
         if not id_number:
             continue
         if id_number in seen:

@@ -9,86 +9,102 @@ with each value already in the form its column type stores (``UTCDateTime``'s te
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 
 from sqlalchemy import bindparam, func, insert, select, update
 
 from commcare import audit
 from commcare.errors import ImportRejected
-from commcare.importer import CHUNK, RESIDENT_COLUMNS, Checked, _t
+from commcare.importer import CHUNK, RESIDENT_COLUMNS, Checked, Chunks, _t
 from commcare.tables import households, resident_tags, residents, staff
 
 
-def import_roster(conn, ctx, checked: Checked, source: str, dry_run=False, skip_invalid=False,
+def import_roster(conn, ctx, chunks: Chunks, source: str, dry_run=False, skip_invalid=False,
                   progress=None) -> dict:
     """Check the rows against the register and, unless ``dry_run``, write the valid ones, in
-    the caller's one transaction (``conn``: a Core connection). Any invalid row refuses the
-    whole file unless ``skip_invalid``."""
-    found = plan(conn, ctx, checked)
-    lines = [_t("roster.problem", row=r, problem=p if p.startswith(f"{f}:") else f"{f}: {p}")
-             for r, f, p in sorted(found.problems)]
-    if found.problems and not skip_invalid:
-        raise ImportRejected("roster.rejected", problems=lines, count=len(found.problems))
-    summary = {"valid": len(found.rows), "invalid": len(found.problems), "problems": lines,
-               "unknown_columns": checked.unknown, "imported": 0, "dry_run": dry_run}
-    if not dry_run:
-        summary.update(write(conn, ctx, checked, found, source, progress))
+    the caller's one transaction (``conn``: a Core connection), chunk by chunk as ``chunks``
+    come. Any invalid row refuses the whole file unless ``skip_invalid``: the writing stops at
+    the first, the rest is still checked so that every problem is told, and the rollback
+    takes back what was written."""
+    plan = Plan(conn, ctx, chunks.total)
+    writer = None if dry_run else Writer(conn, ctx, plan)
+    with indexes_built_after(conn, (households, residents), 0 if dry_run else chunks.total):
+        for chunk in chunks:
+            rows = plan.take(chunk)
+            if writer and (skip_invalid or not plan.problems):
+                writer.write(chunk, rows)
+                if progress:
+                    progress("write", writer.written, chunks.total)
+        lines = [_t("roster.problem", row=r, problem=p if p.startswith(f"{f}:") else f"{f}: {p}")
+                 for r, f, p in sorted(plan.problems)]
+        if plan.problems and not skip_invalid:
+            raise ImportRejected("roster.rejected", problems=lines, count=len(plan.problems))
+    summary = {"valid": plan.valid, "invalid": len(plan.problems), "problems": lines,
+               "unknown_columns": chunks.unknown, "imported": 0, "dry_run": dry_run}
+    if writer:
+        summary.update(writer.finish(source))
     return summary
 
 
 class Plan:
-    """Which checked rows go in (indexes into the columns), the problems found, and the
-    households they form: (compound, address) -> liaison id."""
+    """The checks that need the register, row by row as chunks come: a row naming an unknown
+    liaison, an ID number already registered, or a liaison other than its household's (in
+    the register or in an earlier row) is refused. ``households``: (compound, address) ->
+    liaison id, for every household the valid rows name."""
 
-    def __init__(self, checked: Checked, known: dict) -> None:
-        self.rows: list[int] = []
-        self.problems: list[tuple[int, str, str]] = list(checked.problems)
+    def __init__(self, conn, ctx, rows: int) -> None:
+        self.conn = conn
+        cid = ctx.community_id(conn)
+        self.known = _known_households(conn, cid)  # (compound, address) -> (id, liaison id)
+        self.by_name = _staff_by_name(conn, cid)
+        # a large roster: cheaper to read every registered ID number once than to ask in pieces
+        self.taken = _all_registered_ids(conn) if rows > 5000 else None
         self.households: dict[tuple[str, str], int | None] = {}
-        self.known = known  # the register's households: (compound, address) -> (id, liaison id)
+        self.problems: list[tuple[int, str, str]] = []
+        self.valid = 0
 
-
-def plan(conn, ctx, checked: Checked) -> Plan:
-    """Refuse rows naming an unknown liaison, an ID number already registered, or a liaison other
-    than their household's (in the register or in an earlier row)."""
-    cid = ctx.community_id(conn)
-    out = Plan(checked, _known_households(conn, cid))
-    by_name = _staff_by_name(conn, cid)
-    cols = checked.columns
-    if not checked.numbers:
-        return out
-    taken = _registered_ids(conn, [n for n in cols["id_number"] if n])
-    rows = zip(checked.numbers, cols["liaison"], cols["id_number"], cols["compound"], cols["address"])
-    for i, (number, liaison, id_number, compound, address) in enumerate(rows):
-        liaison_id = None
-        if liaison:
-            found = by_name.get(liaison, ())
-            if len(found) != 1:
-                key = "roster.unknown_liaison" if not found else "roster.ambiguous_liaison"
-                out.problems.append((number, "liaison", _t(key, name=liaison)))
+    def take(self, checked: Checked) -> list[int]:
+        """The indexes of ``checked``'s rows that pass; the others' problems are noted."""
+        self.problems += checked.problems
+        cols, by_name = checked.columns, self.by_name
+        if not checked.numbers:
+            return []
+        ids = [n for n in cols["id_number"] if n]
+        taken = self.taken.intersection(ids) if self.taken is not None else _registered_ids(self.conn, ids)
+        accepted = []
+        rows = zip(checked.numbers, cols["liaison"], cols["id_number"], cols["compound"], cols["address"])
+        for i, (number, liaison, id_number, compound, address) in enumerate(rows):
+            liaison_id = None
+            if liaison:
+                found = by_name.get(liaison, ())
+                if len(found) != 1:
+                    key = "roster.unknown_liaison" if not found else "roster.ambiguous_liaison"
+                    self.problems.append((number, "liaison", _t(key, name=liaison)))
+                    continue
+                liaison_id = found[0]
+            if id_number in taken:
+                self.problems.append((number, "id_number", _t("roster.id_registered")))
                 continue
-            liaison_id = found[0]
-        if id_number in taken:
-            out.problems.append((number, "id_number", _t("roster.id_registered")))
-            continue
-        if _household_refuses(out, number, (compound, address), liaison_id):
-            continue
-        out.rows.append(i)
-    return out
+            if self._household_refuses(number, (compound, address), liaison_id):
+                continue
+            accepted.append(i)
+        self.valid += len(accepted)
+        return accepted
 
-
-def _household_refuses(out: Plan, number: int, key: tuple[str, str], liaison_id: int | None) -> bool:
-    if key == ("", ""):
-        if liaison_id:
-            out.problems.append((number, "liaison", _t("register.liaison_needs_address")))
+    def _household_refuses(self, number: int, key: tuple[str, str], liaison_id: int | None) -> bool:
+        if key == ("", ""):
+            if liaison_id:
+                self.problems.append((number, "liaison", _t("register.liaison_needs_address")))
+                return True
+            return False
+        current = self.households.get(key) or self.known.get(key, (None, None))[1]
+        if liaison_id and current and current != liaison_id:
+            where = " ".join(k for k in key if k)
+            self.problems.append((number, "liaison", _t("roster.liaison_conflict", address=where)))
             return True
+        self.households[key] = liaison_id or current
         return False
-    current = out.households.get(key) or out.known.get(key, (None, None))[1]
-    if liaison_id and current and current != liaison_id:
-        where = " ".join(k for k in key if k)
-        out.problems.append((number, "liaison", _t("roster.liaison_conflict", address=where)))
-        return True
-    out.households[key] = liaison_id or current
-    return False
 
 
 def _staff_by_name(conn, cid) -> dict[str, list[int]]:
@@ -104,11 +120,15 @@ def _known_households(conn, cid) -> dict[tuple[str, str], tuple[int, int | None]
     return {(c, a): (hid, lid) for c, a, hid, lid in rows}
 
 
-def _registered_ids(conn, ids: list[str]) -> set[str]:
-    """The ID numbers of ``ids`` already in the register (any community: they are unique)."""
+def _all_registered_ids(conn) -> set[str]:
+    """Every ID number in the register (any community: they are unique)."""
     col = residents.c.id_number
-    if len(ids) > 5000:  # cheaper to read them all than to ask in pieces
-        return set(conn.scalars(select(col).where(col.is_not(None)))).intersection(ids)
+    return set(conn.scalars(select(col).where(col.is_not(None))))
+
+
+def _registered_ids(conn, ids: list[str]) -> set[str]:
+    """The ID numbers of ``ids`` already in the register."""
+    col = residents.c.id_number
     found: set[str] = set()
     for i in range(0, len(ids), 500):
         found.update(conn.scalars(select(col).where(col.in_(ids[i:i + 500]))))
@@ -117,66 +137,80 @@ def _registered_ids(conn, ids: list[str]) -> set[str]:
 
 # --- writing -----------------------------------------------------------------------------------
 
-def write(conn, ctx, checked: Checked, plan: Plan, source: str, progress=None) -> dict:
-    """Insert the plan's households, residents and tags; one audit entry for the import."""
-    from pathlib import Path
+class Writer:
+    """Inserts the valid rows of each chunk: its new households, residents and tags."""
 
-    cid = ctx.community_id(conn, create=True)
-    now = ctx.now()
-    house_ids = _ensure_households(conn, cid, plan, now)
-    cols, rows, n = checked.columns, plan.rows, len(plan.rows)
-    pick = (lambda f: cols[f]) if n == len(checked.numbers) else (lambda f: [cols[f][i] for i in rows])
-    ids = reserve_ids(conn, residents, n)
-    data = {"id": ids, "community_id": [cid] * n,
-            "household_id": [house_ids.get(key) for key in zip(pick("compound"), pick("address"))]}
-    data.update({f: pick(f) for f in RESIDENT_COLUMNS})
-    data.update(created_at=[now] * n, updated_at=[now] * n, version=[1] * n)
-    with indexes_built_after(conn, residents, n):
-        bulk_insert(conn, residents, data, progress)
-    tags = [(rid, tag) for rid, row_tags in zip(ids, pick("tags")) for tag in row_tags]
-    bulk_insert(conn, resident_tags, {"resident_id": [t[0] for t in tags], "tag": [t[1] for t in tags]})
-    audit.record(conn, ctx, "resident.import", "resident", None, ["rows"],
-                 detail=f"{Path(source).name}: {n} imported, {len(plan.problems)} invalid")
-    return {"imported": n, "households": len(plan.households)}
+    def __init__(self, conn, ctx, plan: Plan) -> None:
+        self.conn, self.ctx, self.plan = conn, ctx, plan
+        self.cid = ctx.community_id(conn, create=True)
+        self.now = ctx.now()
+        # every household written to: (compound, address) -> (id, liaison id as it is stored)
+        self.houses: dict[tuple[str, str], tuple[int, int | None]] = dict(plan.known)
+        self.written = 0
+        self.stored: dict = {}  # column -> {value: stored form}, kept from chunk to chunk
 
+    def write(self, checked: Checked, rows: list[int]) -> None:
+        n = len(rows)
+        if not n:
+            return
+        cols = checked.columns
+        pick = (lambda f: cols[f]) if n == len(checked.numbers) else (lambda f: [cols[f][i] for i in rows])
+        keys = list(zip(pick("compound"), pick("address")))
+        self._new_households(keys)
+        ids = reserve_ids(self.conn, residents, n)
+        houses = self.houses
+        data = {"id": ids, "community_id": [self.cid] * n,
+                "household_id": [houses[k][0] if k in houses else None for k in keys]}
+        data.update({f: pick(f) for f in RESIDENT_COLUMNS})
+        data.update(created_at=[self.now] * n, updated_at=[self.now] * n, version=[1] * n)
+        bulk_insert(self.conn, residents, data, self.stored)
+        tags = [(rid, tag) for rid, row_tags in zip(ids, pick("tags")) for tag in row_tags]
+        bulk_insert(self.conn, resident_tags, {"resident_id": [t[0] for t in tags], "tag": [t[1] for t in tags]})
+        self.written += n
 
-def _ensure_households(conn, cid, plan: Plan, now) -> dict[tuple[str, str], int]:
-    """The id of each household the rows name: new ones are created, and one in the register
-    without a liaison gets the rows' liaison."""
-    ids = {key: plan.known[key][0] for key in plan.households if key in plan.known}
-    new = [key for key in plan.households if key not in plan.known]
-    new_ids = reserve_ids(conn, households, len(new))
-    with indexes_built_after(conn, households, len(new)):
-        bulk_insert(conn, households, {
-            "id": new_ids, "community_id": [cid] * len(new), "compound": [k[0] for k in new],
-            "address": [k[1] for k in new], "liaison_id": [plan.households[k] for k in new],
-            "created_at": [now] * len(new)})
-    ids.update(zip(new, new_ids))
-    assign = [{"hid": plan.known[k][0], "lid": lid} for k, lid in plan.households.items()
-              if k in plan.known and lid and plan.known[k][1] is None]
-    if assign:
-        conn.execute(update(households).where(households.c.id == bindparam("hid"))
-                     .values(liaison_id=bindparam("lid")), assign)
-    return ids
+    def _new_households(self, keys: list[tuple[str, str]]) -> None:
+        """Create the households of ``keys`` not written to before, with their liaison so far."""
+        liaisons = self.plan.households
+        new = [k for k in dict.fromkeys(keys) if k not in self.houses and k in liaisons]
+        new_ids = reserve_ids(self.conn, households, len(new))
+        bulk_insert(self.conn, households, {
+            "id": new_ids, "community_id": [self.cid] * len(new), "compound": [k[0] for k in new],
+            "address": [k[1] for k in new], "liaison_id": [liaisons[k] for k in new],
+            "created_at": [self.now] * len(new)})
+        self.houses.update(zip(new, zip(new_ids, (liaisons[k] for k in new))))
+
+    def finish(self, source: str) -> dict:
+        """Give a liaison to each household that had none when it was written (in the register
+        or in an earlier chunk) and that a later row named one for; one audit entry."""
+        from pathlib import Path
+
+        assign = [{"hid": self.houses[k][0], "lid": lid} for k, lid in self.plan.households.items()
+                  if lid and k in self.houses and self.houses[k][1] is None]
+        if assign:
+            self.conn.execute(update(households).where(households.c.id == bindparam("hid"))
+                              .values(liaison_id=bindparam("lid")), assign)
+        audit.record(self.conn, self.ctx, "resident.import", "resident", None, ["rows"],
+                     detail=f"{Path(source).name}: {self.written} imported, {len(self.plan.problems)} invalid")
+        return {"imported": self.written, "households": len(self.plan.households)}
 
 
 REBUILD_MIN_ROWS = 10_000
 
 
 @contextmanager
-def indexes_built_after(conn, table, rows: int):
-    """On SQLite, a load of ``rows`` into a table that holds no more than that goes about a
-    third faster when the table's plain (non-unique) indexes are dropped before it and built
-    again after it, from the whole column at once, in the same transaction (a roster's first
-    import). Unique indexes stay, so uniqueness is checked row by row as ever; should the load
-    fail, the rollback brings the dropped indexes back with everything else."""
-    if conn.dialect.name != "sqlite" or rows < REBUILD_MIN_ROWS or \
-            conn.scalar(select(func.count()).select_from(table)) > rows:
-        yield
-        return
-    plain = conn.exec_driver_sql(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL "
-        "AND sql NOT LIKE 'CREATE UNIQUE %'", (table.name,)).all()
+def indexes_built_after(conn, tables, rows: int):
+    """On SQLite, a load of up to ``rows`` rows into a table that holds no more than that goes
+    about a third faster when the table's plain (non-unique) indexes are dropped before it and
+    built again after it, from the whole column at once, in the same transaction (a roster's
+    first import). Unique indexes stay, so uniqueness is checked row by row as ever; should
+    the load fail, the rollback brings the dropped indexes back with everything else."""
+    plain = []
+    if conn.dialect.name == "sqlite" and rows >= REBUILD_MIN_ROWS:
+        for table in tables:
+            if conn.scalar(select(func.count()).select_from(table)) <= rows:
+                plain += conn.exec_driver_sql(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                    "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE %'", (table.name,)).all()
     for name, _ in plain:
         conn.exec_driver_sql(f'DROP INDEX "{name}"')
     yield
@@ -200,8 +234,10 @@ def reserve_ids(conn, table, count: int) -> list[int]:
     return list(range(top + 1, top + 1 + count))
 
 
-def bulk_insert(conn, table, data: dict[str, list], progress=None) -> None:
-    """Insert the rows given column by column (``data``: column name -> values)."""
+def bulk_insert(conn, table, data: dict[str, list], memos: dict | None = None) -> None:
+    """Insert the rows given column by column (``data``: column name -> values). ``memos``
+    keeps each value's stored form from one call to the next (a roster's birth dates recur
+    from chunk to chunk)."""
     columns = list(data)
     n = len(data[columns[0]])
     if not n:
@@ -213,23 +249,41 @@ def bulk_insert(conn, table, data: dict[str, list], progress=None) -> None:
         # a quarter of the residents' insert. (No column of these tables has a server default,
         # so leaving one out stores the same NULL.)
         columns = [c for c in columns if data[c].count(None) < n] or columns[:1]
-        stored = [_as_stored(table.c[c], data[c], conn.dialect) for c in columns]
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        rows = list(zip(*stored))
+        memos = {} if memos is None else memos
+        stored = {c: _as_stored(table.c[c], data[c], conn.dialect, memos.setdefault((table.name, c), {None: None}))
+                  for c in columns}
+        # A value every row shares (the community, the time of the import) goes into the
+        # statement once rather than being bound for each row: a tenth of the residents' insert.
+        same = {c: _literal(v[0]) for c, v in stored.items() if v.count(v[0]) == n and _literal(v[0])}
+        bound = [c for c in columns if c not in same]
+        values = ", ".join(same.get(c, "?") for c in columns)
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
+        rows = list(zip(*(stored[c] for c in bound))) if bound else [()] * n
         run = lambda part: conn.exec_driver_sql(sql, part)
     else:
         rows = [dict(zip(columns, values)) for values in zip(*data.values())]
         run = lambda part: conn.execute(insert(table), part)
     for start in range(0, n, CHUNK):
         run(rows[start:start + CHUNK])
-        if progress:
-            progress("write", min(start + CHUNK, n), n)
 
 
-def _as_stored(column, values: list, dialect) -> list:
-    """``values`` as the column's type hands them to the driver (once per distinct value)."""
+_TIME_TEXT = re.compile(r"[0-9][0-9 :.+-]*", re.ASCII)
+
+
+def _literal(value) -> str | None:
+    """``value`` as an SQL literal, for an integer or the stored text of a date or time; None
+    for anything else (names, addresses: always bound, never spliced into a statement)."""
+    if type(value) is int:
+        return str(value)
+    if type(value) is str and _TIME_TEXT.fullmatch(value):
+        return f"'{value}'"
+    return None
+
+
+def _as_stored(column, values: list, dialect, memo: dict) -> list:
+    """``values`` as the column's type hands them to the driver (once per distinct value:
+    ``memo``, value -> stored form)."""
     process = column.type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:
         return values
-    memo: dict = {None: None}
     return [memo[v] if v in memo else memo.setdefault(v, process(v)) for v in values]

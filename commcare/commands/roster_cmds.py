@@ -38,9 +38,17 @@ def resident_import(
             raise InvalidValue("roster.bad_map", field="map", value=item, choices=", ".join(importer.FIELDS))
         overrides[column] = field
     st = state()
-    with ProgressBar(sys.stderr) as progress:
-        checked = importer.check(importer.read_table(file), st.ctx, overrides, progress)
-        summary = _apply_import(st, checked, file, dry_run, skip_invalid, progress)
+    # A large roster is read and checked in a child process while this one writes
+    # (commcare.background): it is forked here, before the progress bar's thread starts and
+    # before the database opens.
+    with importer.Chunks(file, st.ctx, overrides, background=_check_beside(file, dry_run)) as chunks:
+        from commcare import roster_write  # SQLAlchemy loads meanwhile
+
+        chunks.heading()  # a file that cannot be read is refused here, before the database opens
+        with ProgressBar(sys.stderr) as progress:
+            chunks.progress = progress
+            run = st.read_core if dry_run else st.write_core
+            summary = run(roster_write.import_roster, chunks, file, dry_run, skip_invalid, progress)
     if summary["unknown_columns"]:
         note("roster.unknown_columns", columns="、".join(summary["unknown_columns"]))
     for line in summary["problems"]:
@@ -53,13 +61,22 @@ def resident_import(
         say("roster.imported", imported=summary["imported"], invalid=summary["invalid"])
 
 
-def _apply_import(st, checked, file, dry_run, skip_invalid, progress) -> dict:
-    """The checks against the register and the inserts, in one transaction (a read one for
-    --dry-run, which writes nothing). The file was read and checked before, outside it."""
-    from commcare import roster_write
+BACKGROUND_MIN_BYTES = 1_000_000  # some 15,000 rows of CSV
 
-    run = st.read_core if dry_run else st.write_core
-    return run(roster_write.import_roster, checked, file, dry_run, skip_invalid, progress)
+
+def _check_beside(file: str, dry_run: bool) -> bool:
+    """Whether to read and check in a child process while this one writes: for a roster of
+    a megabyte or more, on Linux. A dry run writes nothing, so there is nothing to overlap."""
+    import os
+
+    from commcare import background
+
+    if dry_run or not background.available():
+        return False
+    try:
+        return os.path.getsize(file) >= BACKGROUND_MIN_BYTES
+    except OSError:  # no such file: said by the reading, in this process
+        return False
 
 
 class ProgressBar:

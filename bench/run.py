@@ -1,6 +1,7 @@
 """Whole-process timings of commcare beside the floor its libraries set, in one run.
 
     python bench/run.py [--residents 100000] [--requests 1000000] [--days 60] [--runs 5] [--quick]
+                        [--import-rows 100000] [--instructions]
 
 Builds a demo community with `commcare demo` (once; reused if the file exists), then runs each
 command several times, interleaved with the floors so that machine noise hits all alike, and
@@ -13,8 +14,10 @@ more (goal: at most 1.2). (A tenth of the requests over the same 60 days would b
 ten times quieter, with a tenth of today's requests and of the open backlog: that compares
 load, not history.) Where
 taskwarrior (``task``) is installed, the same work in taskwarrior at 100,000 pending tasks is
-timed beside it as the peer (bench/peer_taskwarrior.py; ``--peer-tasks`` to change it). The
-table is also written to bench/results/.
+timed beside it as the peer (bench/peer_taskwarrior.py; ``--peer-tasks`` to change it). A
+100,000-row roster (``--import-rows``) is imported into a fresh register in each run, beside a raw
+sqlite3 executemany of the same rows (bench/bench_import.py, which also breaks the import's
+time down). The table is also written to bench/results/.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import bench_import
 import peer_taskwarrior
 
 # The goals (issue #7): ratio to the floor (--help: to the help floor), and peak memory.
@@ -37,6 +41,7 @@ GOALS = {"commcare --help": 1.3, "add-request": 1.2, "request resolve": 1.2,
          "report today --format json": 1.3, "call due --format json": 1.3}
 PEAK_GOAL_MIB = 120
 HISTORY_GOAL = 1.2  # report today at --requests over report today at a tenth of them
+IMPORT_GOAL = 0.2  # at least a fifth of raw sqlite3 executemany's rows per second
 FLOOR = [sys.executable, "-c", "import typer, rich.console, sqlalchemy.orm"]
 FLOOR_HELP = [sys.executable, "-c", "import typer, rich.console"]
 
@@ -99,6 +104,37 @@ def build(db: Path, residents: int, requests: int, days: int, env: dict) -> None
     print(f"built in {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
 
+class RosterImport:
+    """``commcare resident import`` of a generated roster (bench_import.py's) into a fresh
+    register, beside a raw sqlite3 executemany of the same rows, interleaved with the rest."""
+
+    def __init__(self, out: Path, rows: int, env: dict) -> None:
+        self.rows, self.dir = rows, out / "import"
+        self.dir.mkdir(exist_ok=True)
+        self.csv = self.dir / f"roster-{rows}.csv"
+        if not self.csv.exists():
+            bench_import.make_roster(self.csv, rows)
+        self.env = {**env, "COMMCARE_DB": str(self.dir / "register.db")}
+        self.raw: list[float] = []
+        self.ours: list[float] = []
+        self.peak = 0
+
+    def run_once(self) -> None:
+        (self.dir / "raw.db").unlink(missing_ok=True)
+        self.raw.append(bench_import.raw(self.csv, self.dir / "raw.db"))
+        bench_import.fresh_register(commcare(), self.env)
+        seconds, peak = timed(commcare() + ["resident", "import", str(self.csv)], self.env)
+        self.ours.append(seconds)
+        self.peak = max(self.peak, peak)
+
+    def lines(self) -> list[str]:
+        raw, ours = statistics.median(self.raw), statistics.median(self.ours)
+        ratio = raw / ours
+        return [f"resident import of a {self.rows:,}-row roster: {self.rows / ours:,.0f} rows/s ({ours:.2f} s, "
+                f"peak {self.peak / 1024:.0f} MiB) vs raw sqlite3 executemany {self.rows / raw:,.0f} rows/s: "
+                f"{ratio:.3f} of the raw rate (goal at least {IMPORT_GOAL}) {'met' if ratio >= IMPORT_GOAL else 'NOT met'}"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--residents", type=int, default=100_000)
@@ -109,6 +145,8 @@ def main() -> None:
     ap.add_argument("--peer-tasks", type=int, default=None,
                     help="taskwarrior's tasks (default 100,000, as many as residents with --quick): "
                          "at 1,000,000 it needs minutes and gigabytes per command")
+    ap.add_argument("--import-rows", type=int, default=100_000,
+                    help="rows of the generated roster for the import beside raw sqlite3 (0: none)")
     ap.add_argument("--dir", default=str(HERE / "results"))
     ap.add_argument("--instructions", action="store_true",
                     help="also count each command's instructions once under valgrind (callgrind), "
@@ -152,7 +190,10 @@ def main() -> None:
         print("taskwarrior (task) is not installed: no peer rows (apt-get install taskwarrior)", file=sys.stderr)
     times: dict[str, list[float]] = {k: [] for k in cases}
     peaks: dict[str, int] = {k: 0 for k in cases}
+    roster = RosterImport(out, args.import_rows, env) if args.import_rows else None
     for _ in range(args.runs):
+        if roster:
+            roster.run_once()
         for name, cmd in cases.items():
             if cmd is None:
                 last = subprocess.run(c + ["request", "list", "--status", "all", "--resident", "#1", "--format", "csv"],
@@ -187,6 +228,8 @@ def main() -> None:
     lines.append(f"report today with {args.days} days of history ({args.requests:,} requests) vs {small_days} days "
                  f"({small:,}), as many requests a day: {history:.2f} of its time "
                  f"(goal {HISTORY_GOAL:.1f}) {'met' if history <= HISTORY_GOAL else 'NOT met'}")
+    if roster:
+        lines += roster.lines()
     for name in cases:
         if name.startswith("peer:"):
             ours = name.split("(", 1)[1].rstrip(")")

@@ -133,7 +133,9 @@ def bars(pairs: list[tuple[str, float, float]], width: int = 520) -> str:
 def to_html(data: dict) -> str:
     parts = [f"<!doctype html><html lang='{get_lang()}'><meta charset='utf-8'><title>{escape(title(data))}</title>",
              f"<style>{CSS}</style><h1>{escape(title(data))}</h1>"]
-    cats = [(category_label(x["category"]), x["opened"] + x["open"], 0) for x in data["requests"]["by_category"]]
+    # what is still to do, per category (opened + open would count a request opened today and
+    # still open twice)
+    cats = [(category_label(x["category"]), x["open"], 0) for x in data["requests"]["by_category"] if x["open"]]
     if cats:
         parts.append(f"<h2>{escape(t('report.chart_categories'))}</h2>" + bars(cats))
     calls = [(x["staff"], x["calls_made"], x["residents"]) for x in data["liaisons"]]

@@ -82,6 +82,14 @@ def test_open_and_overdue_are_as_of_the_end_of_a_past_day(day, monkeypatch):
     assert (today["requests"]["open"], today["requests"]["resolved"]) == (0, 2)
 
 
+def test_the_html_chart_counts_each_open_request_once(day):
+    """A request opened today and still open is one thing still to do, not two."""
+    html = day("--lang", "en", "report", "day", "2026-05-08", "-f", "html").stdout
+    chart = html.split("Open requests per category</h2>", 1)[1].split("</svg>", 1)[0]
+    values = re.findall(r"<text x='0' y='\d+'>([^<]+)</text><text x='\d+' y='\d+'>([^<]+)</text>", chart)
+    assert sorted(values) == [("medicine", "1"), ("trash", "1")]
+
+
 def test_the_same_figures_in_markdown_csv_and_html(day):
     md = report(day, "-f", "markdown")
     assert "| requests overdue | 2 |" in md and "刘建国" in md and "| 矿泉水 | 60 | 箱 |" in md

@@ -30,6 +30,7 @@ FIELDS = ("name", "sex", "id_number", "phone", "compound", "address", "tags", "l
           "born", "emergency_contact", "emergency_phone")
 CHUNK = 10_000  # rows per step of the progress bar, and per executemany
 FIRST_CHUNK = 1_000
+MEMO_LIMIT = 20_000  # checked values kept per column, to check a value that recurs only once
 RESIDENT_COLUMNS = ("name", "name_pinyin", "name_initials", "sex", "born", "id_number", "phone",
                     "emergency_name", "emergency_phone", "note")
 
@@ -139,12 +140,19 @@ def checked_chunks(roster: Roster, ctx, size: int | None = None) -> Iterator[Che
     size = size or CHUNK
     body, start, step = roster.body, 0, min(FIRST_CHUNK, size)
     while start < len(body):
-        out = Checked(min(step, len(body) - start))
-        numbers, raw = _raw_columns(body[start:start + step], start + 2, roster.mapping)
+        rows = body[start:start + step]
+        body[start:start + step] = [None] * len(rows)  # let the rows go once checked: a large file's memory
+        out = Checked(len(rows))
+        numbers, raw = _raw_columns(rows, start + 2, roster.mapping)
+        del rows
         start, step = start + step, min(step * 2, size)
         if numbers:
             _check_chunk(out, numbers, raw, cleaners, memos)
             _refuse_repeated_ids(out, seen)
+            for results, failed in memos.values():
+                if len(results) > MEMO_LIMIT:  # mostly distinct values (names): keeping them all
+                    results.clear()            # would hold the whole file for little gain
+                    failed.clear()
         yield out
 
 
@@ -157,10 +165,11 @@ def read_and_check(path: str, ctx, overrides: dict | None = None, size: int | No
 
 
 class Chunks:
-    """A roster file read and checked, for the write transaction to walk chunk by chunk, as
-    many times as it is retried (each chunk is kept once it has come). ``background``: the
-    reading and checking run in a child process (``commcare.background``) while this one
-    writes what was checked before. ``progress("check", done, total)`` is told as chunks come.
+    """A roster file read and checked, for the write transaction to walk chunk by chunk.
+    ``background``: the reading and checking run in a child process (``commcare.background``)
+    while this one writes what was checked before. ``progress("check", done, total)`` is told
+    as chunks come. Only the chunk being written is held: a transaction the database makes us
+    retry (locked, a serialization failure) walks them again by reading the file again.
 
     ``heading()`` waits for the file to be read and its header understood: a file that cannot
     be read or has no name column is refused there (call it before opening the database)."""
@@ -170,10 +179,11 @@ class Chunks:
         from commcare import background as bg
 
         self.progress = None
-        self._kept: list[Checked] = []
-        self._source = (bg.produce(read_and_check, path, ctx, overrides, size) if background
-                        else read_and_check(path, ctx, overrides, size))
+        self._start = lambda: (bg.produce(read_and_check, path, ctx, overrides, size) if background
+                               else read_and_check(path, ctx, overrides, size))
+        self._source = self._start()
         self._heading: tuple[list[str], int] | None = None
+        self._walked = False
 
     def heading(self) -> tuple[list[str], int]:
         """The unknown columns (ignored) and the number of rows after the header."""
@@ -190,17 +200,18 @@ class Chunks:
         return self.heading()[1]
 
     def __iter__(self) -> Iterator[Checked]:
+        if self._walked:  # again, for a retried transaction: from the start of the file
+            self.close()
+            self._source, self._heading = self._start(), None
+        self._walked = True
         self.heading()
-        yield from self._kept
-        while self._source is not None:
-            chunk = next(self._source, None)
-            if chunk is None:
-                self.close()
-                return
-            self._kept.append(chunk)
+        done = 0
+        for chunk in self._source:
+            done += chunk.rows
             if self.progress:
-                self.progress("check", sum(c.rows for c in self._kept), self.total)
+                self.progress("check", done, self.total)
             yield chunk
+        self.close()
 
     def close(self) -> None:
         """Stop reading and checking (a child process is ended)."""

@@ -262,11 +262,14 @@ class Database:
         from sqlalchemy import exc as sa_exc
 
         engine = self.engine.execution_options(commcare_write=True)
+        # The busy timeout bounds the whole wait: a lock held past it has made SQLite wait it
+        # out once already, and retrying would wait it again, up to RETRIES times.
+        give_up = time.monotonic() + busy_timeout()
         for attempt in range(RETRIES):
             try:
                 return run(engine)
             except sa_exc.DBAPIError as exc:
-                if not is_retryable(exc) or attempt == RETRIES - 1:
+                if not is_retryable(exc) or attempt == RETRIES - 1 or time.monotonic() >= give_up:
                     raise
                 time.sleep(random.uniform(0.02, 0.1) * (2 ** min(attempt, 4)))
 

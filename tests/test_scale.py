@@ -93,6 +93,40 @@ def test_serialization_failures_are_retried_then_exit_3(db_url, monkeypatch, tra
     database.dispose()
 
 
+def test_a_lock_held_past_the_busy_timeout_is_waited_out_once_not_once_per_retry(db_url, monkeypatch):
+    """The busy timeout is what a user waits at most: once SQLite has waited it out (or
+    PostgreSQL's lock_timeout has run), the write is not tried again RETRIES times over."""
+    from sqlalchemy.exc import OperationalError
+
+    from commcare import db as dbm
+
+    monkeypatch.setenv("COMMCARE_BUSY_TIMEOUT", "0.3")
+    database = dbm.open_database(db_url)
+    retries = []
+    monkeypatch.setattr(dbm.time, "sleep", retries.append)
+    if db_url.startswith("postgresql"):
+        import psycopg
+
+        holder = psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"))
+        holder.execute("LOCK TABLE residents IN ACCESS EXCLUSIVE MODE")
+    else:
+        import sqlite3
+
+        holder = sqlite3.connect(db_url, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    from sqlalchemy import text
+
+    try:
+        with pytest.raises(OperationalError) as info:
+            database.transact_core(lambda conn: conn.execute(text("UPDATE residents SET note = 'x'")))
+    finally:
+        holder.rollback()
+        holder.close()
+        database.dispose()
+    assert dbm.translate(info.value, "db").exit_code == 3
+    assert len(retries) <= 1
+
+
 def test_a_postgresql_table_locked_past_the_timeout_is_exit_3(db_url, cli):
     """Someone holds the residents table: the write waits the busy timeout, is retried a
     bounded number of times, then exits 3 in one line with nothing changed."""

@@ -316,3 +316,22 @@ def test_closing_early_ends_the_child():
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert list(items) == []
+
+
+def test_a_checked_chunk_crosses_the_pipe_whole():
+    """Birth dates travel as day numbers and come back as the same dates; nothing else changes."""
+    import datetime as dt
+    import pickle
+
+    from commcare.importer import Checked
+
+    chunk = Checked(3)
+    chunk.numbers = [2, 3, 4]
+    chunk.columns["born"] = [dt.date(1949, 12, 31), None, dt.date(2026, 2, 28)]
+    chunk.columns["name"] = ["张桂兰", "O'Brien", "阿依古丽·买买提"]
+    chunk.problems = [(5, "phone", "too short")]
+    back = pickle.loads(pickle.dumps(chunk))
+    assert (back.rows, back.numbers, back.columns, back.problems) == (chunk.rows, chunk.numbers, chunk.columns,
+                                                                      chunk.problems)
+    assert [type(d) for d in back.columns["born"]] == [dt.date, type(None), dt.date]
+    assert chunk.columns["born"][0] == dt.date(1949, 12, 31)  # the sender's own chunk is left as it was

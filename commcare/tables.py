@@ -139,7 +139,10 @@ residents = Table(
 resident_tags = Table(
     'resident_tags', metadata,
     Column('resident_id', Integer, ForeignKey('residents.id', ondelete='CASCADE'), primary_key=True),
-    Column('tag', String(50), primary_key=True, index=True),
+    Column('tag', String(50), primary_key=True),
+    # (tag, resident): the report and the round find the residents of the special groups from
+    # the index alone (on SQLite an index on tag alone holds rowids, not residents)
+    Index('ix_resident_tags_tag', 'tag', 'resident_id'),
 )
 
 # A pair of residents a person looked at and said are two different people.
@@ -176,9 +179,12 @@ requests = Table(
     Column('opened_by', String(200), nullable=False, default=''),
     Column('version', Integer, nullable=False, default=1),
     Index('ix_requests_assignee_status', 'assignee_id', 'status'),
-    Index('ix_requests_community_status_due', 'community_id', 'status', 'due_at'),
-    Index('ix_requests_community_opened', 'community_id', 'opened_at'),
-    Index('ix_requests_community_resolved', 'community_id', 'resolved_at'),
+    # The evening report counts and lists from these alone, without reading the rows: the open
+    # requests by category and assignee, the overdue ones (0002 widened them).
+    Index('ix_requests_community_status_due', 'community_id', 'status', 'due_at', 'category', 'assignee_id',
+          'urgency', 'resident_id'),
+    Index('ix_requests_community_opened', 'community_id', 'opened_at', 'category'),
+    Index('ix_requests_community_resolved', 'community_id', 'resolved_at', 'category'),
 )
 
 request_events = Table(

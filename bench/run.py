@@ -130,9 +130,10 @@ class RosterImport:
     def lines(self) -> list[str]:
         raw, ours = statistics.median(self.raw), statistics.median(self.ours)
         ratio = raw / ours
-        return [f"resident import of a {self.rows:,}-row roster: {self.rows / ours:,.0f} rows/s ({ours:.2f} s, "
+        line = (f"resident import of a {self.rows:,}-row roster: {self.rows / ours:,.0f} rows/s ({ours:.2f} s, "
                 f"peak {self.peak / 1024:.0f} MiB) vs raw sqlite3 executemany {self.rows / raw:,.0f} rows/s: "
-                f"{ratio:.3f} of the raw rate (goal at least {IMPORT_GOAL}) {'met' if ratio >= IMPORT_GOAL else 'NOT met'}"]
+                f"{ratio:.3f} of the raw rate (goal at least {IMPORT_GOAL}) {'met' if ratio >= IMPORT_GOAL else 'NOT met'}")
+        return [line]
 
 
 def main() -> None:

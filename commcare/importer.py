@@ -18,8 +18,8 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-from functools import cache
 from collections.abc import Iterator
+from functools import cache
 from operator import itemgetter
 from pathlib import Path
 from typing import Self

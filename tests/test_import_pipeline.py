@@ -335,3 +335,33 @@ def test_a_checked_chunk_crosses_the_pipe_whole():
                                                                       chunk.problems)
     assert [type(d) for d in back.columns["born"]] == [dt.date, type(None), dt.date]
     assert chunk.columns["born"][0] == dt.date(1949, 12, 31)  # the sender's own chunk is left as it was
+
+
+def test_a_large_load_runs_with_a_larger_page_cache_and_gives_it_back(office, db_url, tmp_path, monkeypatch):
+    """SQLite only: 64 MiB of page cache while the rows go in and the indexes are built, the
+    connection's own setting after."""
+    if db_url.startswith("postgresql"):
+        pytest.skip("a SQLite setting")
+    from commcare import importer, roster_write
+    from commcare.commands.common import state
+
+    monkeypatch.setattr(roster_write, "REBUILD_MIN_ROWS", 1)
+    seen, insert = [], roster_write.bulk_insert
+
+    def watching(conn, table, data, *rest):
+        seen.append(conn.exec_driver_sql("PRAGMA cache_size").scalar())
+        return insert(conn, table, data, *rest)
+
+    monkeypatch.setattr(roster_write, "bulk_insert", watching)
+    path = tmp_path / "roster.csv"
+    path.write_text(HEADER + "\n".join(ROWS[:3]) + "\n", encoding="utf-8")
+    st = state()
+
+    def run(conn, ctx):
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        summary = roster_write.import_roster(conn, ctx, importer.Chunks(str(path), ctx), str(path))
+        return before, summary, conn.exec_driver_sql("PRAGMA cache_size").scalar()
+
+    before, summary, after = st.write_core(run)
+    assert summary["imported"] == 3
+    assert set(seen) == {-roster_write.LARGE_CACHE_KIB} and after == before != -roster_write.LARGE_CACHE_KIB

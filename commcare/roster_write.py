@@ -276,7 +276,7 @@ def bulk_insert(conn, table, data: dict[str, list], memos: dict | None = None) -
                   for c in columns}
         # A value every row shares (the community, the time of the import) goes into the
         # statement once rather than being bound for each row: a tenth of the residents' insert.
-        same = {c: _literal(v[0]) for c, v in stored.items() if v.count(v[0]) == n and _literal(v[0])}
+        same = {c: literal for c, v in stored.items() if v.count(v[0]) == n and (literal := _literal(v[0]))}
         bound = [c for c in columns if c not in same]
         values = ", ".join(same.get(c, "?") for c in columns)
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"

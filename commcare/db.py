@@ -130,38 +130,42 @@ def check_revision(revision: str | None, where: str, allow_old: bool = False) ->
 
 # --- engines ---------------------------------------------------------------------------------
 
-def _sqlite_events(engine) -> None:
+def _sqlite_events(engine, timeout: float) -> None:
     from sqlalchemy import event
 
-    timeout_ms = int(busy_timeout() * 1000)
+    timeout_ms = int(timeout * 1000)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {timeout_ms}")
-        cur.execute("PRAGMA foreign_keys = ON")
-        cur.execute("PRAGMA secure_delete = ON")
-        cur.execute("PRAGMA synchronous = NORMAL")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.close()
+        try:
+            for pragma in (f"busy_timeout = {timeout_ms}", "foreign_keys = ON", "secure_delete = ON",
+                           "synchronous = NORMAL", "journal_mode = WAL"):
+                dbapi_conn.execute(f"PRAGMA {pragma}")
+        except BaseException:
+            # Closed here whatever the pool's release does with it: left open in exclusive
+            # locking mode it would keep its shared lock, and the next try would wait for it.
+            dbapi_conn.close()
+            raise
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         conn.exec_driver_sql(BEGIN[conn.get_execution_options().get("commcare_write")])
 
 
-def make_engine(database: str):
+def make_engine(database: str, timeout: float | None = None):
+    """An engine whose connections wait ``timeout`` seconds for a lock (default: the busy
+    timeout)."""
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
     url = to_url(database)
+    timeout = busy_timeout() if timeout is None else timeout
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, poolclass=NullPool, hide_parameters=True,
-            connect_args={"timeout": busy_timeout()},
+            url, poolclass=NullPool, hide_parameters=True, connect_args={"timeout": timeout},
         )
-        _sqlite_events(engine)
+        _sqlite_events(engine, timeout)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
@@ -171,7 +175,7 @@ def make_engine(database: str):
             # lock_timeout: a row or table held by someone else fails with 55P03 after the
             # busy timeout (and is retried) instead of waiting for ever, as on SQLite.
             connect_args={"connect_timeout": 10,
-                          "options": f"-c lock_timeout={int(busy_timeout() * 1000)}"} if "psycopg" in url else {},
+                          "options": f"-c lock_timeout={int(timeout * 1000)}"} if "psycopg" in url else {},
         )
     except ModuleNotFoundError:
         raise DatabaseError("db.driver_missing", path=display_url(database))
@@ -378,19 +382,22 @@ def migrate_locked(database: str, before_migrating=None) -> tuple[str | None, st
     SQLite: the connection is in exclusive locking mode from before its first read, so from
     that read until it closes it holds the file's exclusive lock (in WAL mode without shared
     memory): no other process reads or writes between the backup and the migration, or
-    during it. Others wait their busy timeout. PostgreSQL: an advisory lock; a reader sees
-    the old schema (and is told to upgrade) until the migration commits.
+    during it. Others wait their busy timeout (see ``exclusive_tries``). PostgreSQL: an
+    advisory lock; a reader sees the old schema (and is told to upgrade) until the
+    migration commits.
     """
-    engine = make_engine(database)
-    sqlite = engine.dialect.name == "sqlite"
-    if sqlite:
-        from sqlalchemy import event
-
-        event.listen(engine, "connect", _exclusive_locking_mode, insert=True)
+    if not to_url(database).startswith("sqlite"):
+        engine = make_engine(database)
+        try:
+            with engine.connect() as conn:
+                return _upgrade_server(conn), HEAD
+        finally:
+            engine.dispose()
+    engine, conn = exclusive_tries(lambda wait: _locked_connection(database, wait))
     try:  # closing the connection releases the lock (a killed process's too)
-        with engine.connect() as conn:
-            before = _locked_revision(conn) if sqlite else _upgrade_server(conn)
-            if sqlite and before != HEAD:
+        with conn:
+            before = conn.info["revision"]
+            if before != HEAD:
                 if before_migrating is not None:
                     before_migrating(conn.connection.driver_connection)
                 from alembic import command
@@ -399,6 +406,50 @@ def migrate_locked(database: str, before_migrating=None) -> tuple[str | None, st
     finally:
         engine.dispose()
     return before, HEAD
+
+
+# How long one try for a SQLite file's exclusive lock waits, at most (seconds, at random).
+EXCLUSIVE_TRY = (0.2, 1.0)
+
+
+def exclusive_tries(take):
+    """``take(wait)``, which asks for a SQLite file's exclusive lock waiting at most ``wait``
+    seconds and lets go of everything when it fails, tried again until the busy timeout.
+
+    One long wait could deadlock: a connection in exclusive locking mode takes a shared lock
+    and keeps it while it waits for the exclusive one, so two of them waiting at once (two
+    upgrades, an upgrade and a restore) each wait for the other for the whole busy timeout
+    once the last plain reader has gone, and both fail. Short tries at random lengths, each
+    letting go, let one of them through."""
+    give_up = time.monotonic() + busy_timeout()
+    while True:
+        wait = max(0.0, min(give_up - time.monotonic(), random.uniform(*EXCLUSIVE_TRY)))
+        try:
+            return take(wait)
+        except Exception as exc:
+            if not is_retryable(exc) or time.monotonic() >= give_up:
+                raise
+        time.sleep(random.uniform(0.01, 0.1))
+
+
+def _locked_connection(database: str, wait: float):
+    """SQLite: (engine, connection) with the file's exclusive lock held by the connection
+    and the revision read under it in ``conn.info["revision"]``; nothing left open if not."""
+    from sqlalchemy import event
+
+    engine = make_engine(database, timeout=wait)
+    event.listen(engine, "connect", _exclusive_locking_mode, insert=True)
+    try:
+        conn = engine.connect()
+        try:
+            conn.info["revision"] = _locked_revision(conn)
+        except BaseException:
+            conn.close()
+            raise
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine, conn
 
 
 def _locked_revision(conn) -> str:
@@ -428,18 +479,27 @@ def _exclusive_locking_mode(dbapi_conn, _record) -> None:
 def exclusive_sqlite(path: Path):
     """A plain sqlite3 connection (autocommit) that holds the file's exclusive lock from
     entry until the block ends, as ``migrate_locked`` does: it waits up to the busy
-    timeout for every other connection to close, then nobody else reads or writes."""
-    con = sqlite3.connect(path, timeout=busy_timeout(), isolation_level=None)
-    try:
+    timeout for every other connection to close (see ``exclusive_tries``), then nobody
+    else reads or writes."""
+    def take(wait: float) -> sqlite3.Connection:
+        con = sqlite3.connect(path, timeout=wait, isolation_level=None)
         try:
             con.execute("PRAGMA locking_mode = EXCLUSIVE")
             con.execute("BEGIN EXCLUSIVE")
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
             con.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise DatabaseError("db.locked", path=str(path))
-            raise DatabaseError("db.not_database", path=str(path), problem=str(exc))
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    try:
+        con = exclusive_tries(take)
+    except sqlite3.OperationalError as exc:
+        if is_retryable(exc):
+            raise DatabaseError("db.locked", path=str(path))
+        raise DatabaseError("db.not_database", path=str(path), problem=str(exc))
+    try:
         yield con
     finally:
         con.close()

@@ -148,6 +148,55 @@ def test_parallel_upgrades_leave_one_head(older, tmp_path):
     assert _run(url, "resident", "list", "-f", "json").returncode == 0
 
 
+@pytest.mark.parametrize("second", ["upgrade", "restore's lock"])
+def test_two_waiting_for_the_whole_file_do_not_deadlock(older, tmp_path, monkeypatch, second):
+    """An upgrade and a second taker of the file's exclusive lock (another upgrade, or a
+    restore) both wait while a plain reader is open. In exclusive locking mode each holds a
+    shared lock while it waits, so one long wait deadlocked once the reader closed: both
+    waited the whole busy timeout and one failed (CI, 2026-11-29: the third of three
+    parallel upgrades exited 3 after 300 s). Both get through, one after the other."""
+    if older.startswith("postgresql"):
+        pytest.skip("SQLite's file lock; PostgreSQL upgrades wait on an advisory lock")
+    import threading
+
+    from commcare import db as dbm
+
+    with_test_revision().install(monkeypatch)
+    monkeypatch.setenv("COMMCARE_BUSY_TIMEOUT", "60")
+    reader = sqlite3.connect(older, isolation_level=None)
+    reader.execute("SELECT count(*) FROM residents").fetchone()
+    outcomes: dict[str, object] = {}
+
+    def upgrade(name):
+        try:
+            outcomes[name] = dbm.migrate_locked(older)
+        except Exception as exc:  # noqa: BLE001 - the assertion below reports it
+            outcomes[name] = exc
+
+    def restores_lock(name):
+        try:
+            with dbm.exclusive_sqlite(Path(older)) as con:
+                outcomes[name] = con.execute("SELECT version_num FROM alembic_version").fetchall()
+        except Exception as exc:  # noqa: BLE001
+            outcomes[name] = exc
+
+    threads = [threading.Thread(target=upgrade, args=("first",)),
+               threading.Thread(target=upgrade if second == "upgrade" else restores_lock, args=("second",))]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)  # both are waiting, each with its shared lock (nothing asserts this time)
+    reader.close()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert not any(isinstance(o, Exception) for o in outcomes.values()), outcomes
+    assert scalar_rows(older, "SELECT version_num FROM alembic_version") == ["0003"]
+    if second == "upgrade":
+        assert sorted(outcomes.values()) == [("0002", "0003"), ("0003", "0003")]
+    else:
+        assert outcomes["first"] == ("0002", "0003")
+        assert outcomes["second"] in ([("0002",)], [("0003",)])
+
+
 def _assert_sound_with_one_backup(path: Path, before: dict) -> None:
     assert_sound(str(path))
     backups = list(path.parent.glob(f"{path.name}.before-upgrade-*"))

@@ -20,6 +20,7 @@ import io
 import unicodedata
 from collections.abc import Iterator
 from functools import cache
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import Self
@@ -40,14 +41,25 @@ RESIDENT_COLUMNS = ("name", "name_pinyin", "name_initials", "sex", "born", "id_n
 
 def read_table(path: str) -> list[list[str]]:
     """The rows of a CSV or XLSX file as lists of strings (the first row is the header)."""
+    return list(read_rows(path)[0])
+
+
+def read_rows(path: str) -> tuple[Iterator[list[str]], int]:
+    """The rows of a CSV or XLSX file as lists of strings, read as they are asked for (the
+    first is the header), and about how many there are after the header: a CSV's lines (a
+    quoted cell may hold a line break), an XLSX sheet's stated size. A roster is checked as
+    it is read, so the first chunk is written before the last row is read, and the whole
+    table is never held."""
     file = Path(path)
     if not file.exists():
         raise NotFound("roster.no_file", path=path)
     if file.suffix.lower() in (".xlsx", ".xlsm"):
-        return _read_xlsx(file)
+        return _xlsx_rows(file, path)
     if file.suffix.lower() not in (".csv", ".txt"):
         raise InvalidValue("roster.bad_type", field="FILE", path=path)
-    return list(csv.reader(io.StringIO(decode(file.read_bytes(), path))))
+    text = decode(file.read_bytes(), path)
+    lines = text.count("\n") + (not text.endswith("\n"))
+    return csv.reader(io.StringIO(text)), max(lines - 1, 0)
 
 
 def decode(data: bytes, path: str = "") -> str:
@@ -63,15 +75,28 @@ def decode(data: bytes, path: str = "") -> str:
     raise InvalidValue("roster.encoding", field="FILE", path=path)
 
 
-def _read_xlsx(file: Path) -> list[list[str]]:
-    from openpyxl import load_workbook
+def _xlsx_rows(file: Path, path: str) -> tuple[Iterator[list[str]], int]:
+    """The first sheet, streamed (openpyxl's read-only mode); a file that is not a workbook
+    is refused as such."""
+    import zipfile
 
-    book = load_workbook(file, read_only=True, data_only=True)
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
+        book = load_workbook(file, read_only=True, data_only=True)
         sheet = book.worksheets[0]
-        return [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    finally:
-        book.close()
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, IndexError, ValueError) as exc:
+        raise InvalidValue("roster.not_workbook", field="FILE", path=path) from exc
+
+    def rows() -> Iterator[list[str]]:
+        try:
+            for row in sheet.iter_rows(values_only=True):
+                yield [_cell(v) for v in row]
+        finally:
+            book.close()
+
+    return rows(), max((sheet.max_row or 1) - 1, 0)
 
 
 def _cell(value) -> str:
@@ -108,14 +133,23 @@ def map_headers(header: list[str], overrides: dict | None = None) -> tuple[dict[
 # --- checking without the database ------------------------------------------------------------
 
 class Roster:
-    """A roster read and its header understood (a file with no name column, or none at all,
-    is refused here, before anything is checked)."""
+    """A roster's header understood (a file with no name column, or none at all, is refused
+    here, before anything is checked); ``rows``, the rows after it, to be read as they are
+    checked; ``estimate``, about how many there are."""
 
-    def __init__(self, table: list[list[str]], overrides: dict | None = None) -> None:
-        if not table:
+    def __init__(self, rows, overrides: dict | None = None, estimate: int | None = None) -> None:
+        rows = iter(rows)
+        header = next(rows, None)
+        if header is None:
             raise InvalidValue("roster.empty", field="FILE")
-        self.mapping, self.unknown = map_headers(table[0], overrides)
-        self.body = table[1:]
+        self.mapping, self.unknown = map_headers(header, overrides)
+        self.rows = rows
+        self.estimate = estimate or 0
+
+    @classmethod
+    def of_file(cls, path: str, overrides: dict | None = None) -> Roster:
+        rows, estimate = read_rows(path)
+        return cls(rows, overrides, estimate)
 
 
 class Checked:
@@ -160,14 +194,12 @@ def checked_chunks(roster: Roster, ctx, size: int | None = None) -> Iterator[Che
     memos = {field: ({}, set()) for field in [*cleaners, "name"]}
     seen: dict[str, int] = {}  # ID number -> the row that gave it
     size = size or CHUNK
-    body, start, step = roster.body, 0, min(FIRST_CHUNK, size)
-    while start < len(body):
-        rows = body[start:start + step]
-        body[start:start + step] = [None] * len(rows)  # let the rows go once checked: a large file's memory
+    start, step = 0, min(FIRST_CHUNK, size)
+    while rows := list(islice(roster.rows, step)):
         out = Checked(len(rows))
         numbers, raw = _raw_columns(rows, start + 2, roster.mapping)
         del rows
-        start, step = start + step, min(step * 2, size)
+        start, step = start + out.rows, min(step * 2, size)
         if numbers:
             _check_chunk(out, numbers, raw, cleaners, memos)
             _refuse_repeated_ids(out, seen)
@@ -181,10 +213,10 @@ def checked_chunks(roster: Roster, ctx, size: int | None = None) -> Iterator[Che
 
 
 def read_and_check(path: str, ctx, overrides: dict | None = None, size: int | None = None) -> Iterator:
-    """Read the roster at ``path``: first ``(unknown columns, number of rows)``, then its
-    checked chunks (``checked_chunks``)."""
-    roster = Roster(read_table(path), overrides)
-    yield roster.unknown, len(roster.body)
+    """Read the roster at ``path``: first ``(unknown columns, about how many rows)``, then its
+    checked chunks (``checked_chunks``), each as soon as it is read and checked."""
+    roster = Roster.of_file(path, overrides)
+    yield roster.unknown, roster.estimate
     yield from checked_chunks(roster, ctx, size)
 
 
@@ -221,6 +253,8 @@ class Chunks:
 
     @property
     def total(self) -> int:
+        """About how many rows follow the header (``read_rows``): the progress bar's length,
+        and the size a large load is prepared for."""
         return self.heading()[1]
 
     def __iter__(self) -> Iterator[Checked]:

@@ -170,6 +170,18 @@ def test_mojibake_is_refused_not_imported(office, tmp_path):
     assert result.exit_code == 2 and "FILE" in result.stderr
 
 
+@pytest.mark.parametrize("content", [b"not a workbook", b"PK\x03\x04 a damaged zip", b""])
+def test_a_file_named_xlsx_that_is_not_a_workbook_is_refused_in_one_line(office, tmp_path, content):
+    """Not "internal error (BadZipFile)": exit 2, one line naming FILE, the register unchanged."""
+    before = names(office)
+    path = tmp_path / "花名册.xlsx"
+    path.write_bytes(content)
+    result = office("resident", "import", path)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [f"commcare: FILE: {path} is not an Excel workbook (.xlsx), or it is damaged"]
+    assert names(office) == before
+
+
 def test_a_header_alone_imports_nothing(office, tmp_path):
     path = tmp_path / "r.csv"
     path.write_text(HEADER, encoding="utf-8")

@@ -9,8 +9,7 @@ opened by this process only, after the fork.
 
 Fork is what makes this cheap, and it is safe only on Linux (macOS's system libraries do
 not survive it; Windows has none): ``available()`` says whether to use it. Items cross a
-pipe pickled; the child runs at most one item ahead (the pipe holds the next while this
-process works on the current one).
+pipe pickled; the child may run up to ``AHEAD`` items ahead of the one the pipe holds.
 """
 
 from __future__ import annotations
@@ -77,19 +76,40 @@ class Produced:
             self._receive.close()
 
 
+AHEAD = 4  # items the child may have ready beyond the one the pipe holds
+
+
 def _run(send, make, args) -> None:
+    """In the child: make the items and hand them over. A thread sends (pickles and writes to
+    the pipe) while the main thread goes on making the next ones, up to ``AHEAD`` of them: the
+    child gets ahead while the parent starts up, instead of waiting at a full pipe."""
+    import os
+    import queue
+    import threading
+
+    ready: queue.Queue = queue.Queue(maxsize=AHEAD)
+
+    def sender() -> None:
+        while True:
+            kind, item = ready.get()
+            try:
+                send.send((kind, item))
+            except OSError:  # the parent has gone: nobody wants the rest
+                os._exit(0)
+            if kind != "item":
+                return
+
+    thread = threading.Thread(target=sender, daemon=True)
+    thread.start()
     try:
         for item in make(*args):
-            send.send(("item", item))
-        send.send(("done", None))
+            ready.put(("item", item))
+        ready.put(("done", None))
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
         try:
             pickle.loads(pickle.dumps(exc))
         except Exception:  # noqa: BLE001 - one that does not come back whole from a pickle: its text instead
             exc = RuntimeError("".join(traceback.format_exception(exc)))
-        try:
-            send.send(("error", exc))
-        except OSError:  # the parent has gone
-            pass
-    finally:
-        send.close()
+        ready.put(("error", exc))
+    thread.join()
+    send.close()

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -302,10 +303,38 @@ def test_an_exception_that_cannot_be_pickled_comes_as_its_traceback():
 
 
 def test_a_child_that_dies_is_an_error_not_an_early_end():
+    """Whatever it had handed over before (the item it made may not have been sent yet), a
+    child that dies ends the walk with an error, never as if the roster had ended."""
     items = background.produce(dies)
-    assert next(items) == 1
+    got = []
     with pytest.raises(RuntimeError, match="ended early"):
-        next(items)
+        got.extend(items)
+    assert got in ([], [1])
+
+
+def big_items(tally: str):
+    """Items too large for the pipe to hold, each counted in ``tally`` as it is made."""
+    for i in range(100):
+        with open(tally, "a") as fh:
+            fh.write("x")
+        yield i, b"\0" * 300_000
+
+
+def test_the_child_gets_ahead_while_the_parent_is_busy(tmp_path):
+    """While this process is busy (starting up, writing), the child goes on checking up to
+    ``AHEAD`` chunks beyond the one in the pipe, instead of waiting at a full pipe."""
+    tally = tmp_path / "made"
+    items = background.produce(big_items, str(tally))
+    try:
+        assert next(items)[0] == 0
+        for _ in range(1000):  # up to 10 s for the child to make what it may
+            if tally.exists() and len(tally.read_text()) >= background.AHEAD + 2:
+                break
+            time.sleep(0.01)
+        assert len(tally.read_text()) >= background.AHEAD + 2
+        assert [i for i, _ in items] == list(range(1, 100))
+    finally:
+        items.close()
 
 
 def test_closing_early_ends_the_child():
@@ -365,3 +394,27 @@ def test_a_large_load_runs_with_a_larger_page_cache_and_gives_it_back(office, db
     before, summary, after = st.write_core(run)
     assert summary["imported"] == 3
     assert set(seen) == {-roster_write.LARGE_CACHE_KIB} and after == before != -roster_write.LARGE_CACHE_KIB
+
+
+def test_a_roster_is_checked_as_it_is_read(office):
+    """The first chunk is checked and handed on when its rows have been read, not after the
+    whole file (which is never held): a failure further on comes after it."""
+    from commcare import importer
+    from commcare.commands.common import state
+
+    read = []
+
+    def rows():
+        yield ["姓名", "联系电话"]
+        for i in range(5000):
+            read.append(i)
+            yield [f"居民{i}", f"139{i:08d}"]
+        raise OSError("the rest of the file could not be read")
+
+    chunks = importer.checked_chunks(importer.Roster(rows(), estimate=5000), state().ctx)
+    first = next(chunks)
+    assert first.rows == len(first.numbers) == importer.FIRST_CHUNK == len(read)
+    assert first.numbers[:2] == [2, 3] and first.columns["phone"][0] == "13900000000"
+    with pytest.raises(OSError, match="could not be read"):
+        list(chunks)
+    assert len(read) == 5000

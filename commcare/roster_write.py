@@ -66,46 +66,56 @@ class Plan:
         self.valid = 0
 
     def take(self, checked: Checked) -> list[int]:
-        """The indexes of ``checked``'s rows that pass; the others' problems are noted."""
+        """The indexes of ``checked``'s rows that pass; the others' problems are noted.
+
+        Column by column rather than row by row: each liaison named is looked up once, and
+        the household rule is judged once per household and liaison named for it. A row's
+        verdict depends only on that pair and on the first liaison a household was given
+        (in the register or by an accepted row), which a refused row never changes."""
         self.problems += checked.problems
-        cols, by_name = checked.columns, self.by_name
-        if not checked.numbers:
+        cols, numbers = checked.columns, checked.numbers
+        if not numbers:
             return []
-        ids = [n for n in cols["id_number"] if n]
-        taken = self.taken.intersection(ids) if self.taken is not None else _registered_ids(self.conn, ids)
-        accepted = []
-        rows = zip(checked.numbers, cols["liaison"], cols["id_number"], cols["compound"], cols["address"])
-        for i, (number, liaison, id_number, compound, address) in enumerate(rows):
-            liaison_id = None
-            if liaison:
-                found = by_name.get(liaison, ())
-                if len(found) != 1:
-                    key = "roster.unknown_liaison" if not found else "roster.ambiguous_liaison"
-                    self.problems.append((number, "liaison", _t(key, name=liaison)))
-                    continue
-                liaison_id = found[0]
-            if id_number in taken:
-                self.problems.append((number, "id_number", _t("roster.id_registered")))
-                continue
-            if self._household_refuses(number, (compound, address), liaison_id):
-                continue
-            accepted.append(i)
+        names = cols["liaison"]
+        lids = list(map(self._liaison_ids(names).get, names)) if any(names) else [None] * len(numbers)
+        bad: dict[int, tuple[str, str]] = {}
+        for i in [i for i, lid in enumerate(lids) if type(lid) is str]:  # an unknown or ambiguous name
+            bad[i] = ("liaison", _t(lids[i], name=names[i]))
+        ids = cols["id_number"]
+        given = [n for n in ids if n]
+        taken = self.taken.intersection(given) if self.taken is not None else _registered_ids(self.conn, given)
+        for i in [i for i, n in enumerate(ids) if n in taken] if taken else ():
+            bad.setdefault(i, ("id_number", _t("roster.id_registered")))
+        pairs = list(zip(zip(cols["compound"], cols["address"]), lids))
+        refused = {}
+        for pair in dict.fromkeys(p for i, p in enumerate(pairs) if i not in bad) if bad else dict.fromkeys(pairs):
+            if problem := self._household_refuses(*pair):
+                refused[pair] = problem
+        for i in [i for i, p in enumerate(pairs) if p in refused] if refused else ():
+            bad.setdefault(i, ("liaison", refused[pairs[i]]))
+        self.problems += [(numbers[i], field, message) for i, (field, message) in bad.items()]
+        accepted = [i for i in range(len(numbers)) if i not in bad] if bad else list(range(len(numbers)))
         self.valid += len(accepted)
         return accepted
 
-    def _household_refuses(self, number: int, key: tuple[str, str], liaison_id: int | None) -> bool:
+    def _liaison_ids(self, names: list) -> dict:
+        """Each liaison name -> its staff id, or the message key of its problem."""
+        out = {}
+        for name in set(names) - {None}:
+            found = self.by_name.get(name, ())
+            out[name] = found[0] if len(found) == 1 else "roster.unknown_liaison" if not found else "roster.ambiguous_liaison"
+        return out
+
+    def _household_refuses(self, key: tuple[str, str], liaison_id: int | None) -> str | None:
+        """The problem of a row naming ``liaison_id`` for the household at ``key``, or None
+        (and the household's liaison so far is remembered)."""
         if key == ("", ""):
-            if liaison_id:
-                self.problems.append((number, "liaison", _t("register.liaison_needs_address")))
-                return True
-            return False
+            return _t("register.liaison_needs_address") if liaison_id else None
         current = self.households.get(key) or self.known.get(key, (None, None))[1]
         if liaison_id and current and current != liaison_id:
-            where = " ".join(k for k in key if k)
-            self.problems.append((number, "liaison", _t("roster.liaison_conflict", address=where)))
-            return True
+            return _t("roster.liaison_conflict", address=" ".join(k for k in key if k))
         self.households[key] = liaison_id or current
-        return False
+        return None
 
 
 def _staff_by_name(conn, cid) -> dict[str, list[int]]:

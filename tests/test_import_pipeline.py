@@ -63,11 +63,9 @@ def small_chunks(monkeypatch):
 
 
 def beside(monkeypatch, on: bool) -> list:
-    """Check in a child process (``on``) or in this one, whatever the file's size; the list
-    returned records each child started."""
-    from commcare.commands import roster_cmds
-
-    monkeypatch.setattr(roster_cmds, "BACKGROUND_MIN_BYTES", 0 if on else 10**12)
+    """Check in a child process (``on``) or in this one; the list returned records each child
+    started."""
+    monkeypatch.setattr(background, "available", lambda: on)
     started, produce = [], background.produce
     monkeypatch.setattr(background, "produce", lambda *a: started.append(a) or produce(*a))
     return started
@@ -118,6 +116,21 @@ def test_rules_that_span_rows_hold_across_chunks(office, db_url, tmp_path, monke
     assert [r[0] for r in held["residents"]] == sorted(["老住户", "甲一", "乙二", "丙三", "戊五", "壬九"])
     assert held["households"] == [("幸福小区", "1-101", "王秀英"), ("幸福小区", "1-102", "王秀英"),
                                   ("阳光花园", "2-201", "李强")]
+
+
+def test_even_a_small_roster_and_a_dry_run_are_checked_beside(office, db_url, tmp_path, monkeypatch):
+    """On Linux every import checks in a child process: three rows, and a dry run, are done
+    sooner so (the child checks while this process loads SQLAlchemy and opens the register)."""
+    started, produce = [], background.produce
+    monkeypatch.setattr(background, "produce", lambda *a: started.append(a) or produce(*a))
+    path = tmp_path / "roster.csv"
+    path.write_text(HEADER + "\n".join(ROWS[:3]) + "\n", encoding="utf-8")
+    dry = office("resident", "import", path, "--dry-run", "-f", "json")
+    assert dry.exit_code == 0, dry.stderr
+    assert (json.loads(dry.stdout)["valid"], len(started)) == (3, 1)
+    done = office("resident", "import", path, "-f", "json")
+    assert done.exit_code == 0, done.stderr
+    assert (json.loads(done.stdout)["imported"], len(started)) == (3, 2)
 
 
 def test_the_child_process_and_this_one_give_the_same_register(office, db_url, tmp_path, monkeypatch, small_chunks):
@@ -217,13 +230,10 @@ def run(*args, env):
 
 
 def test_a_large_roster_through_the_console_script(db_url, tmp_path):
-    from commcare.commands.roster_cmds import BACKGROUND_MIN_BYTES
-
     env = {**os.environ, "COMMCARE_DB": db_url, "COMMCARE_CONFIG": str(tmp_path / "none.toml")}
     assert run("staff", "add", "王秀英", env=env).returncode == 0
     path = tmp_path / "big.csv"
     big_roster(path, 20_000, last="坏行,,139,小区1,1号,王秀英")  # a short phone in the last row
-    assert path.stat().st_size >= BACKGROUND_MIN_BYTES
     refused = run("resident", "import", path, env=env)
     assert refused.returncode == 1
     assert "row 20002: phone" in refused.stderr

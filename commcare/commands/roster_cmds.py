@@ -61,22 +61,15 @@ def resident_import(
         say("roster.imported", imported=summary["imported"], invalid=summary["invalid"])
 
 
-BACKGROUND_MIN_BYTES = 1_000_000  # some 15,000 rows of CSV
-
-
 def _check_beside(file: str, dry_run: bool) -> bool:
-    """Whether to read and check in a child process while this one writes: for a roster of
-    a megabyte or more, on Linux. A dry run writes nothing, so there is nothing to overlap."""
-    import os
-
+    """Whether to read and check in a child process while this one starts up and writes (or,
+    for a dry run, reads the register): wherever ``fork`` is safe (Linux), whatever the
+    size. Even a three-row roster is done sooner so (0.43 -> 0.33 s, medians of nine side by
+    side): the child reads, imports pypinyin and checks while this process imports
+    SQLAlchemy and opens the database."""
     from commcare import background
 
-    if dry_run or not background.available():
-        return False
-    try:
-        return os.path.getsize(file) >= BACKGROUND_MIN_BYTES
-    except OSError:  # no such file: said by the reading, in this process
-        return False
+    return background.available()
 
 
 class ProgressBar:

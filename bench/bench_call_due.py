@@ -123,8 +123,8 @@ def main() -> None:
         for name, cmd in cases.items():
             times[name].append(timed(cmd, env))
     floor = statistics.median(times[next(iter(cases))])
-    lines = [f"call due — {args.residents:,} residents, {rows:,} due now, {args.days} days of calls, "
-             f"median of {args.runs} runs, {os.cpu_count()} cores", f"{'command':56} {'median s':>9} {'ratio':>7}"]
+    lines = [(f"call due — {args.residents:,} residents, {rows:,} due now, {args.days} days of calls, "
+              f"median of {args.runs} runs, {os.cpu_count()} cores"), f"{'command':56} {'median s':>9} {'ratio':>7}"]
     lines += [f"{name:56} {statistics.median(t):9.3f} {statistics.median(t) / floor:7.2f}" for name, t in times.items()]
     print("\n".join(lines))
 

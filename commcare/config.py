@@ -90,7 +90,7 @@ def _os_user() -> str:
 
     try:
         return getpass.getuser()
-    except Exception:  # no passwd entry (containers): still record something
+    except Exception:  # noqa: BLE001 - no passwd entry (containers): still record something
         return "unknown"
 
 

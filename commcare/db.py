@@ -50,7 +50,7 @@ def display_url(database: str) -> str:
 
     try:
         return make_url(database).render_as_string(hide_password=True)
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever it is, never show the password
         return database.split("@")[-1]
 
 
@@ -179,7 +179,7 @@ def make_engine(database: str, timeout: float | None = None):
         )
     except ModuleNotFoundError:
         raise DatabaseError("db.driver_missing", path=display_url(database))
-    except Exception as exc:  # a malformed URL or an unknown dialect
+    except Exception as exc:  # noqa: BLE001 - a malformed URL or an unknown dialect
         raise DatabaseError("db.bad_url", path=display_url(database), problem=type(exc).__name__)
 
 
@@ -298,7 +298,7 @@ def open_database(database: str, *, create: bool = False, allow_old: bool = Fals
         revision = probe_server(engine)
     except DatabaseError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the driver's own errors, told as exit 3
         raise translate(exc, where) or DatabaseError("db.unreachable", path=where, problem=type(exc).__name__)
     if revision is None:
         if not create:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, relationship
 from commcare import tables
 from commcare.tables import NAMING, UTCDateTime, metadata
 
-__all__ = ["NAMING", "UTCDateTime", "Base"]
+__all__ = ["NAMING", "Base", "UTCDateTime"]
 
 
 class Base(DeclarativeBase):
@@ -37,7 +37,7 @@ class Resident(Base):
     __table__ = tables.residents
     household = relationship(Household)
     tags = relationship(ResidentTag, cascade="all, delete-orphan", order_by=tables.resident_tags.c.tag)
-    __mapper_args__ = {"version_id_col": tables.residents.c.version}
+    __mapper_args__ = {"version_id_col": tables.residents.c.version}  # noqa: RUF012 - SQLAlchemy's idiom
 
 
 class DuplicateDismissal(Base):
@@ -50,7 +50,7 @@ class HelpRequest(Base):
     """A request for help; a recurring one links to the occurrence before it."""
 
     __table__ = tables.requests
-    __mapper_args__ = {"version_id_col": tables.requests.c.version}
+    __mapper_args__ = {"version_id_col": tables.requests.c.version}  # noqa: RUF012 - SQLAlchemy's idiom
 
 
 class RequestEvent(Base):

@@ -80,8 +80,8 @@ def test_an_import_with_a_bad_row_imports_nothing_and_names_every_bad_row(book, 
     result = book("directory", "import", str(path))
     assert result.exit_code == 1
     assert result.stderr.splitlines()[:2] == [
-        "row 3: phone: 12 is not a valid phone number (an 11-digit mobile 1[3-9]…, or a landline with area code "
-        "such as 0371-67891234)", "row 4: kind: bakery is not one of hospital|clinic|pharmacy|hotline|utility|other"]
+        ("row 3: phone: 12 is not a valid phone number (an 11-digit mobile 1[3-9]…, or a landline with area code "
+         "such as 0371-67891234)"), "row 4: kind: bakery is not one of hospital|clinic|pharmacy|hotline|utility|other"]
     assert "好药房" not in entries(book)
 
 

@@ -11,7 +11,8 @@ import json
 import unicodedata
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=30)
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 from fixtures.dbstate import assert_sound, scalar_rows, snapshot
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RUNNER = FIXTURES / "with_test_revision.py"

@@ -112,7 +112,7 @@ def test_every_keeps_a_fixed_schedule_despite_late_resolutions(office, monkeypat
     rid, due = first["id"], dt.datetime.fromisoformat(first["due"])
     for _ in range(4):
         _resolve_at(office, monkeypatch, rid, (due + dt.timedelta(hours=30)).isoformat())  # always late
-        nxt = [r for r in _series(office) if r["previous"] == rid][0]
+        nxt = next(r for r in _series(office) if r["previous"] == rid)
         assert dt.datetime.fromisoformat(nxt["due"]) == due + dt.timedelta(days=step_days)
         rid, due = nxt["id"], due + dt.timedelta(days=step_days)
 
@@ -120,7 +120,7 @@ def test_every_keeps_a_fixed_schedule_despite_late_resolutions(office, monkeypat
 def test_every_after_counts_from_the_resolution(office, monkeypatch):
     rid = add(office, "张桂兰", "-c", "trash", "--every-after", "2d", "--due", "2026-05-08 10:00")["id"]
     _resolve_at(office, monkeypatch, rid, "2026-05-09T15:00:00+08:00")
-    nxt = [r for r in _series(office) if r["previous"] == rid][0]
+    nxt = next(r for r in _series(office) if r["previous"] == rid)
     assert nxt["due"] == "2026-05-11T15:00:00+08:00"
 
 

@@ -85,8 +85,12 @@ def _run(send, make, args) -> None:
     child gets ahead while the parent starts up, instead of waiting at a full pipe."""
     import os
     import queue
+    import signal
     import threading
 
+    # Ctrl-C reaches the whole process group: the parent answers it (rolls back, exits 130)
+    # and ends this child, which says nothing of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     ready: queue.Queue = queue.Queue(maxsize=AHEAD)
 
     def sender() -> None:

@@ -246,6 +246,44 @@ def test_a_large_roster_through_the_console_script(db_url, tmp_path):
     assert len(held["residents"]) == 20_000 and len(held["households"]) == 6_667
 
 
+def test_ctrl_c_at_any_moment_exits_130_with_nothing_imported(db_url, tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the roster is
+    read, checked, written or indexed: exit 130, no "internal error" (the page cache setting
+    was once put back on the broken connection), nothing imported, no process left. The
+    moments differ from run to run; every one must end so."""
+    import signal
+
+    env = {**os.environ, "COMMCARE_DB": db_url, "COMMCARE_CONFIG": str(tmp_path / "none.toml"), "COMMCARE_LANG": "en"}
+    path = tmp_path / "big.csv"
+    big_roster(path, 30_000)
+    before = register(db_url)
+    exe = os.path.join(os.path.dirname(sys.executable), "commcare")
+    for delay in (0.4, 0.8, 1.2, 1.6):
+        proc = subprocess.Popen([exe, "resident", "import", str(path)], env=env, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode == 0:  # done before the interruption: take it back for the next moment
+            with connect(db_url) as conn:
+                conn.execute(text("DELETE FROM residents"))
+                conn.execute(text("DELETE FROM households"))
+                conn.execute(text("DELETE FROM audit WHERE action = 'resident.import'"))
+                conn.commit()
+        else:
+            assert proc.returncode == 130, err
+            assert "error" not in err and "Traceback" not in err, err
+        for _ in range(500):  # the child is ended by the parent as it exits
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("a process of the interrupted import is still running")
+        assert register(db_url) == before
+
+
 def test_a_large_file_that_cannot_be_read_changes_nothing(tmp_path):
     """Read in the child, refused in the parent before the database is opened or created."""
     path = tmp_path / "big.csv"
@@ -428,3 +466,17 @@ def test_a_roster_is_checked_as_it_is_read(office):
     with pytest.raises(OSError, match="could not be read"):
         list(chunks)
     assert len(read) == 5000
+
+
+def test_an_interrupted_load_is_reported_as_itself(db_url):
+    """A Ctrl-C in the middle of an insert leaves the connection invalid; the larger page
+    cache is not put back then (the connection is thrown away), so the interruption is what
+    the command reports, not an internal error."""
+    if db_url.startswith("postgresql"):
+        pytest.skip("a SQLite setting")
+    from commcare import roster_write
+
+    with connect(db_url) as conn, pytest.raises(KeyboardInterrupt), \
+            roster_write.larger_cache(conn, roster_write.REBUILD_MIN_ROWS):
+        conn.invalidate()
+        raise KeyboardInterrupt

@@ -100,6 +100,9 @@ def _run(send, make, args) -> None:
                 send.send((kind, item))
             except OSError:  # the parent has gone: nobody wants the rest
                 os._exit(0)
+            except Exception as exc:  # noqa: BLE001 - an item that cannot be pickled: told, then the end
+                send.send(("error", RuntimeError("".join(traceback.format_exception(exc)))))
+                os._exit(0)
             if kind != "item":
                 return
 

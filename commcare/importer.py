@@ -146,11 +146,6 @@ class Roster:
         self.rows = rows
         self.estimate = estimate or 0
 
-    @classmethod
-    def of_file(cls, path: str, overrides: dict | None = None) -> Roster:
-        rows, estimate = read_rows(path)
-        return cls(rows, overrides, estimate)
-
 
 class Checked:
     """A chunk of a roster after the checks that need no database: for each row that passed
@@ -215,7 +210,8 @@ def checked_chunks(roster: Roster, ctx, size: int | None = None) -> Iterator[Che
 def read_and_check(path: str, ctx, overrides: dict | None = None, size: int | None = None) -> Iterator:
     """Read the roster at ``path``: first ``(unknown columns, about how many rows)``, then its
     checked chunks (``checked_chunks``), each as soon as it is read and checked."""
-    roster = Roster.of_file(path, overrides)
+    rows, estimate = read_rows(path)
+    roster = Roster(rows, overrides, estimate)
     yield roster.unknown, roster.estimate
     yield from checked_chunks(roster, ctx, size)
 

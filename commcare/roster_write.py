@@ -88,7 +88,7 @@ class Plan:
             bad.setdefault(i, ("id_number", _t("roster.id_registered")))
         pairs = list(zip(zip(cols["compound"], cols["address"]), lids))
         refused = {}
-        for pair in dict.fromkeys(p for i, p in enumerate(pairs) if i not in bad) if bad else dict.fromkeys(pairs):
+        for pair in dict.fromkeys(p for i, p in enumerate(pairs) if i not in bad):  # in the rows' order
             if problem := self._household_refuses(*pair):
                 refused[pair] = problem
         for i in [i for i, p in enumerate(pairs) if p in refused] if refused else ():

@@ -350,6 +350,18 @@ def test_an_exception_that_cannot_be_pickled_comes_as_its_traceback():
         list(background.produce(raises_unpicklable))
 
 
+def yields_unpicklable():
+    yield 1
+    yield lambda: None  # cannot be pickled
+    yield from range(2, 100)  # more than the child may hold: it must not wait for ever
+
+
+def test_an_item_that_cannot_be_pickled_is_an_error_not_a_hang():
+    items = background.produce(yields_unpicklable)
+    with pytest.raises(RuntimeError, match="pickle"):
+        list(items)
+
+
 def test_a_child_that_dies_is_an_error_not_an_early_end():
     """Whatever it had handed over before (the item it made may not have been sent yet), a
     child that dies ends the walk with an error, never as if the roster had ended."""

@@ -32,6 +32,13 @@ class CommcareGroup(TyperGroup):
 
 
 def run_guarded(call) -> int:
+    try:
+        return _guarded(call)
+    except KeyboardInterrupt:  # a second Ctrl-C while the failure was being reported
+        return 130
+
+
+def _guarded(call) -> int:
     from typer.exceptions import Abort, Exit, TyperException
 
     try:
@@ -51,7 +58,25 @@ def run_guarded(call) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # noqa: BLE001 - the one boundary
+        if _after_interrupt(exc) and os.environ.get("COMMCARE_DEBUG") != "1":
+            return 130
         return _known(exc)
+
+
+def _after_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while a Ctrl-C was being handled: on PostgreSQL, an
+    executemany interrupted mid-way leaves the connection unable to roll back, and that
+    failure ("cannot exit pipeline mode while busy") replaced the interruption, so a Ctrl-C
+    was reported as "cannot reach the database server", exit 3. The server drops the
+    transaction with the connection; the interruption is what happened (exit 130, silent, as
+    Typer answers one that arrives on its own)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__context__
+    return False
 
 
 # Click's usage errors, which it writes in English, and the message each becomes.

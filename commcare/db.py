@@ -159,6 +159,7 @@ def make_engine(database: str, timeout: float | None = None):
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
+    quiet_driver_logs()
     url = to_url(database)
     timeout = busy_timeout() if timeout is None else timeout
     if url.startswith("sqlite"):
@@ -181,6 +182,23 @@ def make_engine(database: str, timeout: float | None = None):
         raise DatabaseError("db.driver_missing", path=display_url(database))
     except Exception as exc:  # noqa: BLE001 - a malformed URL or an unknown dialect
         raise DatabaseError("db.bad_url", path=display_url(database), problem=type(exc).__name__)
+
+
+def quiet_driver_logs() -> None:
+    """SQLAlchemy's pool and psycopg log, rather than raise, the failures that follow another
+    one: a Ctrl-C in the middle of an executemany leaves psycopg's pipeline busy, and psycopg
+    then logs "error ignored terminating <psycopg.Pipeline …>" and the pool "Exception during
+    reset or similar" with a traceback. With no handler anywhere, Python printed those on
+    standard error under the user's one line. They go nowhere now (the error boundary in
+    ``commcare.cli`` reports the failure itself), except with ``COMMCARE_DEBUG=1``."""
+    import logging
+
+    if os.environ.get("COMMCARE_DEBUG") == "1":
+        return
+    for name in ("sqlalchemy", "psycopg"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
 
 
 # --- errors ----------------------------------------------------------------------------------

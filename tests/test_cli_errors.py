@@ -153,3 +153,87 @@ def test_the_console_script_resumes_garbage_collection_once_the_database_is_open
     helped = subprocess.run([sys.executable, "-c", code, "--db", db, "request", "list", "--help"],
                             capture_output=True, text=True, check=False)
     assert helped.returncode == 0 and helped.stdout.split()[-2:] == ["False", "False"]
+
+
+# --- Ctrl-C and the failures that follow it ------------------------------------------------------
+
+def test_a_rollback_that_fails_after_ctrl_c_is_reported_as_the_interruption(capsys):
+    """On PostgreSQL a Ctrl-C in the middle of an executemany leaves psycopg's pipeline busy;
+    the rollback on the way out then fails, and that failure (an OperationalError raised while
+    the interrupt was handled) was reported as "cannot reach the database server", exit 3."""
+    from sqlalchemy.exc import OperationalError
+
+    from commcare.cli import run_guarded
+
+    def interrupted_then_rollback_fails():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise OperationalError("ROLLBACK", {}, Exception("cannot exit pipeline mode while busy"))
+
+    assert run_guarded(interrupted_then_rollback_fails) == 130
+    assert capsys.readouterr().err == ""
+
+
+def test_a_database_failure_on_its_own_is_still_exit_3(capsys):
+    from sqlalchemy.exc import OperationalError
+
+    from commcare.cli import run_guarded
+
+    def fails():
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+
+    assert run_guarded(fails) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("commcare: ") and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_ctrl_c_while_the_rejected_rows_are_listed_exits_130(monkeypatch):
+    """A rejected import lists every bad row; a Ctrl-C in the middle of a long list raised out
+    of the error boundary itself (a traceback, and the process killed by SIGINT)."""
+    from commcare.cli import run_guarded
+    from commcare.errors import ImportRejected
+
+    class Terminal:
+        lines = 0
+
+        def write(self, text):
+            self.lines += 1
+            if self.lines == 3:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+
+    def rejected():
+        raise ImportRejected("roster.rejected", problems=[f"row {n}: phone: not a phone number" for n in range(2, 9)], count=7)
+
+    try:
+        code = run_guarded(rejected)
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C escaped the error boundary")
+    assert code == 130
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_what_the_drivers_log_after_a_failure_stays_off_standard_error(tmp_path, debug):
+    """psycopg logs "error ignored terminating <psycopg.Pipeline …>" and SQLAlchemy's pool
+    "Exception during reset or similar" (with a traceback) after an interrupted insert; with
+    no logging set up, Python printed them under the user's line. Only COMMCARE_DEBUG=1 shows
+    them now."""
+    script = (
+        "import logging, sys\n"
+        "from commcare.db import make_engine\n"
+        f"make_engine({str(tmp_path / 'x.db')!r})\n"
+        "logging.getLogger('psycopg').warning('error ignored terminating <psycopg.Pipeline>')\n"
+        "try:\n"
+        "    raise RuntimeError('cannot exit pipeline mode while busy')\n"
+        "except RuntimeError:\n"
+        "    logging.getLogger('sqlalchemy.pool.impl.NullPool').error('Exception during reset or similar', exc_info=True)\n"
+    )
+    env = {**os.environ, "COMMCARE_DEBUG": "1" if debug else "0"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    if debug:
+        assert "error ignored terminating" in result.stderr and "Traceback" in result.stderr
+    else:
+        assert result.stderr == ""

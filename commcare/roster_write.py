@@ -77,10 +77,13 @@ class Plan:
         if not numbers:
             return []
         names = cols["liaison"]
-        lids = list(map(self._liaison_ids(names).get, names)) if any(names) else [None] * len(numbers)
         bad: dict[int, tuple[str, str]] = {}
-        for i in [i for i, lid in enumerate(lids) if type(lid) is str]:  # an unknown or ambiguous name
-            bad[i] = ("liaison", _t(lids[i], name=names[i]))
+        if any(names):
+            lids = list(map(self._liaison_ids(names).get, names))
+            for i in [i for i, lid in enumerate(lids) if type(lid) is str]:  # an unknown or ambiguous name
+                bad[i] = ("liaison", _t(lids[i], name=names[i]))
+        else:  # a roster without liaisons
+            lids = [None] * len(numbers)
         ids = cols["id_number"]
         given = [n for n in ids if n]
         taken = self.taken.intersection(given) if self.taken is not None else _registered_ids(self.conn, given)
@@ -88,7 +91,8 @@ class Plan:
             bad.setdefault(i, ("id_number", _t("roster.id_registered")))
         pairs = list(zip(zip(cols["compound"], cols["address"]), lids))
         refused = {}
-        for pair in dict.fromkeys(p for i, p in enumerate(pairs) if i not in bad):  # in the rows' order
+        judged = dict.fromkeys(p for i, p in enumerate(pairs) if i not in bad) if bad else dict.fromkeys(pairs)
+        for pair in judged:  # in the rows' order
             if problem := self._household_refuses(*pair):
                 refused[pair] = problem
         for i in [i for i, p in enumerate(pairs) if p in refused] if refused else ():
@@ -281,13 +285,15 @@ def bulk_insert(conn, table, data: dict[str, list], memos: dict | None = None) -
         # AttributeError, 1,800 instructions a value; an import's rows have six such columns,
         # a quarter of the residents' insert. (No column of these tables has a server default,
         # so leaving one out stores the same NULL.)
-        columns = [c for c in columns if data[c].count(None) < n] or columns[:1]
+        columns = [c for c in columns if data[c][0] is not None or data[c].count(None) < n] or columns[:1]
         memos = {} if memos is None else memos
         stored = {c: _as_stored(table.c[c], data[c], conn.dialect, memos.setdefault((table.name, c), {None: None}))
                   for c in columns}
         # A value every row shares (the community, the time of the import) goes into the
         # statement once rather than being bound for each row: a tenth of the residents' insert.
-        same = {c: literal for c, v in stored.items() if v.count(v[0]) == n and (literal := _literal(v[0]))}
+        # (A column whose first and last values differ is not one: told without a pass over it.)
+        same = {c: literal for c, v in stored.items()
+                if v[0] == v[-1] and v.count(v[0]) == n and (literal := _literal(v[0]))}
         bound = [c for c in columns if c not in same]
         values = ", ".join(same.get(c, "?") for c in columns)
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
@@ -319,4 +325,6 @@ def _as_stored(column, values: list, dialect, memo: dict) -> list:
     process = column.type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:
         return values
-    return [memo[v] if v in memo else memo.setdefault(v, process(v)) for v in values]
+    for value in set(values).difference(memo):
+        memo[value] = process(value)
+    return list(map(memo.__getitem__, values))

@@ -261,7 +261,7 @@ def test_import_and_export_say_nothing_extra_when_piped(tmp_path):
     result = run("resident", "import", str(path))
     assert result.returncode == 0, result.stderr
     assert result.stderr == "ignored unknown columns: 序号\n"
-    assert result.stdout == "imported 1 residents (0 invalid rows)\n"
+    assert result.stdout == "residents imported: 1; invalid rows: 0\n"
     exported = run("resident", "export", "-o", str(tmp_path / "out.csv"))
     assert exported.returncode == 0 and exported.stdout == "" and "\x1b" not in exported.stderr
     assert len(exported.stderr.splitlines()) == 1

@@ -170,7 +170,7 @@ t1 = T(); chunks = importer.Chunks(sys.argv[1], ctx); chunks.heading(); t2 = T()
 def run(conn, ctx):
     s = T(); roster_write.import_roster(conn, ctx, chunks, sys.argv[1]); times["writing (all)"] = T() - s
     times["commit_from"] = T()
-st.write_core(run)
+st.write(run)
 end = T()
 print(f"reading the CSV\t{t2 - t1 + times['reading']:.3f}")
 print(f"checking every row (incl. pinyin)\t{times['checking']:.3f}")

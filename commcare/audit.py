@@ -27,11 +27,10 @@ def record(conn, ctx, action: str, entity: str, entity_id: int | None = None,
            fields: list[str] | tuple[str, ...] = (), detail: str = "") -> None:
     """Append one entry, chained to the last one, in the caller's write transaction.
 
-    ``conn`` is a Core connection or an ORM session; the insert is Core either way, so the
-    chain follows the order of the calls.
+    On PostgreSQL an advisory lock held to the end of the transaction orders the writers, so
+    the chain follows the order of the commits.
     """
-    dialect = conn.dialect if hasattr(conn, "dialect") else conn.get_bind().dialect
-    if dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql":
         from sqlalchemy import text
 
         conn.execute(text("SELECT pg_advisory_xact_lock(727272)"))
@@ -46,11 +45,17 @@ def record(conn, ctx, action: str, entity: str, entity_id: int | None = None,
     ))
 
 
-def entries(session, ctx, since: dt.datetime | None = None, entity: str | None = None,
+def unmasked(conn, ctx, entity: str, what: str, count: int) -> None:
+    """Every ``--unmask`` is recorded: full phone and ID numbers were shown (``what``, how many
+    rows), in the caller's write transaction."""
+    record(conn, ctx, "unmask", entity, None, ["phone", "id_number"], detail=f"{what}: {count} rows")
+
+
+def entries(conn, ctx, since: dt.datetime | None = None, entity: str | None = None,
             entity_id: int | None = None, limit: int | None = None) -> list:
     """The entries (rows with the table's columns as attributes), oldest first."""
     query = select(AUDIT).order_by(AUDIT.c.id)
-    community_id = ctx.community_id(session)
+    community_id = ctx.community_id(conn)
     query = query.where(AUDIT.c.community_id == community_id)
     if since is not None:
         query = query.where(AUDIT.c.at >= since)
@@ -60,7 +65,7 @@ def entries(session, ctx, since: dt.datetime | None = None, entity: str | None =
         query = query.where(AUDIT.c.entity_id == entity_id)
     if limit:
         query = query.limit(limit)
-    return list(session.execute(query))
+    return list(conn.execute(query))
 
 
 def as_row(entry, tz) -> dict:
@@ -71,12 +76,12 @@ def as_row(entry, tz) -> dict:
             "fields": [f for f in entry.fields.split(",") if f], "detail": entry.detail}
 
 
-def verify(session) -> dict:
+def verify(conn) -> dict:
     """Walk the whole chain; the first entry whose hash or link does not hold is reported
     (an edited entry breaks its own hash, a deleted one breaks the next entry's link)."""
     prev = ""
     count = 0
-    rows = session.execute(select(AUDIT).order_by(AUDIT.c.id).execution_options(yield_per=2000))
+    rows = conn.execute(select(AUDIT).order_by(AUDIT.c.id).execution_options(yield_per=2000))
     for entry in rows:
         expected = entry_hash(prev, entry.at, entry.actor, entry.action, entry.entity, entry.entity_id,
                               entry.community_id, entry.fields, entry.detail)

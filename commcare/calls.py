@@ -6,10 +6,6 @@ reaches them; ``no-answer``/``unreachable`` leave them due. Two or more unanswer
 day mark them for escalation, with their emergency contact. "Today" is the day in the
 configured zone (``day_bounds``), so a call at 23:59 and one at 00:01 fall on two days
 whatever zone the machine runs in.
-
-All of it is Core (``commcare.tables``), never the ORM: ``call due`` and ``call log`` are what a
-liaison runs most, and skipping ``sqlalchemy.orm`` is a third of their start-up. ``conn`` is a
-Core connection or an ORM session alike.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What every domain function needs besides its session: who acts, where, and when."""
+"""What every domain function needs besides its connection: who acts, where, and when."""
 
 from __future__ import annotations
 
@@ -50,8 +50,7 @@ class Ctx:
         return self.now().astimezone(self.tz).date()
 
     def community_id(self, conn, create: bool = False) -> int | None:
-        """The id of this command's community; created on first write. ``conn`` is a Core
-        connection or an ORM session: the queries are Core either way."""
+        """The id of this command's community; created on first write."""
         if self._community_id is None:
             from sqlalchemy import insert, select
 

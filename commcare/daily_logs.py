@@ -9,10 +9,10 @@ import re
 
 from sqlalchemy import func, insert, select
 
-from commcare import audit, identity, register
+from commcare import audit, identity, lookup
 from commcare.calls import backfill_time
 from commcare.errors import ImportRejected, InvalidValue
-from commcare.models import DirectoryEntry, Donation, DonationItem, HealthReport, Staff
+from commcare.tables import directory, donation_items, donations, health_reports, staff
 from commcare.timeparse import day_bounds, iso, parse_date
 
 TESTS = ("negative", "positive", "pending")
@@ -28,39 +28,40 @@ TEMP_RANGE = (35.0, 42.0)
 def log_health(s, ctx, staff_ref: str, temp: float, test=None, at=None) -> dict:
     if not TEMP_RANGE[0] <= temp <= TEMP_RANGE[1]:
         raise InvalidValue("health.bad_temp", field="temp", value=temp)
-    staff = register.find_staff(s, ctx, staff_ref)
+    member = lookup.staff_member(s, ctx, staff_ref)
     when = backfill_time(ctx, at)
-    report = HealthReport(staff_id=staff.id, at=when, temperature=round(temp, 1),
-                          test=identity.parse_choice(test, TESTS, "test") if test else None, actor=ctx.operator)
-    s.add(report)
-    s.flush()
-    audit.record(s, ctx, "health.log", "health_report", report.id, ["temperature"] + (["test"] if test else []),
-                 detail=f"staff #{staff.id}")
-    return {"id": report.id, "staff": staff.name, "temp": report.temperature, "test": report.test,
+    values = {"staff_id": member.id, "at": when, "temperature": round(temp, 1),
+              "test": identity.parse_choice(test, TESTS, "test") if test else None, "actor": ctx.operator}
+    report_id = s.execute(insert(health_reports).values(**values).returning(health_reports.c.id)).scalar_one()
+    audit.record(s, ctx, "health.log", "health_report", report_id, ["temperature"] + (["test"] if test else []),
+                 detail=f"staff #{member.id}")
+    return {"id": report_id, "staff": member.name, "temp": values["temperature"], "test": values["test"],
             "at": iso(when, ctx.tz)}
 
 
-def list_health(s, ctx, date_from=None, date_to=None, staff=None) -> list[dict]:
+def list_health(s, ctx, date_from=None, date_to=None, member=None) -> list[dict]:
     """Temperature reports between two days (default today), oldest first."""
     start, end = _range(ctx, date_from or ctx.today().isoformat(), date_to or date_from or ctx.today().isoformat())
-    query = (select(HealthReport, Staff.name).join(Staff, HealthReport.staff_id == Staff.id)
-             .where(Staff.community_id == ctx.community_id(s), HealthReport.at >= start, HealthReport.at < end)
-             .order_by(HealthReport.at, HealthReport.id))
-    if staff:
-        query = query.where(Staff.id == register.find_staff(s, ctx, staff).id)
-    return [{"id": h.id, "staff": name, "at": iso(h.at, ctx.tz), "temp": h.temperature, "test": h.test,
-             "by": h.actor} for h, name in s.execute(query)]
+    h = health_reports.c
+    query = (select(h.id, staff.c.name, h.at, h.temperature, h.test, h.actor)
+             .join(staff, h.staff_id == staff.c.id)
+             .where(staff.c.community_id == ctx.community_id(s), h.at >= start, h.at < end)
+             .order_by(h.at, h.id))
+    if member:
+        query = query.where(staff.c.id == lookup.staff_member(s, ctx, member).id)
+    return [{"id": i, "staff": name, "at": iso(at, ctx.tz), "temp": temp, "test": test, "by": actor}
+            for i, name, at, temp, test, actor in s.execute(query)]
 
 
 def health_due(s, ctx, day=None) -> list[dict]:
     """Active staff with fewer than two temperature reports on ``day``."""
     start, end = day_bounds(day or ctx.today(), ctx.tz)
-    count = (select(func.count(HealthReport.id)).where(
-        HealthReport.staff_id == Staff.id, HealthReport.at >= start, HealthReport.at < end)
-        .correlate(Staff).scalar_subquery())
-    query = (select(Staff.id, Staff.name, count.label("reports"))
-             .where(Staff.community_id == ctx.community_id(s), Staff.active.is_(True), count < 2)
-             .order_by(Staff.id))
+    h = health_reports.c
+    count = (select(func.count(h.id)).where(h.staff_id == staff.c.id, h.at >= start, h.at < end)
+             .correlate(staff).scalar_subquery())
+    query = (select(staff.c.id, staff.c.name, count.label("reports"))
+             .where(staff.c.community_id == ctx.community_id(s), staff.c.active.is_(True), count < 2)
+             .order_by(staff.c.id))
     return [{"id": r.id, "staff": r.name, "reports": r.reports} for r in s.execute(query)]
 
 
@@ -80,47 +81,52 @@ def add_donation(s, ctx, donor: str, items: list[str], recipients="residents", a
     if not items:
         raise InvalidValue("value.empty", field="item")
     parsed = [parse_item(i) for i in items]
-    donation = Donation(community_id=ctx.community_id(s, create=True), donor=identity.normalize_name(donor, "donor"),
-                        at=backfill_time(ctx, at),
-                        recipients=identity.parse_choice(recipients, RECIPIENTS, "for"),
-                        note=identity.normalize_text(note), actor=ctx.operator)
-    donation.items = [DonationItem(name=n, quantity=q, unit=u) for n, q, u in parsed]
-    s.add(donation)
-    s.flush()
+    donation = s.execute(insert(donations).values(
+        community_id=ctx.community_id(s, create=True), donor=identity.normalize_name(donor, "donor"),
+        at=backfill_time(ctx, at), recipients=identity.parse_choice(recipients, RECIPIENTS, "for"),
+        note=identity.normalize_text(note), actor=ctx.operator).returning(*donations.c)).one()
+    s.execute(insert(donation_items), [{"donation_id": donation.id, "name": n, "quantity": q, "unit": u}
+                                       for n, q, u in parsed])
     audit.record(s, ctx, "donation.add", "donation", donation.id, ["donor", "items"])
-    return donation_row(donation, ctx.tz)
+    return donation_row(donation, parsed, ctx.tz)
 
 
-def donation_row(d: Donation, tz) -> dict:
+def donation_row(d, items: list[tuple[str, float, str]], tz) -> dict:
     return {"id": d.id, "donor": d.donor, "at": iso(d.at, tz), "for": d.recipients,
-            "items": [f"{i.name} {i.quantity:g}{i.unit}" for i in d.items], "note": d.note}
+            "items": [f"{name} {quantity:g}{unit}" for name, quantity, unit in items], "note": d.note}
 
 
 def list_donations(s, ctx, date_from=None, date_to=None) -> list[dict]:
     start, end = _range(ctx, date_from, date_to)
-    from sqlalchemy.orm import selectinload
-
-    query = (select(Donation).options(selectinload(Donation.items))
-             .where(Donation.community_id == ctx.community_id(s)).order_by(Donation.at, Donation.id))
+    d, i = donations.c, donation_items.c
+    query = select(donations).where(d.community_id == ctx.community_id(s)).order_by(d.at, d.id)
     if start:
-        query = query.where(Donation.at >= start)
+        query = query.where(d.at >= start)
     if end:
-        query = query.where(Donation.at < end)
-    return [donation_row(d, ctx.tz) for d in s.scalars(query)]
+        query = query.where(d.at < end)
+    found = s.execute(query).all()
+    items: dict[int, list] = {}
+    ids = [x.id for x in found]
+    for part in range(0, len(ids), 500):
+        for donation_id, name, quantity, unit in s.execute(
+                select(i.donation_id, i.name, i.quantity, i.unit)
+                .where(i.donation_id.in_(ids[part:part + 500])).order_by(i.id)):
+            items.setdefault(donation_id, []).append((name, quantity, unit))
+    return [donation_row(x, items.get(x.id, []), ctx.tz) for x in found]
 
 
 def donation_totals(s, ctx, date_from=None, date_to=None) -> list[dict]:
     """Totals per item and unit (the monthly sum offices add up by hand)."""
     start, end = _range(ctx, date_from, date_to)
-    donations = func.count(func.distinct(Donation.id))
-    query = (select(DonationItem.name, DonationItem.unit, func.sum(DonationItem.quantity), donations)
-             .join(Donation, DonationItem.donation_id == Donation.id)
-             .where(Donation.community_id == ctx.community_id(s))
-             .group_by(DonationItem.name, DonationItem.unit).order_by(DonationItem.name, DonationItem.unit))
+    d, i = donations.c, donation_items.c
+    query = (select(i.name, i.unit, func.sum(i.quantity), func.count(func.distinct(d.id)))
+             .join(donations, i.donation_id == d.id)
+             .where(d.community_id == ctx.community_id(s))
+             .group_by(i.name, i.unit).order_by(i.name, i.unit))
     if start:
-        query = query.where(Donation.at >= start)
+        query = query.where(d.at >= start)
     if end:
-        query = query.where(Donation.at < end)
+        query = query.where(d.at < end)
     return [{"item": n, "quantity": _number(q), "unit": u, "donations": c} for n, u, q, c in s.execute(query)]
 
 
@@ -137,8 +143,8 @@ def _range(ctx, date_from, date_to):
 
 def add_directory(s, ctx, name, phone, kind, hours=None, address=None) -> dict:
     entry = _directory_fields(ctx, name, phone, kind, hours, address)
-    entry_id = s.execute(insert(DirectoryEntry).values(community_id=ctx.community_id(s, create=True), **entry)
-                         .returning(DirectoryEntry.id)).scalar_one()
+    entry_id = s.execute(insert(directory).values(community_id=ctx.community_id(s, create=True), **entry)
+                         .returning(directory.c.id)).scalar_one()
     audit.record(s, ctx, "directory.add", "directory", entry_id, ["name", "phone", "kind"]
                  + [f for f in ("hours", "address") if entry[f]])
     return {"id": entry_id, **directory_row(entry)}
@@ -166,17 +172,16 @@ def _directory_phone(raw: str) -> str:
     return identity.normalize_phone(raw)
 
 
-def directory_row(e) -> dict:
-    get = e.get if isinstance(e, dict) else lambda k: getattr(e, k)
-    return {"name": get("name"), "phone": get("phone"), "kind": get("kind"), "hours": get("hours"),
-            "address": get("address")}
+def directory_row(entry) -> dict:
+    """An entry (a mapping of the directory's columns) as lists and JSON show it."""
+    return {key: entry[key] for key in ("name", "phone", "kind", "hours", "address")}
 
 
 def list_directory(s, ctx, kind=None, search=None) -> list[dict]:
     """By kind, then name. ``search``: pinyin or initials (``sqws``), digits of the phone, or
     part of the name."""
-    d = DirectoryEntry
-    query = select(d).where(d.community_id == ctx.community_id(s)).order_by(d.kind, d.name, d.id)
+    d = directory.c
+    query = select(directory).where(d.community_id == ctx.community_id(s)).order_by(d.kind, d.name, d.id)
     if kind:
         query = query.where(d.kind == parse_kind(kind))
     if search:
@@ -187,7 +192,7 @@ def list_directory(s, ctx, kind=None, search=None) -> list[dict]:
             query = query.where(d.phone.contains(low.replace("-", ""), autoescape=True))
         else:
             query = query.where(d.name.contains(identity.normalize_name(search, "search"), autoescape=True))
-    return [{"id": e.id, **directory_row(e)} for e in s.scalars(query)]
+    return [{"id": e.id, **directory_row(e._mapping)} for e in s.execute(query)]
 
 
 DIRECTORY_HEADERS = {"name": ("name", "名称", "单位", "机构", "单位名称"),
@@ -226,7 +231,7 @@ def import_directory(s, ctx, path: str) -> dict:
         raise ImportRejected("directory.import_rejected", problems=problems, count=len(problems))
     if rows:
         cid = ctx.community_id(s, create=True)
-        s.execute(insert(DirectoryEntry), [{**r, "community_id": cid} for r in rows])
+        s.execute(insert(directory), [{**r, "community_id": cid} for r in rows])
     audit.record(s, ctx, "directory.import", "directory", None, ["name", "phone", "kind"],
                  detail=f"{len(rows)} imported, {skipped} already listed")
     return {"imported": len(rows), "skipped": skipped}
@@ -246,5 +251,5 @@ def _directory_columns(header: list[str]) -> dict[str, int]:
 
 
 def _listed(s, ctx):
-    return s.execute(select(DirectoryEntry.name, DirectoryEntry.phone)
-                     .where(DirectoryEntry.community_id == ctx.community_id(s))).all()
+    return s.execute(select(directory.c.name, directory.c.phone)
+                     .where(directory.c.community_id == ctx.community_id(s))).all()

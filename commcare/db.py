@@ -1,4 +1,4 @@
-"""Engine and sessions, SQLite pragmas, the schema-version check, init and upgrade.
+"""Engine and connections, SQLite pragmas, the schema-version check, init and upgrade.
 
 Every write runs in ``Database.transact(fn)``: one transaction (``BEGIN IMMEDIATE`` on
 SQLite, so a read-then-write never fails half-way with SQLITE_BUSY_SNAPSHOT), retried a
@@ -249,31 +249,13 @@ class Database:
         self.where = display_url(database)
 
     @contextmanager
-    def session(self):
-        """A read session (a plain deferred transaction, rolled back at the end)."""
-        from sqlalchemy.orm import Session
-
-        with Session(self.engine, expire_on_commit=False) as s:
-            yield s
-
-    @contextmanager
     def connect(self):
-        """A read connection for Core queries, without the ORM (rolled back at the end)."""
+        """A read connection (a plain deferred transaction, rolled back at the end)."""
         with self.engine.connect() as conn:
             yield conn
 
     def transact(self, fn, *args, **kwargs):
-        """Run ``fn(session, *args, **kwargs)`` in one write transaction, retried when busy."""
-        from sqlalchemy.orm import Session
-
-        def in_session(engine):
-            with Session(engine, expire_on_commit=False) as s, s.begin():
-                return fn(s, *args, **kwargs)
-
-        return self._retrying(in_session)
-
-    def transact_core(self, fn, *args, **kwargs):
-        """``transact`` for Core code: ``fn(connection, …)``, without loading the ORM."""
+        """Run ``fn(connection, *args, **kwargs)`` in one write transaction, retried when busy."""
         def in_connection(engine):
             with engine.begin() as conn:
                 return fn(conn, *args, **kwargs)

@@ -15,23 +15,23 @@ import datetime as dt
 import random
 from itertools import islice
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 
 from commcare import identity
 from commcare.errors import Refused
-from commcare.models import (
-    AuditEntry,
-    Call,
-    DirectoryEntry,
-    Donation,
-    DonationItem,
-    HealthReport,
-    HelpRequest,
-    Household,
-    RequestEvent,
-    Resident,
-    ResidentTag,
-    Staff,
+from commcare.tables import (
+    audit,
+    calls,
+    directory,
+    donation_items,
+    donations,
+    health_reports,
+    households,
+    request_events,
+    requests,
+    resident_tags,
+    residents,
+    staff,
 )
 
 MARK = "demo.generate"
@@ -44,10 +44,10 @@ HOUSE_SIZES = ((1, 26), (2, 36), (3, 24), (4, 14))
 
 def check_target(s, ctx=None) -> str:
     """Says "empty", or "demo" for a database the demo made; refuses one with real residents."""
-    if s.scalar(select(Resident.id).limit(1)) is None:
+    if s.scalar(select(residents.c.id).limit(1)) is None:
         return "empty"
-    mark = s.scalar(select(func.min(AuditEntry.id)).where(AuditEntry.action == MARK))
-    hand = s.scalar(select(AuditEntry.id).where(AuditEntry.action.in_(HAND_MADE)).limit(1))
+    mark = s.scalar(select(func.min(audit.c.id)).where(audit.c.action == MARK))
+    hand = s.scalar(select(audit.c.id).where(audit.c.action.in_(HAND_MADE)).limit(1))
     if mark is None or hand is not None:
         raise Refused("demo.refuse_real")
     return "demo"
@@ -63,8 +63,8 @@ def prepare(database: str) -> None:
 
     db = open_database(database, create=True)
     try:
-        with db.session() as s:
-            kind = check_target(s)
+        with db.connect() as conn:
+            kind = check_target(conn)
     finally:
         db.dispose()
     path = sqlite_path(database)
@@ -75,13 +75,12 @@ def prepare(database: str) -> None:
 
 def clear(s) -> None:
     """Empty a database that ``check_target`` found to be a demo."""
-    s.execute(delete(RequestEvent))
-    s.execute(Call.__table__.delete())
-    for model in (DonationItem, Donation, HealthReport, DirectoryEntry, ResidentTag, AuditEntry):
-        s.execute(delete(model))
-    s.execute(HelpRequest.__table__.update().values(previous_id=None))
-    for model in (HelpRequest, Resident, Household, Staff):
-        s.execute(delete(model))
+    for table in (request_events, calls, donation_items, donations, health_reports, directory,
+                  resident_tags, audit):
+        s.execute(delete(table))
+    s.execute(update(requests).values(previous_id=None))
+    for table in (requests, residents, households, staff):
+        s.execute(delete(table))
 
 
 def generate(s, ctx, residents=300, requests=600, days=14, seed=1, progress=None) -> dict:
@@ -110,7 +109,7 @@ class Generator:
         self._window()
 
     def run(self) -> dict:
-        from commcare import audit
+        from commcare import audit as trail
         from commcare.demo_activity import make_activity
 
         self.make_staff()
@@ -118,7 +117,7 @@ class Generator:
         self.make_residents()
         make_activity(self)
         self.fix_sequences()
-        audit.record(self.s, self.ctx, MARK, "community", self.cid, [],
+        trail.record(self.s, self.ctx, MARK, "community", self.cid, [],
                      detail=f"residents={self.n_res} requests={self.n_req} days={self.days} seed")
         return self.counts
 
@@ -146,12 +145,12 @@ class Generator:
         return [self.today - dt.timedelta(days=back) for back in range(n - 1, -1, -1)]
 
     # -- writing ---------------------------------------------------------------------------
-    def next_id(self, model) -> int:
-        return (self.s.scalar(select(func.max(model.id))) or 0) + 1
+    def next_id(self, table) -> int:
+        return (self.s.scalar(select(func.max(table.c.id))) or 0) + 1
 
-    def bulk(self, model, rows, label: str | None = None, total: int = 0) -> int:
+    def bulk(self, table, rows, label: str | None = None, total: int = 0) -> int:
         """Insert ``rows`` (any iterable of dicts) with Core executemany, CHUNK at a time."""
-        conn, table, done = self.s.connection(), model.__table__, 0
+        conn, done = self.s, 0
         rows = iter(rows)
         while chunk := list(islice(rows, CHUNK)):
             conn.execute(insert(table), chunk)
@@ -162,7 +161,7 @@ class Generator:
 
     def fix_sequences(self) -> None:
         """Explicit ids leave PostgreSQL's sequences behind: move them past the demo's rows."""
-        if self.s.get_bind().dialect.name != "postgresql":
+        if self.s.dialect.name != "postgresql":
             return
         from sqlalchemy import text
 
@@ -212,14 +211,14 @@ class Generator:
         n_liaisons = max(3, len(houses) // 60)
         plan = [roles["secretary"], roles["director"]] + [roles["liaison"]] * n_liaisons
         plan += [roles["grid"]] * max(1, n_liaisons // 6) + [roles["volunteer"]] * max(2, n_liaisons // 4)
-        first, since = self.next_id(Staff), self.now - dt.timedelta(days=self.days + 400)
+        first, since = self.next_id(staff), self.now - dt.timedelta(days=self.days + 400)
         rows = []
         for i, role in enumerate(plan):
             sex = self.rng.choice("MF")
             rows.append({"id": first + i, "community_id": self.cid, "role": role, "active": True,
                          "name": self.rng.choice(self.spec["surnames"]) + self.given(35, sex),
                          "phone": self.mobile(), "created_at": since})
-        self.bulk(Staff, rows)
+        self.bulk(staff, rows)
         self.staff_names = {r["id"]: r["name"] for r in rows}
         self.liaisons = [r["id"] for r in rows if r["role"] == roles["liaison"]]
         self.counts["staff"] = len(rows)
@@ -241,7 +240,7 @@ class Generator:
         capacity = [b * u * f * 2 for _, _, b, u, f in compounds]
         share = [round(len(self.house_sizes) * c / sum(capacity)) for c in capacity]
         share[-1] = len(self.house_sizes) - sum(share[:-1])
-        first, since = self.next_id(Household), self.now - dt.timedelta(days=self.days + 300)
+        first, since = self.next_id(households), self.now - dt.timedelta(days=self.days + 300)
         rows, n_l = [], len(self.liaisons)
         for (name, _street, _b, units, floors), count in zip(compounds, share):
             for n in range(max(0, count)):
@@ -250,7 +249,7 @@ class Generator:
                 i = len(rows)
                 rows.append({"id": first + i, "community_id": self.cid, "compound": name, "address": address,
                              "liaison_id": self.liaisons[i * n_l // len(self.house_sizes)], "created_at": since})
-        self.bulk(Household, rows, "households", len(rows))
+        self.bulk(households, rows, "households", len(rows))
         self.house_ids = [r["id"] for r in rows]
         self.house_liaison = {r["id"]: r["liaison_id"] for r in rows}
         self.counts["households"] = len(rows)
@@ -258,7 +257,7 @@ class Generator:
     def make_residents(self) -> None:
         from commcare.demo_activity import household_members
 
-        first, since = self.next_id(Resident), self.now - dt.timedelta(days=self.days + 200)
+        first, since = self.next_id(residents), self.now - dt.timedelta(days=self.days + 200)
         self.special: list[int] = []
         self.house_first: list[int] = []
         self.resident_liaison: dict[int, int] = {}
@@ -278,8 +277,8 @@ class Generator:
                     rid += 1
 
         self.res_first = first
-        self.counts["residents"] = self.bulk(Resident, rows(), "residents", self.n_res)
-        self.bulk(ResidentTag, tags)
+        self.counts["residents"] = self.bulk(residents, rows(), "residents", self.n_res)
+        self.bulk(resident_tags, tags)
         self.counts["special"] = len(self.special)
 
     def _classify(self, rid: int, hid: int, person_tags: list[str], tags: list[dict]) -> None:
@@ -295,11 +294,3 @@ class Generator:
         if "lives-alone" in person_tags:
             self.series_candidates["alone"].append(rid)
 
-
-def counts(s, ctx) -> dict:
-    """What the community holds (the summary printed when no report is available)."""
-    cid = ctx.community_id(s)
-    return {"residents": s.scalar(select(func.count(Resident.id)).where(Resident.community_id == cid)),
-            "staff": s.scalar(select(func.count(Staff.id)).where(Staff.community_id == cid)),
-            "requests": s.scalar(select(func.count(HelpRequest.id)).where(HelpRequest.community_id == cid)),
-            "calls": s.scalar(select(func.count(Call.id)).where(Call.community_id == cid))}

@@ -13,7 +13,7 @@ from bisect import bisect
 from itertools import accumulate
 
 from commcare import identity
-from commcare.models import HelpRequest, RequestEvent
+from commcare.tables import request_events, requests
 
 H = dt.timedelta(hours=1)
 CATEGORY_WEIGHTS = {"gas-topup": 5, "groceries": 9, "medicine": 7, "medical-visit": 2, "trash": 3,
@@ -123,7 +123,7 @@ class _RequestWriter:
 
     def __init__(self, g):
         self.g, self.rows, self.events, self.done = g, [], [], 0
-        self.next_id, self.next_event = g.next_id(HelpRequest), g.next_id(RequestEvent)
+        self.next_id, self.next_event = g.next_id(requests), g.next_id(request_events)
         self.recent = g.now - dt.timedelta(days=EVENT_DAYS)
 
     def add(self, rows: list[dict]) -> None:
@@ -141,10 +141,10 @@ class _RequestWriter:
     def flush(self) -> None:
         if not self.rows:
             return
-        self.g.bulk(HelpRequest, self.rows)
+        self.g.bulk(requests, self.rows)
         for event in self.events:
             event["id"], self.next_event = self.next_event, self.next_event + 1
-        self.g.bulk(RequestEvent, self.events)
+        self.g.bulk(request_events, self.events)
         self.done += len(self.rows)
         self.g.progress("requests", self.done, self.g.n_req)
         self.rows, self.events = [], []

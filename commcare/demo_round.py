@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from commcare import identity
-from commcare.models import Call, DirectoryEntry, Donation, DonationItem, HealthReport
+from commcare.tables import calls, directory, donation_items, donations, health_reports
 
 H = dt.timedelta(hours=1)
 HISTORY = 14  # days of calls and health reports
@@ -21,7 +21,7 @@ def make_calls(g) -> None:
         for day in days:
             yield from _day_calls(g, day)
 
-    g.counts["calls"] = g.bulk(Call, rows(), "calls", total)
+    g.counts["calls"] = g.bulk(calls, rows(), "calls", total)
 
 
 def _day_calls(g, day: dt.date):
@@ -61,24 +61,24 @@ def make_health(g) -> None:
                 rows.append({"staff_id": sid, "at": at, "temperature": temp,
                              "test": "negative" if rng.random() < 0.9 else None, "actor": name})
     rows = [r for r in rows if r["at"] <= g.now]
-    g.counts["health_reports"] = g.bulk(HealthReport, rows, "health", len(rows))
+    g.counts["health_reports"] = g.bulk(health_reports, rows, "health", len(rows))
 
 
 def make_donations(g) -> None:
-    rng, donations, items = g.rng, [], []
-    next_id = g.next_id(Donation)
+    rng, made, items = g.rng, [], []
+    next_id = g.next_id(donations)
     secretary = next(iter(g.staff_names.values()))
     for day in g.past_days(30):
         for _ in range(rng.choice((0, 1, 1, 2, 3))):
-            donations.append({"id": next_id, "community_id": g.cid, "donor": rng.choice(g.spec["donors"]),
+            made.append({"id": next_id, "community_id": g.cid, "donor": rng.choice(g.spec["donors"]),
                               "at": g.when(day, 9 + rng.random() * 8), "note": None, "actor": secretary,
                               "recipients": "staff" if rng.random() < 0.25 else "residents"})
             for name, unit in rng.sample(g.spec["supplies"], rng.randint(1, 3)):
                 items.append({"donation_id": next_id, "name": name, "unit": unit,
                               "quantity": rng.choice((10, 20, 50, 100, 200, 500))})
             next_id += 1
-    g.counts["donations"] = g.bulk(Donation, donations)
-    g.bulk(DonationItem, items)
+    g.counts["donations"] = g.bulk(donations, made)
+    g.bulk(donation_items, items)
 
 
 def make_directory(g) -> None:
@@ -88,4 +88,4 @@ def make_directory(g) -> None:
         rows.append({"community_id": g.cid, "name": name, "name_pinyin": full, "name_initials": initials,
                      "phone": identity.normalize_phone(f"{g.spec['area_code']}{local}"), "kind": kind,
                      "hours": hours, "address": address, "created_at": g.now - dt.timedelta(days=g.days + 30)})
-    g.bulk(DirectoryEntry, rows)
+    g.bulk(directory, rows)

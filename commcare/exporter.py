@@ -1,8 +1,8 @@
 """Rosters out: CSV (UTF-8 with BOM, so Excel opens Chinese correctly), XLSX or JSON.
 
 Masked by default (phones ``138****5678``, no ID numbers); ``--unmask`` is audited. Cells that
-a spreadsheet would run as a formula are neutralised; ID numbers are always text. Core only
-(the ORM is never loaded), so that 100,000 residents export in seconds.
+a spreadsheet would run as a formula are neutralised; ID numbers are always text. Two queries
+(residents with household and liaison, then the tags), so 100,000 residents export in seconds.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def export_rows(conn, ctx, unmask=False, tag=None, compound=None, progress=None)
         if progress:
             progress("read", len(rows), max(total, len(rows)))
     if unmask:
-        audit.record(conn, ctx, "unmask", "resident", None, ["phone", "id_number"], detail=f"export: {len(rows)} rows")
+        audit.unmasked(conn, ctx, "resident", "export", len(rows))
     return rows
 
 

@@ -6,11 +6,8 @@ next occurrence when resolved, due one interval after the previous due time (no 
 ``--every-after`` counts from the resolution. The next occurrence points at the one before
 (``previous_id`` is UNIQUE), so it can never be created twice.
 
-All of it is Core (``commcare.tables``), never the ORM: add-request and request resolve are
-what a liaison types most, and skipping ``sqlalchemy.orm`` is most of their start-up. ``conn``
-is a Core connection, or the ORM session of a command that opens a request along the way
-(``call log --outcome needs-help``). A request is a row; a change is an UPDATE that checks
-the row's ``version``, so two people changing one request at once cannot both succeed.
+A request is a row; a change is an UPDATE that checks the row's ``version``, so two people
+changing one request at once cannot both succeed.
 """
 
 import datetime as dt

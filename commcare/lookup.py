@@ -1,9 +1,7 @@
 """Naming things (the contract's *Naming things*): which resident or staff member a reference
 names — a number (``12``, ``#12``), a resident ID number, a phone number, or a name.
 
-Core queries only, so the commands that must start fast (add-request, request …, call log)
-use them without loading the ORM; ``register.find_resident``/``find_staff`` wrap them for the
-editing commands. ``conn`` is a Core connection or an ORM session.
+Every command that names a resident or a staff member finds them here.
 """
 
 import re

@@ -1,91 +1,112 @@
 """The register (花名册): residents, households and staff, and how each is named.
 
 A household is the residents at one address (compound + address) and has one fixed liaison.
-A resident is named by number (``12``/``#12``), ID number, phone or name; a name (or a shared
-phone) that matches several residents is refused, listing them.
+A resident is named by number (``12``/``#12``), ID number, phone or name (``lookup``); a name
+(or a shared phone) that matches several residents is refused, listing them.
 """
 
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from commcare import audit, identity, lookup
 from commcare.errors import Conflict, InvalidValue
-from commcare.models import Household, Resident, ResidentTag, Staff
+from commcare.tables import households, resident_tags, residents, staff
 
 INTERNAL_FIELDS = frozenset({"name_pinyin", "name_initials"})  # kept out of the audit trail
 
 
 # --- staff -----------------------------------------------------------------------------------
 
-def add_staff(s, ctx, name: str, phone: str | None = None, role: str | None = None) -> Staff:
-    staff = Staff(
-        community_id=ctx.community_id(s, create=True), name=identity.normalize_name(name),
+def add_staff(conn, ctx, name: str, phone: str | None = None, role: str | None = None):
+    """A new staff member; returns their row (the staff table's columns)."""
+    row = conn.execute(insert(staff).values(
+        community_id=ctx.community_id(conn, create=True), name=identity.normalize_name(name),
         phone=identity.normalize_phone(phone) if phone else None,
         role=identity.normalize_text(role, "role", 100), active=True, created_at=ctx.now(),
-    )
-    s.add(staff)
-    s.flush()
-    audit.record(s, ctx, "staff.add", "staff", staff.id, _filled(phone=phone, role=role, name=name))
-    return staff
+    ).returning(*staff.c)).one()
+    audit.record(conn, ctx, "staff.add", "staff", row.id, _filled(phone=phone, role=role, name=name))
+    return row
 
 
-def find_staff(s, ctx, ref: str, field: str = "staff") -> Staff:
-    """The one staff member ``ref`` names (number, name or phone), as an ORM object."""
-    return s.get(Staff, lookup.staff_member(s, ctx, ref, field).id)
-
-
-def list_staff(s, ctx, include_inactive: bool = False) -> list[Staff]:
-    query = select(Staff).where(Staff.community_id == ctx.community_id(s)).order_by(Staff.id)
+def list_staff(conn, ctx, include_inactive: bool = False, unmask: bool = False) -> list[dict]:
+    """Staff as rows (``staff_row``); full phones with ``unmask`` (audited)."""
+    query = select(staff).where(staff.c.community_id == ctx.community_id(conn)).order_by(staff.c.id)
     if not include_inactive:
-        query = query.where(Staff.active.is_(True))
-    return list(s.scalars(query))
+        query = query.where(staff.c.active.is_(True))
+    rows = [staff_row(member, unmask) for member in conn.execute(query)]
+    if unmask:
+        audit.unmasked(conn, ctx, "staff", "staff.list", len(rows))
+    return rows
 
 
-def staff_row(staff: Staff, unmask: bool = False) -> dict:
-    return {"id": staff.id, "name": staff.name,
-            "phone": staff.phone if unmask else identity.mask_phone(staff.phone),
-            "role": staff.role, "active": staff.active}
+def staff_row(member, unmask: bool = False) -> dict:
+    return {"id": member.id, "name": member.name,
+            "phone": member.phone if unmask else identity.mask_phone(member.phone),
+            "role": member.role, "active": member.active}
+
+
+def edit_staff(conn, ctx, ref, name=None, phone=None, role=None, active=None):
+    member = lookup.staff_member(conn, ctx, ref)
+    changes: dict = {}
+    if name is not None:
+        changes["name"] = identity.normalize_name(name)
+    if phone is not None:
+        changes["phone"] = identity.normalize_phone(phone) if phone.strip() else None
+    if role is not None:
+        changes["role"] = identity.normalize_text(role, "role", 100)
+    if active is not None:
+        changes["active"] = active
+    if not changes:
+        raise InvalidValue("register.nothing_to_change", field="REF")
+    row = conn.execute(update(staff).where(staff.c.id == member.id).values(**changes).returning(*staff.c)).one()
+    audit.record(conn, ctx, "staff.edit", "staff", member.id, list(changes))
+    return row
 
 
 # --- households ------------------------------------------------------------------------------
 
-def household_at(s, ctx, compound: str | None, address: str | None, create: bool = True) -> Household | None:
+HOUSEHOLD = (households.c.id, households.c.compound, households.c.address, households.c.liaison_id)
+
+
+def household_at(conn, ctx, compound: str | None, address: str | None, create: bool = True):
+    """The household at (compound, address) — a row of ``HOUSEHOLD`` — made if ``create``;
+    None for no address at all."""
     compound = identity.normalize_text(compound, "compound", 200) or ""
     address = identity.normalize_text(address, "address", 300) or ""
     if not compound and not address:
         return None
-    community_id = ctx.community_id(s, create=create)
-    house = s.scalar(select(Household).where(
-        Household.community_id == community_id, Household.compound == compound,
-        Household.address == address))
+    community_id = ctx.community_id(conn, create=create)
+    h = households.c
+    house = conn.execute(select(*HOUSEHOLD).where(
+        h.community_id == community_id, h.compound == compound, h.address == address)).first()
     if house is None and create:
-        house = Household(community_id=community_id, compound=compound, address=address, created_at=ctx.now())
-        s.add(house)
-        s.flush()
+        house = conn.execute(insert(households).values(
+            community_id=community_id, compound=compound, address=address, created_at=ctx.now())
+            .returning(*HOUSEHOLD)).one()
     return house
 
 
-def give_liaison(s, ctx, house: Household | None, staff: Staff | None, reassign: bool = False) -> None:
+def give_liaison(conn, ctx, house, member, reassign: bool = False) -> None:
     """Set a household's liaison. A different liaison than the one it has is refused unless
     ``reassign`` (``household assign``): one fixed liaison per household."""
-    if staff is None:
+    if member is None:
         return
     if house is None:
         raise InvalidValue("register.liaison_needs_address", field="liaison")
-    if house.liaison_id not in (None, staff.id) and not reassign:
-        current = s.get(Staff, house.liaison_id)
+    if house.liaison_id not in (None, member.id) and not reassign:
+        current = conn.scalar(select(staff.c.name).where(staff.c.id == house.liaison_id))
         raise Conflict("register.household_has_liaison", address=describe_household(house),
-                       liaison=current.name if current else house.liaison_id, wanted=staff.name)
-    if house.liaison_id != staff.id:
-        house.liaison_id = staff.id
-        audit.record(s, ctx, "household.assign", "household", house.id, ["liaison"], detail=f"staff #{staff.id}")
+                       liaison=current or house.liaison_id, wanted=member.name)
+    if house.liaison_id != member.id:
+        conn.execute(update(households).where(households.c.id == house.id).values(liaison_id=member.id))
+        audit.record(conn, ctx, "household.assign", "household", house.id, ["liaison"], detail=f"staff #{member.id}")
 
 
-def describe_household(house: Household | None) -> str:
+def describe_household(house) -> str:
     if house is None:
         return ""
     return " ".join(p for p in (house.compound, house.address) if p)
@@ -93,72 +114,109 @@ def describe_household(house: Household | None) -> str:
 
 # --- residents -------------------------------------------------------------------------------
 
-def add_resident(s, ctx, name: str, *, phone=None, id_number=None, sex=None, born=None,
+def add_resident(conn, ctx, name: str, *, phone=None, id_number=None, sex=None, born=None,
                  compound=None, address=None, tags=(), liaison=None, emergency_contact=None,
-                 note=None) -> Resident:
-    fields = clean_resident_fields(ctx, name=name, phone=phone, id_number=id_number, sex=sex, born=born,
-                                   tags=list(tags), emergency_contact=emergency_contact, note=note)
+                 note=None) -> int:
+    """A new resident; returns their number."""
+    fields = identity.clean_resident_fields(ctx, name=name, phone=phone, id_number=id_number, sex=sex,
+                                            born=born, tags=list(tags), emergency_contact=emergency_contact,
+                                            note=note)
     if fields.get("id_number"):
-        _refuse_known_id(s, fields["id_number"])
-    staff = find_staff(s, ctx, liaison, "liaison") if liaison else None
-    house = household_at(s, ctx, compound, address)
-    give_liaison(s, ctx, house, staff)
+        _refuse_known_id(conn, fields["id_number"])
+    member = lookup.staff_member(conn, ctx, liaison, "liaison") if liaison else None
+    house = household_at(conn, ctx, compound, address)
+    give_liaison(conn, ctx, house, member)
     tag_list = fields.pop("tags")
     now = ctx.now()
-    resident = Resident(community_id=ctx.community_id(s, create=True), household=house,
-                        created_at=now, updated_at=now, **fields)
-    resident.tags = [ResidentTag(tag=t) for t in tag_list]
-    s.add(resident)
-    s.flush()
+    rid = conn.execute(insert(residents).values(
+        community_id=ctx.community_id(conn, create=True), household_id=house.id if house else None,
+        created_at=now, updated_at=now, **fields).returning(residents.c.id)).scalar_one()
+    _set_tags(conn, rid, tag_list)
     named = {k for k, v in fields.items() if v and k not in INTERNAL_FIELDS}
     named |= {"tags"} if tag_list else set()
     named |= {"household"} if house is not None else set()
-    audit.record(s, ctx, "resident.add", "resident", resident.id, sorted(named))
-    return resident
+    audit.record(conn, ctx, "resident.add", "resident", rid, sorted(named))
+    return rid
 
 
-# The rules for a resident's fields live with the other normalising rules, where an import
-# checks a roster column by column without loading the ORM.
-clean_resident_fields = identity.clean_resident_fields
-parse_emergency_contact = identity.parse_emergency_contact
+def _set_tags(conn, rid: int, tags) -> None:
+    conn.execute(delete(resident_tags).where(resident_tags.c.resident_id == rid))
+    if tags:
+        conn.execute(insert(resident_tags), [{"resident_id": rid, "tag": t} for t in sorted(set(tags))])
 
 
-def _refuse_known_id(s, id_number: str, except_id: int | None = None) -> None:
-    other = s.scalar(select(Resident).where(Resident.id_number == id_number))
+def tags_of(conn, rid: int) -> list[str]:
+    rt = resident_tags.c
+    return list(conn.scalars(select(rt.tag).where(rt.resident_id == rid).order_by(rt.tag)))
+
+
+def _refuse_known_id(conn, id_number: str, except_id: int | None = None) -> None:
+    other = conn.execute(select(residents.c.id, residents.c.name).where(residents.c.id_number == id_number)).first()
     if other is not None and other.id != except_id:
         raise Conflict("register.id_number_taken", id=other.id, name=other.name)
 
 
-def find_resident(s, ctx, ref: str, field: str = "resident") -> Resident:
-    """The one resident ``ref`` names (number, ID number, phone or name), as an ORM object."""
-    return s.get(Resident, lookup.resident(s, ctx, ref, field).id)
+# What a resident's row (lists, show, JSON) is made of: the resident, the household, the liaison.
+ROW_COLUMNS = (*residents.c, households.c.compound, households.c.address, staff.c.name.label("liaison"))
+WITH_HOUSEHOLD = residents.outerjoin(households, residents.c.household_id == households.c.id).outerjoin(
+    staff, households.c.liaison_id == staff.c.id)
 
 
-def describe_resident(r: Resident) -> str:
-    house = r.household
-    return lookup.describe(r.id, r.name, house and house.compound, house and house.address)
+def resident_rows(conn, ctx, query=None, unmask: bool = False, where=()) -> list[dict]:
+    """Residents as lists, exports and JSON show them (phones masked unless ``unmask``): those
+    ``where`` selects, in number order."""
+    found = conn.execute(select(*ROW_COLUMNS).select_from(WITH_HOUSEHOLD).where(*where)
+                         .order_by(residents.c.id)).all()
+    tags = _tags_of_many(conn, [r.id for r in found])
+    return [resident_row(r, tags.get(r.id, []), ctx.tz, unmask) for r in found]
 
 
-def list_residents(s, ctx, tag=None, compound=None, liaison=None, search=None,
-                   archived: bool = False, limit: int | None = None) -> list[Resident]:
-    query = (select(Resident).where(Resident.community_id == ctx.community_id(s))
-             .options(selectinload(Resident.tags), selectinload(Resident.household).selectinload(Household.liaison))
-             .order_by(Resident.id))
-    query = query.where(Resident.archived_at.is_not(None) if archived else Resident.archived_at.is_(None))
+def _tags_of_many(conn, ids: list[int]) -> dict[int, list[str]]:
+    rt = resident_tags.c
+    out: dict[int, list[str]] = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        for rid, tag in conn.execute(select(rt.resident_id, rt.tag).where(rt.resident_id.in_(part))
+                                     .order_by(rt.resident_id, rt.tag)):
+            out.setdefault(rid, []).append(tag)
+    return out
+
+
+def show_resident(conn, ctx, ref, unmask: bool = False) -> dict:
+    """One resident, named by ``ref``, as a row (``resident_row``), with the phone in full (the
+    liaison needs it to call); the ID number only with ``unmask`` (audited)."""
+    rid = lookup.resident(conn, ctx, ref).id
+    row = resident_rows(conn, ctx, unmask=True, where=[residents.c.id == rid])[0]
+    if unmask:
+        audit.unmasked(conn, ctx, "resident", "resident.show", 1)
+    else:
+        row.pop("id_number", None)
+    return row
+
+
+def row_of(conn, ctx, rid: int, unmask: bool = False) -> dict:
+    return resident_rows(conn, ctx, unmask=unmask, where=[residents.c.id == rid])[0]
+
+
+def list_residents(conn, ctx, tag=None, compound=None, liaison=None, search=None,
+                   archived: bool = False, unmask: bool = False) -> list[dict]:
+    r = residents.c
+    where = [r.community_id == ctx.community_id(conn),
+             r.archived_at.is_not(None) if archived else r.archived_at.is_(None)]
     if tag:
         slug = identity.parse_tag(tag, ctx.extra_tags)
-        query = query.where(Resident.id.in_(select(ResidentTag.resident_id).where(ResidentTag.tag == slug)))
+        where.append(r.id.in_(select(resident_tags.c.resident_id).where(resident_tags.c.tag == slug)))
     if compound:
-        query = query.join(Household, Resident.household_id == Household.id).where(
-            Household.compound == identity.normalize_text(compound, "compound"))
+        where.append(households.c.compound == identity.normalize_text(compound, "compound"))
     if liaison:
-        staff = find_staff(s, ctx, liaison, "liaison")
-        query = query.where(Resident.household_id.in_(select(Household.id).where(Household.liaison_id == staff.id)))
+        member = lookup.staff_member(conn, ctx, liaison, "liaison")
+        where.append(r.household_id.in_(select(households.c.id).where(households.c.liaison_id == member.id)))
     if search:
-        query = query.where(search_clause(search))
-    if limit:
-        query = query.limit(limit)
-    return list(s.scalars(query))
+        where.append(search_clause(search))
+    rows = resident_rows(conn, ctx, unmask=unmask, where=where)
+    if unmask:
+        audit.unmasked(conn, ctx, "resident", "resident.list", len(rows))
+    return rows
 
 
 def search_clause(text: str):
@@ -167,29 +225,27 @@ def search_clause(text: str):
     raw = identity.nfkc(text).strip()
     low = raw.lower().replace(" ", "")
     if re.fullmatch(r"[a-z]+", low, re.ASCII):
-        return or_(_prefix(Resident.name_initials, low), _prefix(Resident.name_pinyin, low))
+        return or_(_prefix(residents.c.name_initials, low), _prefix(residents.c.name_pinyin, low))
     if re.fullmatch(r"[0-9]{3,}", low, re.ASCII):
-        return Resident.phone.contains(low, autoescape=True)
-    return Resident.name.contains(identity.normalize_name(text, "search"), autoescape=True)
+        return residents.c.phone.contains(low, autoescape=True)
+    return residents.c.name.contains(identity.normalize_name(text, "search"), autoescape=True)
 
 
 def _prefix(column, prefix: str):
     return (column >= prefix) & (column < prefix[:-1] + chr(ord(prefix[-1]) + 1))
 
 
-def resident_row(r: Resident, tz, unmask: bool = False) -> dict:
-    """A resident as lists, exports and JSON show it (phones masked unless ``unmask``)."""
+def resident_row(r, tags: list[str], tz, unmask: bool = False) -> dict:
+    """A resident (a row of ``ROW_COLUMNS``) as lists, exports and JSON show it (phones masked
+    unless ``unmask``)."""
     from commcare.timeparse import iso
 
-    house = r.household
-    liaison = house.liaison if house is not None else None
     phone = r.phone if unmask else identity.mask_phone(r.phone)
     emergency_phone = r.emergency_phone if unmask else identity.mask_phone(r.emergency_phone)
     row = {
         "id": r.id, "name": r.name, "sex": r.sex, "born": r.born.isoformat() if r.born else None,
-        "phone": phone, "compound": house.compound if house else None,
-        "address": house.address if house else None, "tags": [t.tag for t in r.tags],
-        "liaison": liaison.name if liaison else None,
+        "phone": phone, "compound": r.compound, "address": r.address, "tags": tags,
+        "liaison": r.liaison,
         "emergency_contact": " ".join(p for p in (r.emergency_name, emergency_phone) if p) or None,
         "note": r.note, "archived": r.archived_at is not None,
         "archive_reason": r.archive_reason, "created_at": iso(r.created_at, tz),
@@ -199,137 +255,136 @@ def resident_row(r: Resident, tz, unmask: bool = False) -> dict:
     return row
 
 
-def count_residents(s, ctx) -> int:
-    return s.scalar(select(func.count()).select_from(Resident).where(
-        Resident.community_id == ctx.community_id(s))) or 0
-
-
 def _filled(**values) -> list[str]:
     return sorted(k for k, v in values.items() if v)
 
 
 # --- changes ---------------------------------------------------------------------------------
 
-def edit_resident(s, ctx, ref, *, compound=None, address=None, liaison=None, add_tags=(),
-                  remove_tags=(), **raw) -> Resident:
+def edit_resident(conn, ctx, ref, *, compound=None, address=None, liaison=None, add_tags=(),
+                  remove_tags=(), **raw) -> int:
     """Change what is given; ``tags`` replaces the tags, ``add_tags``/``remove_tags`` adjust them.
-    Moving to another address moves the resident into that household (whose liaison holds)."""
-    resident = find_resident(s, ctx, ref)
+    Moving to another address moves the resident into that household (whose liaison holds).
+    Returns the resident's number."""
+    found = lookup.resident(conn, ctx, ref)
     given = {k: v for k, v in raw.items() if v is not None}
-    fields = clean_resident_fields(ctx, **given)
+    fields = identity.clean_resident_fields(ctx, **given)
     if fields.get("id_number"):
-        _refuse_known_id(s, fields["id_number"], except_id=resident.id)
+        _refuse_known_id(conn, fields["id_number"], except_id=found.id)
     changed = [k for k in fields if k not in ("name_pinyin", "name_initials", "tags")]
-    tags = _new_tags(ctx, resident, fields.pop("tags", None), add_tags, remove_tags)
+    tags = _new_tags(conn, ctx, found.id, fields.pop("tags", None), add_tags, remove_tags)
     if tags is not None:
-        resident.tags = [ResidentTag(tag=t) for t in tags]
+        _set_tags(conn, found.id, tags)
         changed.append("tags")
-    for key, value in fields.items():
-        setattr(resident, key, value)
+    house = _current_household(found)
     if compound is not None or address is not None:
-        house = resident.household
-        resident.household = household_at(s, ctx, house.compound if compound is None and house else compound,
-                                           house.address if address is None and house else address)
+        house = household_at(conn, ctx, found.compound if compound is None and house else compound,
+                             found.address if address is None and house else address)
+        fields["household_id"] = house.id if house else None
         changed.append("household")
     if liaison:
-        give_liaison(s, ctx, resident.household, find_staff(s, ctx, liaison, "liaison"))
+        give_liaison(conn, ctx, house, lookup.staff_member(conn, ctx, liaison, "liaison"))
     if not changed and not liaison:
         raise InvalidValue("register.nothing_to_change", field="REF")
-    resident.updated_at = ctx.now()
-    s.flush()
-    audit.record(s, ctx, "resident.edit", "resident", resident.id, sorted(set(changed)))
-    return resident
+    _update_resident(conn, ctx, found.id, fields)
+    audit.record(conn, ctx, "resident.edit", "resident", found.id, sorted(set(changed)))
+    return found.id
 
 
-def _new_tags(ctx, resident, replace, add, remove) -> list[str] | None:
+def _current_household(found):
+    """The household of a resident found by ``lookup.resident`` (a row of ``HOUSEHOLD``)."""
+    if found.household_id is None:
+        return None
+    return _House(found.household_id, found.compound, found.address, found.liaison_id)
+
+
+class _House(NamedTuple):
+    id: int
+    compound: str
+    address: str
+    liaison_id: int | None
+
+
+def _update_resident(conn, ctx, rid: int, values: dict) -> None:
+    """Every change to a resident's row counts its ``version`` up (as a request's does)."""
+    conn.execute(update(residents).where(residents.c.id == rid)
+                 .values(updated_at=ctx.now(), version=residents.c.version + 1, **values))
+
+
+def _new_tags(conn, ctx, rid: int, replace, add, remove) -> list[str] | None:
     if replace is None and not add and not remove:
         return None
-    tags = set(replace if replace is not None else (t.tag for t in resident.tags))
+    tags = set(replace if replace is not None else tags_of(conn, rid))
     tags |= set(identity.parse_tags(list(add), ctx.extra_tags))
     tags -= set(identity.parse_tags(list(remove), ctx.extra_tags))
     return sorted(tags)
 
 
-def archive_resident(s, ctx, ref, reason: str) -> Resident:
-    resident = find_resident(s, ctx, ref)
+def archive_resident(conn, ctx, ref, reason: str):
+    """Returns the resident found (a row of ``lookup.RESIDENT``)."""
+    found = lookup.resident(conn, ctx, ref)
     reason = identity.normalize_text(reason, "reason")
     if not reason:
         raise InvalidValue("value.empty", field="reason")
-    if resident.archived_at is not None:
-        raise Conflict("register.already_archived", id=resident.id, name=resident.name)
-    resident.archived_at, resident.archive_reason, resident.updated_at = ctx.now(), reason, ctx.now()
-    audit.record(s, ctx, "resident.archive", "resident", resident.id, ["archived", "archive_reason"])
-    return resident
+    if found.archived_at is not None:
+        raise Conflict("register.already_archived", id=found.id, name=found.name)
+    _update_resident(conn, ctx, found.id, {"archived_at": ctx.now(), "archive_reason": reason})
+    audit.record(conn, ctx, "resident.archive", "resident", found.id, ["archived", "archive_reason"])
+    return found
 
 
-def unarchive_resident(s, ctx, ref) -> Resident:
-    resident = find_resident(s, ctx, ref)
-    if resident.archived_at is None:
-        raise Conflict("register.not_archived", id=resident.id, name=resident.name)
-    resident.archived_at = resident.archive_reason = None
-    audit.record(s, ctx, "resident.unarchive", "resident", resident.id, ["archived"])
-    return resident
+def unarchive_resident(conn, ctx, ref):
+    found = lookup.resident(conn, ctx, ref)
+    if found.archived_at is None:
+        raise Conflict("register.not_archived", id=found.id, name=found.name)
+    _update_resident(conn, ctx, found.id, {"archived_at": None, "archive_reason": None})
+    audit.record(conn, ctx, "resident.unarchive", "resident", found.id, ["archived"])
+    return found
 
 
-def edit_staff(s, ctx, ref, name=None, phone=None, role=None, active=None) -> Staff:
-    staff = find_staff(s, ctx, ref)
-    changed = []
-    if name is not None:
-        staff.name = identity.normalize_name(name)
-        changed.append("name")
-    if phone is not None:
-        staff.phone = identity.normalize_phone(phone) if phone.strip() else None
-        changed.append("phone")
-    if role is not None:
-        staff.role = identity.normalize_text(role, "role", 100)
-        changed.append("role")
-    if active is not None:
-        staff.active = active
-        changed.append("active")
-    if not changed:
-        raise InvalidValue("register.nothing_to_change", field="REF")
-    audit.record(s, ctx, "staff.edit", "staff", staff.id, changed)
-    return staff
-
-
-def find_household(s, ctx, ref: str) -> Household:
+def find_household(conn, ctx, ref: str):
     """A household by "compound address", by address alone, or by one of its residents."""
     text = identity.normalize_text(ref, "household") or ""
-    query = select(Household).where(Household.community_id == ctx.community_id(s))
+    h = households.c
+    query = select(*HOUSEHOLD).where(h.community_id == ctx.community_id(conn))
     parts = text.split(None, 1)
     found = []
     if len(parts) == 2:
-        found = s.scalars(query.where(Household.compound == parts[0], Household.address == parts[1])).all()
+        found = conn.execute(query.where(h.compound == parts[0], h.address == parts[1])).all()
     if not found:
-        found = s.scalars(query.where(Household.address == text)).all()
+        found = conn.execute(query.where(h.address == text)).all()
     if not found:
-        resident = find_resident(s, ctx, ref, "household")
-        if resident.household is None:
+        house = _current_household(lookup.resident(conn, ctx, ref, "household"))
+        if house is None:
             raise InvalidValue("register.liaison_needs_address", field="household")
-        return resident.household
-    return lookup.one(found, "household", ref, lambda h: f"#{h.id} {describe_household(h)}")
+        return house
+    return lookup.one(found, "household", ref, lambda x: f"#{x.id} {describe_household(x)}")
 
 
-def assign_household(s, ctx, ref, staff_ref) -> Household:
-    house = find_household(s, ctx, ref)
-    give_liaison(s, ctx, house, find_staff(s, ctx, staff_ref, "staff"), reassign=True)
-    return house
+def assign_household(conn, ctx, ref, staff_ref) -> tuple[str, str]:
+    """Give a household a (new) liaison; returns (the household described, the liaison's name)."""
+    house = find_household(conn, ctx, ref)
+    member = lookup.staff_member(conn, ctx, staff_ref, "staff")
+    give_liaison(conn, ctx, house, member, reassign=True)
+    return describe_household(house), member.name
 
 
-def list_households(s, ctx, compound=None, liaison=None, no_liaison=False) -> list[dict]:
-    members = (select(func.count(Resident.id)).where(Resident.household_id == Household.id, Resident.archived_at.is_(None))
-               .correlate(Household).scalar_subquery())
-    special = (select(func.count(func.distinct(Resident.id))).join(ResidentTag, ResidentTag.resident_id == Resident.id)
-               .where(Resident.household_id == Household.id, Resident.archived_at.is_(None),
-                      ResidentTag.tag.in_(identity.call_tags(ctx.extra_tags))).correlate(Household).scalar_subquery())
-    query = (select(Household.id, Household.compound, Household.address, Staff.name, members, special)
-             .outerjoin(Staff, Household.liaison_id == Staff.id)
-             .where(Household.community_id == ctx.community_id(s)).order_by(Household.compound, Household.address))
+def list_households(conn, ctx, compound=None, liaison=None, no_liaison=False) -> list[dict]:
+    r, h = residents.c, households.c
+    members = (select(func.count(r.id)).where(r.household_id == h.id, r.archived_at.is_(None))
+               .correlate(households).scalar_subquery())
+    special = (select(func.count(func.distinct(r.id))).join(resident_tags, resident_tags.c.resident_id == r.id)
+               .where(r.household_id == h.id, r.archived_at.is_(None),
+                      resident_tags.c.tag.in_(identity.call_tags(ctx.extra_tags)))
+               .correlate(households).scalar_subquery())
+    query = (select(h.id, h.compound, h.address, staff.c.name, members, special)
+             .outerjoin(staff, h.liaison_id == staff.c.id)
+             .where(h.community_id == ctx.community_id(conn)).order_by(h.compound, h.address))
     if compound:
-        query = query.where(Household.compound == identity.normalize_text(compound, "compound"))
+        query = query.where(h.compound == identity.normalize_text(compound, "compound"))
     if liaison:
-        query = query.where(Household.liaison_id == find_staff(s, ctx, liaison, "liaison").id)
+        query = query.where(h.liaison_id == lookup.staff_member(conn, ctx, liaison, "liaison").id)
     if no_liaison:
-        query = query.where(Household.liaison_id.is_(None))
-    return [{"id": i, "compound": c, "address": a, "liaison": l, "members": m or 0, "special": sp or 0}
-            for i, c, a, l, m, sp in s.execute(query)]
+        query = query.where(h.liaison_id.is_(None))
+    return [{"id": i, "compound": c, "address": a, "liaison": name, "members": m or 0, "special": sp or 0}
+            for i, c, a, name, m, sp in conn.execute(query)]

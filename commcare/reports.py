@@ -1,4 +1,5 @@
-"""Report definitions (taskwarrior's idea): name -> function(session, ctx, …) -> data.
+"""The reports: a day's (``day_report``), a span of days' (``range_report``, ``week_report``)
+and every community's at once (``all_communities``), each a function(connection, ctx, …) -> data.
 
 Every figure is an SQL aggregate over indexes on the day's slice; nothing loads the history
 into Python, so the evening report costs the same at a million requests as at a thousand.
@@ -37,7 +38,7 @@ def moment_of(ctx, day: dt.date) -> tuple[dt.datetime, dt.datetime, dt.datetime,
 
 
 def day_report(conn, ctx, day: dt.date) -> dict:
-    """``conn``: a Core connection (or an ORM session); every query is Core."""
+    """The report of ``day``: the contract's figures, as they stood at its end (or now)."""
     cid = ctx.community_id(conn)
     start, end, at, live = moment_of(ctx, day)
     special = _special_residents(conn, ctx, cid, start, end)

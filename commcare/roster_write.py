@@ -1,8 +1,7 @@
 """The second step of an import (see ``commcare.importer``): the checks that need the register,
 and the bulk inserts, in the caller's one write transaction.
 
-Core only (the ORM is never loaded): households, residents and tags go in with one
-executemany per table and per chunk of rows. On SQLite the driver's own executemany is used,
+Households, residents and tags go in with one executemany per table and per chunk of rows. On SQLite the driver's own executemany is used,
 with each value already in the form its column type stores (``UTCDateTime``'s text in UTC,
 ``Date``'s ISO text), computed once per distinct value; elsewhere Core ``insert()``.
 """

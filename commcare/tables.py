@@ -1,9 +1,6 @@
-"""The register's tables, in SQLAlchemy Core: the one definition of the schema.
-
-Commands that must start fast (add-request, request resolve, call due, the reports) use
-these tables directly and never import ``sqlalchemy.orm``, which costs about as much as
-everything else a command does; ``commcare.models`` maps ORM classes onto the same tables
-for the rest. Times are stored in UTC (``UTCDateTime``: ``timestamptz`` on PostgreSQL, ISO
+"""The register's tables, in SQLAlchemy Core: the one definition of the schema, and the one
+way to the data (every module queries these tables; the migrations' environment compares
+against this metadata). Times are stored in UTC (``UTCDateTime``: ``timestamptz`` on PostgreSQL, ISO
 text on SQLite) and come back as aware datetimes. Every record belongs to a community (社区),
 so that one PostgreSQL database can serve a whole sub-district.
 """

@@ -170,7 +170,7 @@ def write(database, ctx):
 def read(database, ctx):
     def run(fn, *args, **kwargs):
         ctx._community_id = None
-        with database.session() as s:
+        with database.connect() as s:
             return fn(s, ctx, *args, **kwargs)
 
     return run

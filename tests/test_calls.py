@@ -130,12 +130,13 @@ def test_calls_are_recorded_against_the_caller_and_audited(round_):
 def test_staff_link_is_set_when_the_caller_is_staff(round_, read):
     from sqlalchemy import select
 
-    from commcare.models import Call, Staff
+    from commcare.tables import calls, staff
 
     round_("--as", "王秀英", "call", "log", "张桂兰", "--outcome", "ok")
     round_("--as", "志愿者小周", "call", "log", "刘建国", "--outcome", "ok")
-    rows = read(lambda s, ctx: s.execute(select(Call.actor, Staff.name).outerjoin(Staff, Call.staff_id == Staff.id)
-                                         .order_by(Call.id)).all())
+    rows = read(lambda s, ctx: s.execute(select(calls.c.actor, staff.c.name)
+                                         .outerjoin(staff, calls.c.staff_id == staff.c.id)
+                                         .order_by(calls.c.id)).all())
     assert [tuple(r) for r in rows] == [("王秀英", "王秀英"), ("志愿者小周", None)]
 
 
@@ -171,32 +172,37 @@ def test_residents_not_reached_for_n_days_running_are_flagged(round_, monkeypatc
     assert due(round_)["张桂兰"]["unreached_flag"] is False
 
 
-def test_call_due_is_one_query(round_, read):
-    """One statement for the list, with an anti-join, whatever the number of residents."""
+def test_call_due_reads_the_same_number_of_statements_for_many_residents(round_, read):
+    """The list costs a fixed number of statements, not one per resident: 30 more residents
+    due (some called once) are listed by as many statements as 3."""
     from sqlalchemy import event
 
     from commcare import calls
 
+    def statements_for_due_list():
+        statements = []
+
+        def listed(conn, ctx):
+            ctx.community_id(conn)
+            seen = lambda *args: statements.append(args[2])  # noqa: E731
+            event.listen(conn, "before_cursor_execute", seen)
+            try:
+                return calls.due_calls(conn, ctx)
+            finally:
+                event.remove(conn, "before_cursor_execute", seen)
+
+        return read(listed), statements
+
     for name in ("刘建国", "赵小宝"):
         round_("call", "log", name, "--outcome", "no-answer")
-    statements = []
-
-    def seen(conn, cursor, statement, *rest):
-        statements.append(statement)
-
-    def listed(s, ctx):
-        ctx.community_id(s)
-        engine = s.get_bind()
-        event.listen(engine, "before_cursor_execute", seen)
-        try:
-            return calls.due_calls(s, ctx)
-        finally:
-            event.remove(engine, "before_cursor_execute", seen)
-
-    rows = read(listed)  # the ctx fixture's clock stands at NOW
-    assert len(rows) == 3
-    selects = [q for q in statements if q.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 1 and "NOT (EXISTS" in selects[0]
+    few, few_statements = statements_for_due_list()
+    for n in range(30):
+        round_("resident", "add", f"居民{n}", "--tag", "独居", "--compound", "幸福小区", "--address", f"9-{n}")
+        if n % 3 == 0:
+            round_("call", "log", f"居民{n}", "--outcome", "no-answer")
+    many, many_statements = statements_for_due_list()
+    assert len(few) == 3 and len(many) == 33
+    assert len(many_statements) == len(few_statements)
 
 
 def test_json_rows_match_the_shared_json_writer():

@@ -388,7 +388,7 @@ def test_an_unexpected_database_error_shows_no_resident_data(register, cli, monk
                          {"name": "张桂兰", "phone": PHONE, "note": NOTE})
 
     monkeypatch.setattr(db.Database, "transact", buggy)
-    monkeypatch.setattr(db.Database, "transact_core", buggy)
+    monkeypatch.setattr(db.Database, "transact", buggy)
     before = snapshot(register)
     result = cli("resident", "add", "刘建国", "--phone", "13700001234")
     assert result.exit_code != 0 and one_line(result.stderr), result.stderr

@@ -46,16 +46,16 @@ def test_foreign_sqlite_database_exits_3(tmp_path, cli):
     assert path.read_bytes() == before
 
 
-def test_empty_database_upgraded_to_head_matches_models(db_url):
+def test_empty_database_upgraded_to_head_matches_the_tables(db_url):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
     from commcare.db import make_engine
-    from commcare.models import Base
+    from commcare.tables import metadata
 
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     engine.dispose()
     assert diff == []
 

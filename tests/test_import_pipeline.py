@@ -457,7 +457,7 @@ def test_a_large_load_runs_with_a_larger_page_cache_and_gives_it_back(office, db
         summary = roster_write.import_roster(conn, ctx, importer.Chunks(str(path), ctx), str(path))
         return before, summary, conn.exec_driver_sql("PRAGMA cache_size").scalar()
 
-    before, summary, after = st.write_core(run)
+    before, summary, after = st.write(run)
     assert summary["imported"] == 3
     assert set(seen) == {-roster_write.LARGE_CACHE_KIB} and after == before != -roster_write.LARGE_CACHE_KIB
 

@@ -340,7 +340,7 @@ def test_the_export_progress_bar_is_told_how_far_it_has_got(office, tmp_path):
     path.write_text(HEADER + "\n".join(GOOD) + "\n", encoding="utf-8")
     office("resident", "import", path)
     seen = []
-    rows = state().read_core(exporter.export_rows, False, None, None, lambda *step: seen.append(step))
+    rows = state().read(exporter.export_rows, False, None, None, lambda *step: seen.append(step))
     assert len(rows) == 3 and seen == [("read", 3, 3)]
 
 

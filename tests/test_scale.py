@@ -60,10 +60,8 @@ def test_unreachable_server_is_exit_3_without_the_password(cli):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("transact", ["transact", "transact_core"])
-def test_serialization_failures_are_retried_then_exit_3(db_url, monkeypatch, transact):
-    """A forced SQLSTATE 40001 on every attempt: bounded retries, then the user's exit 3 —
-    for ORM sessions and for the Core connections of the fast commands alike."""
+def test_serialization_failures_are_retried_then_exit_3(db_url, monkeypatch):
+    """A forced SQLSTATE 40001 on every attempt: bounded retries, then the user's exit 3."""
     from sqlalchemy.exc import OperationalError
 
     from commcare import db as dbm
@@ -80,7 +78,7 @@ def test_serialization_failures_are_retried_then_exit_3(db_url, monkeypatch, tra
 
     monkeypatch.setattr(dbm.time, "sleep", lambda _: None)
     with pytest.raises(OperationalError) as info:
-        getattr(database, transact)(always_conflicts)
+        database.transact(always_conflicts)
     assert len(attempts) == dbm.RETRIES
     assert dbm.translate(info.value, "db").exit_code == 3
     flaky = iter([True, True, False])
@@ -90,7 +88,7 @@ def test_serialization_failures_are_retried_then_exit_3(db_url, monkeypatch, tra
             raise OperationalError("UPDATE …", {}, Serialization("could not serialize access"))
         return "done"
 
-    assert getattr(database, transact)(conflicts_twice) == "done"
+    assert database.transact(conflicts_twice) == "done"
     database.dispose()
 
 
@@ -119,7 +117,7 @@ def test_a_lock_held_past_the_busy_timeout_is_waited_out_once_not_once_per_retry
 
     try:
         with pytest.raises(OperationalError) as info:
-            database.transact_core(lambda conn: conn.execute(text("UPDATE residents SET note = 'x'")))
+            database.transact(lambda conn: conn.execute(text("UPDATE residents SET note = 'x'")))
     finally:
         holder.rollback()
         holder.close()

@@ -52,29 +52,17 @@ class AppState:
         return self._db
 
     def read(self, fn, *args, **kwargs):
-        """``fn(session, ctx, …)`` in a read transaction."""
-        with self.database().session() as s:
-            return fn(s, self.ctx, *args, **kwargs)
-
-    def write(self, fn, *args, **kwargs):
-        """``fn(session, ctx, …)`` in one write transaction, retried when the database is busy."""
-        return self._write(self.database().transact, fn, args, kwargs)
-
-    def read_core(self, fn, *args, **kwargs):
-        """``read`` for Core code: ``fn(connection, ctx, …)``; the ORM is never loaded."""
+        """``fn(connection, ctx, …)`` in a read transaction."""
         with self.database().connect() as conn:
             return fn(conn, self.ctx, *args, **kwargs)
 
-    def write_core(self, fn, *args, **kwargs):
-        """``write`` for Core code: ``fn(connection, ctx, …)`` in one retried transaction."""
-        return self._write(self.database().transact_core, fn, args, kwargs)
-
-    def _write(self, transact, fn, args, kwargs):
+    def write(self, fn, *args, **kwargs):
+        """``fn(connection, ctx, …)`` in one write transaction, retried when the database is busy."""
         def run(conn):
             self.ctx._community_id = None  # a retried transaction may have rolled it back
             return fn(conn, self.ctx, *args, **kwargs)
 
-        return transact(run)
+        return self.database().transact(run)
 
 _current: list[AppState] = []
 GC_HELD: list[bool] = []  # set by the console script, which holds the collector off at start

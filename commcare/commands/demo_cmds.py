@@ -46,18 +46,12 @@ def demo(
 
 
 def _print_report(st, fmt: str) -> None:
-    """Today's report, from the reports module (or the demo's counts where it is absent)."""
+    """Today's report."""
     import sys
 
-    try:
-        from commcare import report_render, reports
-    except ImportError:
-        from commcare import demo as demo_mod
-        from commcare.commands.common import emit
+    from commcare import report_render, reports
 
-        emit(st.read(demo_mod.counts), fmt if fmt != "html" else "table")
-        return
-    data = st.read(lambda s, ctx: reports.day_report(s, ctx, ctx.today()))
+    data = st.read(lambda conn, ctx: reports.day_report(conn, ctx, ctx.today()))
     sys.stdout.write(report_render.render_day(data, fmt, color=color_enabled()))
 
 

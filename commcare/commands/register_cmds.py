@@ -93,10 +93,10 @@ def resident_add(
     from commcare import register
 
     st = state()
-    row = st.write(lambda s, ctx: register.resident_row(register.add_resident(
-        s, ctx, name, phone=phone, id_number=id_number, sex=sex, born=born, compound=compound,
+    row = st.write(lambda conn, ctx: register.row_of(conn, ctx, register.add_resident(
+        conn, ctx, name, phone=phone, id_number=id_number, sex=sex, born=born, compound=compound,
         address=address, tags=tag or [], liaison=liaison, emergency_contact=emergency_contact,
-        note=note_), ctx.tz))
+        note=note_)))
     _added(row, fmt, "resident.added")
 
 
@@ -126,23 +126,10 @@ def resident_list(
     from commcare import register
 
     st = state()
-
-    def run(s, ctx):
-        rows = [register.resident_row(r, ctx.tz, unmask) for r in register.list_residents(
-            s, ctx, tag=tag, compound=compound, liaison=liaison, search=search, archived=archived)]
-        return rows
-
-    rows = st.write(lambda s, ctx: _unmasked(s, ctx, run, "resident.list")) if unmask else st.read(run)
+    rows = (st.write if unmask else st.read)(
+        register.list_residents, tag=tag, compound=compound, liaison=liaison, search=search,
+        archived=archived, unmask=unmask)
     emit(rows, fmt, output, columns=None if fmt == "json" else RESIDENT_COLUMNS + (["id_number"] if unmask else []))
-
-
-def _unmasked(s, ctx, run, what: str):
-    """Run ``run`` and record in the audit trail that full numbers were shown."""
-    from commcare import audit
-
-    rows = run(s, ctx)
-    audit.record(s, ctx, "unmask", what.split(".")[0], None, ["phone", "id_number"], detail=f"{what}: {len(rows) if isinstance(rows, list) else 1} rows")
-    return rows
 
 
 @resident_app.command("show")
@@ -159,15 +146,7 @@ def resident_show(
     from commcare import register
 
     st = state()
-
-    def run(s, ctx):
-        r = register.find_resident(s, ctx, ref)
-        row = register.resident_row(r, ctx.tz, unmask=True)
-        if not unmask:
-            row.pop("id_number", None)
-        return row
-
-    row = st.write(lambda s, ctx: _unmasked(s, ctx, run, "resident.show")) if unmask else st.read(run)
+    row = (st.write if unmask else st.read)(register.show_resident, ref, unmask)
     emit(row, fmt)
 
 
@@ -196,10 +175,10 @@ def resident_edit(
     """
     from commcare import register
 
-    row = state().write(lambda s, ctx: register.resident_row(register.edit_resident(
-        s, ctx, ref, compound=compound, address=address, liaison=liaison, add_tags=add_tag or [],
+    row = state().write(lambda conn, ctx: register.row_of(conn, ctx, register.edit_resident(
+        conn, ctx, ref, compound=compound, address=address, liaison=liaison, add_tags=add_tag or [],
         remove_tags=remove_tag or [], name=name, phone=phone, id_number=id_number, sex=sex, born=born,
-        tags=tag, emergency_contact=emergency_contact, note=note_), ctx.tz))
+        tags=tag, emergency_contact=emergency_contact, note=note_)))
     _added(row, fmt, "resident.edited")
 
 
@@ -215,8 +194,8 @@ def resident_archive(
     """
     from commcare import register
 
-    row = state().write(lambda s, ctx: register.resident_row(register.archive_resident(s, ctx, ref, reason), ctx.tz))
-    say("resident.archived_msg", id=row["id"], name=row["name"])
+    found = state().write(register.archive_resident, ref, reason)
+    say("resident.archived_msg", id=found.id, name=found.name)
 
 
 @resident_app.command("unarchive")
@@ -228,8 +207,8 @@ def resident_unarchive(ref: Annotated[str, typer.Argument(help="Number, ID numbe
     """
     from commcare import register
 
-    row = state().write(lambda s, ctx: register.resident_row(register.unarchive_resident(s, ctx, ref), ctx.tz))
-    say("resident.unarchived", id=row["id"], name=row["name"])
+    found = state().write(register.unarchive_resident, ref)
+    say("resident.unarchived", id=found.id, name=found.name)
 
 
 # --- households ------------------------------------------------------------------------------
@@ -264,11 +243,7 @@ def household_assign(
     """
     from commcare import register
 
-    def run(s, ctx):
-        house = register.assign_household(s, ctx, household, staff)
-        return register.describe_household(house), house.liaison.name
-
-    address, liaison = state().write(run)
+    address, liaison = state().write(register.assign_household, household, staff)
     say("household.assigned", address=address, liaison=liaison)
 
 
@@ -288,7 +263,7 @@ def staff_add(
     """
     from commcare import register
 
-    row = state().write(lambda s, ctx: register.staff_row(register.add_staff(s, ctx, name, phone, role)))
+    row = state().write(lambda conn, ctx: register.staff_row(register.add_staff(conn, ctx, name, phone, role)))
     _added(row, fmt, "staff.added")
 
 
@@ -307,8 +282,7 @@ def staff_list(
     from commcare import register
 
     st = state()
-    run = lambda s, ctx: [register.staff_row(x, unmask) for x in register.list_staff(s, ctx, all_)]
-    rows = st.write(lambda s, ctx: _unmasked(s, ctx, run, "staff.list")) if unmask else st.read(run)
+    rows = (st.write if unmask else st.read)(register.list_staff, all_, unmask)
     emit(rows, fmt, output, columns=["id", "name", "phone", "role", "active"])
 
 
@@ -327,7 +301,7 @@ def staff_edit(
     """
     from commcare import register
 
-    row = state().write(lambda s, ctx: register.staff_row(register.edit_staff(s, ctx, ref, name, phone, role, active)))
+    row = state().write(lambda conn, ctx: register.staff_row(register.edit_staff(conn, ctx, ref, name, phone, role, active)))
     say("staff.edited", id=row["id"], name=row["name"])
 
 
@@ -349,13 +323,15 @@ def audit_cmd(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from commcare import audit, register
+    import datetime as dt
+
+    from commcare import audit, lookup
     from commcare.timeparse import parse_when
 
-    def run(s, ctx):
-        start = parse_when(since, ctx.tz, ctx.now(), "since", date_time=__import__("datetime").time(0)) if since else None
-        rid = register.find_resident(s, ctx, resident).id if resident else None
-        found = audit.entries(s, ctx, since=start, entity="resident" if rid else None, entity_id=rid, limit=limit)
+    def run(conn, ctx):
+        start = parse_when(since, ctx.tz, ctx.now(), "since", date_time=dt.time(0)) if since else None
+        rid = lookup.resident(conn, ctx, resident).id if resident else None
+        found = audit.entries(conn, ctx, since=start, entity="resident" if rid else None, entity_id=rid, limit=limit)
         return [audit.as_row(e, ctx.tz) for e in found]
 
     emit(state().read(run), fmt, output)
@@ -370,5 +346,5 @@ def audit_verify() -> None:
     """
     from commcare import audit
 
-    result = state().read(lambda s, ctx: audit.verify(s))
+    result = state().read(lambda conn, ctx: audit.verify(conn))
     say("audit.verified", count=result["verified"])

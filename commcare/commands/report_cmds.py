@@ -49,7 +49,7 @@ def _day(day_text: str | None, fmt, output, fail_on, all_communities, force=True
             return _all(conn, ctx, day)
         return reports.day_report(conn, ctx, day)
 
-    data = state().read_core(run)
+    data = state().read(run)
     if all_communities:
         _write(_render_all(data, fmt), output)
     else:
@@ -146,7 +146,7 @@ def _range(first: str | None, last: str | None, fmt, output, week: bool) -> None
         start = parse_date(first, ctx.tz, ctx.now(), "from") if first else end - dt.timedelta(days=6)
         return reports.range_report(conn, ctx, start, end)
 
-    data = state().read_core(run)
+    data = state().read(run)
     _write(report_render.render_range(data, fmt, color=output is None and color_enabled()), output)
 
 

@@ -46,7 +46,7 @@ def add_request(
                                 assign=assign, at=at)
         return hr.request_rows(s, ctx, made)
 
-    rows = state().write_core(run)
+    rows = state().write(run)
     if fmt and fmt != "table":
         emit(rows if len(residents) > 1 else rows[0], fmt)
         return
@@ -74,7 +74,7 @@ def request_list(
     """
     from commcare import help_requests as hr
 
-    rows = state().read_core(lambda s, ctx: hr.request_rows(s, ctx, hr.list_requests(
+    rows = state().read(lambda s, ctx: hr.request_rows(s, ctx, hr.list_requests(
         s, ctx, status=status, category=category, assignee=assignee, compound=compound,
         overdue=overdue, resident=resident, limit=limit)))
     emit(rows, fmt, output, columns=None if fmt == "json" else LIST_COLUMNS)
@@ -89,7 +89,7 @@ def request_show(ref: IdArg, fmt: FormatOpt = None) -> None:
     """
     from commcare import help_requests as hr
 
-    row = state().read_core(hr.show_request, ref)
+    row = state().read(hr.show_request, ref)
     if fmt and fmt != "table":
         emit(row, fmt)
         return
@@ -101,7 +101,7 @@ def request_show(ref: IdArg, fmt: FormatOpt = None) -> None:
 def _transition(refs, action, note=None, staff=None, fmt=None) -> None:
     from commcare import help_requests as hr
 
-    rows = state().write_core(lambda s, ctx: hr.request_rows(s, ctx, hr.transition(s, ctx, refs, action, note, staff)))
+    rows = state().write(lambda s, ctx: hr.request_rows(s, ctx, hr.transition(s, ctx, refs, action, note, staff)))
     if fmt and fmt != "table":
         emit(rows, fmt)
         return
@@ -171,5 +171,5 @@ def request_note(ref: IdArg, text: Annotated[str, typer.Argument(help="The note.
     """
     from commcare import help_requests as hr
 
-    state().write_core(hr.add_note, ref, text)
+    state().write(hr.add_note, ref, text)
     say("request.noted", id=ref.lstrip("#"))

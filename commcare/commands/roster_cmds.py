@@ -50,7 +50,7 @@ def resident_import(
         chunks.heading()  # a file that cannot be read is refused here, before the database opens
         with ProgressBar(sys.stderr) as progress:
             chunks.progress = progress
-            run = st.read_core if dry_run else st.write_core
+            run = st.read if dry_run else st.write
             summary = run(roster_write.import_roster, chunks, file, dry_run, skip_invalid, progress)
     if summary["unknown_columns"]:
         note("roster.unknown_columns", columns="、".join(summary["unknown_columns"]))
@@ -118,7 +118,7 @@ def resident_export(
 
     st = state()
     with ProgressBar(sys.stderr) as progress:
-        run = st.write_core if unmask else st.read_core
+        run = st.write if unmask else st.read
         rows = run(exporter.export_rows, unmask, tag, compound, progress)
     data = exporter.write(rows, fmt, output, force)
     if data is not None:
@@ -158,5 +158,5 @@ def resident_merge(
         state().write(duplicates.dismiss, keep, other)
         say("roster.dismissed", a=keep, b=other)
         return
-    kept = state().write(lambda s, ctx: duplicates.merge(s, ctx, keep, other).id)
+    kept = state().write(duplicates.merge, keep, other)
     say("roster.merged", id=kept)

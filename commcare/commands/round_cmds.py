@@ -64,7 +64,7 @@ def call_log(
     """
     from commcare import calls
 
-    row = state().write_core(calls.log_call, resident, outcome, note, request, at)
+    row = state().write(calls.log_call, resident, outcome, note, request, at)
     _confirm(row, fmt, "call.logged", resident=row["resident"], outcome=row["outcome"],
              request=f" (#{row['request']})" if row["request"] else "")
 
@@ -87,7 +87,7 @@ def call_due(
     from commcare.commands.common import out_format
 
     fmt = out_format(fmt)
-    rows = state().read_core(calls.due_calls, liaison)
+    rows = state().read(calls.due_calls, liaison)
     if fmt == "table":
         _write(round_render.due_table(rows), output)
     elif fmt == "json":
@@ -111,7 +111,7 @@ def call_list(
     from commcare import calls
     from commcare.timeparse import parse_date
 
-    rows = state().read_core(lambda conn, ctx: calls.call_rows(
+    rows = state().read(lambda conn, ctx: calls.call_rows(
         conn, ctx, parse_date(date, ctx.tz, ctx.now()) if date else None, resident))
     emit(rows, fmt, output, columns=["id", "at", "resident", "outcome", "by", "note", "request"])
 

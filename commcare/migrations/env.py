@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from commcare.models import Base
+from commcare.tables import metadata
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -13,7 +13,7 @@ def run() -> None:
         raise RuntimeError("commcare migrations run through commcare.db.upgrade()")
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         render_as_batch=True,
         compare_type=True,
     )

@@ -137,7 +137,8 @@ import sys, time
 from contextlib import contextmanager
 T = time.perf_counter
 from commcare.commands.common import state
-from commcare import importer, roster_write
+from commcare.roster import check
+from commcare.roster import write as roster_write
 st = state(); ctx = st.ctx; st.database()
 times = {}
 def timed(owner, name, label):
@@ -150,12 +151,12 @@ def timed(owner, name, label):
             times[label(*args)] = times.get(label(*args), 0) + T() - s
     setattr(owner, name, wrapper)
 for step in ("_raw_columns", "_check_chunk", "_refuse_repeated_ids"):
-    timed(importer, step, lambda *a: "checking")
-islice = importer.islice
+    timed(check, step, lambda *a: "checking")
+islice = check.islice
 def reading(rows, n):  # the rows are read (parsed) as each chunk is taken
     s = T(); out = list(islice(rows, n)); times["reading"] = times.get("reading", 0) + T() - s
     return out
-importer.islice = reading
+check.islice = reading
 timed(roster_write, "bulk_insert", lambda conn, table, *rest: "insert " + table.name)
 timed(roster_write.Plan, "__init__", lambda *a: "checks against the register")
 timed(roster_write.Plan, "take", lambda *a: "checks against the register")
@@ -166,7 +167,7 @@ def timed_build(conn, tables, rows):
     yield
     s = T(); step.__exit__(None, None, None); times["indexes"] += T() - s
 roster_write.indexes_built_after = timed_build
-t1 = T(); chunks = importer.Chunks(sys.argv[1], ctx); chunks.heading(); t2 = T()
+t1 = T(); chunks = check.Chunks(sys.argv[1], ctx); chunks.heading(); t2 = T()
 def run(conn, ctx):
     s = T(); roster_write.import_roster(conn, ctx, chunks, sys.argv[1]); times["writing (all)"] = T() - s
     times["commit_from"] = T()

@@ -10,7 +10,7 @@ import json
 
 from sqlalchemy import insert, select
 
-from commcare.tables import audit as AUDIT
+from commcare.storage.tables import audit as AUDIT
 
 
 def entry_hash(prev_hash: str, at: dt.datetime, actor: str, action: str, entity: str,

@@ -16,7 +16,7 @@ from sqlalchemy import and_, exists, func, insert, select
 
 from commcare import audit, identity, lookup
 from commcare.errors import InvalidValue, Refused
-from commcare.tables import calls, households, resident_tags, residents, staff
+from commcare.storage.tables import calls, households, resident_tags, residents, staff
 from commcare.timeparse import day_bounds, iso, parse_when
 
 OUTCOMES = ("ok", "needs-help", "no-answer", "unreachable")

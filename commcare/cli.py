@@ -1,8 +1,8 @@
 """The commcare command line: the Typer app, the global options, and the one error boundary.
 
-Command groups live in ``commcare/commands/``; each module has ``register(app)``. Nothing
-heavy is imported here: SQLAlchemy, Alembic, openpyxl and pypinyin load inside the commands
-that use them, so ``commcare --help`` starts fast.
+Each command group is a Typer app in its own module of ``commcare/commands/``, added here with
+``app.add_typer``. Nothing heavy is imported here or there: SQLAlchemy, Alembic, openpyxl and
+pypinyin load inside the commands that use them, so ``commcare --help`` starts fast.
 """
 
 import os
@@ -14,11 +14,25 @@ import typer
 from typer.core import TyperGroup
 
 from commcare import __version__
-from commcare.commands import common
-
-COMMAND_MODULES = (
-    "register_cmds", "roster_cmds", "request_cmds", "round_cmds",
-    "report_cmds", "demo_cmds", "db_cmds",
+from commcare.commands import (
+    audit,
+    call,
+    common,
+    config,
+    db,
+    demo,
+    directory,
+    donation,
+    health,
+    household,
+    init,
+    report,
+    request,
+    resident,
+    retention,
+    roster,
+    schedule,
+    staff,
 )
 
 
@@ -185,20 +199,16 @@ def global_options(
     ctx.obj = common.start(database=db, config=config, operator=as_, lang=lang, community=community)
 
 
-def _register_all() -> None:
-    import importlib
-
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"commcare.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"commcare.commands.{name}":
-                raise
-            continue
-        module.register(app)
-
-
-_register_all()
+app.command("init")(init.init)
+app.command("add-request")(request.add_request)
+app.command("demo")(demo.demo)
+resident.app.add_typer(roster.app)  # import, export, duplicates, merge: under "resident"
+for _name, _group in (("resident", resident.app), ("household", household.app), ("staff", staff.app),
+                      ("audit", audit.app), ("config", config.app), ("request", request.app),
+                      ("call", call.app), ("health", health.app), ("donation", donation.app),
+                      ("directory", directory.app), ("report", report.app), ("schedule", schedule.app),
+                      ("db", db.app), ("retention", retention.app)):
+    app.add_typer(_group, name=_name)
 
 
 # Global options that take a value: the command's name is the first word after them.
@@ -225,17 +235,20 @@ def _words(args: list[str]) -> list[str]:
 def _only(args: list[str]):
     """Narrow the app to the command ``args`` name while the Click command is built.
 
-    Typer turns every function's signature into Click parameters before it runs anything:
-    for the ~70 commands that is a third of a short command's run time. A named command
-    (and, within a group, a named sub-command) is built alone; anything else — no command,
-    ``--help``, a misspelt name — builds the whole tree, so help and suggestions are complete.
+    Typer turns every function's signature into Click parameters before it runs anything, for
+    every command of the tree: a named command (and, within a group, a named sub-command) is
+    built alone; anything else — no command, ``--help``, a misspelt name — builds the whole
+    tree, so help and suggestions are complete. This relies on Typer's ``registered_commands``
+    and ``registered_groups`` (a group added without a name lends its commands to its
+    parent); tests/test_cli_startup.py fails loudly if a Typer release changes them.
     """
     words = _words(args)
     saved = []
 
     def narrow(typer_app, name) -> typer.Typer | None:
-        commands = [c for c in typer_app.registered_commands if c.name == name]
-        groups = [g for g in typer_app.registered_groups if g.name == name]
+        nameless = [g.typer_instance for g in typer_app.registered_groups if _group_name(g) is None]
+        commands = [c for t in (typer_app, *nameless) for c in t.registered_commands if c.name == name]
+        groups = [g for g in typer_app.registered_groups if _group_name(g) == name]
         if not commands and not groups:
             return None
         saved.append((typer_app, typer_app.registered_commands, typer_app.registered_groups))
@@ -252,14 +265,23 @@ def _only(args: list[str]):
             typer_app.registered_commands, typer_app.registered_groups = commands, groups
 
 
+def _group_name(info) -> str | None:
+    """The name a group was added under (``add_typer(name=…)`` or its Typer's own), or None
+    for one added without a name (its commands join the parent)."""
+    for name in (info.name, info.typer_instance.info.name):
+        if isinstance(name, str):
+            return name
+    return None
+
+
 def main() -> None:
     """The console script.
 
     The garbage collector is held off while the command's libraries load and resumes, with
     everything loaded so far frozen out of its sight, when the command opens its database
-    (``common.resume_gc``): start-up creates a few hundred thousand long-lived objects, and
-    full collections walking them again and again were 5-7 % of a short command's work
-    (counted with callgrind). A command that never opens a database simply exits.
+    (``common.resume_gc``): start-up creates a few hundred thousand long-lived objects that
+    full collections would otherwise walk again and again. A command that never opens a
+    database simply exits.
     """
     import gc
 

@@ -54,7 +54,7 @@ class Ctx:
         if self._community_id is None:
             from sqlalchemy import insert, select
 
-            from commcare.tables import communities
+            from commcare.storage.tables import communities
 
             found = conn.scalar(select(communities.c.id).where(communities.c.name == self.community))
             if found is None and create:

@@ -20,6 +20,7 @@ from commcare.errors import DatabaseError
 
 # The migration revisions in order; the last is the head. A test checks this against Alembic.
 REVISIONS = ("0001", "0002")
+MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
 HEAD = REVISIONS[-1]
 RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
 RETRIES = 8
@@ -324,7 +325,7 @@ def alembic_config(connection=None):
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
     return cfg
 

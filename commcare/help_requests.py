@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from commcare import audit, identity, lookup
 from commcare.errors import Conflict, InvalidValue, NotFound, Refused
-from commcare.tables import households, request_events, requests, residents, staff
+from commcare.storage.tables import households, request_events, requests, residents, staff
 from commcare.timeparse import iso, parse_date, parse_interval, parse_when
 
 URGENCIES = ("low", "normal", "high", "urgent")

@@ -67,7 +67,3 @@ def t(key: str, lang: str | None = None, /, **values: object) -> str:
     except (KeyError, IndexError):
         return text
 
-
-def label(key: str, lang: str | None = None) -> str:
-    """A label (column heading, category name): ``t`` with no values."""
-    return t(key, lang)

@@ -137,14 +137,6 @@ def _hide_id(text: str) -> str:
     return text if len(text) < 10 else f"{text[:6]}{'*' * (len(text) - 8)}{text[-2:]}"
 
 
-def id_birth_date(id_number: str) -> dt.date:
-    return birth_date(id_number[6:14])
-
-
-def id_sex(id_number: str) -> str:
-    return "M" if int(id_number[16]) % 2 else "F"
-
-
 def normalize_name(raw: str | None, field: str = "name") -> str:
     text = unicodedata.normalize("NFC", raw or "").strip()
     if not text:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from commcare import identity
 from commcare.errors import Ambiguous, InvalidValue, NotFound
-from commcare.tables import households, residents, staff
+from commcare.storage.tables import households, residents, staff
 
 NUMBER = re.compile(r"#?([0-9]{1,9})", re.ASCII)
 ID_NUMBER = re.compile(r"[0-9]{17}[0-9xX]", re.ASCII)

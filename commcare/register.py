@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 
 from commcare import audit, identity, lookup
 from commcare.errors import Conflict, InvalidValue
-from commcare.tables import households, resident_tags, residents, staff
+from commcare.storage.tables import households, resident_tags, residents, staff
 
 INTERNAL_FIELDS = frozenset({"name_pinyin", "name_initials"})  # kept out of the audit trail
 

@@ -11,10 +11,13 @@ import datetime as dt
 
 from sqlalchemy import and_, exists, func, or_, select
 
-from commcare import identity, tables
+from commcare import identity
+from commcare.storage import tables
 from commcare.calls import REACHED, by_liaison, in_community
+from commcare.donations import quantity
+from commcare.health import FEVER_AT
 from commcare.help_requests import OPEN_STATES
-from commcare.tables import (
+from commcare.storage.tables import (
     calls,
     donation_items,
     donations,
@@ -151,7 +154,7 @@ def _health(conn, cid, start, end) -> dict:
     due = conn.scalar(select(func.count(st.id)).where(active)) or 0
     missing = conn.execute(select(st.name).where(active, reports < 2).order_by(st.id)).scalars().all()
     fever = conn.scalar(select(func.count(h.id)).join(staff, h.staff_id == st.id).where(
-        st.community_id == cid, h.at >= start, h.at < end, h.temperature >= 37.3)) or 0
+        st.community_id == cid, h.at >= start, h.at < end, h.temperature >= FEVER_AT)) or 0
     return {"due": due, "missing": list(missing), "fever_reports": fever}
 
 
@@ -163,19 +166,15 @@ def _donations(conn, cid, start, end) -> dict:
                          .join(donations, i.donation_id == d.id).where(window)
                          .group_by(i.name, i.unit).order_by(i.name)).all()
     return {"received": received,
-            "items": [{"name": n, "quantity": _num(q), "unit": u} for n, q, u in items]}
+            "items": [{"name": n, "quantity": quantity(q), "unit": u} for n, q, u in items]}
 
 
-def _num(q):
-    return int(q) if q is not None and float(q).is_integer() else q
-
-
-def week_report(s, ctx, last_day: dt.date) -> dict:
+def week_report(conn, ctx, last_day: dt.date) -> dict:
     days = [last_day - dt.timedelta(days=i) for i in range(6, -1, -1)]
-    return range_report(s, ctx, days[0], days[-1])
+    return range_report(conn, ctx, days[0], days[-1])
 
 
-def range_report(s, ctx, first: dt.date, last: dt.date) -> dict:
+def range_report(conn, ctx, first: dt.date, last: dt.date) -> dict:
     """One row per day with the headline figures, and the last day's full report."""
     if last < first:
         from commcare.errors import InvalidValue
@@ -183,7 +182,7 @@ def range_report(s, ctx, first: dt.date, last: dt.date) -> dict:
         raise InvalidValue("report.bad_range", field="to", value=last.isoformat())
     days, day = [], first
     while day <= last:
-        full = day_report(s, ctx, day)
+        full = day_report(conn, ctx, day)
         days.append({"date": day.isoformat(), "opened": full["requests"]["opened"],
                      "resolved": full["requests"]["resolved"], "open": full["requests"]["open"],
                      "overdue": full["requests"]["overdue"], "calls_due": full["calls"]["due"],
@@ -198,4 +197,46 @@ def communities(conn) -> list[str]:
     return list(conn.execute(select(tables.communities.c.name).order_by(tables.communities.c.id)).scalars())
 
 
-REPORTS = {"day": day_report, "week": week_report, "range": range_report}
+# The headline figures of one community's day, as a row of the all-communities summary.
+SUMMARY_KEYS = ("opened", "resolved", "open", "overdue", "calls_due", "calls_made", "missed")
+
+
+def all_communities(conn, ctx, day: dt.date) -> dict:
+    """Every community's headline figures for ``day`` (a row each) and their sum (``total``):
+    the summary a district reads, without anyone's name."""
+    import dataclasses
+
+    from commcare.context import Ctx
+
+    rows = []
+    for name in communities(conn):
+        sub = Ctx(dataclasses.replace(ctx.settings, community=name), clock=ctx.clock)
+        full = day_report(conn, sub, day)
+        r, c = full["requests"], full["calls"]
+        rows.append({"community": name, "opened": r["opened"], "resolved": r["resolved"], "open": r["open"],
+                     "overdue": r["overdue"], "calls_due": c["due"], "calls_made": c["made"],
+                     "missed": len(c["missed"])})
+    total = {k: sum(r[k] for r in rows) for k in SUMMARY_KEYS}
+    return {"date": day.isoformat(), "communities": rows, "total": total}
+
+
+FAIL_ON = ("overdue", "missed", "any")
+
+
+def to_act_on(data: dict, fail_on: str) -> list[str]:
+    """What ``--fail-on`` (overdue, missed or any) finds in a day report or in the
+    all-communities summary: ``["overdue 3", "missed 2"]``, empty when there is nothing."""
+    from commcare.errors import InvalidValue
+
+    if fail_on not in FAIL_ON:
+        raise InvalidValue("value.bad_choice", field="fail-on", value=fail_on, choices="|".join(FAIL_ON))
+    if "total" in data:
+        overdue, missed = data["total"]["overdue"], data["total"]["missed"]
+    else:
+        overdue, missed = data["requests"]["overdue"], len(data["calls"]["missed"])
+    found = []
+    if fail_on in ("overdue", "any") and overdue:
+        found.append(f"overdue {overdue}")
+    if fail_on in ("missed", "any") and missed:
+        found.append(f"missed {missed}")
+    return found

@@ -100,8 +100,13 @@ def day_bounds(day: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def local_day(moment: dt.datetime, tz: dt.tzinfo) -> dt.date:
-    return moment.astimezone(tz).date()
+def days_bounds(date_from: str | None, date_to: str | None, tz: dt.tzinfo,
+                now: dt.datetime) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The start of the first day and the end of the last one, from ``--from`` and ``--to``
+    (either may be absent: no bound on that side)."""
+    start = day_bounds(parse_date(date_from, tz, now, "from"), tz)[0] if date_from else None
+    end = day_bounds(parse_date(date_to, tz, now, "to"), tz)[1] if date_to else None
+    return start, end
 
 
 def iso(moment: dt.datetime | None, tz: dt.tzinfo) -> str | None:

@@ -130,7 +130,7 @@ def test_calls_are_recorded_against_the_caller_and_audited(round_):
 def test_staff_link_is_set_when_the_caller_is_staff(round_, read):
     from sqlalchemy import select
 
-    from commcare.tables import calls, staff
+    from commcare.storage.tables import calls, staff
 
     round_("--as", "王秀英", "call", "log", "张桂兰", "--outcome", "ok")
     round_("--as", "志愿者小周", "call", "log", "刘建国", "--outcome", "ok")
@@ -205,21 +205,12 @@ def test_call_due_reads_the_same_number_of_statements_for_many_residents(round_,
     assert len(many_statements) == len(few_statements)
 
 
-def test_json_rows_match_the_shared_json_writer():
-    from commcare import render, round_render
-
-    rows = [{"id": 1, "resident": "张\"桂\\兰\n", "phone": None, "escalate": True, "days": 2.5},
-            {"id": 2, "resident": "𠮷", "phone": "13912345678", "escalate": False, "days": 0}]
-    assert round_render.json_rows(rows) == render.to_json(rows)
-    assert round_render.json_rows([]) == render.to_json([])
-
-
 def test_table_widths_agree_with_the_terminal_for_names_and_addresses():
     from hypothesis import given
     from hypothesis import strategies as st
     from rich.cells import cell_len
 
-    from commcare import round_render
+    from commcare.render import round as round_render
 
     alphabet = st.one_of(st.characters(min_codepoint=32, max_codepoint=126),
                          st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),
@@ -229,6 +220,6 @@ def test_table_widths_agree_with_the_terminal_for_names_and_addresses():
 
     @given(st.text(alphabet))
     def check(text):
-        assert round_render._width(text) == cell_len(text)
+        assert round_render.display_width(text) == cell_len(text)
 
     check()

@@ -92,7 +92,7 @@ def test_backup_is_private_verified_and_never_overwrites(register_db, tmp_path, 
 def test_the_backup_is_written_to_a_temporary_file_created_0600(register_db, tmp_path, cli, monkeypatch):
     """The snapshot lands in a hidden temporary file that is private before any byte of the
     register is in it, and the target appears only once it is complete and checked."""
-    from commcare import maintenance
+    from commcare.storage import maintenance
 
     seen = []
     shipped = maintenance._copy

@@ -223,24 +223,3 @@ def test_the_live_report_counts_open_requests_by_status_however_long_it_takes(da
     assert data["requests"]["open"] == 2
     assert not [sql for sql in statements if "closed_at" in sql]
 
-
-ORM_FREE = """
-import sys
-from commcare.cli import main
-sys.argv = ["commcare", *sys.argv[1:]]
-try:
-    main()
-except SystemExit as exc:
-    assert exc.code in (0, None), exc.code
-assert "sqlalchemy.orm" not in sys.modules, "the ORM was loaded"
-"""
-
-
-@pytest.mark.parametrize("args", [("report", "today", "-f", "json"), ("report", "day", "2026-05-08", "-f", "markdown"),
-                                  ("report", "week", "-f", "csv"), ("call", "due", "-f", "json"),
-                                  ("call", "list", "-f", "json"), ("call", "log", "陈明", "--outcome", "ok")])
-def test_reports_and_calls_never_load_the_orm(day, args):
-    """The ORM costs a third of a short command's start-up; these run on Core alone."""
-    done = subprocess.run([sys.executable, "-c", ORM_FREE, *args], env=os.environ, capture_output=True, text=True,
-                          check=False)
-    assert done.returncode == 0, done.stderr

@@ -186,22 +186,6 @@ def test_two_processes_resolving_at_once_open_one_occurrence(db_url, attempt):
     assert len([r for r in rows if r["previous"] == 1]) == 1
 
 
-@pytest.mark.parametrize("args", [
-    ["add-request", "#1", "-c", "trash"], ["request", "resolve", "1"], ["request", "show", "1"],
-    ["request", "list", "--overdue"], ["request", "note", "1", "已联系"],
-])
-def test_the_request_commands_never_load_the_orm(office, args):
-    """add-request and the request commands are Core only: ``sqlalchemy.orm`` costs about as
-    much to import as everything else they do (bench/run.py shows the ratio)."""
-    code = ("import sys\nfrom commcare.cli import main\nsys.argv = ['commcare'] + sys.argv[1:]\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
-            "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.orm') or m == 'commcare.models'))")
-    if args[0] != "add-request":
-        subprocess.run([sys.executable, "-m", "commcare", "add-request", "#1", "-c", "trash"], check=True, capture_output=True)
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "[]"
-
-
 def test_every_field_of_request_show_has_a_heading_in_both_languages(office):
     from commcare import i18n
 

@@ -1,4 +1,6 @@
-"""What every command shares: the global state, the Annotated options, and output."""
+"""What every command shares: the global state, the Annotated options, and the output helpers
+(render or write to a file or standard output, a confirmation line or the record as JSON,
+messages on standard error, a progress bar on a terminal)."""
 
 import os
 import sys
@@ -12,6 +14,7 @@ OutputOpt = Annotated[str | None, typer.Option(
     "--output", "-o", help="Write to this file (created 0600) instead of standard output.")]
 UnmaskOpt = Annotated[bool, typer.Option(
     "--unmask", help="Show phone and ID numbers in full (recorded in the audit trail).")]
+AtOpt = Annotated[str | None, typer.Option(help="When it happened (backfill from a paper log).")]
 
 
 class AppState:
@@ -114,7 +117,8 @@ def out_format(fmt: str | None, allowed=("table", "json", "csv", "markdown")) ->
 def emit(data, fmt: str | None = None, output: str | None = None, columns=None, title=None,
          allowed=("table", "json", "csv", "markdown")) -> None:
     """Render ``data`` and write it to stdout or ``output``."""
-    from commcare import i18n, render
+    from commcare import i18n
+    from commcare.render import formats
 
     fmt = out_format(fmt, allowed)
     headers = {c: i18n.t(f"col.{c}") for c in (columns or _keys(data))}
@@ -125,9 +129,9 @@ def emit(data, fmt: str | None = None, output: str | None = None, columns=None, 
         import shutil
 
         width = shutil.get_terminal_size().columns
-    text = render.render(data, fmt, columns, headers, title, color, width)
+    text = formats.render(data, fmt, columns, headers, title, color, width)
     if output:
-        render.write_private(output, text.encode("utf-8-sig") if fmt == "csv" else text)
+        formats.write_private(output, text.encode("utf-8-sig") if fmt == "csv" else text)
     else:
         sys.stdout.write(text)
 
@@ -153,3 +157,57 @@ def say(key: str, **values) -> None:
     from commcare.i18n import t
 
     sys.stdout.write(t(key, **values) + "\n")
+
+
+def write_out(text: str, output: str | None) -> None:
+    """Rendered text to ``output`` (created 0600) or to standard output."""
+    if output:
+        from commcare.render.formats import write_private
+
+        write_private(output, text)
+    else:
+        sys.stdout.write(text)
+
+
+def confirm(row: dict, fmt: str | None, key: str, **values) -> None:
+    """What a command that adds or changes one record prints: the record in the format asked
+    for, or (as a table, the default) one confirmation line."""
+    if fmt and fmt != "table":
+        emit(row, fmt)
+    else:
+        say(key, **values)
+
+
+class ProgressBar:
+    """A Rich progress bar on standard error while the steps of a long command report
+    ``(step, done, total)`` (each labelled by the message ``PREFIX.STEP``), only when it is a
+    terminal; otherwise nothing at all (the context manager then gives ``None``, and the
+    domain code reports to no one)."""
+
+    def __init__(self, prefix: str, stream=None) -> None:
+        self.prefix = prefix
+        self.stream = stream if stream is not None else sys.stderr
+        self.bar = None
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        if not self.stream.isatty() or os.environ.get("TERM") == "dumb":
+            return None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.bar = Progress(console=Console(file=self.stream), transient=True)
+        self.bar.start()
+        return self.update
+
+    def update(self, step: str, done: int, total: int) -> None:
+        from commcare.i18n import t
+
+        if step not in self.tasks:
+            self.tasks[step] = self.bar.add_task(t(f"{self.prefix}.{step}"), total=total)
+        self.bar.update(self.tasks[step], completed=done, total=max(total, done))
+
+    def __exit__(self, *exc) -> bool:
+        if self.bar is not None:
+            self.bar.stop()
+        return False

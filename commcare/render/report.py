@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from commcare import render
+from commcare.render import formats
 from commcare.i18n import get_lang, t
 
 
@@ -64,7 +64,7 @@ def to_markdown(data: dict) -> str:
     parts = [f"# {title(data)}\n"]
     for name, rows, cols in sections(data):
         if rows or name == t("report.summary"):
-            parts.append(render.to_markdown(rows, cols, headers(cols), name))
+            parts.append(formats.to_markdown(rows, cols, headers(cols), name))
         else:
             parts.append(f"## {name}\n\n{t('report.none')}\n")
     return "\n".join(parts)
@@ -74,7 +74,7 @@ def to_table(data: dict, color: bool = False, width: int | None = None) -> str:
     parts = [title(data) + "\n"]
     for name, rows, cols in sections(data):
         if rows:
-            parts.append(render.to_table(rows, cols, headers(cols), name, color, width or 80))
+            parts.append(formats.to_table(rows, cols, headers(cols), name, color, width or 80))
         else:
             parts.append(f"{name}: {t('report.none')}\n")
     return "\n".join(parts)
@@ -102,7 +102,7 @@ def to_csv(data: dict) -> str:
     rows.append({"section": "donations", "key": "received", "value": data["donations"]["received"]})
     rows += [{"section": "donations.items", "key": f"{i['name']} ({i['unit']})", "value": i["quantity"]}
              for i in data["donations"]["items"]]
-    return render.to_csv(rows, ["section", "key", "value"])
+    return formats.to_csv(rows, ["section", "key", "value"])
 
 
 CSS = ("body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:1.5em;color:#222}"
@@ -151,32 +151,41 @@ def to_html(data: dict) -> str:
 
 def _html_table(rows, cols) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers(cols).values())
-    body = "".join("<tr>" + "".join(f"<td>{escape(render.cell(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{escape(formats.cell(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def render_day(data: dict, fmt: str, color=False, width=None) -> str:
     if fmt == "json":
-        return render.to_json(data)
+        return formats.to_json(data)
     return {"markdown": to_markdown, "csv": to_csv, "html": to_html}.get(fmt, lambda d: to_table(d, color, width))(data)
 
 
 def render_range(data: dict, fmt: str, color=False, width=None) -> str:
     """Week and range reports: a row per day, with totals."""
     if fmt == "json":
-        return render.to_json(data)
+        return formats.to_json(data)
     cols = ["date", "opened", "resolved", "open", "overdue", "calls_due", "calls_made", "donations"]
     heading = t("report.range_title", start=data["from"], end=data["to"], community=community_name(data["community"]))
     if fmt == "csv":
-        return render.to_csv(data["days"], cols)
+        return formats.to_csv(data["days"], cols)
     if fmt == "markdown":
-        return f"# {heading}\n\n" + render.to_markdown(data["days"], cols, headers(cols))
+        return f"# {heading}\n\n" + formats.to_markdown(data["days"], cols, headers(cols))
     if fmt == "html":
         trend = [(d["date"][5:], d["calls_made"], d["calls_due"]) for d in data["days"]]
         return (f"<!doctype html><meta charset='utf-8'><title>{escape(heading)}</title><style>{CSS}</style>"
                 f"<h1>{escape(heading)}</h1><h2>{escape(t('report.chart_trend'))}</h2>{bars(trend)}"
                 + _html_table(data["days"], cols) + "\n")
-    return render.to_table(data["days"], cols, headers(cols), heading, color, width or 100)
+    return formats.to_table(data["days"], cols, headers(cols), heading, color, width or 100)
+
+
+def render_all(data: dict, fmt: str) -> str:
+    """The all-communities summary: a row per community and the sum (Σ)."""
+    if fmt == "json":
+        return formats.to_json(data)
+    rows = data["communities"] + [{"community": "Σ", **data["total"]}]
+    cols = ["community", "opened", "resolved", "open", "overdue", "calls_due", "calls_made", "missed"]
+    return formats.render(rows, fmt, cols, headers(cols), t("report.all_title", date=data["date"]), False, 100)
 
 
 def community_name(name: str) -> str:

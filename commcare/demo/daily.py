@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from commcare import identity
-from commcare.tables import calls, directory, donation_items, donations, health_reports
+from commcare.storage.tables import calls, directory, donation_items, donations, health_reports
 
 H = dt.timedelta(hours=1)
 HISTORY = 14  # days of calls and health reports

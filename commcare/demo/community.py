@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from commcare import identity
 from commcare.errors import Refused
-from commcare.tables import (
+from commcare.storage.tables import (
     audit,
     calls,
     directory,
@@ -110,7 +110,7 @@ class Generator:
 
     def run(self) -> dict:
         from commcare import audit as trail
-        from commcare.demo_activity import make_activity
+        from commcare.demo.requests import make_activity
 
         self.make_staff()
         self.make_households()
@@ -195,14 +195,12 @@ class Generator:
                 return number
 
     def id_number(self, born: dt.date, sex: str, used: set) -> str:
-        from stdnum.cn import ric
-
         while True:
             seq = self.rng.randrange(500) * 2 + (1 if sex == "M" else 0)
             body = f"{self.spec['region_code']}{born:%Y%m%d}{seq:03d}"
             if body not in used:
                 used.add(body)
-                return body + ric.calc_check_digit(body + "0")
+                return body + identity.id_check_digit(body)
 
     # -- people ----------------------------------------------------------------------------
     def make_staff(self) -> None:
@@ -255,7 +253,7 @@ class Generator:
         self.counts["households"] = len(rows)
 
     def make_residents(self) -> None:
-        from commcare.demo_activity import household_members
+        from commcare.demo.requests import household_members
 
         first, since = self.next_id(residents), self.now - dt.timedelta(days=self.days + 200)
         self.special: list[int] = []

@@ -4,11 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import FormatOpt, color_enabled, is_terminal, note, state
-
-
-def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
+from commcare.commands.common import FormatOpt, ProgressBar, color_enabled, note, state
 
 
 def demo(
@@ -29,7 +25,7 @@ def demo(
       commcare demo --seed 7 --format markdown
       commcare --db /tmp/big.db demo --residents 100000 --requests 1000000
     """
-    from commcare import demo as demo_mod
+    from commcare.demo import community as demo_mod
     from commcare.commands.common import out_format
     from commcare.config import user_data_dir
 
@@ -39,7 +35,7 @@ def demo(
         st.settings.database = str(user_data_dir() / "demo.db")  # never the real register
     demo_mod.prepare(st.settings.database)
     st.database(create=True)
-    with _Progress() as progress:
+    with ProgressBar("demo.step") as progress:
         summary = st.write(demo_mod.generate, residents, requests, days, seed, progress)
     note("demo.done", path=st.database().where, **summary)
     _print_report(st, fmt)
@@ -49,34 +45,9 @@ def _print_report(st, fmt: str) -> None:
     """Today's report."""
     import sys
 
-    from commcare import report_render, reports
+    from commcare import reports
+    from commcare.render import report as report_render
 
     data = st.read(lambda conn, ctx: reports.day_report(conn, ctx, ctx.today()))
     sys.stdout.write(report_render.render_day(data, fmt, color=color_enabled()))
 
-
-class _Progress:
-    """A Rich progress bar per step on a terminal; nothing when piped."""
-
-    def __enter__(self):
-        if not is_terminal():
-            return None
-        from rich.progress import Progress
-
-        from commcare.i18n import t
-
-        self.t = t
-        self.bar = Progress(transient=True)
-        self.bar.start()
-        self.tasks: dict = {}
-        return self.update
-
-    def update(self, label: str, done: int, total: int) -> None:
-        if label not in self.tasks:
-            self.tasks[label] = self.bar.add_task(self.t(f"demo.step.{label}"), total=total)
-        self.bar.update(self.tasks[label], completed=done, total=max(total, done))
-
-    def __exit__(self, *exc):
-        if is_terminal():
-            self.bar.stop()
-        return False

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from commcare.tables import metadata
+from commcare.storage.tables import metadata
 
 config = context.config
 connection = config.attributes.get("connection")

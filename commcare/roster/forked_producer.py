@@ -1,7 +1,7 @@
 """A generator run in a child process, its items handed to this one as they come.
 
 A large import reads and checks its roster in a child while this process writes the chunks
-already checked (``commcare.importer.Chunks``): the checking is pure Python and the writing
+already checked (``commcare.roster.check.Chunks``): the checking is pure Python and the writing
 holds the GIL for each SQLite step, so threads would take turns, but two processes use two
 cores. The child is forked, so it starts at once with everything this process has loaded
 (the libraries, the configuration), and it touches no database: the write connection is

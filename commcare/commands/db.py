@@ -1,4 +1,4 @@
-"""db commands: where the database is, backup, restore, check and upgrade."""
+"""db path, backup, restore, check, upgrade: the database itself."""
 
 from typing import Annotated
 
@@ -6,40 +6,10 @@ import typer
 
 from commcare.commands.common import FormatOpt, emit, say, state
 
-db_app = typer.Typer(help="The database: path, upgrade, backup, restore, check.", no_args_is_help=True)
+app = typer.Typer(help="The database: path, upgrade, backup, restore, check.", no_args_is_help=True)
 
 
-retention_app = typer.Typer(help="Erase personal data of residents archived long ago (config retention_days).",
-                            no_args_is_help=True)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(db_app, name="db")
-    app.add_typer(retention_app, name="retention")
-
-
-@retention_app.command("run")
-def retention_run(dry_run: Annotated[bool, typer.Option("--dry-run", help="Say who would be erased; change nothing.")] = False,
-                  fmt: FormatOpt = None) -> None:
-    """Erase ID number, phone, notes and emergency contact of residents archived longer ago
-    than retention_days (names and anonymous counts stay for past reports).
-
-    Example:
-      commcare retention run --dry-run
-    """
-    from commcare import retention
-
-    st = state()
-    result = st.write(retention.run, dry_run)
-    if not dry_run:
-        retention.scrub_file(st.database())
-    if fmt and fmt != "table":
-        emit(result, fmt)
-    else:
-        say("retention.would" if dry_run else "retention.done", count=len(result["residents"]), days=result["days"])
-
-
-@db_app.command("path")
+@app.command("path")
 def db_path() -> None:
     """Print the database in use (a URL is shown without its password).
 
@@ -51,7 +21,7 @@ def db_path() -> None:
     typer.echo(display_url(state().settings.database))
 
 
-@db_app.command("backup")
+@app.command("backup")
 def db_backup(path: Annotated[str, typer.Argument(help="Where to write the backup.")],
               force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
               fmt: FormatOpt = None) -> None:
@@ -60,13 +30,13 @@ def db_backup(path: Annotated[str, typer.Argument(help="Where to write the backu
     Example:
       commcare db backup ~/backups/commcare-2026-05-08.db
     """
-    from commcare import maintenance
+    from commcare.storage import maintenance
 
     row = maintenance.backup(state().settings.database, path, force)
     emit(row, fmt) if fmt and fmt != "table" else say("maint.backed_up", path=row["backup"], revision=row["revision"])
 
 
-@db_app.command("restore")
+@app.command("restore")
 def db_restore(path: Annotated[str, typer.Argument(help="A backup made by commcare db backup.")],
                fmt: FormatOpt = None) -> None:
     """Replace the database with a verified backup, keeping a copy of the one it replaces.
@@ -74,13 +44,13 @@ def db_restore(path: Annotated[str, typer.Argument(help="A backup made by commca
     Example:
       commcare db restore ~/backups/commcare-2026-05-08.db
     """
-    from commcare import maintenance
+    from commcare.storage import maintenance
 
     row = maintenance.restore(state().settings.database, path)
     emit(row, fmt) if fmt and fmt != "table" else say("maint.restored", path=row["from"], kept=row["kept"] or "-")
 
 
-@db_app.command("check")
+@app.command("check")
 def db_check(fmt: FormatOpt = None) -> None:
     """Check integrity, foreign keys, journal mode, file modes and schema version; exit 3 if
     something is wrong.
@@ -88,7 +58,7 @@ def db_check(fmt: FormatOpt = None) -> None:
     Example:
       commcare db check
     """
-    from commcare import maintenance
+    from commcare.storage import maintenance
     from commcare.errors import DatabaseError
 
     rows = maintenance.check(state().settings.database)
@@ -98,7 +68,7 @@ def db_check(fmt: FormatOpt = None) -> None:
         raise DatabaseError("maint.check_failed", checks=", ".join(bad))
 
 
-@db_app.command("upgrade")
+@app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate a database made by an older commcare to this version. SQLite: under an
     exclusive lock (nobody else reads or writes meanwhile), a verified backup first.
@@ -108,7 +78,7 @@ def db_upgrade() -> None:
     Example:
       commcare db upgrade
     """
-    from commcare import maintenance
+    from commcare.storage import maintenance
 
     row = maintenance.upgrade(state().settings.database)
     if row["from"] == row["to"]:

@@ -1,4 +1,4 @@
-"""How the round's lists are laid out: ``call due`` grouped by liaison, and its JSON.
+"""How ``call due`` is laid out as a table: grouped by liaison.
 
 Pure functions of the rows ``commcare.calls.due_calls`` returns. The table is plain aligned
 text (no box, no colour), written row by row: at 15,000 residents due a Rich table took
@@ -11,8 +11,8 @@ import re
 
 
 def json_rows(rows: list[dict]) -> str:
-    """The rows as ``render.to_json`` writes them."""
-    from commcare.render import to_json
+    """The rows as ``formats.to_json`` writes them."""
+    from commcare.render.formats import to_json
 
     return to_json(rows)
 
@@ -24,7 +24,7 @@ def due_table(rows: list[dict]) -> str:
 
     columns = ["id", "resident", "phone", "address", "calls_today", "alert"]
     cells = [[t(f"col.{c}") for c in columns]] + [_due_cells(r, t) for r in rows]
-    sizes = [[_width(v) for v in values] for values in cells]
+    sizes = [[display_width(v) for v in values] for values in cells]
     widths = [max(size[i] for size in sizes) for i in range(len(columns))]
 
     def line(n: int) -> str:
@@ -62,7 +62,7 @@ WIDE = ("[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua00
         "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]")
 
 
-def _width(text: str) -> int:
+def display_width(text: str) -> int:
     """Columns on a terminal: East Asian wide characters (Han, kana, Hangul, full-width
     forms) take two. One regex pass, not a Python loop per character (``re`` compiles the
     pattern on the first wide text and keeps it, which JSON output never pays for)."""

@@ -1,19 +1,18 @@
-"""resident import / export / duplicates / merge: the office's roster in and out."""
+"""resident import, export, duplicates, merge: the office's roster in and out (these join the
+``resident`` group)."""
 
 import sys
 from typing import Annotated
 
 import typer
 
-from commcare.commands.common import FormatOpt, emit, note, say, state
-from commcare.commands.register_cmds import resident_app
+from commcare.commands.common import FormatOpt, ProgressBar, emit, note, say, state
 
 
-def register(app: typer.Typer) -> None:
-    """The commands are added to the resident sub-app where they are defined below."""
+app = typer.Typer()  # its commands join the resident group (cli.py)
 
 
-@resident_app.command("import")
+@app.command("import")
 def resident_import(
     file: Annotated[str, typer.Argument(help="A .csv (UTF-8 or GBK) or .xlsx roster.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row and say what would happen; write nothing.")] = False,
@@ -28,30 +27,30 @@ def resident_import(
       commcare resident import 2025花名册.xlsx --dry-run
       commcare resident import roster.csv --map 户籍地址=address
     """
-    from commcare import importer
+    from commcare.roster import check, read
     from commcare.errors import InvalidValue
 
     overrides = {}
     for item in map_ or []:
         column, _, field = item.partition("=")
-        if not column or field not in importer.FIELDS:
-            raise InvalidValue("roster.bad_map", field="map", value=item, choices=", ".join(importer.FIELDS))
+        if not column or field not in read.FIELDS:
+            raise InvalidValue("roster.bad_map", field="map", value=item, choices=", ".join(read.FIELDS))
         overrides[column] = field
     st = state()
     # Wherever fork is safe (Linux), the roster is read and checked in a child process while
     # this one loads SQLAlchemy, opens the database and writes (commcare.background): even
     # three rows are done sooner so (0.43 -> 0.33 s, medians of nine side by side). The child
     # is forked here, before the progress bar's thread starts and before the database opens.
-    from commcare import background
+    from commcare.roster import forked_producer
 
-    with importer.Chunks(file, st.ctx, overrides, background=background.available()) as chunks:
-        from commcare import roster_write  # SQLAlchemy loads meanwhile
+    with check.Chunks(file, st.ctx, overrides, background=forked_producer.available()) as chunks:
+        from commcare.roster import write  # SQLAlchemy loads meanwhile
 
         chunks.heading()  # a file that cannot be read is refused here, before the database opens
-        with ProgressBar(sys.stderr) as progress:
+        with ProgressBar("roster.step") as progress:
             chunks.progress = progress
             run = st.read if dry_run else st.write
-            summary = run(roster_write.import_roster, chunks, file, dry_run, skip_invalid, progress)
+            summary = run(write.import_roster, chunks, file, dry_run, skip_invalid, progress)
     if summary["unknown_columns"]:
         note("roster.unknown_columns", columns="、".join(summary["unknown_columns"]))
     for line in summary["problems"]:
@@ -64,42 +63,7 @@ def resident_import(
         say("roster.imported", imported=summary["imported"], invalid=summary["invalid"])
 
 
-class ProgressBar:
-    """A Rich progress bar on ``stream`` (standard error) while the steps of a long command
-    report ``(step, done, total)``, only when it is a terminal; when piped, nothing at all
-    (the context manager then gives ``None``, and the domain code reports to no one)."""
-
-    def __init__(self, stream) -> None:
-        self.stream = stream
-        self.bar = None
-        self.tasks: dict[str, int] = {}
-
-    def __enter__(self):
-        import os
-
-        if not self.stream.isatty() or os.environ.get("TERM") == "dumb":
-            return None
-        from rich.console import Console
-        from rich.progress import Progress
-
-        self.bar = Progress(console=Console(file=self.stream), transient=True)
-        self.bar.start()
-        return self.update
-
-    def update(self, step: str, done: int, total: int) -> None:
-        from commcare.i18n import t
-
-        if step not in self.tasks:
-            self.tasks[step] = self.bar.add_task(t(f"roster.step.{step}"), total=total)
-        self.bar.update(self.tasks[step], completed=done, total=max(total, done))
-
-    def __exit__(self, *exc) -> bool:
-        if self.bar is not None:
-            self.bar.stop()
-        return False
-
-
-@resident_app.command("export")
+@app.command("export")
 def resident_export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv, xlsx or json.")] = "csv",
     output: Annotated[str | None, typer.Option("--output", "-o", help="File to write (created 0600).")] = None,
@@ -114,10 +78,10 @@ def resident_export(
       commcare resident export --format xlsx --output 花名册.xlsx
       commcare resident export --unmask --output backup.csv
     """
-    from commcare import exporter
+    from commcare.roster import export as exporter
 
     st = state()
-    with ProgressBar(sys.stderr) as progress:
+    with ProgressBar("roster.step") as progress:
         run = st.write if unmask else st.read
         rows = run(exporter.export_rows, unmask, tag, compound, progress)
     data = exporter.write(rows, fmt, output, force)
@@ -128,19 +92,19 @@ def resident_export(
         note("roster.exported", count=len(rows), path=output)
 
 
-@resident_app.command("duplicates")
+@app.command("duplicates")
 def resident_duplicates(fmt: FormatOpt = None) -> None:
     """List likely duplicates: the same name with the same phone or address.
 
     Example:
       commcare resident duplicates
     """
-    from commcare import duplicates
+    from commcare.roster import duplicates
 
     emit(state().read(duplicates.find), fmt, columns=["a", "b", "name", "reason"])
 
 
-@resident_app.command("merge")
+@app.command("merge")
 def resident_merge(
     keep: Annotated[str, typer.Argument(help="The resident to keep.")],
     other: Annotated[str, typer.Argument(help="The duplicate: its calls, requests and tags move to the first.")],
@@ -152,7 +116,7 @@ def resident_merge(
       commcare resident merge 12 57
       commcare resident merge 12 57 --dismiss
     """
-    from commcare import duplicates
+    from commcare.roster import duplicates
 
     if dismiss:
         state().write(duplicates.dismiss, keep, other)

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from commcare import audit
 from commcare.errors import InvalidValue
-from commcare.tables import residents
+from commcare.storage.tables import residents
 
 ERASED = ("id_number", "phone", "note", "emergency_name", "emergency_phone")
 

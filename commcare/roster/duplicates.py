@@ -7,7 +7,7 @@ from sqlalchemy import and_, insert, select, update
 
 from commcare import audit, lookup, register
 from commcare.errors import Refused
-from commcare.tables import calls, duplicate_dismissals, requests, resident_tags, residents
+from commcare.storage.tables import calls, duplicate_dismissals, requests, resident_tags, residents
 
 
 def find(conn, ctx) -> list[dict]:

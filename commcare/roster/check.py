@@ -1,149 +1,32 @@
-"""Rosters in: the office's CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or XLSX (first sheet).
+"""Rosters in, the checking: every row validated without the database, chunk by chunk, with
+the same rules as ``resident add`` (``identity.clean_resident_fields``), column by column: each
+distinct value of a column is cleaned once, and values that are already clean (an ASCII
+mobile number, an upper-case ID number) take a fast path. ``commcare.roster.write`` then takes
+each checked chunk in the one write transaction: the checks that need the register, and the
+bulk inserts. A bad row is reported by its spreadsheet row number (the header is row 1) and
+field.
 
-An import runs in two steps, chunk by chunk. ``checked_chunks`` (here) validates the rows
-without the database, with the same rules as ``resident add`` (``identity.clean_resident_fields``),
-column by column: each distinct value of a column is cleaned once, and values that are already
-clean (an ASCII mobile number, an upper-case ID number) take a fast path.
-``commcare.roster_write.import_roster`` takes each checked chunk in the one write transaction:
-it checks what needs the register (liaisons, ID numbers already registered, each household's
-one liaison) and writes the valid rows with bulk inserts. A bad row is reported by its
-spreadsheet row number (the header is row 1) and field.
-
-``Chunks`` hands the checked chunks to the transaction; for a large roster the reading and
-checking run in a child process meanwhile (``commcare.background``; docs/roster.md).
+``Chunks`` hands the checked chunks to the transaction; the reading and checking can run in a
+child process meanwhile (``commcare.roster.forked_producer``).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import unicodedata
 from collections.abc import Iterator
 from itertools import islice
 from operator import itemgetter
-from pathlib import Path
 from typing import Self
 
 from commcare import identity
-from commcare.errors import InvalidValue, NotFound
+from commcare.errors import InvalidValue
+from commcare.roster.read import Roster, read_rows
 
-FIELDS = ("name", "sex", "id_number", "phone", "compound", "address", "tags", "liaison", "note",
-          "born", "emergency_contact", "emergency_phone")
 CHUNK = 10_000  # rows per step of the progress bar, and per executemany
 FIRST_CHUNK = 1_000
 MEMO_LIMIT = 20_000  # checked values kept per column, to check a value that recurs only once
 RESIDENT_COLUMNS = ("name", "name_pinyin", "name_initials", "sex", "born", "id_number", "phone",
                     "emergency_name", "emergency_phone", "note")
-
-
-# --- reading ---------------------------------------------------------------------------------
-
-def read_table(path: str) -> list[list[str]]:
-    """The rows of a CSV or XLSX file as lists of strings (the first row is the header)."""
-    return list(read_rows(path)[0])
-
-
-def read_rows(path: str) -> tuple[Iterator[list[str]], int]:
-    """The rows of a CSV or XLSX file as lists of strings, read as they are asked for (the
-    first is the header), and about how many there are after the header: a CSV's lines (a
-    quoted cell may hold a line break), an XLSX sheet's stated size. A roster is checked as
-    it is read, so the first chunk is written before the last row is read, and the whole
-    table is never held."""
-    file = Path(path)
-    if not file.exists():
-        raise NotFound("roster.no_file", path=path)
-    if file.suffix.lower() in (".xlsx", ".xlsm"):
-        return _xlsx_rows(file, path)
-    if file.suffix.lower() not in (".csv", ".txt"):
-        raise InvalidValue("roster.bad_type", field="FILE", path=path)
-    text = decode(file.read_bytes(), path)
-    lines = text.count("\n") + (not text.endswith("\n"))
-    return csv.reader(io.StringIO(text)), max(lines - 1, 0)
-
-
-def decode(data: bytes, path: str = "") -> str:
-    """UTF-8 (with or without BOM), else GB18030 (a superset of GBK, as Excel on a Chinese
-    system writes it). Text that is neither is refused, never imported as mojibake."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if "\x00" not in text and not any(unicodedata.category(c) == "Co" for c in text[:5000]):
-            return text
-    raise InvalidValue("roster.encoding", field="FILE", path=path)
-
-
-def _xlsx_rows(file: Path, path: str) -> tuple[Iterator[list[str]], int]:
-    """The first sheet, streamed (openpyxl's read-only mode); a file that is not a workbook
-    is refused as such."""
-    import zipfile
-
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        book = load_workbook(file, read_only=True, data_only=True)
-        sheet = book.worksheets[0]
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, IndexError, ValueError) as exc:
-        raise InvalidValue("roster.not_workbook", field="FILE", path=path) from exc
-
-    def rows() -> Iterator[list[str]]:
-        try:
-            for row in sheet.iter_rows(values_only=True):
-                yield [_cell(v) for v in row]
-        finally:
-            book.close()
-
-    return rows(), max((sheet.max_row or 1) - 1, 0)
-
-
-def _cell(value) -> str:
-    import datetime as dt
-
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.strftime("%Y-%m-%d")
-    return str(value)
-
-
-def map_headers(header: list[str], overrides: dict | None = None) -> tuple[dict[int, str], list[str]]:
-    """column index -> field, and the unknown headers (ignored with a warning)."""
-    from commcare.resources import load_toml
-
-    aliases = {identity.nfkc(a).strip().lower(): field for field, names in load_toml("headers").items() for a in names}
-    aliases.update({identity.nfkc(k).strip().lower(): v for k, v in (overrides or {}).items()})
-    mapping, unknown = {}, []
-    for i, raw in enumerate(header):
-        key = identity.nfkc(raw or "").strip().lower()
-        field = aliases.get(key)
-        if field in FIELDS and field not in mapping.values():
-            mapping[i] = field
-        elif key:
-            unknown.append(raw)
-    if "name" not in mapping.values():
-        raise InvalidValue("roster.no_name_column", field="FILE")
-    return mapping, unknown
-
-
-# --- checking without the database ------------------------------------------------------------
-
-class Roster:
-    """A roster's header understood (a file with no name column, or none at all, is refused
-    here, before anything is checked); ``rows``, the rows after it, to be read as they are
-    checked; ``estimate``, about how many there are."""
-
-    def __init__(self, rows, overrides: dict | None = None, estimate: int | None = None) -> None:
-        rows = iter(rows)
-        header = next(rows, None)
-        if header is None:
-            raise InvalidValue("roster.empty", field="FILE")
-        self.mapping, self.unknown = map_headers(header, overrides)
-        self.rows = rows
-        self.estimate = estimate or 0
 
 
 class Checked:
@@ -158,7 +41,7 @@ class Checked:
         self.problems: list[tuple[int, str, str]] = []
 
     def __getstate__(self) -> dict:
-        """Pickled for the parent process (``commcare.background``): birth dates as day
+        """Pickled for the parent process (``commcare.roster.forked_producer``): birth dates as day
         numbers, as a date object pickles ten times slower than an integer. Each distinct
         day is converted once, both ways (a roster's birth days recur from chunk to chunk),
         and the column is mapped in one C call (a function call for each date cost the writing
@@ -224,7 +107,7 @@ def read_and_check(path: str, ctx, overrides: dict | None = None, size: int | No
 
 class Chunks:
     """A roster file read and checked, for the write transaction to walk chunk by chunk.
-    ``background``: the reading and checking run in a child process (``commcare.background``)
+    ``background``: the reading and checking run in a child process (``commcare.roster.forked_producer``)
     while this one writes what was checked before. ``progress("check", done, total)`` is told
     as chunks come. Only the chunk being written is held: a transaction the database makes us
     retry (locked, a serialization failure) walks them again by reading the file again.
@@ -234,10 +117,10 @@ class Chunks:
 
     def __init__(self, path: str, ctx, overrides: dict | None = None, background: bool = False,
                  size: int | None = None) -> None:
-        from commcare import background as bg
+        from commcare.roster import forked_producer
 
         self.progress = None
-        self._start = lambda: (bg.produce(read_and_check, path, ctx, overrides, size) if background
+        self._start = lambda: (forked_producer.produce(read_and_check, path, ctx, overrides, size) if background
                                else read_and_check(path, ctx, overrides, size))
         self._source = self._start()
         self._heading: tuple[list[str], int] | None = None
@@ -317,7 +200,7 @@ def _unneutralise(value: str) -> str:
     """Undo the ``'`` an export puts before a formula-like cell, so a round trip is exact."""
     if value[:1] != "'":
         return value
-    from commcare.render import FORMULA_START
+    from commcare.render.formats import FORMULA_START
 
     return value[1:] if value[1:2] and value[1:2] in FORMULA_START else value
 

@@ -1,4 +1,4 @@
-"""The second step of an import (see ``commcare.importer``): the checks that need the register,
+"""The second step of an import (see ``commcare.roster.check``): the checks that need the register,
 and the bulk inserts, in the caller's one write transaction.
 
 Households, residents and tags go in with one executemany per table and per chunk of rows. On SQLite the driver's own executemany is used,
@@ -15,8 +15,8 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from commcare import audit
 from commcare.errors import ImportRejected
-from commcare.importer import CHUNK, RESIDENT_COLUMNS, Checked, Chunks, _t
-from commcare.tables import households, resident_tags, residents, staff
+from commcare.roster.check import CHUNK, RESIDENT_COLUMNS, Checked, Chunks, _t
+from commcare.storage.tables import households, resident_tags, residents, staff
 
 
 def import_roster(conn, ctx, chunks: Chunks, source: str, dry_run=False, skip_invalid=False,

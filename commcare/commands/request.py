@@ -6,16 +6,11 @@ import typer
 
 from commcare.commands.common import FormatOpt, OutputOpt, emit, say, state
 
-request_app = typer.Typer(help="Requests for help: list, show, assign, start, resolve, cancel, reopen, note.",
+app = typer.Typer(help="Requests for help: list, show, assign, start, resolve, cancel, reopen, note.",
                           no_args_is_help=True)
 LIST_COLUMNS = ["id", "resident", "category", "status", "urgency", "due", "assignee", "overdue"]
 IdsArg = Annotated[list[str], typer.Argument(help="Request number(s).")]
 IdArg = Annotated[str, typer.Argument(help="Request number.")]
-
-
-def register(app: typer.Typer) -> None:
-    app.command("add-request")(add_request)
-    app.add_typer(request_app, name="request")
 
 
 def add_request(
@@ -54,7 +49,7 @@ def add_request(
         say("request.opened", id=row["id"], resident=row["resident"], due=row["due"])
 
 
-@request_app.command("list")
+@app.command("list")
 def request_list(
     status: Annotated[str | None, typer.Option(help="open, assigned, in_progress, resolved, cancelled, active or all (default: active).")] = None,
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
@@ -80,7 +75,7 @@ def request_list(
     emit(rows, fmt, output, columns=None if fmt == "json" else LIST_COLUMNS)
 
 
-@request_app.command("show")
+@app.command("show")
 def request_show(ref: IdArg, fmt: FormatOpt = None) -> None:
     """Show one request with its timeline (opened, assigned, notes, status changes: who, when).
 
@@ -109,7 +104,7 @@ def _transition(refs, action, note=None, staff=None, fmt=None) -> None:
         say("request.now", id=row["id"], status=row["status"])
 
 
-@request_app.command("assign")
+@app.command("assign")
 def request_assign(ref: IdArg, staff: Annotated[str, typer.Argument(help="Staff member (number or name).")],
                    fmt: FormatOpt = None) -> None:
     """Give a request to a staff member.
@@ -120,7 +115,7 @@ def request_assign(ref: IdArg, staff: Annotated[str, typer.Argument(help="Staff 
     _transition([ref], "assign", staff=staff, fmt=fmt)
 
 
-@request_app.command("start")
+@app.command("start")
 def request_start(ref: IdArg, fmt: FormatOpt = None) -> None:
     """Mark a request as being worked on.
 
@@ -130,7 +125,7 @@ def request_start(ref: IdArg, fmt: FormatOpt = None) -> None:
     _transition([ref], "start", fmt=fmt)
 
 
-@request_app.command("resolve")
+@app.command("resolve")
 def request_resolve(refs: IdsArg, note: Annotated[str | None, typer.Option(help="What was done.")] = None,
                     fmt: FormatOpt = None) -> None:
     """Mark requests done, all or none; a recurring one opens its next occurrence.
@@ -141,7 +136,7 @@ def request_resolve(refs: IdsArg, note: Annotated[str | None, typer.Option(help=
     _transition(refs, "resolve", note=note, fmt=fmt)
 
 
-@request_app.command("cancel")
+@app.command("cancel")
 def request_cancel(ref: IdArg, reason: Annotated[str, typer.Option(help="Why it is cancelled.")],
                    fmt: FormatOpt = None) -> None:
     """Cancel a request, with a reason.
@@ -152,7 +147,7 @@ def request_cancel(ref: IdArg, reason: Annotated[str, typer.Option(help="Why it 
     _transition([ref], "cancel", note=reason, fmt=fmt)
 
 
-@request_app.command("reopen")
+@app.command("reopen")
 def request_reopen(ref: IdArg, fmt: FormatOpt = None) -> None:
     """Reopen a resolved or cancelled request.
 
@@ -162,7 +157,7 @@ def request_reopen(ref: IdArg, fmt: FormatOpt = None) -> None:
     _transition([ref], "reopen", fmt=fmt)
 
 
-@request_app.command("note")
+@app.command("note")
 def request_note(ref: IdArg, text: Annotated[str, typer.Argument(help="The note.")]) -> None:
     """Add a note to a request's timeline.
 

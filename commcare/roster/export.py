@@ -14,9 +14,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from commcare import audit, identity, render
+from commcare import audit, identity
+from commcare.render import formats
 from commcare.errors import InvalidValue, Refused
-from commcare.tables import households, resident_tags, residents, staff
+from commcare.storage.tables import households, resident_tags, residents, staff
 
 COLUMNS = ["id", "name", "sex", "born", "id_number", "phone", "compound", "address", "tags", "liaison",
            "emergency_contact", "note"]
@@ -87,7 +88,7 @@ def _rows(part, tags: dict[int, list[str]], unmask: bool) -> list[dict]:
 
 
 def to_csv(rows: list[dict]) -> bytes:
-    """UTF-8 with BOM; every cell as ``render.to_csv`` writes it (formulas neutralised), built
+    """UTF-8 with BOM; every cell as ``formats.to_csv`` writes it (formulas neutralised), built
     column by column."""
     import csv
 
@@ -100,11 +101,11 @@ def to_csv(rows: list[dict]) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
-_FORMULA_AFTER_NUL = re.compile("\x00[" + re.escape("".join(render.FORMULA_START)) + "]")
+_FORMULA_AFTER_NUL = re.compile("\x00[" + re.escape("".join(formats.FORMULA_START)) + "]")
 
 
 def _csv_cells(values: list) -> list[str]:
-    """One column's cells: ``render.cell`` of each value, neutralised where it could run as a
+    """One column's cells: ``formats.cell`` of each value, neutralised where it could run as a
     formula (looked for in the whole column at once: cells never hold a NUL)."""
     kinds = set(map(type, values))
     if kinds <= {str, type(None)}:
@@ -114,9 +115,9 @@ def _csv_cells(values: list) -> list[str]:
     elif kinds == {list}:  # the tags (slugs)
         text = ["、".join(v) for v in values]
     else:
-        text = [render.cell(v) for v in values]
+        text = [formats.cell(v) for v in values]
     if _FORMULA_AFTER_NUL.search("\x00" + "\x00".join(text)):
-        text = [render.neutralise(t) for t in text]
+        text = [formats.neutralise(t) for t in text]
     return text
 
 
@@ -139,7 +140,7 @@ def _xlsx_cell(column: str, value):
     number as a number loses its last three digits in Excel)."""
     if value is None or column == "id":
         return value
-    return render.neutralise(render.cell(value))
+    return formats.neutralise(formats.cell(value))
 
 
 def write(rows: list[dict], fmt: str, output: str | None, force: bool) -> bytes | None:
@@ -155,5 +156,5 @@ def write(rows: list[dict], fmt: str, output: str | None, force: bool) -> bytes 
         return data
     if Path(output).exists() and not force:
         raise Refused("maint.target_exists", path=output)
-    render.write_private(output, data, force=True)
+    formats.write_private(output, data, force=True)
     return None

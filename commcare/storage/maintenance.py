@@ -54,20 +54,15 @@ def _write_verified(target_path: Path, copy, source: Path) -> dict:
     """``copy(tmp)`` into a temporary file created 0600 beside the target, verify it, then
     move it into place (the target is never half-written). A copy that fails the check
     means the source is damaged: the error names it, not the temporary file."""
-    target_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target_path.with_name(f".{target_path.name}.tmp-{os.getpid()}")
-    dbm.create_private_file(tmp)
-    try:
-        copy(tmp)
+    def verified(tmp: Path) -> dict:
         try:
-            result = verify_file(tmp)
+            return verify_file(tmp)
         except DatabaseError as exc:
             exc.values["path"] = str(source)
             raise
-        os.replace(tmp, target_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    target_path.parent.mkdir(parents=True, exist_ok=True)
+    result = _write_private(target_path, copy, verified)
     return {"backup": str(target_path), "bytes": target_path.stat().st_size, **result}
 
 
@@ -123,15 +118,19 @@ def restore(database: str, source: str) -> dict:
             "revision": info["revision"]}
 
 
-def _write_private(target: Path, copy) -> None:
-    """``copy(tmp)`` into a temporary file created 0600, then move it into place."""
+def _write_private(target: Path, copy, check=None) -> dict:
+    """``copy(tmp)`` into a temporary file created 0600 beside ``target``, ``check(tmp)`` if
+    given (its result is returned), then move it into place: ``target`` is never
+    half-written, and a failure leaves no temporary file behind."""
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     dbm.create_private_file(tmp)
     try:
         copy(tmp)
+        result = check(tmp) if check is not None else {}
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+    return result
 
 
 def check(database: str) -> list[dict]:

@@ -13,7 +13,7 @@ from bisect import bisect
 from itertools import accumulate
 
 from commcare import identity
-from commcare.tables import request_events, requests
+from commcare.storage.tables import request_events, requests
 
 H = dt.timedelta(hours=1)
 CATEGORY_WEIGHTS = {"gas-topup": 5, "groceries": 9, "medicine": 7, "medical-visit": 2, "trash": 3,
@@ -83,7 +83,7 @@ def _tags(rng, age: int, sex: str, size: int) -> list[str]:
 
 
 def make_activity(g) -> None:
-    from commcare import demo_round
+    from commcare.demo import daily as demo_daily
 
     g.categories = list(CATEGORY_WEIGHTS)
     g.category_cum = list(accumulate(CATEGORY_WEIGHTS.values()))
@@ -91,10 +91,10 @@ def make_activity(g) -> None:
     g.urgency_cum = list(accumulate(w for _, w in URGENCIES))
     g.due_hours = {slug: spec.get("due_hours", 24) for slug, spec in identity.categories().items()}
     make_requests(g)
-    demo_round.make_calls(g)
-    demo_round.make_health(g)
-    demo_round.make_donations(g)
-    demo_round.make_directory(g)
+    demo_daily.make_calls(g)
+    demo_daily.make_health(g)
+    demo_daily.make_donations(g)
+    demo_daily.make_directory(g)
 
 
 # --- requests ---------------------------------------------------------------------------------

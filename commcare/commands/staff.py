@@ -1,0 +1,65 @@
+"""staff add, list, edit: staff, liaisons (联络员) and volunteers."""
+
+from typing import Annotated
+
+import typer
+
+from commcare.commands.common import FormatOpt, OutputOpt, UnmaskOpt, confirm, emit, say, state
+
+app = typer.Typer(help="Staff, liaisons (联络员) and volunteers.", no_args_is_help=True)
+
+
+@app.command("add")
+def staff_add(
+    name: Annotated[str, typer.Argument(help="Full name.")],
+    phone: Annotated[str | None, typer.Option(help="Mobile or landline.")] = None,
+    role: Annotated[str | None, typer.Option(help="Liaison, secretary, volunteer, …")] = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Add a staff member; prints the new number.
+
+    Example:
+      commcare staff add 王秀英 --phone 13800001111 --role 联络员
+    """
+    from commcare import register
+
+    row = state().write(lambda conn, ctx: register.staff_row(register.add_staff(conn, ctx, name, phone, role)))
+    confirm(row, fmt, "staff.added", id=row["id"], name=row["name"])
+
+
+@app.command("list")
+def staff_list(
+    all_: Annotated[bool, typer.Option("--all", help="Include staff who are no longer active.")] = False,
+    unmask: UnmaskOpt = False,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """List staff.
+
+    Example:
+      commcare staff list --format json
+    """
+    from commcare import register
+
+    st = state()
+    rows = (st.write if unmask else st.read)(register.list_staff, all_, unmask)
+    emit(rows, fmt, output, columns=["id", "name", "phone", "role", "active"])
+
+
+@app.command("edit")
+def staff_edit(
+    ref: Annotated[str, typer.Argument(help="Staff number or name.")],
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    phone: Annotated[str | None, typer.Option(help="New phone.")] = None,
+    role: Annotated[str | None, typer.Option(help="New role.")] = None,
+    active: Annotated[bool | None, typer.Option("--active/--inactive", help="Still working here?")] = None,
+) -> None:
+    """Change a staff member's details, or mark them inactive (no longer due health reports).
+
+    Example:
+      commcare staff edit 李强 --inactive
+    """
+    from commcare import register
+
+    row = state().write(lambda conn, ctx: register.staff_row(register.edit_staff(conn, ctx, ref, name, phone, role, active)))
+    say("staff.edited", id=row["id"], name=row["name"])

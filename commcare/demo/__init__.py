@@ -1,0 +1,1 @@
+"""The demo: a realistic, fictional community generated from a seed into a separate database."""

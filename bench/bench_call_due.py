@@ -74,7 +74,7 @@ def _calls(rng, cid: int, special: list[int], day: int):
     reach = 0.4 if day == 0 else 0.9
     for i in special:
         roll = rng.random()
-        if roll < 0.1 or day == 0 and roll > 0.9:
+        if roll < 0.1 or (day == 0 and roll > 0.9):
             yield _call(cid, i, start + dt.timedelta(minutes=rng.randrange(50)), "no-answer", None)
         if roll < reach:
             yield _call(cid, i, start + dt.timedelta(minutes=55 + rng.randrange(5)), "ok",

@@ -33,8 +33,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import bench_import
-import peer_taskwarrior
+import bench_import  # noqa: E402 - beside this file
+import peer_taskwarrior  # noqa: E402 - beside this file
 
 # The goals (issue #7): ratio to the floor (--help: to the help floor), and peak memory.
 GOALS = {"commcare --help": 1.3, "add-request": 1.2, "request resolve": 1.2,

@@ -122,8 +122,7 @@ def by_liaison(rows: list, liaison: int, then: tuple[int, ...]) -> list:
 def in_community(r, cid):
     """``community_id = cid`` that no index can serve (``+ 0``): the plan then starts from the
     special groups on the tag index and fetches each resident by its key, instead of walking
-    the whole register in name order through ``ix_residents_community_name`` (0.39 s -> 0.17 s
-    at 100,000 residents on SQLite)."""
+    the whole register in name order through ``ix_residents_community_name``."""
     return r.c.community_id + 0 == cid
 
 

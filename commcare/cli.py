@@ -80,16 +80,16 @@ def _guarded(call) -> int:
 def _after_interrupt(exc: BaseException) -> bool:
     """Whether ``exc`` was raised while a Ctrl-C was being handled: on PostgreSQL, an
     executemany interrupted mid-way leaves the connection unable to roll back, and that
-    failure ("cannot exit pipeline mode while busy") replaced the interruption, so a Ctrl-C
-    was reported as "cannot reach the database server", exit 3. The server drops the
-    transaction with the connection; the interruption is what happened (exit 130, silent, as
-    Typer answers one that arrives on its own)."""
+    failure ("cannot exit pipeline mode while busy") would otherwise be reported instead of
+    the interruption. The server drops the transaction with the connection; the interruption
+    is what happened (exit 130, silent, as Typer answers one that arrives on its own)."""
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
             return True
-        seen.add(id(exc))
-        exc = exc.__context__
+        seen.add(id(link))
+        link = link.__context__
     return False
 
 
@@ -119,7 +119,7 @@ def usage_in_language(text: str) -> str:
     import re
 
     for pattern, key in USAGE_MESSAGES:
-        text = re.sub(pattern, lambda m, key=key: i18n.t(key, **m.groupdict()), text)
+        text = re.sub(pattern, lambda m, key=key: i18n.t(key, **m.groupdict()), text)  # type: ignore[misc]
     return text
 
 
@@ -217,7 +217,8 @@ VALUE_OPTIONS = ("--db", "--config", "--as", "--lang", "--community")
 
 def _words(args: list[str]) -> list[str]:
     """The words of ``args`` that are not options or option values (command, sub-command, …)."""
-    words, skip = [], False
+    words: list[str] = []
+    skip = False
     for arg in args:
         if skip:
             skip = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -13,7 +14,7 @@ from commcare.config import Settings
 @dataclass
 class Ctx:
     settings: Settings
-    clock: object = None  # a callable returning an aware datetime; tests inject one
+    clock: Callable[[], dt.datetime] | None = None  # tests inject one
     _community_id: int | None = field(default=None, repr=False)
 
     @property

@@ -189,9 +189,9 @@ def quiet_driver_logs() -> None:
     """SQLAlchemy's pool and psycopg log, rather than raise, the failures that follow another
     one: a Ctrl-C in the middle of an executemany leaves psycopg's pipeline busy, and psycopg
     then logs "error ignored terminating <psycopg.Pipeline …>" and the pool "Exception during
-    reset or similar" with a traceback. With no handler anywhere, Python printed those on
-    standard error under the user's one line. They go nowhere now (the error boundary in
-    ``commcare.cli`` reports the failure itself), except with ``COMMCARE_DEBUG=1``."""
+    reset or similar" with a traceback, which Python would print on standard error under the
+    user's one line. They go nowhere (the error boundary in ``commcare.cli`` reports the
+    failure itself), except with ``COMMCARE_DEBUG=1``."""
     import logging
 
     if os.environ.get("COMMCARE_DEBUG") == "1":

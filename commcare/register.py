@@ -323,12 +323,12 @@ def _new_tags(conn, ctx, rid: int, replace, add, remove) -> list[str] | None:
 def archive_resident(conn, ctx, ref, reason: str):
     """Returns the resident found (a row of ``lookup.RESIDENT``)."""
     found = lookup.resident(conn, ctx, ref)
-    reason = identity.normalize_text(reason, "reason")
-    if not reason:
+    text = identity.normalize_text(reason, "reason")
+    if not text:
         raise InvalidValue("value.empty", field="reason")
     if found.archived_at is not None:
         raise Conflict("register.already_archived", id=found.id, name=found.name)
-    _update_resident(conn, ctx, found.id, {"archived_at": ctx.now(), "archive_reason": reason})
+    _update_resident(conn, ctx, found.id, {"archived_at": ctx.now(), "archive_reason": text})
     audit.record(conn, ctx, "resident.archive", "resident", found.id, ["archived", "archive_reason"])
     return found
 

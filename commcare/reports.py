@@ -12,11 +12,11 @@ import datetime as dt
 from sqlalchemy import and_, exists, func, or_, select
 
 from commcare import identity
-from commcare.storage import tables
 from commcare.calls import REACHED, by_liaison, in_community
 from commcare.donations import quantity
 from commcare.health import FEVER_AT
 from commcare.help_requests import OPEN_STATES
+from commcare.storage import tables
 from commcare.storage.tables import (
     calls,
     donation_items,

@@ -58,6 +58,10 @@ def pg_template():
     (``CREATE DATABASE … TEMPLATE``, a file copy on the server)."""
     if not PG_URL:
         pytest.skip("COMMCARE_TEST_PG_URL is unset: the PostgreSQL variant is skipped")
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None:
+        pytest.skip("the postgres extra (psycopg) is not installed: the PostgreSQL variant is skipped")
     from commcare.db import open_database
 
     name = f"commcare_template_{uuid.uuid4().hex[:12]}"

@@ -184,7 +184,7 @@ def test_call_due_reads_the_same_number_of_statements_for_many_residents(round_,
 
         def listed(conn, ctx):
             ctx.community_id(conn)
-            seen = lambda *args: statements.append(args[2])  # noqa: E731
+            seen = lambda *args: statements.append(args[2])
             event.listen(conn, "before_cursor_execute", seen)
             try:
                 return calls.due_calls(conn, ctx)

@@ -460,8 +460,8 @@ def test_a_large_load_leaves_the_connection_as_it_found_it(office, db_url, tmp_p
 def test_a_roster_is_checked_as_it_is_read(office):
     """The first chunk is checked and handed on when its rows have been read, not after the
     whole file (which is never held): a failure further on comes after it."""
-    from commcare.roster import check
     from commcare.commands.common import state
+    from commcare.roster import check
 
     read = []
 

@@ -332,8 +332,8 @@ def test_export_filters_by_tag_and_compound_and_leaves_out_archived_residents(of
 
 
 def test_the_export_progress_bar_is_told_how_far_it_has_got(office, tmp_path):
-    from commcare.roster import export as exporter
     from commcare.commands.common import state
+    from commcare.roster import export as exporter
 
     path = tmp_path / "r.csv"
     path.write_text(HEADER + "\n".join(GOOD) + "\n", encoding="utf-8")

@@ -53,8 +53,8 @@ def call_due(
       commcare call due --format json
     """
     from commcare import calls
-    from commcare.render import round as round_render
     from commcare.commands.common import out_format
+    from commcare.render import round as round_render
 
     fmt = out_format(fmt)
     rows = state().read(calls.due_calls, liaison)

@@ -4,9 +4,16 @@ messages on standard error, a progress bar on a terminal)."""
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from commcare.config import Settings
+    from commcare.context import Ctx
+    from commcare.db import Database
 
 FormatOpt = Annotated[str | None, typer.Option(
     "--format", "-f", help="table, json, csv or markdown (reports also html).", show_default=False)]
@@ -22,9 +29,9 @@ class AppState:
 
     def __init__(self, **options) -> None:
         self.options = options
-        self._settings = None
-        self._db = None
-        self._ctx = None
+        self._settings: Settings | None = None
+        self._db: Database | None = None
+        self._ctx: Ctx | None = None
 
     @property
     def settings(self):
@@ -187,8 +194,8 @@ class ProgressBar:
     def __init__(self, prefix: str, stream=None) -> None:
         self.prefix = prefix
         self.stream = stream if stream is not None else sys.stderr
-        self.bar = None
-        self.tasks: dict[str, int] = {}
+        self.bar: Progress | None = None
+        self.tasks: dict = {}  # step -> the bar's task
 
     def __enter__(self):
         if not self.stream.isatty() or os.environ.get("TERM") == "dumb":
@@ -203,11 +210,12 @@ class ProgressBar:
     def update(self, step: str, done: int, total: int) -> None:
         from commcare.i18n import t
 
+        assert self.bar is not None  # only handed out once the bar is started
         if step not in self.tasks:
             self.tasks[step] = self.bar.add_task(t(f"{self.prefix}.{step}"), total=total)
         self.bar.update(self.tasks[step], completed=done, total=max(total, done))
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:
         if self.bar is not None:
             self.bar.stop()
         return False

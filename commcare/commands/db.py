@@ -58,8 +58,8 @@ def db_check(fmt: FormatOpt = None) -> None:
     Example:
       commcare db check
     """
-    from commcare.storage import maintenance
     from commcare.errors import DatabaseError
+    from commcare.storage import maintenance
 
     rows = maintenance.check(state().settings.database)
     emit(rows, fmt)

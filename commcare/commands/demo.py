@@ -25,9 +25,9 @@ def demo(
       commcare demo --seed 7 --format markdown
       commcare --db /tmp/big.db demo --residents 100000 --requests 1000000
     """
-    from commcare.demo import community as demo_mod
     from commcare.commands.common import out_format
     from commcare.config import user_data_dir
+    from commcare.demo import community as demo_mod
 
     fmt = out_format(fmt, ("table", "json", "csv", "markdown", "html"))
     st = state()

@@ -15,8 +15,8 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing o
 
 def _day(day_text: str | None, fmt, output, fail_on, all_communities, force=True) -> None:
     from commcare import reports
-    from commcare.render import report as report_render
     from commcare.commands.common import out_format
+    from commcare.render import report as report_render
     from commcare.timeparse import parse_date
 
     fmt = out_format(fmt, ALL_FORMATS)
@@ -68,8 +68,8 @@ def _range(first: str | None, last: str | None, fmt, output, week: bool) -> None
     import datetime as dt
 
     from commcare import reports
-    from commcare.render import report as report_render
     from commcare.commands.common import out_format
+    from commcare.render import report as report_render
     from commcare.timeparse import parse_date
 
     fmt = out_format(fmt, ALL_FORMATS)

@@ -8,7 +8,6 @@ import typer
 
 from commcare.commands.common import FormatOpt, ProgressBar, emit, note, say, state
 
-
 app = typer.Typer()  # its commands join the resident group (cli.py)
 
 
@@ -27,8 +26,8 @@ def resident_import(
       commcare resident import 2025花名册.xlsx --dry-run
       commcare resident import roster.csv --map 户籍地址=address
     """
-    from commcare.roster import check, read
     from commcare.errors import InvalidValue
+    from commcare.roster import check, read
 
     overrides = {}
     for item in map_ or []:
@@ -38,9 +37,9 @@ def resident_import(
         overrides[column] = field
     st = state()
     # Wherever fork is safe (Linux), the roster is read and checked in a child process while
-    # this one loads SQLAlchemy, opens the database and writes (commcare.background): even
-    # three rows are done sooner so (0.43 -> 0.33 s, medians of nine side by side). The child
-    # is forked here, before the progress bar's thread starts and before the database opens.
+    # this one loads SQLAlchemy, opens the database and writes (commcare.roster.forked_producer):
+    # even three rows are done sooner so. The child is forked here, before the progress bar's
+    # thread starts and before the database opens.
     from commcare.roster import forked_producer
 
     with check.Chunks(file, st.ctx, overrides, background=forked_producer.available()) as chunks:

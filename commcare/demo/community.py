@@ -239,7 +239,8 @@ class Generator:
         share = [round(len(self.house_sizes) * c / sum(capacity)) for c in capacity]
         share[-1] = len(self.house_sizes) - sum(share[:-1])
         first, since = self.next_id(households), self.now - dt.timedelta(days=self.days + 300)
-        rows, n_l = [], len(self.liaisons)
+        rows: list[dict] = []
+        n_l = len(self.liaisons)
         for (name, _street, _b, units, floors), count in zip(compounds, share):
             for n in range(max(0, count)):
                 per_building, rest = units * floors * 2, n % (units * floors * 2)

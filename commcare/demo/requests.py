@@ -67,7 +67,7 @@ def _tags(rng, age: int, sex: str, size: int) -> list[str]:
     tags = []
     if age >= 75:
         tags.append("elderly")
-    if age >= 65 and rng.random() < 0.3 or 18 <= age < 65 and rng.random() < 0.03:
+    if (age >= 65 and rng.random() < 0.3) or (18 <= age < 65 and rng.random() < 0.03):
         tags.append("sick")
     if age >= 80 and rng.random() < 0.25:
         tags.append("frail")
@@ -216,8 +216,9 @@ def _rhythms(g) -> list[dict]:
     """Recurring series and the gas station's batches, within a fifth of the requests."""
     if g.n_req < 20:
         return []
-    spec, cands, rows = g.spec["recurring"], g.series_candidates, []
-    plans = [(cands["chemo"][:max(1, g.n_res // 20_000)], "medical-visit", spec["chemo"], "every", "2d", 9.0)]
+    spec, cands = g.spec["recurring"], g.series_candidates
+    rows: list[dict] = []
+    plans: list[tuple] = [(cands["chemo"][:max(1, g.n_res // 20_000)], "medical-visit", spec["chemo"], "every", "2d", 9.0)]
     plans.append(("batch", None, None, None, None, None))
     plans.append((cands["dialysis"][:max(1, g.n_res // 10_000)], "medical-visit", spec["dialysis"], "every", "2d", 7.5))
     plans.append((cands["alone"][:max(1, g.n_res // 2_000)], "groceries", spec["weekly_groceries"], "every_after", "1w", 10.0))

@@ -3,10 +3,11 @@ self-contained file with inline CSS and SVG bars), json. Labels in zh or en."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
-from commcare.render import formats
 from commcare.i18n import get_lang, t
+from commcare.render import formats
 
 
 def category_label(slug: str) -> str:
@@ -112,7 +113,7 @@ CSS = ("body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:
        "@page{size:A4;margin:15mm}@media print{body{margin:0}}")
 
 
-def bars(pairs: list[tuple[str, float, float]], width: int = 520) -> str:
+def bars(pairs: Sequence[tuple[str, float, float]], width: int = 520) -> str:
     """An inline SVG bar chart: (label, value, out-of) per row; out-of 0 draws one bar."""
     if not pairs:
         return ""

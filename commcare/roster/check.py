@@ -13,7 +13,7 @@ child process meanwhile (``commcare.roster.forked_producer``).
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from itertools import islice
 from operator import itemgetter
 from typing import Self
@@ -44,8 +44,7 @@ class Checked:
         """Pickled for the parent process (``commcare.roster.forked_producer``): birth dates as day
         numbers, as a date object pickles ten times slower than an integer. Each distinct
         day is converted once, both ways (a roster's birth days recur from chunk to chunk),
-        and the column is mapped in one C call (a function call for each date cost the writing
-        process some 1,000 instructions a row, counted with callgrind)."""
+        and the column is mapped in one C call rather than a Python call per row."""
         state = dict(self.__dict__)
         born = state["columns"]["born"]
         numbers = _DAY_NUMBERS
@@ -75,7 +74,7 @@ def checked_chunks(roster: Roster, ctx, size: int | None = None) -> Iterator[Che
     gave is refused), so each chunk is final when it is handed on. The first chunks are
     smaller (``FIRST_CHUNK``, doubling), so that the writing can begin early."""
     cleaners = _cleaners(ctx)
-    memos = {field: ({}, set()) for field in [*cleaners, "name"]}
+    memos: dict[str, tuple[dict, set]] = {field: ({}, set()) for field in [*cleaners, "name"]}
     seen: dict[str, int] = {}  # ID number -> the row that gave it
     size = size or CHUNK
     start, step = 0, min(FIRST_CHUNK, size)
@@ -96,7 +95,7 @@ def checked_chunks(roster: Roster, ctx, size: int | None = None) -> Iterator[Che
         yield out
 
 
-def read_and_check(path: str, ctx, overrides: dict | None = None, size: int | None = None) -> Iterator:
+def read_and_check(path: str, ctx, overrides: dict | None = None, size: int | None = None) -> Generator:
     """Read the roster at ``path``: first ``(unknown columns, about how many rows)``, then its
     checked chunks (``checked_chunks``), each as soon as it is read and checked."""
     rows, estimate = read_rows(path)
@@ -122,13 +121,14 @@ class Chunks:
         self.progress = None
         self._start = lambda: (forked_producer.produce(read_and_check, path, ctx, overrides, size) if background
                                else read_and_check(path, ctx, overrides, size))
-        self._source = self._start()
+        self._source: Generator | forked_producer.Produced | None = self._start()
         self._heading: tuple[list[str], int] | None = None
         self._walked = False
 
     def heading(self) -> tuple[list[str], int]:
         """The unknown columns (ignored) and the number of rows after the header."""
         if self._heading is None:
+            assert self._source is not None
             self._heading = next(self._source)
         return self._heading
 
@@ -149,6 +149,7 @@ class Chunks:
         self._walked = True
         self.heading()
         done = 0
+        assert self._source is not None
         for chunk in self._source:
             done += chunk.rows
             if self.progress:
@@ -253,7 +254,7 @@ def _check_chunk(out: Checked, numbers: list[int], raw: dict, cleaners: dict, me
 
 def _clean_each(values: list[str], fn, clean_form, bad: dict) -> list:
     """Values already in ``clean_form`` are kept; the others (and only they) go through ``fn``."""
-    column = list(values)
+    column: list = list(values)
     match = clean_form.fullmatch
     for i in [i for i, value in enumerate(values) if value and not match(value)]:
         try:

@@ -110,11 +110,12 @@ def map_headers(header: list[str], overrides: dict | None = None, fields=FIELDS,
     without a name column is refused (``required``)."""
     words = header_words(section)
     words.update({identity.nfkc(k).strip().lower(): v for k, v in (overrides or {}).items()})
-    mapping, unknown = {}, []
+    mapping: dict[int, str] = {}
+    unknown: list[str] = []
     for i, raw in enumerate(header):
         key = identity.nfkc(raw or "").strip().lower()
         field = words.get(key)
-        if field in fields and field not in mapping.values():
+        if field is not None and field in fields and field not in mapping.values():
             mapping[i] = field
         elif key:
             unknown.append(raw)

@@ -239,12 +239,10 @@ LARGE_CACHE_KIB = 65_536
 def larger_cache(conn, rows: int):
     """On SQLite, a load of ``REBUILD_MIN_ROWS`` rows or more keeps up to 64 MiB of pages in
     memory (the default is 2 MiB): the pages it writes are spilled to the WAL and read back
-    less often, and the indexes built after it sort in memory. For 100,000 rows, inserts and
-    index builds together some 0.2 s faster (of 4), measured side by side; the connection's
-    own setting comes back after. (Not after a failure: the connection is closed then, not
-    reused, and it may no longer take a statement: a Ctrl-C in the middle of an insert leaves
-    it invalid, and putting the setting back reported an internal error instead of the
-    interruption.)"""
+    less often, and the indexes built after it sort in memory. The connection's own setting
+    comes back after, but not after a failure: the connection is closed then, not reused, and
+    it may no longer take a statement (a Ctrl-C in the middle of an insert leaves it invalid,
+    and the interruption is what must be reported)."""
     if conn.dialect.name != "sqlite" or rows < REBUILD_MIN_ROWS:
         yield
         return
@@ -281,9 +279,8 @@ def bulk_insert(conn, table, data: dict[str, list], memos: dict | None = None) -
     if conn.dialect.name == "sqlite":
         # A column with no value in any row is left to its default (NULL): Python 3.11's
         # sqlite3 binds None by first asking the adapter protocol, which raises and clears an
-        # AttributeError, 1,800 instructions a value; an import's rows have six such columns,
-        # a quarter of the residents' insert. (No column of these tables has a server default,
-        # so leaving one out stores the same NULL.)
+        # AttributeError for each value. (No column of these tables has a server default, so
+        # leaving one out stores the same NULL.)
         columns = [c for c in columns if data[c][0] is not None or data[c].count(None) < n] or columns[:1]
         memos = {} if memos is None else memos
         stored = {c: _as_stored(table.c[c], data[c], conn.dialect, memos.setdefault((table.name, c), {None: None}))
@@ -296,7 +293,7 @@ def bulk_insert(conn, table, data: dict[str, list], memos: dict | None = None) -
         bound = [c for c in columns if c not in same]
         values = ", ".join(same.get(c, "?") for c in columns)
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
-        rows = list(zip(*(stored[c] for c in bound))) if bound else [()] * n
+        rows: list = list(zip(*(stored[c] for c in bound))) if bound else [()] * n
         run = lambda part: conn.exec_driver_sql(sql, part)
     else:
         rows = [dict(zip(columns, values)) for values in zip(*data.values())]

@@ -180,6 +180,7 @@ def upgrade(database: str) -> dict:
     saved: list[str] = []
 
     def backup_first(locked: sqlite3.Connection) -> None:
+        assert path is not None  # only SQLite files are backed up before a migration
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         target = path.with_name(f"{path.name}.before-upgrade-{stamp}")
         if target.exists():

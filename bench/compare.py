@@ -4,8 +4,8 @@
                             [--runs 7] [--import-rows 20000] [--dir DIR]
 
 For a change that must not change performance (a restructuring): both installs run the same
-commands on the same demo register, interleaved (baseline, ours, baseline, ours …) so that the
-machine's noise falls on both alike, and the medians and their ratio (ours / baseline) are
+commands on the same demo register, interleaved (baseline, ours, then ours, baseline …) so that
+the machine's noise, and a write's checkpoint left for the next command, fall on both alike, and the medians and their ratio (ours / baseline) are
 printed, beside each install's ratio to the floor its libraries set (as bench/run.py prints
 it). Bytecode is kept outside both trees (PYTHONPYCACHEPREFIX), compiled by a first untimed
 run of each command, as an installed wheel has it.
@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("ours")
     ap.add_argument("--residents", type=int, default=2_000)
     ap.add_argument("--requests", type=int, default=20_000)
-    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--import-rows", type=int, default=20_000)
     ap.add_argument("--dir", default=None)
     args = ap.parse_args()
@@ -85,8 +85,9 @@ def main() -> None:
         cases[f"resident import ({args.import_rows:,} rows, fresh register)"] = None
     times = {(side, name): [] for side in sides for name in cases}
     for run in range(args.runs + 1):  # the first run compiles the bytecode and is not counted
+        order = list(sides.items()) if run % 2 else list(reversed(sides.items()))  # who goes first alternates
         for name in cases:
-            for side, exe in sides.items():
+            for side, exe in order:
                 seconds = run_case(name, exe, envs[side], roster, out / f"import-{side}.db")
                 if run:
                     times[side, name].append(seconds)

@@ -1,0 +1,171 @@
+"""Engines and connections: the database named by a path or a URL, SQLite's pragmas on every
+connection (WAL, foreign keys, secure_delete, a busy timeout, ``BEGIN IMMEDIATE`` for writes),
+and the driver's failures told as the user's errors (exit 3) or as worth retrying.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from commcare.errors import DatabaseError
+
+RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
+# How a SQLite transaction begins, by the ``commcare_write`` execution option: reads are
+# deferred, writes take the write lock at once, migrations take the whole file.
+BEGIN = {None: "BEGIN", False: "BEGIN", True: "BEGIN IMMEDIATE", "exclusive": "BEGIN EXCLUSIVE"}
+
+
+def busy_timeout() -> float:
+    return float(os.environ.get("COMMCARE_BUSY_TIMEOUT", "10"))
+
+
+def is_url(database: str) -> bool:
+    return "://" in database
+
+
+def to_url(database: str) -> str:
+    if is_url(database):
+        return database
+    return "sqlite:///" + str(Path(database).expanduser().resolve())
+
+
+def display_url(database: str) -> str:
+    """The database as it may be shown: a URL without its password."""
+    if not is_url(database):
+        return database
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(database).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - whatever it is, never show the password
+        return database.split("@")[-1]
+
+
+def sqlite_path(database: str) -> Path | None:
+    """The file of a SQLite database, or None for a server (or in-memory) database."""
+    if not is_url(database):
+        return Path(database).expanduser().resolve()
+    if database.startswith("sqlite") and ":///" in database:
+        rest = database.split(":///", 1)[1].split("?", 1)[0]
+        return Path(rest).resolve() if rest and rest != ":memory:" else None
+    return None
+
+
+def create_private_file(path: Path) -> None:
+    """Create an empty file readable by its owner only (SQLite's own default is 0644)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+# --- engines ---------------------------------------------------------------------------------
+
+def _sqlite_events(engine, timeout: float) -> None:
+    from sqlalchemy import event
+
+    timeout_ms = int(timeout * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
+        try:
+            for pragma in (f"busy_timeout = {timeout_ms}", "foreign_keys = ON", "secure_delete = ON",
+                           "synchronous = NORMAL", "journal_mode = WAL"):
+                dbapi_conn.execute(f"PRAGMA {pragma}")
+        except BaseException:
+            # Closed here whatever the pool's release does with it: left open in exclusive
+            # locking mode it would keep its shared lock, and the next try would wait for it.
+            dbapi_conn.close()
+            raise
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql(BEGIN[conn.get_execution_options().get("commcare_write")])
+
+
+def make_engine(database: str, timeout: float | None = None):
+    """An engine whose connections wait ``timeout`` seconds for a lock (default: the busy
+    timeout)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    quiet_driver_logs()
+    url = to_url(database)
+    timeout = busy_timeout() if timeout is None else timeout
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, poolclass=NullPool, hide_parameters=True, connect_args={"timeout": timeout},
+        )
+        _sqlite_events(engine, timeout)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    try:
+        return create_engine(
+            url, hide_parameters=True, pool_pre_ping=False,
+            # lock_timeout: a row or table held by someone else fails with 55P03 after the
+            # busy timeout (and is retried) instead of waiting for ever, as on SQLite.
+            connect_args={"connect_timeout": 10,
+                          "options": f"-c lock_timeout={int(timeout * 1000)}"} if "psycopg" in url else {},
+        )
+    except ModuleNotFoundError:
+        raise DatabaseError("db.driver_missing", path=display_url(database))
+    except Exception as exc:  # noqa: BLE001 - a malformed URL or an unknown dialect
+        raise DatabaseError("db.bad_url", path=display_url(database), problem=type(exc).__name__)
+
+
+def quiet_driver_logs() -> None:
+    """SQLAlchemy's pool and psycopg log, rather than raise, the failures that follow another
+    one: a Ctrl-C in the middle of an executemany leaves psycopg's pipeline busy, and psycopg
+    then logs "error ignored terminating <psycopg.Pipeline …>" and the pool "Exception during
+    reset or similar" with a traceback, which Python would print on standard error under the
+    user's one line. They go nowhere (the error boundary in ``commcare.cli`` reports the
+    failure itself), except with ``COMMCARE_DEBUG=1``."""
+    import logging
+
+    if os.environ.get("COMMCARE_DEBUG") == "1":
+        return
+    for name in ("sqlalchemy", "psycopg"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+def is_retryable(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", exc)
+    state = getattr(orig, "sqlstate", None)
+    if state in RETRY_SQLSTATES:
+        return True
+    msg = str(orig).lower()
+    return isinstance(orig, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
+
+
+def translate(exc: BaseException, where: str) -> DatabaseError | None:
+    """A DB-API failure as the user-facing DatabaseError (exit 3), or None if it is not one."""
+    from sqlalchemy import exc as sa_exc
+
+    if not isinstance(exc, (sa_exc.OperationalError, sa_exc.DatabaseError, sa_exc.InterfaceError)):
+        return None
+    if isinstance(exc, sa_exc.IntegrityError):
+        return None
+    orig = getattr(exc, "orig", exc)
+    msg = str(orig).lower()
+    if is_retryable(exc):
+        return DatabaseError("db.locked", path=where)
+    if "disk is full" in msg or "disk full" in msg or "no space" in msg:
+        return DatabaseError("db.full", path=where)
+    if "readonly" in msg or "read-only" in msg:
+        return DatabaseError("db.readonly", path=where)
+    if isinstance(exc, sa_exc.OperationalError) and not where.startswith("sqlite") and "://" in where:
+        return DatabaseError("db.unreachable", path=where, problem=_first_line(orig))
+    return DatabaseError("db.failed", path=where, problem=type(orig).__name__)
+
+
+def _first_line(orig) -> str:
+    text = str(orig).strip().splitlines()
+    return text[0][:200] if text else type(orig).__name__

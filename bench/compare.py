@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_import  # noqa: E402 - beside this file
-from run import FLOOR, FLOOR_HELP, timed  # noqa: E402 - beside this file
+from run import FLOOR, FLOOR_HELP, instructions, timed  # noqa: E402 - beside this file
 
 CASES = {
     "commcare --help": ["--help"],
@@ -67,6 +67,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--import-rows", type=int, default=20_000)
     ap.add_argument("--dir", default=None)
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count each command's instructions once per install under valgrind (callgrind): "
+                         "a comparison the machine's noise does not move")
     args = ap.parse_args()
     out = Path(args.dir or tempfile.mkdtemp(prefix="commcare-compare-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -92,6 +95,8 @@ def main() -> None:
                 if run:
                     times[side, name].append(seconds)
     print_table(args, sides, cases, times)
+    if args.instructions:
+        print_instructions(sides, envs)
 
 
 def run_case(name: str, exe: str, env: dict, roster: Path, import_db: Path) -> float:
@@ -107,6 +112,22 @@ def run_case(name: str, exe: str, env: dict, roster: Path, import_db: Path) -> f
         return timed([exe, "resident", "import", str(roster)], import_env)[0]
     args = CASES[name] if CASES[name] is not None else ["request", "resolve", last_open_request(exe, env)]
     return timed([exe, *args], env)[0]
+
+
+def print_instructions(sides: dict, envs: dict) -> None:
+    """Each command's instructions, once per install (the import is left out: its checking
+    runs in a forked child that callgrind does not follow)."""
+    print(f"{'instructions (callgrind, one run each)':58} {'baseline G':>10} {'ours G':>8} {'ours/base':>9}")
+    for name, args in CASES.items():
+        counts = {}
+        for side, exe in sides.items():
+            cmd = [exe, *(args if args is not None else ["request", "resolve", last_open_request(exe, envs[side])])]
+            if args is None:  # a request to resolve: open one first
+                subprocess.run([exe, *CASES["add-request"]], env=envs[side], check=True, capture_output=True)
+                cmd = [exe, "request", "resolve", last_open_request(exe, envs[side])]
+            counts[side] = instructions(cmd, envs[side])
+        print(f"{name:58} {counts['baseline'] / 1e9:10.3f} {counts['ours'] / 1e9:8.3f} "
+              f"{counts['ours'] / counts['baseline']:9.3f}")
 
 
 def print_table(args, sides: dict, cases: dict, times: dict) -> None:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import FormatOpt, emit, say, state
+from commcare.commands.common import FormatOpt, confirm, emit, say, state
 
 app = typer.Typer(help="The database: path, upgrade, backup, restore, check.", no_args_is_help=True)
 
@@ -33,7 +33,7 @@ def db_backup(path: Annotated[str, typer.Argument(help="Where to write the backu
     from commcare.storage import maintenance
 
     row = maintenance.backup(state().settings.database, path, force)
-    emit(row, fmt) if fmt and fmt != "table" else say("maint.backed_up", path=row["backup"], revision=row["revision"])
+    confirm(row, fmt, "maint.backed_up", path=row["backup"], revision=row["revision"])
 
 
 @app.command("restore")
@@ -47,7 +47,7 @@ def db_restore(path: Annotated[str, typer.Argument(help="A backup made by commca
     from commcare.storage import maintenance
 
     row = maintenance.restore(state().settings.database, path)
-    emit(row, fmt) if fmt and fmt != "table" else say("maint.restored", path=row["from"], kept=row["kept"] or "-")
+    confirm(row, fmt, "maint.restored", path=row["from"], kept=row["kept"] or "-")
 
 
 @app.command("check")

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import FormatOpt, emit, say, state
+from commcare.commands.common import FormatOpt, confirm, state
 
 app = typer.Typer(help="Erase personal data of residents archived long ago (config retention_days).",
                   no_args_is_help=True)
@@ -25,7 +25,5 @@ def retention_run(dry_run: Annotated[bool, typer.Option("--dry-run", help="Say w
     result = st.write(retention.run, dry_run)
     if not dry_run:
         retention.scrub_file(st.database())
-    if fmt and fmt != "table":
-        emit(result, fmt)
-    else:
-        say("retention.would" if dry_run else "retention.done", count=len(result["residents"]), days=result["days"])
+    confirm(result, fmt, "retention.would" if dry_run else "retention.done", count=len(result["residents"]),
+            days=result["days"])

@@ -83,13 +83,19 @@ def to_html(rows: list[dict] | dict, columns: list[str] | None = None,
     from html import escape
 
     rows = _as_rows(rows)
-    columns = columns or _columns(rows)
-    head = "".join(f"<th>{escape(cell((headers or {}).get(c, c)))}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{escape(cell(r.get(c)))}</td>" for c in columns) + "</tr>" for r in rows)
     return (f"<!doctype html><meta charset='utf-8'><title>{escape(title or '')}</title>"
             "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
             "td,th{border:1px solid #999;padding:2px 6px}</style>"
-            f"<h2>{escape(title or '')}</h2><table><tr>{head}</tr>{body}</table>\n")
+            f"<h2>{escape(title or '')}</h2>{html_table(rows, columns or _columns(rows), headers)}\n")
+
+
+def html_table(rows: list[dict], columns: list[str], headers: dict | None = None) -> str:
+    """A plain HTML ``<table>``, every cell escaped."""
+    from html import escape
+
+    head = "".join(f"<th>{escape(cell((headers or {}).get(c, c)))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{escape(cell(r.get(c)))}</td>" for c in columns) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def to_table(rows: list[dict] | dict, columns: list[str] | None = None,

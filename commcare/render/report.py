@@ -144,16 +144,10 @@ def to_html(data: dict) -> str:
         parts.append(f"<h2>{escape(t('report.chart_calls'))}</h2>" + bars(calls))
     for name, rows, cols in sections(data):
         if rows:
-            parts.append(f"<h2>{escape(name)}</h2>" + _html_table(rows, cols))
+            parts.append(f"<h2>{escape(name)}</h2>" + formats.html_table(rows, cols, headers(cols)))
         else:
             parts.append(f"<h2>{escape(name)}</h2><p class='none'>{escape(t('report.none'))}</p>")
     return "".join(parts) + "</html>\n"
-
-
-def _html_table(rows, cols) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers(cols).values())
-    body = "".join("<tr>" + "".join(f"<td>{escape(formats.cell(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def render_day(data: dict, fmt: str, color=False, width=None) -> str:
@@ -176,7 +170,7 @@ def render_range(data: dict, fmt: str, color=False, width=None) -> str:
         trend = [(d["date"][5:], d["calls_made"], d["calls_due"]) for d in data["days"]]
         return (f"<!doctype html><meta charset='utf-8'><title>{escape(heading)}</title><style>{CSS}</style>"
                 f"<h1>{escape(heading)}</h1><h2>{escape(t('report.chart_trend'))}</h2>{bars(trend)}"
-                + _html_table(data["days"], cols) + "\n")
+                + formats.html_table(data["days"], cols, headers(cols)) + "\n")
     return formats.to_table(data["days"], cols, headers(cols), heading, color, width or 100)
 
 

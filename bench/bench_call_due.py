@@ -39,26 +39,26 @@ def build(db: Path, residents: int, days: int, env: dict) -> None:
     subprocess.run(commcare() + ["--db", str(db), "init"], env=env, check=True, stdout=subprocess.DEVNULL)
     from sqlalchemy import create_engine, insert
 
-    from commcare.storage.tables import calls, communities, households, resident_tags, residents, staff
+    from commcare.storage import tables
 
     rng = random.Random(5)
     engine = create_engine(f"sqlite:///{db}")
     with engine.begin() as con:
-        cid = con.execute(insert(communities).values(name="default", created_at=NOW - dt.timedelta(days=400))
-                          .returning(communities.c.id)).scalar_one()
+        cid = con.execute(insert(tables.communities).values(name="default", created_at=NOW - dt.timedelta(days=400))
+                          .returning(tables.communities.c.id)).scalar_one()
         created = NOW - dt.timedelta(days=365)
-        con.execute(insert(staff), [{"id": i, "community_id": cid, "name": f"联络员{i:02d}", "active": True,
+        con.execute(insert(tables.staff), [{"id": i, "community_id": cid, "name": f"联络员{i:02d}", "active": True,
                                      "created_at": created} for i in range(1, 51)])
-        con.execute(insert(households), [{"id": h, "community_id": cid, "compound": f"小区{h % 40}",
+        con.execute(insert(tables.households), [{"id": h, "community_id": cid, "compound": f"小区{h % 40}",
                                          "address": f"{h}号", "liaison_id": 1 + h % 50, "created_at": created}
                                         for h in range(1, residents // 2 + 2)])
-        con.execute(insert(residents), [_resident(i, cid, created) for i in range(1, residents + 1)])
+        con.execute(insert(tables.residents), [_resident(i, cid, created) for i in range(1, residents + 1)])
         special = [i for i in range(1, residents + 1) if i % 4 == 0]
         tags = [{"resident_id": i, "tag": TAGS[i % len(TAGS)]} for i in special]
         tags += [{"resident_id": i, "tag": "frail"} for i in special if i % 40 == 0 and TAGS[i % len(TAGS)] != "frail"]
-        con.execute(insert(resident_tags), tags)
+        con.execute(insert(tables.resident_tags), tags)
         for day in range(days, -1, -1):
-            con.execute(insert(calls), list(_calls(rng, cid, special, day)))
+            con.execute(insert(tables.calls), list(_calls(rng, cid, special, day)))
 
 
 def _resident(i: int, cid: int, created) -> dict:

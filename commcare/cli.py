@@ -42,6 +42,7 @@ class CommcareGroup(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         code = run_guarded(lambda: super(CommcareGroup, self).main(
             args, prog_name or "commcare", complete_var, standalone_mode=False, **extra))
+        common.finish()
         sys.exit(code)
 
 

@@ -94,6 +94,13 @@ def start(**options) -> AppState:
     return _current[0]
 
 
+def finish() -> None:
+    """The command is over: its database connections are closed (a process that runs several
+    commands, as a test or a script does, holds none between them)."""
+    if _current and _current[0]._db is not None:
+        _current[0]._db.dispose()
+
+
 def state() -> AppState:
     if not _current:
         start()

@@ -16,7 +16,7 @@ def data_dir() -> Path:
 @cache
 def load_toml(name: str) -> dict:
     """A TOML file of ``data/`` (``name`` without the suffix, may contain ``/``)."""
-    import tomli
+    import tomli  # tomli rather than tomllib: the project's required shape names it
 
     with open(data_dir() / f"{name}.toml", "rb") as fh:
         return tomli.load(fh)

@@ -16,10 +16,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from commcare.errors import DatabaseError
+from commcare.errors import Damaged, DatabaseError
 
 # The migration revisions in order; the last is the head. A test checks this against Alembic.
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0003")
 HEAD = REVISIONS[-1]
 RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
 RETRIES = 8
@@ -140,7 +140,7 @@ def _sqlite_events(engine, timeout: float) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
         try:
             for pragma in (f"busy_timeout = {timeout_ms}", "foreign_keys = ON", "secure_delete = ON",
-                           "synchronous = NORMAL", "journal_mode = WAL"):
+                           "synchronous = NORMAL", "cell_size_check = ON", "journal_mode = WAL"):
                 dbapi_conn.execute(f"PRAGMA {pragma}")
         except BaseException:
             # Closed here whatever the pool's release does with it: left open in exclusive
@@ -222,6 +222,8 @@ def translate(exc: BaseException, where: str) -> DatabaseError | None:
         return None
     orig = getattr(exc, "orig", exc)
     msg = str(orig).lower()
+    if is_corrupt(exc):
+        return Damaged("integrity.corrupt", path=where)
     if is_retryable(exc):
         return DatabaseError("db.locked", path=where)
     if "disk is full" in msg or "disk full" in msg or "no space" in msg:
@@ -231,6 +233,98 @@ def translate(exc: BaseException, where: str) -> DatabaseError | None:
     if isinstance(exc, sa_exc.OperationalError) and not where.startswith("sqlite") and "://" in where:
         return DatabaseError("db.unreachable", path=where, problem=_first_line(orig))
     return DatabaseError("db.failed", path=where, problem=type(orig).__name__)
+
+
+SQLITE_CORRUPT = 11
+
+
+def is_corrupt(exc: BaseException) -> bool:
+    """SQLite's own "database disk image is malformed" (SQLITE_CORRUPT and its variants), or
+    stored text that is not UTF-8 (commcare writes none: garbled bytes in a record)."""
+    return _corruption(exc) is not None
+
+
+def _corruption(exc: BaseException) -> str | None:
+    """What is damaged, in words that carry no stored value (the driver's message for text
+    that is not UTF-8 quotes the garbled text: a phone number, a name)."""
+    orig = getattr(exc, "orig", exc)
+    if not isinstance(orig, sqlite3.DatabaseError):
+        return None
+    msg = str(orig)
+    code = getattr(orig, "sqlite_errorcode", None)
+    if (code is not None and code & 0xFF == SQLITE_CORRUPT) or "malformed" in msg.lower():
+        return "database disk image is malformed"
+    if msg.startswith("Could not decode to UTF-8 column"):
+        return f"column {msg.split(chr(39))[1]!r} holds bytes that are not UTF-8"
+    return None
+
+
+def is_damage(exc: BaseException) -> bool:
+    return isinstance(exc, Damaged) or is_corrupt(exc)
+
+
+def damage_summary(exc: BaseException) -> str:
+    """One line for the damage marker: what was found, never a stored value."""
+    if isinstance(exc, Damaged):
+        return exc.message("en")
+    return _corruption(exc) or type(exc).__name__
+
+
+# --- a register known to be damaged -----------------------------------------------------------
+#
+# When a command finds a SQLite register damaged (SQLite's own SQLITE_CORRUPT, or counts that
+# do not agree: commcare.integrity), it writes NAME.damaged beside the file (0600: when, and
+# what was found; never resident data). Until it is gone, every command but ``db check``,
+# ``db restore`` and ``db backup`` refuses the register (exit 3). A ``db check`` that finds the
+# register sound removes it, and so does a restore or a new register made in its place.
+
+def damage_marker(database: str) -> Path | None:
+    path = sqlite_path(database)
+    return None if path is None else path.with_name(path.name + ".damaged")
+
+
+def mark_damaged(database: str, what: str) -> None:
+    """Remember that the register is damaged (the first finding is kept)."""
+    import datetime as dt
+
+    marker = damage_marker(database)
+    if marker is None or marker.exists():
+        return
+    stamp = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    line = " ".join(what.split())[:300]
+    try:
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(f"{stamp}\t{line}\n")
+    except OSError:  # a read-only directory: the finding is still reported, not remembered
+        pass
+
+
+def known_damage(database: str) -> tuple[str, str] | None:
+    """(when, what) of a recorded finding, or None."""
+    marker = damage_marker(database)
+    if marker is None:
+        return None
+    try:
+        text = marker.read_text(encoding="utf-8", errors="replace").strip()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        text = ""
+    when, _, what = text.partition("\t")
+    return when or "?", what or "?"
+
+
+def clear_damage(database: str) -> None:
+    marker = damage_marker(database)
+    if marker is not None:
+        marker.unlink(missing_ok=True)
+
+
+def refuse_if_damaged(database: str) -> None:
+    found = known_damage(database)
+    if found is not None:
+        raise Damaged("integrity.known_damaged", path=display_url(database), when=found[0], what=found[1])
 
 
 def _first_line(orig) -> str:
@@ -253,14 +347,24 @@ class Database:
         """A read session (a plain deferred transaction, rolled back at the end)."""
         from sqlalchemy.orm import Session
 
-        with Session(self.engine, expire_on_commit=False) as s:
+        with self.watching(), Session(self.engine, expire_on_commit=False) as s:
             yield s
 
     @contextmanager
     def connect(self):
         """A read connection for Core queries, without the ORM (rolled back at the end)."""
-        with self.engine.connect() as conn:
+        with self.watching(), self.engine.connect() as conn:
             yield conn
+
+    @contextmanager
+    def watching(self):
+        """Remember (``mark_damaged``) a damage found while the block runs, and let it go on."""
+        try:
+            yield
+        except Exception as exc:
+            if is_damage(exc):
+                mark_damaged(self.database, damage_summary(exc))
+            raise
 
     def transact(self, fn, *args, **kwargs):
         """Run ``fn(session, *args, **kwargs)`` in one write transaction, retried when busy."""
@@ -281,6 +385,11 @@ class Database:
         return self._retrying(in_connection)
 
     def _retrying(self, run):
+        refuse_if_damaged(self.database)
+        with self.watching():
+            return self._retry(run)
+
+    def _retry(self, run):
         from sqlalchemy import exc as sa_exc
 
         engine = self.engine.execution_options(commcare_write=True)
@@ -308,7 +417,9 @@ def open_database(database: str, *, create: bool = False, allow_old: bool = Fals
     if path is not None:
         revision = probe_sqlite(path)
         if revision is None:
+            clear_damage(database)  # it told of a file that is no longer there
             return _create_sqlite(database, path)
+        refuse_if_damaged(database)
         check_revision(revision, where, allow_old)
         return Database(database, make_engine(database))
     engine = make_engine(database)
@@ -381,12 +492,29 @@ def _migrate(conn, step, revision: str) -> None:
         with conn.execution_options(commcare_write="exclusive").begin():
             if not sqlite:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
-            step(alembic_config(conn), revision)
+            _step_without_counting(conn, step, revision)
             if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
                 raise DatabaseError("maint.migration_broke_keys", revision=revision)
     finally:
         if sqlite:
             conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+
+
+def _step_without_counting(conn, step, revision: str) -> None:
+    """Migrate with the counting triggers (``commcare.integrity``) set aside and put back
+    after, if their table is there: SQLite drops a table's triggers with the table when a
+    batch migration rebuilds it, and refuses to rename a table while another one's trigger
+    names a table that is, for that moment, not there. A migration that adds, removes or
+    archives residents recounts (``integrity.recount``)."""
+    from sqlalchemy import inspect
+
+    from commcare import integrity
+
+    if inspect(conn).has_table("register_counts"):
+        integrity.uninstall(conn)
+    step(alembic_config(conn), revision)
+    if inspect(conn).has_table("register_counts"):
+        integrity.install(conn)
 
 
 def migrate_locked(database: str, before_migrating=None) -> tuple[str | None, str]:
@@ -485,7 +613,7 @@ def _upgrade_server(conn) -> str:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         before = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
         if before != HEAD:
-            command.upgrade(alembic_config(conn), "head")
+            _step_without_counting(conn, command.upgrade, "head")
     return before
 
 

@@ -67,3 +67,7 @@ class ImportRejected(Refused):
     def __init__(self, key: str, problems: list | None = None, **values: object) -> None:
         super().__init__(key, **values)
         self.problems = problems or []
+
+
+class Damaged(DatabaseError):
+    """The register cannot be read whole: a damaged page, or counts that no longer agree."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from commcare import audit, identity, render
+from commcare import audit, identity, integrity, render
 from commcare.errors import InvalidValue, Refused
 from commcare.tables import households, resident_tags, residents, staff
 
@@ -27,6 +27,7 @@ def export_rows(conn, ctx, unmask=False, tag=None, compound=None, progress=None)
     ``unmask``, which is audited). Core queries only: one for the residents with their
     household and liaison, one for the tags. ``progress("read", done, total)`` when given."""
     cid = ctx.community_id(conn)
+    integrity.verify(conn, cid, [identity.parse_tag(tag, ctx.extra_tags)] if tag else ())
     query = _filtered(select(*_SELECTED).select_from(_JOINED), ctx, cid, tag, compound).order_by(residents.c.id)
     counted = _JOINED if compound else residents
     total = conn.scalar(_filtered(select(func.count()).select_from(counted), ctx, cid, tag, compound))

@@ -12,7 +12,7 @@ import re
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from commcare import audit, identity, lookup
+from commcare import audit, identity, integrity, lookup
 from commcare.errors import Conflict, InvalidValue
 from commcare.models import Household, Resident, ResidentTag, Staff
 
@@ -141,12 +141,15 @@ def describe_resident(r: Resident) -> str:
 
 def list_residents(s, ctx, tag=None, compound=None, liaison=None, search=None,
                    archived: bool = False, limit: int | None = None) -> list[Resident]:
+    """The residents that match, after checking that the register reads whole
+    (``integrity.verify``: the active residents, and those of ``tag``; exit 3 if not)."""
+    slug = identity.parse_tag(tag, ctx.extra_tags) if tag else None
+    integrity.verify(s, ctx.community_id(s), [slug] if slug else ())
     query = (select(Resident).where(Resident.community_id == ctx.community_id(s))
              .options(selectinload(Resident.tags), selectinload(Resident.household).selectinload(Household.liaison))
              .order_by(Resident.id))
     query = query.where(Resident.archived_at.is_not(None) if archived else Resident.archived_at.is_(None))
-    if tag:
-        slug = identity.parse_tag(tag, ctx.extra_tags)
+    if slug:
         query = query.where(Resident.id.in_(select(ResidentTag.resident_id).where(ResidentTag.tag == slug)))
     if compound:
         query = query.join(Household, Resident.household_id == Household.id).where(

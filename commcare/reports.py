@@ -10,7 +10,7 @@ import datetime as dt
 
 from sqlalchemy import and_, exists, func, or_, select
 
-from commcare import identity, tables
+from commcare import identity, integrity, tables
 from commcare.calls import REACHED, by_liaison, in_community
 from commcare.help_requests import OPEN_STATES
 from commcare.tables import (
@@ -36,9 +36,12 @@ def moment_of(ctx, day: dt.date) -> tuple[dt.datetime, dt.datetime, dt.datetime,
     return start, end, min(end, now) if live else end, live
 
 
-def day_report(conn, ctx, day: dt.date) -> dict:
-    """``conn``: a Core connection (or an ORM session); every query is Core."""
+def day_report(conn, ctx, day: dt.date, verify: bool = True) -> dict:
+    """``conn``: a Core connection (or an ORM session); every query is Core. The special groups
+    are first checked to be read whole (``integrity.verify``, exit 3) unless the caller did."""
     cid = ctx.community_id(conn)
+    if verify:
+        integrity.verify(conn, cid, identity.call_tags(ctx.extra_tags))
     start, end, at, live = moment_of(ctx, day)
     special = _special_residents(conn, ctx, cid, start, end)
     requests_part, open_by_assignee = _requests(conn, ctx, cid, start, end, at, live)
@@ -180,9 +183,10 @@ def range_report(s, ctx, first: dt.date, last: dt.date) -> dict:
         from commcare.errors import InvalidValue
 
         raise InvalidValue("report.bad_range", field="to", value=last.isoformat())
+    integrity.verify(s, ctx.community_id(s), identity.call_tags(ctx.extra_tags))
     days, day = [], first
     while day <= last:
-        full = day_report(s, ctx, day)
+        full = day_report(s, ctx, day, verify=False)
         days.append({"date": day.isoformat(), "opened": full["requests"]["opened"],
                      "resolved": full["requests"]["resolved"], "open": full["requests"]["open"],
                      "overdue": full["requests"]["overdue"], "calls_due": full["calls"]["due"],

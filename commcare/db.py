@@ -130,6 +130,13 @@ def check_revision(revision: str | None, where: str, allow_old: bool = False) ->
 
 # --- engines ---------------------------------------------------------------------------------
 
+# Every SQLite connection's settings. cell_size_check: SQLite checks each cell's size against
+# its page as it reads it, so more of a damaged page is reported (SQLITE_CORRUPT) than read
+# as something else (its cost is in bench/bench_integrity.py).
+PRAGMAS = ["foreign_keys = ON", "secure_delete = ON", "synchronous = NORMAL", "cell_size_check = ON",
+           "journal_mode = WAL"]
+
+
 def _sqlite_events(engine, timeout: float) -> None:
     from sqlalchemy import event
 
@@ -139,8 +146,7 @@ def _sqlite_events(engine, timeout: float) -> None:
     def _on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
         try:
-            for pragma in (f"busy_timeout = {timeout_ms}", "foreign_keys = ON", "secure_delete = ON",
-                           "synchronous = NORMAL", "cell_size_check = ON", "journal_mode = WAL"):
+            for pragma in (f"busy_timeout = {timeout_ms}", *PRAGMAS):
                 dbapi_conn.execute(f"PRAGMA {pragma}")
         except BaseException:
             # Closed here whatever the pool's release does with it: left open in exclusive

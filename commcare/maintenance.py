@@ -359,6 +359,8 @@ def upgrade(database: str) -> dict:
     """
     dbm.open_database(database, allow_old=True).dispose()  # a newer or foreign database: exit 3
     path = dbm.sqlite_path(database)
+    if path is not None:
+        remove_stale_temporaries(path.parent)
     saved: list[str] = []
 
     def backup_first(locked: sqlite3.Connection) -> None:

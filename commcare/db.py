@@ -159,9 +159,10 @@ def _sqlite_events(engine, timeout: float) -> None:
         conn.exec_driver_sql(BEGIN[conn.get_execution_options().get("commcare_write")])
 
 
-def make_engine(database: str, timeout: float | None = None):
+def make_engine(database: str, timeout: float | None = None, server_timeout: float | None = None):
     """An engine whose connections wait ``timeout`` seconds for a lock (default: the busy
-    timeout)."""
+    timeout); on PostgreSQL no wait for the server lasts past ``server_timeout`` (config
+    ``db_timeout``, default 30 s: ``commcare.server_wait``)."""
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
@@ -176,18 +177,33 @@ def make_engine(database: str, timeout: float | None = None):
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    seconds = server_timeout
     try:
-        return create_engine(
-            url, hide_parameters=True, pool_pre_ping=False,
-            # lock_timeout: a row or table held by someone else fails with 55P03 after the
-            # busy timeout (and is retried) instead of waiting for ever, as on SQLite.
-            connect_args={"connect_timeout": 10,
-                          "options": f"-c lock_timeout={int(timeout * 1000)}"} if "psycopg" in url else {},
-        )
+        args = _server_args(url, seconds, timeout)
+        engine = create_engine(url, hide_parameters=True, pool_pre_ping=False, connect_args=args)
     except ModuleNotFoundError:
         raise DatabaseError("db.driver_missing", path=display_url(database))
     except Exception as exc:  # noqa: BLE001 - a malformed URL or an unknown dialect
         raise DatabaseError("db.bad_url", path=display_url(database), problem=type(exc).__name__)
+    if args:
+        from commcare import server_wait
+
+        server_wait.bound(engine, server_wait.DEFAULT_TIMEOUT if seconds is None else seconds)
+    return engine
+
+
+def _server_args(url: str, seconds: float | None, lock_timeout: float) -> dict:
+    """psycopg's connection parameters: the bounded waits of ``commcare.server_wait``, and a
+    lock_timeout, so that a row or table held by someone else fails with 55P03 after the busy
+    timeout (and is retried) instead of waiting for ever, as on SQLite."""
+    from sqlalchemy.engine import make_url
+
+    if make_url(url).drivername != "postgresql+psycopg":
+        return {}
+    from commcare import server_wait
+
+    seconds = server_wait.DEFAULT_TIMEOUT if seconds is None else seconds
+    return server_wait.connect_args(seconds, int(lock_timeout * 1000))
 
 
 def quiet_driver_logs() -> None:
@@ -232,6 +248,9 @@ def translate(exc: BaseException, where: str) -> DatabaseError | None:
         return Damaged("integrity.corrupt", path=where)
     if is_retryable(exc):
         return DatabaseError("db.locked", path=where)
+    silent = getattr(orig, "seconds", None)
+    if silent is not None or getattr(orig, "sqlstate", None) == "57014":
+        return DatabaseError("db.no_answer", path=where, seconds=f"{silent:g}" if silent is not None else "db_timeout")
     if "disk is full" in msg or "disk full" in msg or "no space" in msg:
         return DatabaseError("db.full", path=where)
     if "readonly" in msg or "read-only" in msg:
@@ -414,10 +433,11 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(database: str, *, create: bool = False, allow_old: bool = False) -> Database:
+def open_database(database: str, *, create: bool = False, allow_old: bool = False,
+                  server_timeout: float | None = None) -> Database:
     """Open and check a database. A SQLite file that does not exist yet (or is empty) is
     created at head; a server database must have been made by ``commcare init`` unless
-    ``create`` is true."""
+    ``create`` is true. ``server_timeout``: config db_timeout (``make_engine``)."""
     path = sqlite_path(database)
     where = display_url(database)
     if path is not None:
@@ -428,7 +448,7 @@ def open_database(database: str, *, create: bool = False, allow_old: bool = Fals
         refuse_if_damaged(database)
         check_revision(revision, where, allow_old)
         return Database(database, make_engine(database))
-    engine = make_engine(database)
+    engine = make_engine(database, server_timeout=server_timeout)
     try:
         revision = probe_server(engine)
     except DatabaseError:

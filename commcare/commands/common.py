@@ -45,7 +45,8 @@ class AppState:
         if self._db is None:
             from commcare.db import open_database
 
-            self._db = open_database(self.settings.database, create=create, allow_old=allow_old)
+            self._db = open_database(self.settings.database, create=create, allow_old=allow_old,
+                                     server_timeout=self.settings.db_timeout)
             resume_gc()
             if self._db.created and not create:
                 note("db.created_notice", path=self._db.where)

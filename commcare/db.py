@@ -84,7 +84,7 @@ def probe_sqlite(path: Path) -> str | None:
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy_timeout())
     except sqlite3.Error as exc:
-        raise DatabaseError("db.unreadable", path=str(path), problem=str(exc))
+        raise sqlite_trouble(exc, str(path)) or DatabaseError("db.unreadable", path=str(path), problem=str(exc))
     try:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not tables:
@@ -95,7 +95,10 @@ def probe_sqlite(path: Path) -> str | None:
     except sqlite3.DatabaseError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise DatabaseError("db.locked", path=str(path))
-        raise DatabaseError("db.not_database", path=str(path), problem=str(exc))
+        if is_corrupt(exc):
+            mark_damaged(str(path), damage_summary(exc))
+            raise Damaged("integrity.corrupt", path=str(path))
+        raise sqlite_trouble(exc, str(path)) or DatabaseError("db.not_database", path=str(path), problem=str(exc))
     finally:
         con.close()
     if row is None:
@@ -248,6 +251,9 @@ def translate(exc: BaseException, where: str) -> DatabaseError | None:
         return Damaged("integrity.corrupt", path=where)
     if is_retryable(exc):
         return DatabaseError("db.locked", path=where)
+    trouble = sqlite_trouble(orig, where)
+    if trouble is not None:
+        return trouble
     silent = getattr(orig, "seconds", None)
     if silent is not None or getattr(orig, "sqlstate", None) == "57014":
         return DatabaseError("db.no_answer", path=where, seconds=f"{silent:g}" if silent is not None else "db_timeout")
@@ -261,6 +267,40 @@ def translate(exc: BaseException, where: str) -> DatabaseError | None:
 
 
 SQLITE_CORRUPT = 11
+SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN = 10, 13, 14
+SQLITE_IOERR_SHMSIZE = SQLITE_IOERR | (19 << 8)
+
+
+def sqlite_trouble(orig: BaseException, where: str) -> DatabaseError | None:
+    """A SQLite failure that comes from where the file lies, each told with what to do: a
+    full disk (the -shm file beside a WAL database must grow even for a read), a folder where
+    SQLite cannot create its -wal and -shm files, a disk that fails."""
+    code = getattr(orig, "sqlite_errorcode", None)
+    if not isinstance(orig, sqlite3.Error) or code is None:
+        return None
+    if code == SQLITE_IOERR_SHMSIZE:
+        return DatabaseError("db.shm_full", path=where)
+    if code & 0xFF == SQLITE_FULL:
+        return DatabaseError("db.full", path=where)
+    if code & 0xFF == SQLITE_CANTOPEN:
+        path = sqlite_path(where)
+        if path is not None and path.exists() and not _writable(path.parent):
+            return DatabaseError("db.dir_readonly", path=where, dir=str(path.parent))
+        return DatabaseError("db.unreadable", path=where, problem=str(orig))
+    if code & 0xFF == SQLITE_IOERR:
+        return DatabaseError("db.io_error", path=where)
+    return None
+
+
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder``: its permissions (for root as well, whom
+    they do not stop) and a file system mounted read-only."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return False
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
 
 
 def is_corrupt(exc: BaseException) -> bool:

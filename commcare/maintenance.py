@@ -337,7 +337,7 @@ def failures(rows: list[dict]) -> str:
     for row in rows:
         if not row["ok"]:
             detail = row["detail"] if row["check"] in DAMAGE + ("database",) else ""
-            out.append(f"{row['check']} ({detail[:200]})" if detail else row["check"])
+            out.append(f"{row['check']} ({detail[:400]})" if detail else row["check"])
     return "; ".join(out)
 
 

@@ -29,7 +29,17 @@ BEGIN = {None: "BEGIN", False: "BEGIN", True: "BEGIN IMMEDIATE", "exclusive": "B
 
 
 def busy_timeout() -> float:
-    return float(os.environ.get("COMMCARE_BUSY_TIMEOUT", "10"))
+    """Seconds to wait for a lock held by someone else (``COMMCARE_BUSY_TIMEOUT``, default 10)."""
+    text = os.environ.get("COMMCARE_BUSY_TIMEOUT", "10")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        from commcare.errors import ConfigError
+
+        raise ConfigError("config.bad_env", field="COMMCARE_BUSY_TIMEOUT", value=text[:40], low=0, high=3600)
+    return seconds
 
 
 def is_url(database: str) -> bool:
@@ -79,6 +89,8 @@ def probe_sqlite(path: Path) -> str | None:
 
     Opens the file read-only, so a foreign or damaged file is left exactly as it was.
     """
+    if path.is_dir():
+        raise DatabaseError("db.is_folder", path=str(path))
     if not path.exists() or path.stat().st_size == 0:
         return None
     try:

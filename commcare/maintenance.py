@@ -16,6 +16,7 @@ import datetime as dt
 import os
 import re
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
 from commcare import db as dbm
@@ -102,16 +103,19 @@ def _write_verified(target_path: Path, copy, source: Path) -> dict:
     """``copy(tmp)`` into a temporary file created 0600 beside the target, verify it, then
     move it into place (the target is never half-written). A copy that fails the check
     means the source is damaged: the error names it, not the temporary file."""
-    target_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = target_path.with_name(f".{target_path.name}.tmp-{os.getpid()}")
-    dbm.create_private_file(tmp)
+    with _writing(target_path):
+        if target_path.is_dir():
+            raise IsADirectoryError(21, os.strerror(21))
+        dbm.create_private_file(tmp)
     try:
         try:
             copy(tmp)
             result = verify_file(tmp)
         except (DatabaseError, sqlite3.DatabaseError) as exc:
             raise _source_damaged(exc, source) from exc
-        os.replace(tmp, target_path)
+        with _writing(target_path):
+            os.replace(tmp, target_path)
     finally:
         _remove(tmp)
     return {"backup": str(target_path), "bytes": target_path.stat().st_size, **result}
@@ -128,6 +132,17 @@ def _source_damaged(exc: Exception, source: Path) -> Exception:
         dbm.mark_damaged(str(source), dbm.damage_summary(exc))
         return Damaged("integrity.corrupt", path=str(source))
     return exc
+
+
+@contextmanager
+def _writing(target: Path):
+    """A target that cannot be written (a folder, a read-only place, no such folder) is a bad
+    PATH (exit 2), not an internal error."""
+    try:
+        yield
+    except OSError as exc:
+        raise InvalidValue("maint.cannot_write", field="PATH", path=str(target),
+                           problem=exc.strerror or type(exc).__name__) from exc
 
 
 def _remove(tmp: Path) -> None:
@@ -239,10 +254,12 @@ def restore(database: str, source: str) -> dict:
 def _write_private(target: Path, copy) -> None:
     """``copy(tmp)`` into a temporary file created 0600, then move it into place."""
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    dbm.create_private_file(tmp)
+    with _writing(target):
+        dbm.create_private_file(tmp)
     try:
         copy(tmp)
-        os.replace(tmp, target)
+        with _writing(target):
+            os.replace(tmp, target)
     finally:
         _remove(tmp)
 
@@ -259,6 +276,10 @@ def check(database: str) -> list[dict]:
     if path is None:
         return _check_server(database)
     rows = [{"check": "temporaries", "ok": True, "detail": ", ".join(remove_stale_temporaries(path.parent)) or "-"}]
+    if not path.exists():
+        from commcare.i18n import t
+
+        return rows + [{"check": "database", "ok": False, "detail": t("maint.no_file", path=str(path))}]
     try:
         revision = dbm.probe_sqlite(path)
         if revision is None:

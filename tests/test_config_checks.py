@@ -49,3 +49,9 @@ def test_sound_values_are_taken(cli, tmp_path):
         '[tags.bedridden]\nzh = "卧床"\naliases = ["卧床", "失能"]\ndaily_call = true\n', encoding="utf-8")
     assert cli("resident", "add", "张桂兰", "--tag", "卧床").exit_code == 0
     assert cli("call", "due").exit_code == 0
+
+
+def test_a_busy_timeout_that_is_not_a_number_is_exit_2(cli, monkeypatch):
+    monkeypatch.setenv("COMMCARE_BUSY_TIMEOUT", "abc")
+    result = cli("call", "due")
+    assert result.exit_code == 2 and "COMMCARE_BUSY_TIMEOUT" in result.stderr and "internal" not in result.stderr

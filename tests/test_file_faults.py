@@ -88,3 +88,24 @@ def test_a_full_disk_whose_shm_cannot_grow_says_so(small_disk):
     assert db.read_bytes() == before
     (folder / "filler").unlink()
     assert commcare(db, "call", "due").returncode == 0
+
+
+def test_a_folder_given_as_the_database_says_so(tmp_path):
+    said = one_line_exit_3(commcare(tmp_path, "call", "due"))
+    assert "is a folder" in said
+
+
+def test_a_backup_that_cannot_be_written_says_where(tmp_path):
+    db = tmp_path / "register.db"
+    assert commcare(db, "resident", "add", "张桂兰").returncode == 0
+    (tmp_path / "folder.db").mkdir()
+    for target, why in ((tmp_path / "folder.db", "--force"), (Path("/proc/no/such/place.db"), "")):
+        result = commcare(db, "db", "backup", str(target), *([why] if why else []))
+        assert result.returncode == 2, result.stderr
+        assert "cannot write" in result.stderr and str(target) in result.stderr and "internal" not in result.stderr
+
+
+def test_db_check_of_a_missing_file_says_no_such_file(tmp_path):
+    result = commcare(tmp_path / "nothere.db", "db", "check")
+    assert result.returncode == 3 and "no such file" in result.stderr, result.stderr
+    assert not (tmp_path / "nothere.db").exists()

@@ -11,9 +11,13 @@ checked    commcare as shipped: PRAGMA cell_size_check on every connection, and 
 no-counts  the counts check replaced by nothing; cell_size_check still on.
 unchecked  neither.
 
-It prints the median of each and the ratio checked / unchecked, for ``call due`` and
-``report today`` (JSON), and for ``resident import`` of a generated roster into a fresh
-register with and without the counting triggers (which keep the counts on every write).
+It prints the median CPU time (user + system, of the whole process) of each and the ratio
+checked / unchecked, for ``call due`` and ``report today`` (JSON), and for ``resident import``
+of a generated roster into a fresh register with and without the counting triggers (which
+keep the counts on every write). CPU time rather than wall time: on a shared machine whose
+other work comes and goes, a command's wall time varies far more than the checks cost.
+``--instructions`` counts each read's instructions once with valgrind's callgrind instead
+(the same count whatever else the machine does).
 Every form runs the installed commcare through the same small wrapper, which switches the
 named checks off in that process only (``--without``); commcare itself has no such switch.
 """
@@ -63,42 +67,80 @@ def command(checks: list[str]) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), "--without", ",".join(checks) or "-", "--"]
 
 
-def time_reads(env: dict, runs: int) -> dict:
-    from run import timed
+READS = (["call", "due", "--format", "json"], ["report", "today", "--format", "json"])
 
+
+def cpu(cmd: list[str], env: dict) -> float:
+    """User + system seconds of one run of ``cmd`` (output discarded)."""
+    pid = os.fork()
+    if pid == 0:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.execvpe(cmd[0], cmd, env)
+    _, status, usage = os.wait4(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}")
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_reads(env: dict, runs: int) -> dict:
     times: dict = {}
     for _ in range(runs):
-        for args in (["call", "due", "--format", "json"], ["report", "today", "--format", "json"]):
+        for args in READS:
             for form, checks in FORMS.items():
-                seconds, _ = timed(command(checks) + args, env)
-                times.setdefault(" ".join(args[:2]), {}).setdefault(form, []).append(seconds)
+                times.setdefault(" ".join(args[:2]), {}).setdefault(form, []).append(cpu(command(checks) + args, env))
     return times
 
 
-def time_import(rows: int, runs: int, env: dict, folder: Path) -> dict:
+def instructions(cmd: list[str], env: dict) -> int:
+    """Instructions one run of ``cmd`` executes, with every process it forks (an import
+    checks its roster in a child): valgrind's callgrind reports each process's count."""
+    err = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False).stderr
+    return sum(int(part.split()[0].replace(",", "")) for part in err.split("Collected :")[1:])
+
+
+def count_reads(env: dict) -> dict:
+    return {" ".join(args[:2]) + " (instructions)": {form: [instructions(command(checks) + args, env)]
+                                                     for form, checks in FORMS.items()} for args in READS}
+
+
+def time_import(rows: int, runs: int, env: dict, folder: Path, count: bool = False) -> dict:
+    """CPU seconds of ``resident import`` with and without the counting triggers; with
+    ``count``, also its instructions, once each (callgrind; the parent process, which writes,
+    the roster is checked in a child process beside it, and both are counted)."""
     import bench_import
-    from run import commcare, timed
+    from run import commcare
 
     roster = folder / f"roster-{rows}.csv"
     bench_import.make_roster(roster, rows)
     env = {**env, "COMMCARE_DB": str(folder / "import.db")}
     times: dict = {"counting triggers": [], "no triggers": []}
-    for _ in range(runs):
+    counted: dict = {"counting triggers": [], "no triggers": []}
+    for run in range(runs + count):
         for form, checks in (("counting triggers", []), ("no triggers", ["triggers"])):
             bench_import.fresh_register(commcare(), env)
             if checks:  # the triggers are dropped by a run of the wrapper before the clock starts
                 subprocess.run(command(checks) + ["db", "path"], env=env, check=True, capture_output=True)
             os.sync()
-            seconds, _ = timed(commcare() + ["resident", "import", str(roster)], env)
-            times[form].append(seconds)
-    return {f"resident import of {rows:,} rows": times}
+            cmd = commcare() + ["resident", "import", str(roster)]
+            if run < runs:
+                times[form].append(cpu(cmd, env))
+            else:
+                counted[form].append(instructions(cmd, env))
+    out = {f"resident import of {rows:,} rows": times}
+    if count:
+        out[f"resident import of {rows:,} rows (instructions)"] = counted
+    return out
 
 
 def report(times: dict, base: str) -> list[str]:
     lines = []
     for what, forms in times.items():
         medians = {form: statistics.median(t) for form, t in forms.items()}
-        parts = ", ".join(f"{form} {m:.3f} s" for form, m in medians.items())
+        unit = (lambda m: f"{m / 1e6:,.0f} M") if "instructions" in what else (lambda m: f"{m:.3f} s")
+        parts = ", ".join(f"{form} {unit(m)}" for form, m in medians.items())
         ratio = medians[next(iter(medians))] / medians[base]
         lines.append(f"{what}: {parts}; {next(iter(medians))} / {base} = {ratio:.3f}")
     return lines
@@ -122,6 +164,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=60)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--import-rows", type=int, default=20_000)
+    ap.add_argument("--instructions", action="store_true", help="count the reads' instructions (callgrind)")
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
     from run import build, byte_compile
@@ -131,10 +174,13 @@ def main() -> None:
     db.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "COMMCARE_DB": str(db), "COMMCARE_LANG": "en"}
     build(db, args.residents, args.requests, args.days, env)
-    lines = [f"{db}: {resident_count(db):,} residents; medians of {args.runs} whole-process runs"]
+    lines = [f"{db}: {resident_count(db):,} residents; CPU seconds, medians of {args.runs} whole-process runs"]
     lines += report(time_reads(env, args.runs), "unchecked")
+    if args.instructions:
+        lines += report(count_reads(env), "unchecked")
     with tempfile.TemporaryDirectory() as tmp:
-        lines += report(time_import(args.import_rows, max(3, args.runs // 2), env, Path(tmp)), "no triggers")
+        lines += report(time_import(args.import_rows, max(3, args.runs // 2), env, Path(tmp), args.instructions),
+                        "no triggers")
     print("\n".join(lines))
 
 

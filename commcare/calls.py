@@ -86,7 +86,7 @@ def due_calls(conn, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
     The special groups are first checked to be read whole (``integrity.verify``, exit 3)."""
     day = day or ctx.today()
     call_tags = identity.call_tags(ctx.extra_tags)
-    integrity.verify(conn, ctx.community_id(conn), call_tags)
+    integrity.verify(conn, ctx.community_id(conn), call_tags, everyone=False)
     start, end = day_bounds(day, ctx.tz)
     r, h, st, c = residents, households, staff, calls
     same = c.c.resident_id == r.c.id

@@ -139,14 +139,18 @@ def test_db_check_names_the_damage_and_writes_are_refused(copy, name, offset, ta
         assert_refused_naming_db_check(commcare(copy, *args))
 
 
-def test_a_wrong_kept_count_is_found_by_every_read(copy):
+@pytest.mark.parametrize("tag, reads", [
+    ("elderly", [("call", "due"), ("report", "today"), ("resident", "list", "--tag", "老人")]),
+    ("*", [("resident", "list"), ("resident", "export", "-f", "json")]),
+])
+def test_a_wrong_kept_count_is_found_by_the_reads_that_rely_on_it(copy, tag, reads):
     """The counts themselves, changed by a byte in the file (a record SQLite still reads as
-    valid): the reads and db check say the register does not read whole."""
-    at, value = count_bytes(copy, "*")
+    valid): the reads that rely on them, and db check, say the register does not read whole."""
+    at, value = count_bytes(copy, tag)
     with open(copy, "r+b") as fh:
         fh.seek(at)
         fh.write((int.from_bytes(value, "big") + 1).to_bytes(2, "big"))
-    for args in READS:
+    for args in reads:
         Path(f"{copy}.damaged").unlink(missing_ok=True)
         result = commcare(copy, *args)
         assert_refused_naming_db_check(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,9 +148,9 @@ def check_file(file: dict, path: Path) -> None:
         if not isinstance(spec, dict):
             _bad(f"tags.{name}", spec, "table", path)
         for key, value in spec.items():
-            kind = TAG_SCHEMA.get(key)
-            if kind is not None and not _is(value, kind):
-                _bad(f"tags.{name}.{key}", value, kind, path)
+            wanted = TAG_SCHEMA.get(key)
+            if wanted is not None and not _is(value, wanted):
+                _bad(f"tags.{name}.{key}", value, wanted, path)
 
 
 def _check_value(key: str, value, kind: str, bounds, path: Path) -> None:
@@ -166,7 +167,7 @@ def _is(value, kind: str) -> bool:
     if kind == "whole number":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if kind == "table":
         return isinstance(value, dict)
     if kind == "list of text":

@@ -125,15 +125,17 @@ _PG_FUNCTIONS = {
         RETURN NULL;""",
 }
 _PG_TRIGGERS = {
-    "register_counts_resident_insert": ("AFTER INSERT ON residents REFERENCING NEW TABLE AS added "
-                                        "FOR EACH STATEMENT", "register_counts_residents_added"),
+    "register_counts_resident_insert": (
+        "AFTER INSERT ON residents REFERENCING NEW TABLE AS added FOR EACH STATEMENT",
+        "register_counts_residents_added"),
     "register_counts_resident_delete": ("BEFORE DELETE ON residents FOR EACH ROW", "register_counts_resident_gone"),
     "register_counts_resident_update": (
-        "AFTER UPDATE OF archived_at, community_id ON residents FOR EACH ROW "
-        "WHEN ((OLD.archived_at IS NULL) <> (NEW.archived_at IS NULL) OR OLD.community_id <> NEW.community_id)",
+        ("AFTER UPDATE OF archived_at, community_id ON residents FOR EACH ROW "
+         "WHEN ((OLD.archived_at IS NULL) <> (NEW.archived_at IS NULL) OR OLD.community_id <> NEW.community_id)"),
         "register_counts_resident_moved"),
-    "register_counts_tag_insert": ("AFTER INSERT ON resident_tags REFERENCING NEW TABLE AS added "
-                                   "FOR EACH STATEMENT", "register_counts_tags_added"),
+    "register_counts_tag_insert": (
+        "AFTER INSERT ON resident_tags REFERENCING NEW TABLE AS added FOR EACH STATEMENT",
+        "register_counts_tags_added"),
     "register_counts_tag_change": ("AFTER DELETE OR UPDATE ON resident_tags FOR EACH ROW",
                                    "register_counts_tag_changed"),
 }

@@ -155,7 +155,7 @@ def remove_stale_temporaries(folder: Path) -> list[str]:
     """Remove the ``.NAME.tmp-PID`` copies in ``folder`` that a killed commcare left: the PID is
     no longer running, the file is ours (same owner, a plain file) and a SQLite file, empty
     (killed before its first page) or a journal beside one. Returns the names removed."""
-    removed = []
+    removed: list[str] = []
     try:
         entries = list(folder.iterdir())
     except OSError:
@@ -335,7 +335,7 @@ def _counts_row(make_engine) -> dict:
     try:
         with engine.connect() as conn:
             problems = integrity.differences(conn)
-    except Exception as exc:  # noqa: BLE001 - a page SQLite cannot read is damage, said as such
+    except Exception as exc:  # a page SQLite cannot read is damage, said as such
         if not dbm.is_corrupt(exc):
             raise
         problems = [dbm.damage_summary(exc)]

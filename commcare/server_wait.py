@@ -60,8 +60,8 @@ def connection_class(idle: float):
         """A psycopg connection whose every wait for the server gives up after ``idle``
         seconds in which nothing arrived."""
 
-        def wait(self, gen, interval=0.1, timeout=None):
-            return super().wait(_watched(gen, idle, self), interval, timeout)
+        def wait(self, gen, *args, **kwargs):
+            return super().wait(_watched(gen, idle, self), *args, **kwargs)
 
     return BoundedConnection
 

@@ -123,10 +123,9 @@ def schedule_of(records: list[dict]) -> dict | None:
             current = r
         elif r["kind"] == "remove":
             current = None
-        elif r["kind"] == "run" and r.get("at") and r.get("timezone"):
-            if current is None or (current["at"], current["timezone"]) != (r["at"], r["timezone"]):
-                current = {"kind": "install", "time": r.get("slot") or r["time"], "at": r["at"],
-                           "timezone": r["timezone"]}
+        elif r["kind"] == "run" and r.get("at") and r.get("timezone") and (
+                current is None or (current["at"], current["timezone"]) != (r["at"], r["timezone"])):
+            current = {"kind": "install", "time": r.get("slot") or r["time"], "at": r["at"], "timezone": r["timezone"]}
     return current
 
 

@@ -25,7 +25,7 @@ class Robot(BaseHTTPRequestHandler):
     """Answers as each robot does (企业微信/钉钉 ``errcode``, 飞书 ``code``) and keeps what it got.
     Paths starting /fail500 answer 500; /flaky answers 500 once, then 200; key=bad is refused."""
 
-    def do_POST(self):  # noqa: N802 - the http.server API
+    def do_POST(self):
         parts = urlsplit(self.path)
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.seen.append({"path": parts.path, "query": dict(parse_qsl(parts.query)), "at": time.monotonic(),
@@ -196,7 +196,7 @@ class Mailbox:
     def __init__(self):
         self.envelopes = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - the aiosmtpd API
+    async def handle_DATA(self, server, session, envelope):
         self.envelopes.append(envelope)
         return "250 OK"
 

@@ -170,7 +170,8 @@ def test_all_communities_has_a_row_each(day, monkeypatch):
 def test_schedule_install_twice_leaves_one_entry(tmp_path, cli, monkeypatch, request):
     tab = tmp_path / "crontab"
     monkeypatch.setenv("COMMCARE_CRONTAB", str(tab))
-    request.addfinalizer(lambda old=os.environ.get("TZ"): _set_tz(old))
+    old = os.environ.get("TZ")
+    request.addfinalizer(lambda: _set_tz(old))
     _set_tz("Asia/Shanghai")  # the machine in COMMCARE_TZ: the crontab says --at
     for _ in range(2):
         assert cli("schedule", "install", "--at", "20:30", "--dir", tmp_path / "reports").exit_code == 0

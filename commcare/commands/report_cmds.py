@@ -361,7 +361,8 @@ def _run_scheduled(st, record: dict, report: str, fmt: str, directory: str, noti
     record.update(time=moment.isoformat(), timezone=settings.timezone)
     day = moment.astimezone(settings.tz).date()
     if record["at"]:
-        at = "%02d:%02d" % schedule.parse_at(record["at"])
+        hour, minute = schedule.parse_at(record["at"])
+        at = f"{hour:02d}:{minute:02d}"
         slot = schedule_log.slot_to_run(at, settings.tz, moment, schedule_log.read(schedule_log.path_for(settings.database)))
         if slot is None:  # the line's other system-zone hour, or this evening's run is done
             record["skipped"] = True

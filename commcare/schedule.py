@@ -47,7 +47,10 @@ def crontab():
         return CronTab(tabfile=tabfile, user=False if path.parent.name == "cron.d" else None)
     if shutil.which("crontab") is None:
         raise InvalidValue("schedule.no_cron", field="crontab", package=CRON_PACKAGE)
-    return CronTab(user=True)
+    try:
+        return CronTab(user=True)
+    except OSError as exc:  # crontab -l refused (cron.allow, a broken spool)
+        raise InvalidValue("schedule.crontab_failed", field="crontab", problem=_last_line(exc))
 
 
 def system_tab() -> bool:
@@ -177,7 +180,12 @@ def _write(cron) -> None:
     try:
         cron.write()
     except OSError as exc:
-        raise InvalidValue("schedule.crontab_failed", field="crontab", problem=str(exc).strip().splitlines()[-1])
+        raise InvalidValue("schedule.crontab_failed", field="crontab", problem=_last_line(exc))
+
+
+def _last_line(exc: OSError) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[-1] if lines else type(exc).__name__
 
 
 def cron_running() -> bool:

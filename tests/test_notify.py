@@ -276,3 +276,28 @@ def test_no_name_phone_or_id_number_leaves_the_office(demo, cli, robots, smtp_se
     assert len(secrets) > 100
     found = {s for s in secrets for text in sent if s in text}
     assert found == set()
+
+
+def test_the_installed_line_delivers_and_the_delivery_is_recorded(demo, cli, robots, tmp_path, monkeypatch):
+    """schedule install --notify: the line, run as cron runs it, writes the file, then tells
+    the group's robot; `schedule status` shows the delivery with the key hidden."""
+    import datetime as dt
+    import subprocess
+    from zoneinfo import ZoneInfo
+
+    monkeypatch.setenv("COMMCARE_CRONTAB", str(tmp_path / "crontab"))
+    now = dt.datetime.now(ZoneInfo("Asia/Shanghai"))
+    url = f"{robots.base}/cgi-bin/webhook/send?key=693a91f6-7xxx"
+    reports = tmp_path / "日报"
+    assert cli("schedule", "install", "--at", now.strftime("%H:%M"), "--dir", reports, "--notify", url).exit_code == 0
+    [line] = [x for x in (tmp_path / "crontab").read_text(encoding="utf-8").splitlines() if "commcare-summary" in x]
+    assert f"--notify '{url}'" in line
+    subprocess.run(["env", "-i", "SHELL=/bin/sh", "PATH=/usr/bin:/bin", f"HOME={tmp_path}", "sh", "-c",
+                    line.split(" ", 5)[5]], check=True, timeout=120, stdin=subprocess.DEVNULL)
+    content = body_of(robots, "/cgi-bin/webhook/send")["markdown"]["content"]
+    assert content.startswith(f"## 本社区 工作日报 {now.date().isoformat()}\n新增求助：")
+    assert (reports / f"{now.date().isoformat()}.md").exists()
+    status = json.loads(cli("schedule", "status", "-f", "json").stdout)
+    assert status["runs"][-1]["delivery"] == [{"to": f"{robots.base}/cgi-bin/webhook/send?key=***", "kind": "wecom",
+                                               "ok": True, "tries": 1, "error": None}]
+    assert "693a91f6" not in json.dumps(status) and status["problem"] is None

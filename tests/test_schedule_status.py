@@ -166,3 +166,21 @@ def test_the_record_stays_small(tmp_path):
     kept = schedule_log.read(path)
     assert len(kept) <= schedule_log.KEEP + 300 and kept[-1]["n"] == 1999
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_every_backend_records_its_runs(db_url, cli, tmp_path, monkeypatch):
+    """A SQLite register keeps the record beside its file; a server's, in the user data dir
+    (named by a hash of the URL without its password)."""
+    from commcare import schedule_log
+
+    monkeypatch.setenv("COMMCARE_LANG", "zh")
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    run = cli("schedule", "run", "--dir", tmp_path / "reports")
+    assert run.exit_code == 0, run.stderr
+    path = schedule_log.path_for(db_url)
+    if "://" in db_url:
+        assert path.parent == tmp_path / "xdg-data" / "commcare" and path.name.startswith("schedule-")
+    else:
+        assert path == tmp_path / "register.db.schedule.jsonl"
+    status = json.loads(cli("schedule", "status", "-f", "json").stdout)
+    assert [r["exit"] for r in status["runs"]] == [0] and status["record"] == str(path)

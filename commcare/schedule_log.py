@@ -119,7 +119,7 @@ def schedule_of(records: list[dict]) -> dict | None:
     ``--print``, what its runs say), unless removed since."""
     current = None
     for r in records:
-        if r["kind"] == "install":
+        if r["kind"] == "install" and r.get("at") and r.get("timezone"):
             current = r
         elif r["kind"] == "remove":
             current = None

@@ -339,10 +339,10 @@ def schedule_run(
         from commcare.errors import InvalidValue
 
         raise InvalidValue("value.bad_choice", field="report", value=report, choices="|".join(schedule.REPORTS))
-    record = {"kind": "run", "time": None, "at": at, "timezone": None, "report": report, "slot": None, "date": None,
+    record = {"kind": "run", "time": None, "at": None, "timezone": None, "report": report, "slot": None, "date": None,
               "exit": 0, "file": None, "message": "", "delivery": []}
     try:
-        _run_scheduled(st, record, report, fmt, directory or ".", notify or ())
+        _run_scheduled(st, record, at, report, fmt, directory or ".", notify or ())
     except BaseException as exc:
         record["exit"], record["message"] = _outcome(exc, st)
         raise
@@ -351,7 +351,7 @@ def schedule_run(
             _record(st, record)
 
 
-def _run_scheduled(st, record: dict, report: str, fmt: str, directory: str, notify) -> None:
+def _run_scheduled(st, record: dict, at: str | None, report: str, fmt: str, directory: str, notify) -> None:
     from commcare import report_render, reports, schedule, schedule_log
     from commcare.errors import InvalidValue, Refused
     from commcare.i18n import t
@@ -360,8 +360,8 @@ def _run_scheduled(st, record: dict, report: str, fmt: str, directory: str, noti
     moment = schedule_log.now(settings.tz)
     record.update(time=moment.isoformat(), timezone=settings.timezone)
     day = moment.astimezone(settings.tz).date()
-    if record["at"]:
-        hour, minute = schedule.parse_at(record["at"])
+    if at:
+        hour, minute = schedule.parse_at(at)
         at = f"{hour:02d}:{minute:02d}"
         slot = schedule_log.slot_to_run(at, settings.tz, moment, schedule_log.read(schedule_log.path_for(settings.database)))
         if slot is None:  # the line's other system-zone hour, or this evening's run is done

@@ -45,7 +45,7 @@ def import_roster(conn, ctx, chunks: Chunks, source: str, dry_run=False, skip_in
                 writer.write(chunk, rows)
                 if progress:
                     progress("write", writer.written, chunks.total)
-        lines = [_t("roster.problem", row=r, problem=p if p.startswith(f"{f}:") else f"{f}: {p}")
+        lines = [_t("roster.problem", row=r, problem=p if p.startswith((f"{f}:", f"{f}：")) else f"{f}: {p}")
                  for r, f, p in sorted(plan.problems)]
         if plan.problems and not skip_invalid:
             raise ImportRejected("roster.rejected", problems=lines, count=len(plan.problems))

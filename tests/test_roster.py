@@ -125,8 +125,8 @@ def test_xlsx_export_keeps_id_numbers_as_text(office, tmp_path):
     out = tmp_path / "r.xlsx"
     assert office("resident", "export", "-f", "xlsx", "-o", out, "--unmask").exit_code == 0
     sheet = load_workbook(out).active
-    header = [c.value for c in sheet[1]]
-    row = [c.value for c in sheet[2]]
+    header = [c.value for c in sheet[2]]  # under the title row
+    row = [c.value for c in sheet[3]]
     assert row[header.index("id_number")] == "11010519491231002X"
     assert row[header.index("note")] == "'@SUM(A1)"
     audit = json.loads(office("audit", "-f", "json").stdout)

@@ -131,6 +131,10 @@ def test_an_address_in_parts_is_joined_and_makes_the_households(register):
     households = {(r["compound"], r["address"]) for r in by_name.values()}
     assert len(households) == 8
     assert by_name["何思雨"]["liaison"] == by_name["何建设"]["liaison"] == "杨帆"
+    # the second 联系电话, right after 紧急联系人, is the contact's phone
+    assert by_name["李翠花"]["emergency_contact"] == "李明 13600002222"
+    assert by_name["马玉珍"]["emergency_contact"] == "马丽 0371-67891234"
+    assert by_name["李翠花"]["phone"] == "13512340001"
 
 
 def test_two_header_rows_under_a_title(register):

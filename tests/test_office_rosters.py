@@ -360,3 +360,19 @@ def test_libreoffice_opens_the_xlsx_export_with_every_digit(tmp_path):
         assert resident["id_number"] in text
         assert resident["phone"] is None or resident["phone"] in text
     assert "E+17" not in text
+
+
+def test_headers_and_address_parts_as_offices_write_them(register, tmp_path):
+    """Required-field marks, a line break or a remark in brackets in a header; full-width
+    digits in an address part; a building written out is kept as it is."""
+    reg = register()
+    ident = offices.id_number("410105", "19421103", 777)
+    path = tmp_path / "r.csv"
+    path.write_text('*姓名,"身份证号码\n（18位）",楼 栋,单元,室,人员类别（独居/空巢等）\n'
+                    f"甲,{ident},３,２,１０１,独居老人\n乙,,东区7栋,2,1-1,老人\n", encoding="utf-8")
+    done = reg("resident", "import", path)
+    assert done.returncode == 0, done.stderr
+    by_name = {r["name"]: r for r in reg.residents()}
+    assert by_name["甲"]["id_number"] == ident and by_name["甲"]["address"] == "3号楼2单元１０１"
+    assert by_name["乙"]["address"] == "东区7栋2单元1-1"
+    assert reg.due() == {"甲", "乙"}

@@ -27,7 +27,7 @@ def ric(body: str) -> str:
 
 
 REGISTERED = ric("11010519500101001")
-HEADER = "姓名,身份证号,联系电话,小区,住址,联络员\n"
+HEADER = "姓名,身份证号,联系电话,小区,住址,联络员,人群类别\n"  # no groups given: none wanted
 ROWS = [  # spreadsheet rows 2..13
     f"甲一,{ric('11010519500101002')},13900000002,幸福小区,1-101,",
     f"乙二,{ric('11010519500101003')},13900000003,幸福小区,1-102,王秀英",
@@ -205,7 +205,7 @@ def test_a_constant_text_column_is_still_bound(office, db_url, tmp_path):
     assert _literal("O'Brien") is None and _literal("1') ; DROP TABLE residents; --") is None
     path = tmp_path / "roster.csv"
     path.write_text("name,compound,address\nO'Brien,Gate ' 1,Flat 2\n", encoding="utf-8")
-    assert office("resident", "import", path).exit_code == 0
+    assert office("resident", "import", path, "--no-groups").exit_code == 0
     held = register(db_url)
     assert ("O'Brien" in [r[0] for r in held["residents"]]) and ("Gate ' 1", "Flat 2", None) in held["households"]
 
@@ -229,6 +229,7 @@ def run(*args, env):
     return subprocess.run([exe, *map(str, args)], env=env, capture_output=True, text=True, check=False)
 
 
+@pytest.mark.slow
 def test_a_large_roster_through_the_console_script(db_url, tmp_path):
     env = {**os.environ, "COMMCARE_DB": db_url, "COMMCARE_CONFIG": str(tmp_path / "none.toml")}
     assert run("staff", "add", "王秀英", env=env).returncode == 0
@@ -246,6 +247,7 @@ def test_a_large_roster_through_the_console_script(db_url, tmp_path):
     assert len(held["residents"]) == 20_000 and len(held["households"]) == 6_667
 
 
+@pytest.mark.slow
 def test_ctrl_c_at_any_moment_exits_130_with_nothing_imported(db_url, tmp_path):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the roster is
     read, checked, written or indexed: exit 130, no "internal error" (the page cache setting

@@ -20,6 +20,10 @@ ALL_FORMATS = ("table", "json", "csv", "markdown", "html")
 FailOpt = Annotated[str | None, typer.Option("--fail-on", help="Exit 1 when there is something to act on: overdue, missed or any.")]
 AllOpt = Annotated[bool, typer.Option("--all-communities", help="One summary with a row per community.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
+NotifyOpt = Annotated[list[str] | None, typer.Option(
+    "--notify", help="Also send the day's figures (no names or numbers) to a 企业微信/钉钉/飞书 robot webhook, "
+                     "any other https URL (JSON), or mailto:ADDRESS (SMTP from the config). Repeatable.",
+    show_default=False)]
 
 
 def register(app: typer.Typer) -> None:
@@ -36,12 +40,71 @@ def _write(text: str, output: str | None, force: bool = True) -> None:
         sys.stdout.write(text)
 
 
-def _day(day_text: str | None, fmt, output, fail_on, all_communities, force=True) -> None:
+def _write_dated(text: str, directory, day, fmt: str, force: bool = False):
+    """``--output-dir``: ``DIR/<report date>.<ext>`` (the date in COMMCARE_TZ), created 0600 as
+    a temporary file renamed into place (a symlink there is replaced, never followed); an
+    existing file is refused unless ``force``."""
+    import os
+    from pathlib import Path
+
+    from commcare.errors import Refused
+    from commcare.schedule import FORMAT_SUFFIX
+
+    folder = Path(directory).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{day.isoformat()}.{FORMAT_SUFFIX[fmt]}"
+    if not force and (target.exists() or target.is_symlink()):
+        raise Refused("maint.target_exists", path=str(target))
+    tmp = folder / f".{target.name}.tmp-{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _check_notify(notify, all_communities: bool = False) -> list[str]:
+    from commcare import notify as notify_mod
+    from commcare.errors import InvalidValue
+
+    targets = list(notify or ())
+    if targets and all_communities:
+        raise InvalidValue("notify.all_communities", field="notify")
+    for target in targets:
+        notify_mod.check_target(target, state().settings.file)
+    return targets
+
+
+def _deliver(data: dict, report: str, targets: list[str]) -> list[dict]:
+    """Send the figures; each failure is one line on stderr, each delivery a note."""
+    from commcare import notify as notify_mod
+    from commcare.commands.common import note
+    from commcare.i18n import t
+
+    results = notify_mod.deliver(targets, notify_mod.figures(data, report), state().settings.file)
+    for r in results:
+        if r["ok"]:
+            note("schedule.delivered", to=r["to"], kind=t(f"notify.kind.{r['kind']}"))
+    return results
+
+
+def _problems(results: list[dict]) -> str:
+    from commcare.i18n import t
+
+    return "; ".join(t("notify.problem", to=r["to"], error=r["error"], tries=r["tries"]) for r in results if not r["ok"])
+
+
+def _day(day_text: str | None, fmt, output, fail_on, all_communities, force=True, notify=None) -> None:
     from commcare import report_render, reports
     from commcare.commands.common import out_format
     from commcare.timeparse import parse_date
 
     fmt = out_format(fmt, ALL_FORMATS)
+    targets = _check_notify(notify, all_communities)
 
     def run(conn, ctx):
         day = parse_date(day_text, ctx.tz, ctx.now()) if day_text else ctx.today()
@@ -54,6 +117,11 @@ def _day(day_text: str | None, fmt, output, fail_on, all_communities, force=True
         _write(_render_all(data, fmt), output)
     else:
         _write(report_render.render_day(data, fmt, color=output is None and color_enabled()), output)
+    problems = _problems(_deliver(data, "today", targets)) if targets else ""
+    if problems:
+        from commcare.errors import Refused
+
+        raise Refused("notify.failed", problems=problems)
     _fail_on(data, fail_on)
 
 
@@ -107,15 +175,16 @@ def _fail_on(data: dict, fail_on: str | None) -> None:
 
 @report_app.command("today")
 def report_today(fmt: FormatOpt = None, output: OutputOpt = None, fail_on: FailOpt = None,
-                 all_communities: AllOpt = False, force: ForceOpt = False) -> None:
+                 all_communities: AllOpt = False, force: ForceOpt = False, notify: NotifyOpt = None) -> None:
     """Today's report: requests opened/resolved/open/overdue, calls due/made/missed, liaisons,
-    staff health, donations.
+    staff health, donations. --notify also sends the figures to the office's group chat or mail.
 
     Example:
       commcare report today
       commcare report today --format markdown --output 2026-05-08.md --fail-on missed
+      commcare report today --notify 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY'
     """
-    _day(None, fmt, output, fail_on, all_communities)
+    _day(None, fmt, output, fail_on, all_communities, notify=notify)
 
 
 @report_app.command("day")
@@ -173,34 +242,66 @@ def report_range(from_: Annotated[str, typer.Option("--from", help="First day.")
     _range(from_, to, fmt, output, week=False)
 
 
+AtOpt = Annotated[str, typer.Option("--at", help="Time of day, HH:MM, in COMMCARE_TZ.")]
+ReportOpt = Annotated[str, typer.Option("--report", help="today or week.")]
+SchedFormatOpt = Annotated[str, typer.Option("--format", help="markdown, html, json or csv.")]
+DirOpt = Annotated[str | None, typer.Option("--dir", help="Where the dated files go (default: here).", show_default=False)]
+
+
 @schedule_app.command("install")
 def schedule_install(
-    at: Annotated[str, typer.Option(help="Time of day, HH:MM.")] = "20:00",
-    report: Annotated[str, typer.Option(help="today or week.")] = "today",
-    fmt: Annotated[str, typer.Option("--format", help="markdown, html, json, csv.")] = "markdown",
-    directory: Annotated[str | None, typer.Option("--dir", help="Where the dated files go (default: here).")] = None,
+    at: AtOpt = "20:00", report: ReportOpt = "today", fmt: SchedFormatOpt = "markdown", directory: DirOpt = None,
+    notify: NotifyOpt = None,
+    print_: Annotated[bool, typer.Option("--print", help="Print the line for a system crontab (/etc/cron.d) instead of installing it.")] = False,
 ) -> None:
-    """Install (or replace) the cron entry that writes the evening report to DIR/YYYY-MM-DD.md.
+    """Install (or replace) the one cron entry that writes the evening report to DIR/YYYY-MM-DD.md
+    at --at in COMMCARE_TZ, with this database, config, zone, language and community pinned.
 
     Example:
       commcare schedule install --at 20:00 --dir ~/reports
+      commcare schedule install --at 20:00 --dir ~/reports --notify 'https://oapi.dingtalk.com/robot/send?access_token=TOKEN'
+      commcare schedule install --at 20:00 --dir /srv/reports --print > /etc/cron.d/commcare
     """
-    from commcare import schedule
+    import time
 
-    row = schedule.install(state().settings, at, report, fmt, directory)
-    say("schedule.installed", schedule=row["schedule"])
+    from commcare import schedule, schedule_log
+    from commcare.commands.common import note
+
+    settings = state().settings
+    entry = schedule.plan(settings, at, report, fmt, directory, notify or ())
+    if print_:
+        sys.stdout.write(schedule.system_line(entry) + "\n")
+        return
+    schedule.install(entry)
+    from commcare import notify as notify_mod
+
+    kept = {k: v for k, v in entry.items() if k not in ("command", "notify")}
+    schedule_log.append(schedule_log.path_for(settings.database), {
+        "kind": "install", "time": schedule_log.now(settings.tz).isoformat(), **kept,
+        "notify": [notify_mod.masked(u) for u in entry["notify"]]})
+    say("schedule.installed_at", at=entry["at"], timezone=entry["timezone"], dir=entry["dir"], cron=entry["cron"],
+        system=time.strftime("%Z"))
+    if not schedule.cron_running():
+        note("schedule.cron_not_running")
 
 
 @schedule_app.command("show")
 def schedule_show(fmt: FormatOpt = None) -> None:
-    """Show the commcare cron entry.
+    """Show the commcare cron entry, exactly as the crontab holds it.
 
     Example:
       commcare schedule show
     """
     from commcare import schedule
+    from commcare.commands.common import note, out_format
 
-    emit(schedule.show(), fmt)
+    rows = schedule.show()
+    if out_format(fmt) != "table":
+        emit(rows, fmt)
+    elif not rows:
+        note("schedule.none")
+    for row in rows if out_format(fmt) == "table" else ():
+        sys.stdout.write(row["line"] + "\n")
 
 
 @schedule_app.command("remove")
@@ -210,6 +311,168 @@ def schedule_remove() -> None:
     Example:
       commcare schedule remove
     """
+    from commcare import schedule, schedule_log
+
+    settings = state().settings
+    say("schedule.removed", count=schedule.remove())
+    path = schedule_log.path_for(settings.database)
+    if path.exists():
+        schedule_log.append(path, {"kind": "remove", "time": schedule_log.now(settings.tz).isoformat()})
+
+
+@schedule_app.command("run")
+def schedule_run(
+    at: Annotated[str | None, typer.Option("--at", help="The HH:MM (COMMCARE_TZ) the entry is for: run only when it is that time, once.", show_default=False)] = None,
+    report: ReportOpt = "today", fmt: SchedFormatOpt = "markdown", directory: DirOpt = None, notify: NotifyOpt = None,
+) -> None:
+    """What the cron entry runs: write DIR/<report date>.<ext> (replacing it), deliver it, and
+    record how it went beside the register (commcare schedule status), even when it fails.
+
+    Example:
+      commcare schedule run --dir ~/reports
+    """
     from commcare import schedule
 
-    say("schedule.removed", count=schedule.remove())
+    st = state()
+    st.schedule_quiet = True
+    if report not in schedule.REPORTS:
+        from commcare.errors import InvalidValue
+
+        raise InvalidValue("value.bad_choice", field="report", value=report, choices="|".join(schedule.REPORTS))
+    record = {"kind": "run", "time": None, "at": None, "timezone": None, "report": report, "slot": None, "date": None,
+              "exit": 0, "file": None, "message": "", "delivery": []}
+    try:
+        _run_scheduled(st, record, at, report, fmt, directory or ".", notify or ())
+    except BaseException as exc:
+        record["exit"], record["message"] = _outcome(exc, st)
+        raise
+    finally:
+        if not record.get("skipped"):
+            _record(st, record)
+
+
+def _run_scheduled(st, record: dict, at: str | None, report: str, fmt: str, directory: str, notify) -> None:
+    from commcare import report_render, reports, schedule, schedule_log
+    from commcare.errors import InvalidValue, Refused
+    from commcare.i18n import t
+
+    settings = st.settings
+    moment = schedule_log.now(settings.tz)
+    record.update(time=moment.isoformat(), timezone=settings.timezone)
+    day = moment.astimezone(settings.tz).date()
+    if at:
+        hour, minute = schedule.parse_at(at)
+        at = f"{hour:02d}:{minute:02d}"
+        slot = schedule_log.slot_to_run(at, settings.tz, moment, schedule_log.read(schedule_log.path_for(settings.database)))
+        if slot is None:  # the line's other system-zone hour, or this evening's run is done
+            record["skipped"] = True
+            return
+        record.update(at=at, slot=slot.isoformat())
+        day = slot.astimezone(settings.tz).date()
+    record["date"] = day.isoformat()
+    if fmt not in schedule.FORMAT_SUFFIX:
+        raise InvalidValue("value.bad_choice", field="format", value=fmt, choices="|".join(schedule.FORMAT_SUFFIX))
+    targets = _check_notify(notify)
+    week = report == "week"
+    data = st.read_core(lambda conn, ctx: (reports.week_report if week else reports.day_report)(conn, ctx, day))
+    text = (report_render.render_range if week else report_render.render_day)(data, fmt)
+    record["file"] = str(_write_dated(text, directory, day, fmt, force=True))
+    record["delivery"] = _deliver(data, report, targets) if targets else []
+    problems = _problems(record["delivery"])
+    if problems:
+        raise Refused("schedule.undelivered", file=record["file"], problems=problems)
+    record["message"] = t("schedule.ran", time=moment.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M"), file=record["file"])
+    sys.stdout.write(record["message"] + "\n")
+
+
+def _outcome(exc: BaseException, st) -> tuple[int, str]:
+    """The exit code and one-line message the error boundary will give for ``exc``."""
+    from commcare.errors import CommcareError
+    from commcare.i18n import t
+
+    if isinstance(exc, CommcareError):
+        return exc.exit_code, exc.message()
+    if isinstance(exc, typer.Exit):
+        return exc.exit_code, ""
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, "interrupted"
+    if type(exc).__module__.startswith("sqlalchemy"):
+        from commcare.db import display_url, translate
+
+        found = translate(exc, display_url(st.settings.database))
+        if found is not None:
+            return found.exit_code, found.message()
+    return 1, t("error.internal", kind=type(exc).__name__)
+
+
+def _record(st, record: dict) -> None:
+    """Append the run's outcome beside the register, wherever the settings could be read."""
+    import os
+
+    from commcare import schedule_log
+    from commcare.config import default_database
+
+    try:
+        database = st.settings.database
+    except Exception:  # noqa: BLE001 - a broken config is one of the failures to record
+        database = os.environ.get("COMMCARE_DB") or default_database()
+    if record["time"] is None:
+        import datetime as dt
+
+        record["time"] = dt.datetime.now(dt.UTC).isoformat()
+    schedule_log.append(schedule_log.path_for(database), record)
+
+
+@schedule_app.command("status")
+def schedule_status(
+    fmt: FormatOpt = None,
+    last: Annotated[int, typer.Option("--last", min=1, help="How many runs to show.")] = 10,
+) -> None:
+    """The last scheduled runs (time, exit code, file, delivery, message). Exits 1 when the last
+    run failed or a run that was due did not happen.
+
+    Example:
+      commcare schedule status
+      commcare schedule status --format json
+    """
+    from commcare import schedule_log
+    from commcare.commands.common import out_format
+
+    st = state()
+    st.schedule_quiet = True
+    settings = st.settings
+    path = schedule_log.path_for(settings.database)
+    records = schedule_log.read(path)
+    moment = schedule_log.now(settings.tz)
+    entry, problem = schedule_log.schedule_of(records), schedule_log.verdict(records, moment)
+    runs = [r for r in records if r["kind"] == "run"][-last:]
+    if out_format(fmt) == "json":
+        emit({"schedule": entry, "runs": runs, "problem": problem, "record": str(path)}, "json")
+    else:
+        _status_table(entry, runs, problem, moment, settings.tz, fmt)
+    if problem:
+        raise typer.Exit(1)
+
+
+def _status_table(entry, runs, problem, moment, tz, fmt) -> None:
+    import datetime as dt
+
+    from commcare import schedule_log
+    from commcare.i18n import t
+
+    if entry is None and not runs:
+        sys.stdout.write(t("schedule.none") + "\n")
+        return
+    if entry is not None:
+        sys.stdout.write(t("schedule.status_entry", at=entry["at"], timezone=entry["timezone"]) + "\n")
+    rows = [{"time": dt.datetime.fromisoformat(r["time"]).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+             "date": r.get("date") or "", "exit": r.get("exit"), "file": r.get("file") or "",
+             "delivery": " ".join(f"{t('notify.kind.' + d['kind'])}{'✓' if d['ok'] else '✗'}{d['tries']}"
+                                  for d in r.get("delivery", [])),
+             "message": r.get("message", "")} for r in runs]
+    if rows:
+        emit(rows, fmt, columns=["time", "date", "exit", "file", "delivery", "message"])
+    if problem:
+        sys.stdout.write(schedule_log.describe(problem, moment, tz) + "\n")
+    else:
+        sys.stdout.write(t("schedule.status_ok" if rows else "schedule.status_no_runs") + "\n")

@@ -9,8 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-from pathlib import Path
 
 import orjson
 
@@ -144,11 +142,3 @@ def render(data, fmt: str, columns=None, headers=None, title=None, color=False, 
         return to_html(data, columns, headers, title)
     return to_table(data, columns, headers, title, color, width)
 
-
-def write_private(path: str | Path, data: str | bytes, force: bool = True) -> None:
-    """Write a file created 0600 (exports and reports hold personal data)."""
-    path = Path(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (0 if force else os.O_EXCL)
-    fd = os.open(path, flags, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data.encode("utf-8") if isinstance(data, str) else data)

@@ -9,7 +9,10 @@ import typer
 FormatOpt = Annotated[str | None, typer.Option(
     "--format", "-f", help="table, json, csv or markdown (reports also html).", show_default=False)]
 OutputOpt = Annotated[str | None, typer.Option(
-    "--output", "-o", help="Write to this file (created 0600) instead of standard output.")]
+    "--output", "-o", help="Write to this file instead of standard output: a new file, 0600, "
+    "never through a symbolic link, never the database in use.", show_default=False)]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Let --output replace an existing file (the new one is 0600).")]
 UnmaskOpt = Annotated[bool, typer.Option(
     "--unmask", help="Show phone and ID numbers in full (recorded in the audit trail).")]
 
@@ -124,7 +127,7 @@ def out_format(fmt: str | None, allowed=("table", "json", "csv", "markdown")) ->
 
 
 def emit(data, fmt: str | None = None, output: str | None = None, columns=None, title=None,
-         allowed=("table", "json", "csv", "markdown")) -> None:
+         allowed=("table", "json", "csv", "markdown"), force: bool = False) -> None:
     """Render ``data`` and write it to stdout or ``output``."""
     from commcare import i18n, render
 
@@ -138,10 +141,32 @@ def emit(data, fmt: str | None = None, output: str | None = None, columns=None, 
 
         width = shutil.get_terminal_size().columns
     text = render.render(data, fmt, columns, headers, title, color, width)
+    write_out(text.encode("utf-8-sig") if output and fmt == "csv" else text, output, force)
+
+
+def check_output(output: str | None, force: bool = False) -> None:
+    """Refuse a bad ``--output`` before the command does anything (an ``--unmask`` is
+    recorded in the audit trail: a command whose file is then refused must not have been)."""
     if output:
-        render.write_private(output, text.encode("utf-8-sig") if fmt == "csv" else text)
+        from commcare import outfile
+
+        outfile.check_target(output, force, outfile.database_files(state().settings.database))
+
+
+def write_out(data: str | bytes, output: str | None, force: bool = False) -> None:
+    """``data`` to standard output, or to the file ``output`` through ``outfile.write_file``
+    (0600, whole or not at all, never over an existing file without ``force``, never a
+    symbolic link or the database in use)."""
+    if output:
+        from commcare import outfile
+
+        outfile.write_file(output, data, force, outfile.database_files(state().settings.database))
+    elif isinstance(data, bytes):
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(data)
 
 
 def _keys(data) -> list[str]:

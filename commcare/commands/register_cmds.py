@@ -5,9 +5,11 @@ from typing import Annotated
 import typer
 
 from commcare.commands.common import (
+    ForceOpt,
     FormatOpt,
     OutputOpt,
     UnmaskOpt,
+    check_output,
     emit,
     note,
     say,
@@ -117,6 +119,7 @@ def resident_list(
     unmask: UnmaskOpt = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """List residents (phones masked unless --unmask).
 
@@ -126,6 +129,7 @@ def resident_list(
     from commcare import register
 
     st = state()
+    check_output(output, force)
 
     def run(s, ctx):
         rows = [register.resident_row(r, ctx.tz, unmask) for r in register.list_residents(
@@ -133,7 +137,7 @@ def resident_list(
         return rows
 
     rows = st.write(lambda s, ctx: _unmasked(s, ctx, run, "resident.list")) if unmask else st.read(run)
-    emit(rows, fmt, output, columns=None if fmt == "json" else RESIDENT_COLUMNS + (["id_number"] if unmask else []))
+    emit(rows, fmt, output, columns=None if fmt == "json" else RESIDENT_COLUMNS + (["id_number"] if unmask else []), force=force)
 
 
 def _unmasked(s, ctx, run, what: str):
@@ -241,6 +245,7 @@ def household_list(
     no_liaison: Annotated[bool, typer.Option("--no-liaison", help="Only households without a liaison.")] = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """List households with their liaison, members and special-group members.
 
@@ -249,7 +254,7 @@ def household_list(
     """
     from commcare import register
 
-    emit(state().read(register.list_households, compound, liaison, no_liaison), fmt, output)
+    emit(state().read(register.list_households, compound, liaison, no_liaison), fmt, output, force=force)
 
 
 @household_app.command("assign")
@@ -298,6 +303,7 @@ def staff_list(
     unmask: UnmaskOpt = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """List staff.
 
@@ -307,9 +313,10 @@ def staff_list(
     from commcare import register
 
     st = state()
+    check_output(output, force)
     run = lambda s, ctx: [register.staff_row(x, unmask) for x in register.list_staff(s, ctx, all_)]
     rows = st.write(lambda s, ctx: _unmasked(s, ctx, run, "staff.list")) if unmask else st.read(run)
-    emit(rows, fmt, output, columns=["id", "name", "phone", "role", "active"])
+    emit(rows, fmt, output, columns=["id", "name", "phone", "role", "active"], force=force)
 
 
 @staff_app.command("edit")
@@ -341,6 +348,7 @@ def audit_cmd(
     limit: Annotated[int | None, typer.Option(help="At most this many entries.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Who did what, when (field names only, never phone or ID numbers).
 
@@ -358,7 +366,7 @@ def audit_cmd(
         found = audit.entries(s, ctx, since=start, entity="resident" if rid else None, entity_id=rid, limit=limit)
         return [audit.as_row(e, ctx.tz) for e in found]
 
-    emit(state().read(run), fmt, output)
+    emit(state().read(run), fmt, output, force=force)
 
 
 @audit_app.command("verify")

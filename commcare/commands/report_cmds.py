@@ -1,17 +1,18 @@
 """report and schedule commands: the evening summary, by hand or from cron."""
 
-import sys
 from typing import Annotated
 
 import typer
 
 from commcare.commands.common import (
+    ForceOpt,
     FormatOpt,
     OutputOpt,
     color_enabled,
     emit,
     say,
     state,
+    write_out,
 )
 
 report_app = typer.Typer(help="Reports: what was done, what is overdue, who was missed.", no_args_is_help=True)
@@ -19,7 +20,10 @@ schedule_app = typer.Typer(help="Cron entries for the scheduled evening summary.
 ALL_FORMATS = ("table", "json", "csv", "markdown", "html")
 FailOpt = Annotated[str | None, typer.Option("--fail-on", help="Exit 1 when there is something to act on: overdue, missed or any.")]
 AllOpt = Annotated[bool, typer.Option("--all-communities", help="One summary with a row per community.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
+DirOpt = Annotated[str | None, typer.Option(
+    "--output-dir", help="Write the report to DIR/<report date>.<ext> (md, html, json, csv or txt by "
+    "--format; the date in COMMCARE_TZ, a week's or range's last day), created 0600 like --output; "
+    "the directory is made if missing. For cron.", show_default=False)]
 
 
 def register(app: typer.Typer) -> None:
@@ -27,21 +31,41 @@ def register(app: typer.Typer) -> None:
     app.add_typer(schedule_app, name="schedule")
 
 
-def _write(text: str, output: str | None, force: bool = True) -> None:
-    from commcare import render
+class Target:
+    """Where a report goes: standard output, ``--output FILE``, or ``--output-dir DIR`` (the
+    file named by the report's date, known once the report is made)."""
 
-    if output:
-        render.write_private(output, text, force=True)
-    else:
-        sys.stdout.write(text)
+    def __init__(self, fmt: str | None, output: str | None, output_dir: str | None, force: bool) -> None:
+        from commcare.commands.common import out_format
+        from commcare.errors import InvalidValue
+
+        if output and output_dir:
+            raise InvalidValue("output.both", field="output-dir")
+        if output_dir is not None and not output_dir.strip():
+            raise InvalidValue("value.empty", field="output-dir")
+        self.fmt = out_format(fmt, ALL_FORMATS)
+        self.output, self.output_dir, self.force = output, output_dir, force
+
+    @property
+    def color(self) -> bool:
+        return not self.output and not self.output_dir and color_enabled()
+
+    def write(self, text: str, last_day: str) -> None:
+        import datetime as dt
+
+        output = self.output
+        if self.output_dir:
+            from commcare import outfile
+
+            output = str(outfile.dated_path(self.output_dir, dt.date.fromisoformat(last_day), self.fmt))
+        write_out(text, output, self.force)
 
 
-def _day(day_text: str | None, fmt, output, fail_on, all_communities, force=True) -> None:
+def _day(day_text: str | None, target: Target, fail_on, all_communities) -> None:
     from commcare import report_render, reports
-    from commcare.commands.common import out_format
     from commcare.timeparse import parse_date
 
-    fmt = out_format(fmt, ALL_FORMATS)
+    fmt = target.fmt
 
     def run(conn, ctx):
         day = parse_date(day_text, ctx.tz, ctx.now()) if day_text else ctx.today()
@@ -51,9 +75,9 @@ def _day(day_text: str | None, fmt, output, fail_on, all_communities, force=True
 
     data = state().read_core(run)
     if all_communities:
-        _write(_render_all(data, fmt), output)
+        target.write(_render_all(data, fmt), data["date"])
     else:
-        _write(report_render.render_day(data, fmt, color=output is None and color_enabled()), output)
+        target.write(report_render.render_day(data, fmt, color=target.color), data["date"])
     _fail_on(data, fail_on)
 
 
@@ -107,37 +131,36 @@ def _fail_on(data: dict, fail_on: str | None) -> None:
 
 @report_app.command("today")
 def report_today(fmt: FormatOpt = None, output: OutputOpt = None, fail_on: FailOpt = None,
-                 all_communities: AllOpt = False, force: ForceOpt = False) -> None:
+                 all_communities: AllOpt = False, force: ForceOpt = False, output_dir: DirOpt = None) -> None:
     """Today's report: requests opened/resolved/open/overdue, calls due/made/missed, liaisons,
     staff health, donations.
 
     Example:
       commcare report today
       commcare report today --format markdown --output 2026-05-08.md --fail-on missed
+      commcare report today --format markdown --output-dir ~/reports --force
     """
-    _day(None, fmt, output, fail_on, all_communities)
+    _day(None, Target(fmt, output, output_dir, force), fail_on, all_communities)
 
 
 @report_app.command("day")
 def report_day(date: Annotated[str, typer.Argument(help="The day, YYYY-MM-DD (or yesterday).")],
                fmt: FormatOpt = None, output: OutputOpt = None, fail_on: FailOpt = None,
-               all_communities: AllOpt = False) -> None:
+               all_communities: AllOpt = False, force: ForceOpt = False, output_dir: DirOpt = None) -> None:
     """The report of a past day, as it stood at the end of that day.
 
     Example:
       commcare report day 2026-05-07 --format json
+      commcare report day yesterday --format html --output-dir ~/reports
     """
-    _day(date, fmt, output, fail_on, all_communities)
+    _day(date, Target(fmt, output, output_dir, force), fail_on, all_communities)
 
 
-def _range(first: str | None, last: str | None, fmt, output, week: bool) -> None:
+def _range(first: str | None, last: str | None, target: Target, week: bool) -> None:
     import datetime as dt
 
     from commcare import report_render, reports
-    from commcare.commands.common import out_format
     from commcare.timeparse import parse_date
-
-    fmt = out_format(fmt, ALL_FORMATS)
 
     def run(conn, ctx):
         end = parse_date(last, ctx.tz, ctx.now(), "to") if last else ctx.today()
@@ -147,30 +170,34 @@ def _range(first: str | None, last: str | None, fmt, output, week: bool) -> None
         return reports.range_report(conn, ctx, start, end)
 
     data = state().read_core(run)
-    _write(report_render.render_range(data, fmt, color=output is None and color_enabled()), output)
+    target.write(report_render.render_range(data, target.fmt, color=target.color), data["to"])
 
 
 @report_app.command("week")
 def report_week(date: Annotated[str | None, typer.Option("--date", help="Last day of the week (default today).")] = None,
-                fmt: FormatOpt = None, output: OutputOpt = None) -> None:
+                fmt: FormatOpt = None, output: OutputOpt = None, force: ForceOpt = False,
+                output_dir: DirOpt = None) -> None:
     """The seven days ending today (or --date): a row per day, with totals.
 
     Example:
       commcare report week --format html --output week.html
+      commcare report week --format markdown --output-dir ~/reports
     """
-    _range(None, date, fmt, output, week=True)
+    _range(None, date, Target(fmt, output, output_dir, force), week=True)
 
 
 @report_app.command("range")
 def report_range(from_: Annotated[str, typer.Option("--from", help="First day.")],
                  to: Annotated[str, typer.Option("--to", help="Last day.")],
-                 fmt: FormatOpt = None, output: OutputOpt = None) -> None:
+                 fmt: FormatOpt = None, output: OutputOpt = None, force: ForceOpt = False,
+                 output_dir: DirOpt = None) -> None:
     """Any span of days: a row per day, with totals.
 
     Example:
       commcare report range --from 2026-05-01 --to 2026-05-31 --format csv
+      commcare report range --from 2026-05-01 --to 2026-05-31 --format csv --output-dir ~/reports
     """
-    _range(from_, to, fmt, output, week=False)
+    _range(from_, to, Target(fmt, output, output_dir, force), week=False)
 
 
 @schedule_app.command("install")

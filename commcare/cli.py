@@ -18,7 +18,7 @@ from commcare.commands import common
 
 COMMAND_MODULES = (
     "register_cmds", "roster_cmds", "request_cmds", "round_cmds",
-    "report_cmds", "demo_cmds", "db_cmds",
+    "report_cmds", "demo_cmds", "db_cmds", "community_cmds",
 )
 
 

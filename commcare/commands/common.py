@@ -127,12 +127,13 @@ def out_format(fmt: str | None, allowed=("table", "json", "csv", "markdown")) ->
 
 
 def emit(data, fmt: str | None = None, output: str | None = None, columns=None, title=None,
-         allowed=("table", "json", "csv", "markdown"), force: bool = False) -> None:
-    """Render ``data`` and write it to stdout or ``output``."""
+         allowed=("table", "json", "csv", "markdown"), force: bool = False, labels: dict | None = None) -> None:
+    """Render ``data`` and write it to stdout or ``output``; ``labels``: message keys for
+    column headers other than ``col.<column>``."""
     from commcare import i18n, render
 
     fmt = out_format(fmt, allowed)
-    headers = {c: i18n.t(f"col.{c}") for c in (columns or _keys(data))}
+    headers = {c: i18n.t((labels or {}).get(c, f"col.{c}")) for c in (columns or _keys(data))}
     headers = {k: (v if not v.startswith("col.") else k) for k, v in headers.items()}
     color = output is None and color_enabled()
     width = None

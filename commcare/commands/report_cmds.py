@@ -84,12 +84,13 @@ def _day(day_text: str | None, target: Target, fail_on, all_communities) -> None
 def _all(conn, ctx, day) -> dict:
     import dataclasses
 
-    from commcare import reports
+    from commcare import communities, reports
     from commcare.context import Ctx
 
     rows = []
-    for name in reports.communities(conn):
-        sub = Ctx(dataclasses.replace(ctx.settings, community=name), clock=ctx.clock)
+    for cid, name in communities.rows(conn):
+        sub = Ctx(dataclasses.replace(ctx.settings, community=name), clock=ctx.clock,
+                  _community_id=cid, _community_name=name)
         full = reports.day_report(conn, sub, day)
         rows.append({"community": name, "opened": full["requests"]["opened"], "resolved": full["requests"]["resolved"],
                      "open": full["requests"]["open"], "overdue": full["requests"]["overdue"],

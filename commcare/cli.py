@@ -149,7 +149,9 @@ def _fail(message: str, code: int, exc: Exception | None = None) -> int:
         from commcare.masking import mask_numbers
 
         message = mask_numbers(message)
-    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    from commcare.terminal_text import printable
+
+    safe = printable(message)
     sys.stderr.write(f"commcare: {safe}\n")
     return code
 

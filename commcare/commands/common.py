@@ -180,14 +180,18 @@ def _keys(data) -> list[str]:
 
 
 def note(key: str, **values) -> None:
-    """A message for the person (stderr), never mixed into the data on stdout."""
+    """A message for the person (stderr), never mixed into the data on stdout; a stored
+    value in it (a name) has its control characters shown escaped."""
     from commcare.i18n import t
+    from commcare.terminal_text import printable
 
-    sys.stderr.write(t(key, **values) + "\n")
+    sys.stderr.write(printable(t(key, **values), "\n") + "\n")
 
 
 def say(key: str, **values) -> None:
-    """A confirmation on stdout for table output (e.g. "added resident #12")."""
+    """A confirmation on stdout for table output (e.g. "added resident #12"), control
+    characters of stored values shown escaped."""
     from commcare.i18n import t
+    from commcare.terminal_text import printable
 
-    sys.stdout.write(t(key, **values) + "\n")
+    sys.stdout.write(printable(t(key, **values), "\n") + "\n")

@@ -45,7 +45,11 @@ def normalize(raw, field: str = "community") -> str:
 def named(ctx) -> str | None:
     """The community the command was told to use (option, environment or config), normalised;
     None when nothing named one."""
-    settings = ctx.settings
+    return named_in(ctx.settings)
+
+
+def named_in(settings) -> str | None:
+    """``named`` for the settings alone."""
     if settings.sources.get("community", "default") == "default":
         return None
     return normalize(settings.community)

@@ -32,15 +32,58 @@ def isolated_env(tmp_path, monkeypatch):
     yield
 
 
-def _fresh_pg_database() -> tuple[str, callable]:
+def pytest_collection_modifyitems(config, items):
+    """The declared markers, applied where they belong: ``pg`` on every PostgreSQL variant,
+    so ``pytest -m "not pg"`` runs the SQLite suite alone."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("db_url") == "postgresql":
+            item.add_marker(pytest.mark.pg)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """One register migrated to head for the whole session; each test gets a copy of it
+    (running every migration for each test's fresh file cost about 0.3 s a test)."""
+    from commcare.db import open_database
+
+    path = tmp_path_factory.mktemp("template") / "register.db"
+    open_database(str(path), create=True).dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template():
+    """A PostgreSQL database migrated to head once; each test's database is created from it
+    (``CREATE DATABASE … TEMPLATE``, a file copy on the server)."""
+    if not PG_URL:
+        pytest.skip("COMMCARE_TEST_PG_URL is unset: the PostgreSQL variant is skipped")
+    from commcare.db import open_database
+
+    name = f"commcare_template_{uuid.uuid4().hex[:12]}"
+    admin, base = _pg_admin()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    open_database(base.set(database=name).render_as_string(hide_password=False), create=True).dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _pg_admin():
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
     base = make_url(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    return create_engine(base, isolation_level="AUTOCOMMIT"), base
+
+
+def _fresh_pg_database(template: str | None = None) -> tuple[str, callable]:
     name = f"commcare_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    admin, base = _pg_admin()
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
 
     def drop():
         with admin.connect() as conn:
@@ -52,18 +95,18 @@ def _fresh_pg_database() -> tuple[str, callable]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path, monkeypatch):
-    """A new, initialised commcare database on each backend; COMMCARE_DB points at it."""
+    """A new, initialised commcare database on each backend (a copy of the session's
+    template); COMMCARE_DB points at it."""
     if request.param == "sqlite":
+        import shutil
+
         url = str(tmp_path / "register.db")
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), url)
+        os.chmod(url, 0o600)
         drop = None
     else:
-        if not PG_URL:
-            pytest.skip("COMMCARE_TEST_PG_URL is unset: the PostgreSQL variant is skipped")
-        url, drop = _fresh_pg_database()
+        url, drop = _fresh_pg_database(request.getfixturevalue("pg_template"))
     monkeypatch.setenv("COMMCARE_DB", url)
-    from commcare.db import open_database
-
-    open_database(url, create=True).dispose()
     yield url
     if drop:
         drop()

@@ -229,6 +229,7 @@ def run(*args, env):
     return subprocess.run([exe, *map(str, args)], env=env, capture_output=True, text=True, check=False)
 
 
+@pytest.mark.slow
 def test_a_large_roster_through_the_console_script(db_url, tmp_path):
     env = {**os.environ, "COMMCARE_DB": db_url, "COMMCARE_CONFIG": str(tmp_path / "none.toml")}
     assert run("staff", "add", "王秀英", env=env).returncode == 0
@@ -246,6 +247,7 @@ def test_a_large_roster_through_the_console_script(db_url, tmp_path):
     assert len(held["residents"]) == 20_000 and len(held["households"]) == 6_667
 
 
+@pytest.mark.slow
 def test_ctrl_c_at_any_moment_exits_130_with_nothing_imported(db_url, tmp_path):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the roster is
     read, checked, written or indexed: exit 130, no "internal error" (the page cache setting

@@ -105,6 +105,7 @@ def _wait_for(path: Path, procs: list[subprocess.Popen]) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_parallel_upgrades_leave_one_head(older, tmp_path):
     """Three `commcare db upgrade` at once on an older database. One migrates; while it is
     under way nobody else reads or writes (SQLite: `resident list` and a raw read are locked
@@ -149,6 +150,7 @@ def test_parallel_upgrades_leave_one_head(older, tmp_path):
     assert _run(url, "resident", "list", "-f", "json").returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("second", ["upgrade", "restore's lock"])
 def test_two_waiting_for_the_whole_file_do_not_deadlock(older, tmp_path, monkeypatch, second):
     """An upgrade and a second taker of the file's exclusive lock (another upgrade, or a

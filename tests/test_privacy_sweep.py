@@ -7,7 +7,7 @@ import pytest
 
 PHONE, ID_NUMBER, CONTACT = "13912345678", "11010519491231002X", "13600002222"
 ALLOWED = {("call", "due")}  # the contract lets the round see the number to call
-SIDE_EFFECTS = {("schedule", "install"), ("demo",)}  # touch a crontab / another database
+SIDE_EFFECTS = {("schedule", "install"), ("schedule", "run"), ("demo",)}  # a crontab, files, another database
 
 
 def leaves() -> dict[tuple[str, ...], object]:

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -168,9 +169,12 @@ def test_all_communities_has_a_row_each(day, monkeypatch):
     assert data["total"]["opened"] == 2
 
 
-def test_schedule_install_twice_leaves_one_entry(tmp_path, cli, monkeypatch):
+def test_schedule_install_twice_leaves_one_entry(tmp_path, cli, monkeypatch, request):
     tab = tmp_path / "crontab"
     monkeypatch.setenv("COMMCARE_CRONTAB", str(tab))
+    old = os.environ.get("TZ")
+    request.addfinalizer(lambda: _set_tz(old))
+    _set_tz("Asia/Shanghai")  # the machine in COMMCARE_TZ: the crontab says --at
     for _ in range(2):
         assert cli("schedule", "install", "--at", "20:30", "--dir", tmp_path / "reports").exit_code == 0
     entries = json.loads(cli("schedule", "show", "-f", "json").stdout)
@@ -179,6 +183,14 @@ def test_schedule_install_twice_leaves_one_entry(tmp_path, cli, monkeypatch):
     assert cli("schedule", "install", "--at", "25:00").exit_code == 2
     assert cli("schedule", "remove").exit_code == 0
     assert json.loads(cli("schedule", "show", "-f", "json").stdout) == []
+
+
+def _set_tz(zone: str | None) -> None:
+    if zone is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = zone
+    time.tzset()
 
 
 def test_crons_environment_produces_the_same_file(day, tmp_path):

@@ -168,6 +168,7 @@ def test_notes_and_timeline_record_who(office):
     assert note == {**note, "event": "note", "by": "李强", "note": "已联系药店"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attempt", range(3))
 def test_two_processes_resolving_at_once_open_one_occurrence(db_url, attempt):
     """Two real processes resolve the same recurring request at once (SQLite file, and

@@ -26,6 +26,7 @@ for i in range(8):
 """
 
 
+@pytest.mark.slow
 def test_eight_processes_writing_at_once_lose_nothing(db_url, cli):
     assert cli("resident", "add", "张桂兰", "--tag", "老人").exit_code == 0
     env = {**os.environ, "COMMCARE_DB": db_url}

@@ -25,6 +25,7 @@ class AppState:
         self._settings = None
         self._db = None
         self._ctx = None
+        self.schedule_quiet = False  # the scheduled run, and its status, say it themselves
 
     @property
     def settings(self):
@@ -34,6 +35,8 @@ class AppState:
 
             self._settings = load_settings(**self.options)
             i18n.set_lang(self._settings.lang)
+            if not self.schedule_quiet:
+                schedule_warning(self._settings)
         return self._settings
 
     @property
@@ -78,6 +81,21 @@ class AppState:
             return fn(conn, self.ctx, *args, **kwargs)
 
         return transact(run)
+
+
+def schedule_warning(settings) -> None:
+    """One line on stderr while the last scheduled summary failed or one that was due did not
+    run (a small file beside the register; see ``commcare.schedule_log``)."""
+    from commcare import schedule_log
+    from commcare.errors import CommcareError
+
+    try:
+        line = schedule_log.warning(settings)
+    except (OSError, ValueError, KeyError, TypeError, CommcareError):  # a damaged record: the status command says so
+        return
+    if line:
+        sys.stderr.write(f"commcare: {line}\n")
+
 
 _current: list[AppState] = []
 GC_HELD: list[bool] = []  # set by the console script, which holds the collector off at start

@@ -209,3 +209,27 @@ def test_init_on_a_terminal_asks_the_name(tmp_path):
     assert names("--db", db) == ["明月 社区"]
     code, screen = _on_terminal(["--db", str(db), "init"], "unused")  # it has one: nothing asked
     assert code == 0 and "Name of this" not in screen
+
+
+def test_the_scheduled_run_finds_the_community_it_was_not_told(tmp_path):
+    """A register whose one community has a name, scheduled without naming it: the line pins
+    no community (pinning the unnamed "default" would refuse every evening's run), and the
+    run writes the community's report."""
+    import shlex
+
+    ok("init", "--community", "幸福社区")
+    ok("resident", "add", "张桂兰", "--tag", "elderly")
+    line = ok("schedule", "install", "--dir", tmp_path / "reports", "--print").stdout
+    words = shlex.split(line.split("umask 077;", 1)[1].split(">>", 1)[0])
+    pinned = dict(w.split("=", 1) for w in words if w.startswith("COMMCARE_"))
+    assert "COMMCARE_COMMUNITY" not in pinned and pinned["COMMCARE_DB"] == str(tmp_path / "commcare.db")
+    env = {k: v for k, v in os.environ.items() if k != "COMMCARE_COMMUNITY"}
+    run = [w for w in words if not w.startswith("COMMCARE_")]
+    at = run.index("--at")
+    done = subprocess.run(run[:at] + run[at + 2:], env={**env, **pinned}, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    (written,) = (tmp_path / "reports").glob("*.md")
+    assert "幸福社区" in written.read_text(encoding="utf-8").splitlines()[0]
+    named = ok("--community", "幸福社区", "schedule", "install", "--dir", tmp_path / "reports", "--print").stdout
+    assert "COMMCARE_COMMUNITY=" in named

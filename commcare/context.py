@@ -36,6 +36,12 @@ class Ctx:
         tags = self.settings.file.get("tags")
         return tags if isinstance(tags, dict) else {}
 
+    @property
+    def extra_headers(self) -> dict:
+        """The config's ``[headers]``: more words for a roster's column headers."""
+        headers = self.settings.file.get("headers")
+        return headers if isinstance(headers, dict) else {}
+
     def now(self) -> dt.datetime:
         """The machine's clock (never the database server's). ``COMMCARE_NOW`` fixes it, for
         tests and for entering a day's paper log as if it were that day."""

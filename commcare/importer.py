@@ -27,8 +27,6 @@ from typing import Self
 from commcare import identity
 from commcare.errors import InvalidValue, NotFound
 
-FIELDS = ("name", "sex", "id_number", "phone", "compound", "address", "tags", "liaison", "note",
-          "born", "emergency_contact", "emergency_phone")
 CHUNK = 10_000  # rows per step of the progress bar, and per executemany
 FIRST_CHUNK = 1_000
 MEMO_LIMIT = 20_000  # checked values kept per column, to check a value that recurs only once
@@ -122,6 +120,10 @@ def _cell(value) -> str:
 
     if value is None:
         return ""
+    if type(value) in (int, float) and abs(value) >= 1e15:
+        # more digits than a spreadsheet keeps (15): shown as it shows them, 4.10105194211031E+17,
+        # so that an ID number stored as a number is told as such, never taken with lost digits
+        return f"{value:.14E}"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, (dt.datetime, dt.date)):
@@ -129,40 +131,34 @@ def _cell(value) -> str:
     return str(value)
 
 
-def map_headers(header: list[str], overrides: dict | None = None) -> tuple[dict[int, str], list[str]]:
-    """column index -> field, and the unknown headers (ignored with a warning)."""
-    from commcare.resources import load_toml
-
-    aliases = {identity.nfkc(a).strip().lower(): field for field, names in load_toml("headers").items() for a in names}
-    aliases.update({identity.nfkc(k).strip().lower(): v for k, v in (overrides or {}).items()})
-    mapping, unknown = {}, []
-    for i, raw in enumerate(header):
-        key = identity.nfkc(raw or "").strip().lower()
-        field = aliases.get(key)
-        if field in FIELDS and field not in mapping.values():
-            mapping[i] = field
-        elif key:
-            unknown.append(raw)
-    if "name" not in mapping.values():
-        raise InvalidValue("roster.no_name_column", field="FILE")
-    return mapping, unknown
-
-
 # --- checking without the database ------------------------------------------------------------
 
 class Roster:
-    """A roster's header understood (a file with no name column, or none at all, is refused
-    here, before anything is checked); ``rows``, the rows after it, to be read as they are
-    checked; ``estimate``, about how many there are."""
+    """A roster's layout understood (``commcare.roster_layout``: the header row, found below
+    any title rows, and each column's field; a file with no name column, or none at all, is
+    refused here, before anything is checked); ``rows``, the rows after the header, to be read
+    as they are checked; ``first_row``, the spreadsheet row number of the first of them;
+    ``heading``, what the header and a sample of the first rows tell."""
 
-    def __init__(self, rows, overrides: dict | None = None, estimate: int | None = None) -> None:
+    def __init__(self, rows, overrides: dict | None = None, estimate: int | None = None, *,
+                 headers: dict | None = None, tags: dict | None = None) -> None:
+        from itertools import chain
+
+        from commcare import roster_layout
+
         rows = iter(rows)
-        header = next(rows, None)
-        if header is None:
+        top = list(islice(rows, roster_layout.HEADER_SEARCH))
+        if not any(any(c.strip() for c in row) for row in top):
             raise InvalidValue("roster.empty", field="FILE")
-        self.mapping, self.unknown = map_headers(header, overrides)
-        self.rows = rows
-        self.estimate = estimate or 0
+        layout = roster_layout.find_layout(top, overrides, headers)
+        sample = top[layout.header_row:]
+        sample += islice(rows, max(roster_layout.SAMPLE_ROWS - len(sample), 0))
+        self.mapping = layout.columns
+        self.rows = chain(sample, rows)
+        self.first_row = layout.header_row + 1
+        self.estimate = max((estimate or 0) - (layout.header_row - 1), 0)
+        self.heading = roster_layout.heading(layout, sample, self.estimate, tags)
+        self.unknown = self.heading.unknown
 
 
 class Checked:
@@ -217,7 +213,7 @@ def checked_chunks(roster: Roster, ctx, size: int | None = None) -> Iterator[Che
     start, step = 0, min(FIRST_CHUNK, size)
     while rows := list(islice(roster.rows, step)):
         out = Checked(len(rows))
-        numbers, raw = _raw_columns(rows, start + 2, roster.mapping)
+        numbers, raw = _raw_columns(rows, start + roster.first_row, roster.mapping)
         del rows
         start, step = start + out.rows, min(step * 2, size)
         if numbers:
@@ -233,11 +229,12 @@ def checked_chunks(roster: Roster, ctx, size: int | None = None) -> Iterator[Che
 
 
 def read_and_check(path: str, ctx, overrides: dict | None = None, size: int | None = None) -> Iterator:
-    """Read the roster at ``path``: first ``(unknown columns, about how many rows)``, then its
-    checked chunks (``checked_chunks``), each as soon as it is read and checked."""
+    """Read the roster at ``path``: first its heading (``roster_layout.Heading``: the columns
+    ignored, about how many rows, a sample of what the ignored columns hold), then its checked
+    chunks (``checked_chunks``), each as soon as it is read and checked."""
     rows, estimate = read_rows(path)
-    roster = Roster(rows, overrides, estimate)
-    yield roster.unknown, roster.estimate
+    roster = Roster(rows, overrides, estimate, headers=ctx.extra_headers, tags=ctx.extra_tags)
+    yield roster.heading
     yield from checked_chunks(roster, ctx, size)
 
 
@@ -259,24 +256,25 @@ class Chunks:
         self._start = lambda: (bg.produce(read_and_check, path, ctx, overrides, size) if background
                                else read_and_check(path, ctx, overrides, size))
         self._source = self._start()
-        self._heading: tuple[list[str], int] | None = None
+        self._heading = None
         self._walked = False
 
-    def heading(self) -> tuple[list[str], int]:
-        """The unknown columns (ignored) and the number of rows after the header."""
+    def heading(self):
+        """The roster's ``roster_layout.Heading``: its columns ignored, the number of rows
+        after the header, a sample of what the ignored columns hold."""
         if self._heading is None:
             self._heading = next(self._source)
         return self._heading
 
     @property
     def unknown(self) -> list[str]:
-        return self.heading()[0]
+        return self.heading().unknown
 
     @property
     def total(self) -> int:
         """About how many rows follow the header (``read_rows``): the progress bar's length,
         and the size a large load is prepared for."""
-        return self.heading()[1]
+        return self.heading().estimate
 
     def __iter__(self) -> Iterator[Checked]:
         if self._walked:  # again, for a retried transaction: from the start of the file
@@ -306,12 +304,23 @@ class Chunks:
 
 
 def _raw_columns(rows: list[list[str]], first: int, mapping: dict[int, str]) -> tuple[list[int], dict]:
-    """The row numbers of the rows that are not blank, and their stripped cells by field (the
-    emergency contact's name and phone columns joined, as ``resident add`` takes them)."""
+    """The row numbers of the rows that are not blank, and their stripped cells by field: the
+    columns of a field read from several joined (``roster_layout.JOINED``), the address and
+    its parts joined into one address, the emergency contact's name and phone columns joined,
+    as ``resident add`` takes them."""
+    from commcare.roster_layout import ADDRESS_PARTS, JOINED, join_address
+
     width = max(mapping) + 1
     if min(map(len, rows)) < width:
         rows = [r if len(r) >= width else r + [""] * (width - len(r)) for r in rows]
-    raw = {field: _cells(rows, i) for i, field in mapping.items()}
+    raw: dict[str, list[str]] = {}
+    for i, field in mapping.items():
+        cells = _cells(rows, i)
+        raw[field] = cells if field not in raw else [JOINED[field].join(filter(None, pair))
+                                                     for pair in zip(raw[field], cells)]
+    if not raw.keys().isdisjoint(ADDRESS_PARTS):
+        parts = {f: raw.pop(f) for f in ("address",) + ADDRESS_PARTS if f in raw}
+        raw["address"] = join_address(parts, len(rows))
     if "emergency_phone" in raw:
         phones = raw.pop("emergency_phone")
         names = raw.get("emergency_contact", [""] * len(phones))

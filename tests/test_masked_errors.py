@@ -71,7 +71,7 @@ def test_an_id_number_already_registered_is_not_repeated(register):
 
 def test_import_problems_mask_every_number(register, tmp_path):
     roster = tmp_path / "roster.csv"
-    roster.write_text(f"姓名,联系电话,身份证号\n李四,{ODD_PHONE},{ID_WRONG_CHECK}\n王五,{PHONE},{ID}\n",
+    roster.write_text(f"姓名,联系电话,身份证号,人群类别\n李四,{ODD_PHONE},{ID_WRONG_CHECK},老人\n王五,{PHONE},{ID},老人\n",
                       encoding="utf-8")
     result = commcare("resident", "import", roster)
     assert_masked(result, 1, "row 2", "139***4000", "110105**********21")

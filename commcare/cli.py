@@ -18,7 +18,7 @@ from commcare.commands import common
 
 COMMAND_MODULES = (
     "register_cmds", "roster_cmds", "request_cmds", "round_cmds",
-    "report_cmds", "demo_cmds", "db_cmds",
+    "report_cmds", "demo_cmds", "db_cmds", "community_cmds",
 )
 
 
@@ -115,13 +115,13 @@ def _known(exc: Exception) -> int:
     if os.environ.get("COMMCARE_DEBUG") == "1":
         raise exc
     if isinstance(exc, ImportRejected):
-        for line in exc.problems:
+        for line in exc.problems:  # each made of a message whose values are masked
             sys.stderr.write(f"{line}\n")
     if isinstance(exc, CommcareError):
         return _fail(exc.message(), exc.exit_code, exc)
     translated = _database_failure(exc)
     if translated is not None:
-        return _fail(translated.message(), translated.exit_code, exc)
+        return _fail(translated.message(), translated.exit_code, translated)
     from commcare.i18n import t
 
     return _fail(t("error.internal", kind=type(exc).__name__), 1, exc)
@@ -140,8 +140,18 @@ def _database_failure(exc: Exception):
 
 
 def _fail(message: str, code: int, exc: Exception | None = None) -> int:
-    """One line on stderr: control characters from a quoted bad value are shown escaped."""
-    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    """One line on stderr: control characters from a quoted bad value are shown escaped; a
+    usage error's quoted value has its phone and ID numbers masked (a ``CommcareError``'s
+    message masks its own values)."""
+    from commcare.errors import CommcareError
+
+    if not isinstance(exc, CommcareError):
+        from commcare.masking import mask_numbers
+
+        message = mask_numbers(message)
+    from commcare.terminal_text import printable
+
+    safe = printable(message)
     sys.stderr.write(f"commcare: {safe}\n")
     return code
 

@@ -201,17 +201,22 @@ def _check(settings: Settings) -> None:
         raise ConfigError("config.bad_lang", field="lang", value=settings.lang)
 
 
-def write_default_config(settings: Settings) -> bool:
-    """Write a commented config file if there is none; True if one was written."""
+def write_default_config(settings: Settings, community: str | None = None) -> bool:
+    """Write a commented config file if there is none; True if one was written. ``community``
+    is written only when given (a register with several communities): a register with one
+    uses it unnamed, and a name pinned here would outlive a ``community rename``."""
     path = settings.config_path
     if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
+    import json
+
     text = (
         "# commcare settings. A command-line option or environment variable overrides these.\n"
         f'database = "{settings.database}"\n'
         f'timezone = "{settings.timezone}"\n'
-        f'community = "{settings.community}"\n'
+        + (f"community = {json.dumps(community, ensure_ascii=False)}\n" if community else
+           '# community = "幸福社区"  # which one, where the database holds several communities\n') +
         '# lang = "zh"            # zh or en; default: the system locale\n'
         '# operator = "王秀英"     # who you are, for the audit trail\n'
         "# retention_days = 1095  # erase personal data of residents archived this long ago\n"

@@ -15,6 +15,7 @@ class Ctx:
     settings: Settings
     clock: object = None  # a callable returning an aware datetime; tests inject one
     _community_id: int | None = field(default=None, repr=False)
+    _community_name: str | None = field(default=None, repr=False)
 
     @property
     def operator(self) -> str:
@@ -27,7 +28,8 @@ class Ctx:
 
     @property
     def community(self) -> str:
-        return self.settings.community
+        """The community's name: as the register has it once ``community_id`` has found it."""
+        return self._community_name or self.settings.community
 
     @property
     def extra_tags(self) -> dict:
@@ -56,16 +58,14 @@ class Ctx:
         return self.now().astimezone(self.tz).date()
 
     def community_id(self, conn, create: bool = False) -> int | None:
-        """The id of this command's community; created on first write. ``conn`` is a Core
-        connection or an ORM session: the queries are Core either way."""
+        """The id of this command's community (``commcare.communities.resolve``: the one named,
+        else the register's only one; a name the register does not have is refused). ``create``:
+        the command writes, and a register with no community yet gets its first. ``conn`` is
+        a Core connection or an ORM session: the queries are Core either way."""
         if self._community_id is None:
-            from sqlalchemy import insert, select
+            from commcare import communities
 
-            from commcare.tables import communities
-
-            found = conn.scalar(select(communities.c.id).where(communities.c.name == self.community))
-            if found is None and create:
-                found = conn.scalar(insert(communities).values(name=self.community, created_at=self.now())
-                                    .returning(communities.c.id))
-            self._community_id = found
+            found = communities.resolve(conn, self, create)
+            if found is not None:
+                self._community_id, self._community_name = found.id, found.name
         return self._community_id

@@ -19,12 +19,11 @@ from __future__ import annotations
 import io
 import json
 import re
-from pathlib import Path
 
 from sqlalchemy import func, select
 
 from commcare import audit, identity, integrity, render
-from commcare.errors import InvalidValue, Refused
+from commcare.errors import InvalidValue
 from commcare.tables import households, resident_tags, residents, staff
 
 COLUMNS = ["id", "name", "sex", "born", "id_number", "phone", "compound", "address", "tags", "liaison",
@@ -243,18 +242,15 @@ def _xlsx_cell(column: str, value):
     return render.neutralise(render.cell(value))
 
 
-def write(rows: list[dict], fmt: str, output: str | None, force: bool) -> bytes | None:
-    """Write to ``output`` (0600, never over an existing file without ``force``) or return the
-    bytes for standard output."""
+def check_format(fmt: str, output: str | None) -> None:
+    """An export's format: csv, xlsx or json; a workbook goes to a file, never a terminal."""
     if fmt not in ("csv", "xlsx", "json"):
         raise InvalidValue("value.bad_choice", field="format", value=fmt, choices="csv|xlsx|json")
     if fmt == "xlsx" and not output:
         raise InvalidValue("roster.xlsx_needs_output", field="output")
-    data = {"csv": to_csv, "xlsx": to_xlsx,
+
+
+def encode(rows: list[dict], fmt: str) -> bytes:
+    """The export's bytes, for a file (``outfile.write_file``) or standard output."""
+    return {"csv": to_csv, "xlsx": to_xlsx,
             "json": lambda r: (json.dumps(r, ensure_ascii=False, indent=2) + "\n").encode()}[fmt](rows)
-    if not output:
-        return data
-    if Path(output).exists() and not force:
-        raise Refused("maint.target_exists", path=output)
-    render.write_private(output, data, force=True)
-    return None

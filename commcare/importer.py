@@ -56,7 +56,41 @@ def read_rows(path: str) -> tuple[Iterator[list[str]], int]:
         raise InvalidValue("roster.bad_type", field="FILE", path=path)
     text = decode(file.read_bytes(), path)
     lines = text.count("\n") + (not text.endswith("\n"))
-    return csv.reader(io.StringIO(text)), max(lines - 1, 0)
+    return _csv_rows(text, path), max(lines - 1, 0)
+
+
+def _csv_rows(text: str, path: str) -> Iterator[list[str]]:
+    """The CSV's records. One the csv module cannot read — a field longer than its limit
+    (128 KiB: an unclosed quotation mark swallows the lines after it) — refuses the whole file
+    (exit 2) naming its row and column: importing the rows around it would hide the people
+    it swallowed, even with --skip-invalid."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise _unreadable_csv(text, path, exc) from None
+
+
+def _unreadable_csv(text: str, path: str, exc: csv.Error) -> InvalidValue:
+    """Where the csv module stopped: the record (its spreadsheet row number) and the column
+    whose field is too long, found by reading again without the limit (only on this path)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(len(text) + 1, limit))
+    try:
+        header: list[str] = []
+        for number, row in enumerate(csv.reader(io.StringIO(text)), 1):
+            header = header or row
+            long = [i for i, cell in enumerate(row) if len(cell) > limit]
+            if long:
+                name = header[long[0]].strip() if number > 1 and long[0] < len(header) else ""
+                column = name if name and len(name) <= 40 else f"#{long[0] + 1}"
+                return InvalidValue("roster.csv_field_too_long", field=column, path=path, row=number,
+                                    limit=f"{limit // 1024} KiB")
+    except csv.Error:
+        pass
+    finally:
+        csv.field_size_limit(limit)
+    return InvalidValue("roster.csv_unreadable", field="FILE", path=path, problem=str(exc))
 
 
 def decode(data: bytes, path: str = "") -> str:
@@ -73,27 +107,12 @@ def decode(data: bytes, path: str = "") -> str:
 
 
 def _xlsx_rows(file: Path, path: str) -> tuple[Iterator[list[str]], int]:
-    """The first sheet, streamed (openpyxl's read-only mode); a file that is not a workbook
-    is refused as such."""
-    import zipfile
+    """The first sheet, streamed, every row it holds, within bounds (``commcare.workbook``);
+    a file that is not a workbook, or promises more than a roster can be, is refused."""
+    from commcare.workbook import first_sheet_rows
 
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        book = load_workbook(file, read_only=True, data_only=True)
-        sheet = book.worksheets[0]
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, IndexError, ValueError) as exc:
-        raise InvalidValue("roster.not_workbook", field="FILE", path=path) from exc
-
-    def rows() -> Iterator[list[str]]:
-        try:
-            for row in sheet.iter_rows(values_only=True):
-                yield [_cell(v) for v in row]
-        finally:
-            book.close()
-
-    return rows(), max((sheet.max_row or 1) - 1, 0)
+    sheet, estimate = first_sheet_rows(file, path)
+    return ([_cell(v) for v in row] for row in sheet), estimate
 
 
 def _cell(value) -> str:

@@ -3,10 +3,11 @@ self-contained file with inline CSS and SVG bars), json. Labels in zh or en."""
 
 from __future__ import annotations
 
-from html import escape
 
 from commcare import render
 from commcare.i18n import get_lang, t
+
+escape = render.html_text  # every text an HTML report shows: escaped, controls too
 
 
 def category_label(slug: str) -> str:
@@ -61,7 +62,7 @@ def headers(columns) -> dict:
 
 
 def to_markdown(data: dict) -> str:
-    parts = [f"# {title(data)}\n"]
+    parts = [f"# {render.markdown_text(title(data))}\n"]
     for name, rows, cols in sections(data):
         if rows or name == t("report.summary"):
             parts.append(render.to_markdown(rows, cols, headers(cols), name))
@@ -71,7 +72,7 @@ def to_markdown(data: dict) -> str:
 
 
 def to_table(data: dict, color: bool = False, width: int | None = None) -> str:
-    parts = [title(data) + "\n"]
+    parts = [render.printable(title(data)) + "\n"]
     for name, rows, cols in sections(data):
         if rows:
             parts.append(render.to_table(rows, cols, headers(cols), name, color, width or 80))
@@ -151,7 +152,7 @@ def to_html(data: dict) -> str:
 
 def _html_table(rows, cols) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers(cols).values())
-    body = "".join("<tr>" + "".join(f"<td>{escape(render.cell(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{escape(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -170,7 +171,7 @@ def render_range(data: dict, fmt: str, color=False, width=None) -> str:
     if fmt == "csv":
         return render.to_csv(data["days"], cols)
     if fmt == "markdown":
-        return f"# {heading}\n\n" + render.to_markdown(data["days"], cols, headers(cols))
+        return f"# {render.markdown_text(heading)}\n\n" + render.to_markdown(data["days"], cols, headers(cols))
     if fmt == "html":
         trend = [(d["date"][5:], d["calls_made"], d["calls_due"]) for d in data["days"]]
         return (f"<!doctype html><meta charset='utf-8'><title>{escape(heading)}</title><style>{CSS}</style>"

@@ -10,7 +10,7 @@ import datetime as dt
 
 from sqlalchemy import and_, exists, func, or_, select
 
-from commcare import identity, integrity, tables
+from commcare import identity, integrity
 from commcare.calls import REACHED, by_liaison, in_community
 from commcare.help_requests import OPEN_STATES
 from commcare.tables import (
@@ -195,10 +195,6 @@ def range_report(s, ctx, first: dt.date, last: dt.date) -> dict:
     totals = {k: sum(d[k] for d in days) for k in ("opened", "resolved", "calls_made", "donations")}
     return {"from": first.isoformat(), "to": last.isoformat(), "community": ctx.community,
             "days": days, "totals": totals}
-
-
-def communities(conn) -> list[str]:
-    return list(conn.execute(select(tables.communities.c.name).order_by(tables.communities.c.id)).scalars())
 
 
 REPORTS = {"day": day_report, "week": week_report, "range": range_report}

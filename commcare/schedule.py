@@ -26,9 +26,10 @@ import sys
 from pathlib import Path
 
 from commcare.errors import InvalidValue
+from commcare.outfile import EXTENSIONS
 
 MARK = "commcare-summary"
-FORMAT_SUFFIX = {"markdown": "md", "html": "html", "json": "json", "csv": "csv", "table": "txt"}
+FORMAT_SUFFIX = EXTENSIONS  # the file a run writes is named as report --output-dir names it
 REPORTS = ("today", "week")
 CRON_PACKAGE = "cron"  # the Debian (and Ubuntu) package with the daemon and crontab(1)
 LOG_NAME = "commcare-cron.log"
@@ -78,13 +79,21 @@ def pinned_lang(settings) -> str:
 
 
 def pinned_env(settings) -> dict[str, str]:
+    """The settings the scheduled run must share with this one. The community only when one
+    was named (option, environment or config): a register with one community uses it
+    unnamed, and pinning the unnamed default would refuse every run of a register whose
+    community has a name (``commcare.communities``)."""
+    from commcare.communities import named_in
     from commcare.db import sqlite_path
 
     path = sqlite_path(settings.database)
-    return {"COMMCARE_DB": str(path) if path is not None else settings.database,
-            "COMMCARE_CONFIG": str(Path(settings.config_path).expanduser().resolve()),
-            "COMMCARE_TZ": settings.timezone, "COMMCARE_LANG": pinned_lang(settings),
-            "COMMCARE_COMMUNITY": settings.community}
+    env = {"COMMCARE_DB": str(path) if path is not None else settings.database,
+           "COMMCARE_CONFIG": str(Path(settings.config_path).expanduser().resolve()),
+           "COMMCARE_TZ": settings.timezone, "COMMCARE_LANG": pinned_lang(settings)}
+    community = named_in(settings)
+    if community is not None:
+        env["COMMCARE_COMMUNITY"] = community
+    return env
 
 
 def _safe(field: str, value: str) -> str:

@@ -52,7 +52,7 @@ WRITES = {("add-request",), ("resident", "add"), ("resident", "edit"), ("staff",
           ("health", "log"), ("donation", "add"), ("directory", "add"), ("request", "assign"),
           ("request", "start"), ("request", "resolve"), ("request", "cancel"), ("request", "reopen"),
           ("request", "note"), ("resident", "archive"), ("resident", "unarchive"), ("staff", "edit"),
-          ("household", "assign")}
+          ("household", "assign"), ("community", "add"), ("community", "rename")}
 # Commands that print no resident data: set-up, files in and out (exports are in
 # test_privacy.py), the database, the interactive round (it shows the number to call).
 NO_RESIDENT_OUTPUT = {("init",), ("demo",), ("schedule", "install"), ("schedule", "show"),

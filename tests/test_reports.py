@@ -142,6 +142,7 @@ def test_a_community_never_named_is_headed_as_ours_not_default(day):
     for lang, heading in (("zh", "# 本社区 工作日报 2026-05-08"), ("en", "# Daily report 2026-05-08 — our community")):
         text = day("--lang", lang, "report", "day", "2026-05-08", "--format", "markdown").stdout
         assert text.splitlines()[0] == heading
+    assert day("community", "add", "阳光社区").exit_code == 0  # communities are made on purpose
     named = day("--community", "阳光社区", "--lang", "zh", "report", "day", "2026-05-08", "--format", "markdown").stdout
     assert named.splitlines()[0] == "# 阳光社区 工作日报 2026-05-08"
 
@@ -162,6 +163,7 @@ def test_week_and_range(day):
 
 
 def test_all_communities_has_a_row_each(day, monkeypatch):
+    assert day("community", "add", "阳光社区").exit_code == 0  # communities are made on purpose
     assert day("--community", "阳光社区", "staff", "add", "孙丽").exit_code == 0
     data = json.loads(day("report", "day", "2026-05-08", "--all-communities", "-f", "json").stdout)
     assert [c["community"] for c in data["communities"]] == ["default", "阳光社区"]

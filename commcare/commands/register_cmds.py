@@ -5,9 +5,11 @@ from typing import Annotated
 import typer
 
 from commcare.commands.common import (
+    ForceOpt,
     FormatOpt,
     OutputOpt,
     UnmaskOpt,
+    check_output,
     emit,
     note,
     say,
@@ -32,21 +34,59 @@ def register(app: typer.Typer) -> None:
     app.add_typer(config_app, name="config")
 
 
-def init() -> None:
-    """Create the database (at the newest schema) and a config file; safe to run twice.
+def init(community: Annotated[str | None, typer.Option(
+        "--community", help="Name the register's community (社区); asked on a terminal when the "
+        "register has none yet. Not on a terminal and not given: \"default\" (rename it later "
+        "with community rename).", show_default=False)] = None) -> None:
+    """Create the database (at the newest schema), its community and a config file; safe to
+    run twice.
 
     Example:
-      commcare init
-      commcare --db postgresql+psycopg://office@db.example/commcare init
+      commcare init --community 幸福社区
+      commcare --db postgresql+psycopg://office@db.example/commcare init --community 阳光社区
     """
+    from commcare import communities
     from commcare.config import write_default_config
 
     st = state()
     db = st.database(create=True)
-    wrote = write_default_config(st.settings)
+    name = community or _named_community(st)
+    if name is not None:
+        communities.normalize(name)  # a bad name is refused before anything is asked or made
+    elif _interactive() and not st.read_core(lambda conn, ctx: communities.rows(conn)):
+        name = _ask_community()
+    made = st.write_core(communities.ensure, name)
+    several = len(st.read_core(lambda conn, ctx: communities.rows(conn))) > 1
+    wrote = write_default_config(st.settings, made["name"] if made and several else None)
     say("init.done" if db.created else "init.already", path=db.where)
+    if made and made["created"]:
+        say("community.added", id=made["id"], name=made["name"])
     if wrote:
         note("init.config_written", path=str(st.settings.config_path))
+
+
+def _named_community(st) -> str | None:
+    """The global --community (or the environment's, or the config's), if one is given."""
+    return None if st.settings.sources.get("community", "default") == "default" else st.settings.community
+
+
+def _interactive() -> bool:
+    import sys
+
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _ask_community() -> str:
+    from commcare import communities
+    from commcare.errors import InvalidValue
+    from commcare.i18n import t
+
+    while True:
+        answer = typer.prompt(t("community.ask"), default=communities.DEFAULT)
+        try:
+            return communities.normalize(answer)
+        except InvalidValue as exc:
+            note("community.ask_again", problem=exc.message())
 
 
 @config_app.command("show")
@@ -117,6 +157,7 @@ def resident_list(
     unmask: UnmaskOpt = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """List residents (phones masked unless --unmask).
 
@@ -126,6 +167,7 @@ def resident_list(
     from commcare import register
 
     st = state()
+    check_output(output, force)
 
     def run(s, ctx):
         rows = [register.resident_row(r, ctx.tz, unmask) for r in register.list_residents(
@@ -133,7 +175,7 @@ def resident_list(
         return rows
 
     rows = st.write(lambda s, ctx: _unmasked(s, ctx, run, "resident.list")) if unmask else st.read(run)
-    emit(rows, fmt, output, columns=None if fmt == "json" else RESIDENT_COLUMNS + (["id_number"] if unmask else []))
+    emit(rows, fmt, output, columns=None if fmt == "json" else RESIDENT_COLUMNS + (["id_number"] if unmask else []), force=force)
 
 
 def _unmasked(s, ctx, run, what: str):
@@ -241,6 +283,7 @@ def household_list(
     no_liaison: Annotated[bool, typer.Option("--no-liaison", help="Only households without a liaison.")] = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """List households with their liaison, members and special-group members.
 
@@ -249,7 +292,7 @@ def household_list(
     """
     from commcare import register
 
-    emit(state().read(register.list_households, compound, liaison, no_liaison), fmt, output)
+    emit(state().read(register.list_households, compound, liaison, no_liaison), fmt, output, force=force)
 
 
 @household_app.command("assign")
@@ -298,6 +341,7 @@ def staff_list(
     unmask: UnmaskOpt = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """List staff.
 
@@ -307,9 +351,10 @@ def staff_list(
     from commcare import register
 
     st = state()
+    check_output(output, force)
     run = lambda s, ctx: [register.staff_row(x, unmask) for x in register.list_staff(s, ctx, all_)]
     rows = st.write(lambda s, ctx: _unmasked(s, ctx, run, "staff.list")) if unmask else st.read(run)
-    emit(rows, fmt, output, columns=["id", "name", "phone", "role", "active"])
+    emit(rows, fmt, output, columns=["id", "name", "phone", "role", "active"], force=force)
 
 
 @staff_app.command("edit")
@@ -341,6 +386,7 @@ def audit_cmd(
     limit: Annotated[int | None, typer.Option(help="At most this many entries.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Who did what, when (field names only, never phone or ID numbers).
 
@@ -358,7 +404,7 @@ def audit_cmd(
         found = audit.entries(s, ctx, since=start, entity="resident" if rid else None, entity_id=rid, limit=limit)
         return [audit.as_row(e, ctx.tz) for e in found]
 
-    emit(state().read(run), fmt, output)
+    emit(state().read(run), fmt, output, force=force)
 
 
 @audit_app.command("verify")

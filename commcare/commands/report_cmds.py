@@ -6,12 +6,14 @@ from typing import Annotated
 import typer
 
 from commcare.commands.common import (
+    ForceOpt,
     FormatOpt,
     OutputOpt,
     color_enabled,
     emit,
     say,
     state,
+    write_out,
 )
 
 report_app = typer.Typer(help="Reports: what was done, what is overdue, who was missed.", no_args_is_help=True)
@@ -19,7 +21,10 @@ schedule_app = typer.Typer(help="Cron entries for the scheduled evening summary.
 ALL_FORMATS = ("table", "json", "csv", "markdown", "html")
 FailOpt = Annotated[str | None, typer.Option("--fail-on", help="Exit 1 when there is something to act on: overdue, missed or any.")]
 AllOpt = Annotated[bool, typer.Option("--all-communities", help="One summary with a row per community.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
+OutputDirOpt = Annotated[str | None, typer.Option(
+    "--output-dir", help="Write the report to DIR/<report date>.<ext> (md, html, json, csv or txt by "
+    "--format; the date in COMMCARE_TZ, a week's or range's last day), created 0600 like --output; "
+    "the directory is made if missing. For cron.", show_default=False)]
 NotifyOpt = Annotated[list[str] | None, typer.Option(
     "--notify", help="Also send the day's figures (no names or numbers) to a 企业微信/钉钉/飞书 robot webhook, "
                      "any other https URL (JSON), or mailto:ADDRESS (SMTP from the config). Repeatable.",
@@ -31,40 +36,34 @@ def register(app: typer.Typer) -> None:
     app.add_typer(schedule_app, name="schedule")
 
 
-def _write(text: str, output: str | None, force: bool = True) -> None:
-    from commcare import render
+class Target:
+    """Where a report goes: standard output, ``--output FILE``, or ``--output-dir DIR`` (the
+    file named by the report's date, known once the report is made)."""
 
-    if output:
-        render.write_private(output, text, force=True)
-    else:
-        sys.stdout.write(text)
+    def __init__(self, fmt: str | None, output: str | None, output_dir: str | None, force: bool) -> None:
+        from commcare.commands.common import out_format
+        from commcare.errors import InvalidValue
 
+        if output and output_dir:
+            raise InvalidValue("output.both", field="output-dir")
+        if output_dir is not None and not output_dir.strip():
+            raise InvalidValue("value.empty", field="output-dir")
+        self.fmt = out_format(fmt, ALL_FORMATS)
+        self.output, self.output_dir, self.force = output, output_dir, force
 
-def _write_dated(text: str, directory, day, fmt: str, force: bool = False):
-    """``--output-dir``: ``DIR/<report date>.<ext>`` (the date in COMMCARE_TZ), created 0600 as
-    a temporary file renamed into place (a symlink there is replaced, never followed); an
-    existing file is refused unless ``force``."""
-    import os
-    from pathlib import Path
+    @property
+    def color(self) -> bool:
+        return not self.output and not self.output_dir and color_enabled()
 
-    from commcare.errors import Refused
-    from commcare.schedule import FORMAT_SUFFIX
+    def write(self, text: str, last_day: str) -> None:
+        import datetime as dt
 
-    folder = Path(directory).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{day.isoformat()}.{FORMAT_SUFFIX[fmt]}"
-    if not force and (target.exists() or target.is_symlink()):
-        raise Refused("maint.target_exists", path=str(target))
-    tmp = folder / f".{target.name}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+        output = self.output
+        if self.output_dir:
+            from commcare import outfile
+
+            output = str(outfile.dated_path(self.output_dir, dt.date.fromisoformat(last_day), self.fmt))
+        write_out(text, output, self.force)
 
 
 def _check_notify(notify, all_communities: bool = False) -> list[str]:
@@ -98,12 +97,11 @@ def _problems(results: list[dict]) -> str:
     return "; ".join(t("notify.problem", to=r["to"], error=r["error"], tries=r["tries"]) for r in results if not r["ok"])
 
 
-def _day(day_text: str | None, fmt, output, fail_on, all_communities, force=True, notify=None) -> None:
+def _day(day_text: str | None, target: Target, fail_on, all_communities, notify=None) -> None:
     from commcare import report_render, reports
-    from commcare.commands.common import out_format
     from commcare.timeparse import parse_date
 
-    fmt = out_format(fmt, ALL_FORMATS)
+    fmt = target.fmt
     targets = _check_notify(notify, all_communities)
 
     def run(conn, ctx):
@@ -114,9 +112,9 @@ def _day(day_text: str | None, fmt, output, fail_on, all_communities, force=True
 
     data = state().read_core(run)
     if all_communities:
-        _write(_render_all(data, fmt), output)
+        target.write(_render_all(data, fmt), data["date"])
     else:
-        _write(report_render.render_day(data, fmt, color=output is None and color_enabled()), output)
+        target.write(report_render.render_day(data, fmt, color=target.color), data["date"])
     problems = _problems(_deliver(data, "today", targets)) if targets else ""
     if problems:
         from commcare.errors import Refused
@@ -128,12 +126,13 @@ def _day(day_text: str | None, fmt, output, fail_on, all_communities, force=True
 def _all(conn, ctx, day) -> dict:
     import dataclasses
 
-    from commcare import reports
+    from commcare import communities, reports
     from commcare.context import Ctx
 
     rows = []
-    for name in reports.communities(conn):
-        sub = Ctx(dataclasses.replace(ctx.settings, community=name), clock=ctx.clock)
+    for cid, name in communities.rows(conn):
+        sub = Ctx(dataclasses.replace(ctx.settings, community=name), clock=ctx.clock,
+                  _community_id=cid, _community_name=name)
         full = reports.day_report(conn, sub, day)
         rows.append({"community": name, "opened": full["requests"]["opened"], "resolved": full["requests"]["resolved"],
                      "open": full["requests"]["open"], "overdue": full["requests"]["overdue"],
@@ -175,38 +174,38 @@ def _fail_on(data: dict, fail_on: str | None) -> None:
 
 @report_app.command("today")
 def report_today(fmt: FormatOpt = None, output: OutputOpt = None, fail_on: FailOpt = None,
-                 all_communities: AllOpt = False, force: ForceOpt = False, notify: NotifyOpt = None) -> None:
+                 all_communities: AllOpt = False, force: ForceOpt = False, output_dir: OutputDirOpt = None,
+                 notify: NotifyOpt = None) -> None:
     """Today's report: requests opened/resolved/open/overdue, calls due/made/missed, liaisons,
     staff health, donations. --notify also sends the figures to the office's group chat or mail.
 
     Example:
       commcare report today
       commcare report today --format markdown --output 2026-05-08.md --fail-on missed
+      commcare report today --format markdown --output-dir ~/reports --force
       commcare report today --notify 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY'
     """
-    _day(None, fmt, output, fail_on, all_communities, notify=notify)
+    _day(None, Target(fmt, output, output_dir, force), fail_on, all_communities, notify=notify)
 
 
 @report_app.command("day")
 def report_day(date: Annotated[str, typer.Argument(help="The day, YYYY-MM-DD (or yesterday).")],
                fmt: FormatOpt = None, output: OutputOpt = None, fail_on: FailOpt = None,
-               all_communities: AllOpt = False) -> None:
+               all_communities: AllOpt = False, force: ForceOpt = False, output_dir: OutputDirOpt = None) -> None:
     """The report of a past day, as it stood at the end of that day.
 
     Example:
       commcare report day 2026-05-07 --format json
+      commcare report day yesterday --format html --output-dir ~/reports
     """
-    _day(date, fmt, output, fail_on, all_communities)
+    _day(date, Target(fmt, output, output_dir, force), fail_on, all_communities)
 
 
-def _range(first: str | None, last: str | None, fmt, output, week: bool) -> None:
+def _range(first: str | None, last: str | None, target: Target, week: bool) -> None:
     import datetime as dt
 
     from commcare import report_render, reports
-    from commcare.commands.common import out_format
     from commcare.timeparse import parse_date
-
-    fmt = out_format(fmt, ALL_FORMATS)
 
     def run(conn, ctx):
         end = parse_date(last, ctx.tz, ctx.now(), "to") if last else ctx.today()
@@ -216,30 +215,34 @@ def _range(first: str | None, last: str | None, fmt, output, week: bool) -> None
         return reports.range_report(conn, ctx, start, end)
 
     data = state().read_core(run)
-    _write(report_render.render_range(data, fmt, color=output is None and color_enabled()), output)
+    target.write(report_render.render_range(data, target.fmt, color=target.color), data["to"])
 
 
 @report_app.command("week")
 def report_week(date: Annotated[str | None, typer.Option("--date", help="Last day of the week (default today).")] = None,
-                fmt: FormatOpt = None, output: OutputOpt = None) -> None:
+                fmt: FormatOpt = None, output: OutputOpt = None, force: ForceOpt = False,
+                output_dir: OutputDirOpt = None) -> None:
     """The seven days ending today (or --date): a row per day, with totals.
 
     Example:
       commcare report week --format html --output week.html
+      commcare report week --format markdown --output-dir ~/reports
     """
-    _range(None, date, fmt, output, week=True)
+    _range(None, date, Target(fmt, output, output_dir, force), week=True)
 
 
 @report_app.command("range")
 def report_range(from_: Annotated[str, typer.Option("--from", help="First day.")],
                  to: Annotated[str, typer.Option("--to", help="Last day.")],
-                 fmt: FormatOpt = None, output: OutputOpt = None) -> None:
+                 fmt: FormatOpt = None, output: OutputOpt = None, force: ForceOpt = False,
+                 output_dir: OutputDirOpt = None) -> None:
     """Any span of days: a row per day, with totals.
 
     Example:
       commcare report range --from 2026-05-01 --to 2026-05-31 --format csv
+      commcare report range --from 2026-05-01 --to 2026-05-31 --format csv --output-dir ~/reports
     """
-    _range(from_, to, fmt, output, week=False)
+    _range(from_, to, Target(fmt, output, output_dir, force), week=False)
 
 
 AtOpt = Annotated[str, typer.Option("--at", help="Time of day, HH:MM, in COMMCARE_TZ.")]
@@ -376,7 +379,11 @@ def _run_scheduled(st, record: dict, at: str | None, report: str, fmt: str, dire
     week = report == "week"
     data = st.read_core(lambda conn, ctx: (reports.week_report if week else reports.day_report)(conn, ctx, day))
     text = (report_render.render_range if week else report_render.render_day)(data, fmt)
-    record["file"] = str(_write_dated(text, directory, day, fmt, force=True))
+    from commcare import outfile
+
+    target = outfile.dated_path(directory, day, fmt)  # as report --output-dir writes it
+    write_out(text, str(target), force=True)
+    record["file"] = str(target)
     record["delivery"] = _deliver(data, report, targets) if targets else []
     problems = _problems(record["delivery"])
     if problems:

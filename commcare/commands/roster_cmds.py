@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import FormatOpt, emit, note, say, state
+from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, check_output, emit, note, say, state, write_out
 from commcare.commands.register_cmds import resident_app
 
 
@@ -131,9 +131,9 @@ class ProgressBar:
 @resident_app.command("export")
 def resident_export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv, xlsx or json.")] = "csv",
-    output: Annotated[str | None, typer.Option("--output", "-o", help="File to write (created 0600).")] = None,
+    output: OutputOpt = None,
     unmask: Annotated[bool, typer.Option("--unmask", help="Full phone and ID numbers (recorded in the audit trail).")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    force: ForceOpt = False,
     tag: Annotated[str | None, typer.Option(help="Only this special group.")] = None,
     compound: Annotated[str | None, typer.Option(help="Only this compound.")] = None,
 ) -> None:
@@ -146,14 +146,13 @@ def resident_export(
     from commcare import exporter
 
     st = state()
+    exporter.check_format(fmt, output)
+    check_output(output, force)
     with ProgressBar(sys.stderr) as progress:
         run = st.write_core if unmask else st.read_core
         rows = run(exporter.export_rows, unmask, tag, compound, progress)
-    data = exporter.write(rows, fmt, output, force)
-    if data is not None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-    else:
+    write_out(exporter.encode(rows, fmt), output, force)
+    if output:
         note("roster.exported", count=len(rows), path=output)
 
 

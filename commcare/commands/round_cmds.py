@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import FormatOpt, OutputOpt, emit, say, state
+from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, emit, say, state, write_out
 
 call_app = typer.Typer(help="Daily check-in calls to the special groups.", no_args_is_help=True)
 health_app = typer.Typer(help="Staff health reports (temperature twice a day).", no_args_is_help=True)
@@ -32,17 +32,6 @@ def _confirm(row: dict, fmt, key: str, **values) -> None:
         emit(row, fmt)
     else:
         say(key, **values)
-
-
-def _write(text: str, output: str | None) -> None:
-    import sys
-
-    if output:
-        from commcare.render import write_private
-
-        write_private(output, text)
-    else:
-        sys.stdout.write(text)
 
 
 @call_app.command("log")
@@ -74,6 +63,7 @@ def call_due(
     liaison: Annotated[str | None, typer.Option(help="Only this liaison's households.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """The special-group residents not yet reached today, grouped by liaison, phones in full.
     Two unanswered calls today: escalate (emergency contact shown). Not reached for
@@ -89,11 +79,11 @@ def call_due(
     fmt = out_format(fmt)
     rows = state().read_core(calls.due_calls, liaison)
     if fmt == "table":
-        _write(round_render.due_table(rows), output)
+        write_out(round_render.due_table(rows), output, force)
     elif fmt == "json":
-        _write(round_render.json_rows(rows), output)
+        write_out(round_render.json_rows(rows), output, force)
     else:
-        emit(rows, fmt, output, columns=DUE_COLUMNS)
+        emit(rows, fmt, output, columns=DUE_COLUMNS, force=force)
 
 
 @call_app.command("list")
@@ -102,6 +92,7 @@ def call_list(
     resident: Annotated[str | None, typer.Option(help="Only this resident.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """The calls made on a day, oldest first.
 
@@ -113,7 +104,7 @@ def call_list(
 
     rows = state().read_core(lambda conn, ctx: calls.call_rows(
         conn, ctx, parse_date(date, ctx.tz, ctx.now()) if date else None, resident))
-    emit(rows, fmt, output, columns=["id", "at", "resident", "outcome", "by", "note", "request"])
+    emit(rows, fmt, output, columns=["id", "at", "resident", "outcome", "by", "note", "request"], force=force)
 
 
 @call_app.command("round")
@@ -151,7 +142,7 @@ def health_log(
 
 
 @health_app.command("due")
-def health_due(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
+def health_due(fmt: FormatOpt = None, output: OutputOpt = None, force: ForceOpt = False) -> None:
     """Active staff with fewer than two temperature reports today.
 
     Example:
@@ -159,7 +150,7 @@ def health_due(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     """
     from commcare import daily_logs
 
-    emit(state().read(daily_logs.health_due), fmt, output, columns=["id", "staff", "reports"])
+    emit(state().read(daily_logs.health_due), fmt, output, columns=["id", "staff", "reports"], force=force)
 
 
 @health_app.command("list")
@@ -169,6 +160,7 @@ def health_list(
     staff: Annotated[str | None, typer.Option(help="Only this staff member.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """The temperature reports of a day (default today) or of --from … --to.
 
@@ -178,7 +170,7 @@ def health_list(
     from commcare import daily_logs
 
     rows = state().read(daily_logs.list_health, from_, to, staff)
-    emit(rows, fmt, output, columns=["id", "at", "staff", "temp", "test", "by"])
+    emit(rows, fmt, output, columns=["id", "at", "staff", "temp", "test", "by"], force=force)
 
 
 @donation_app.command("add")
@@ -208,6 +200,7 @@ def donation_list(
     totals: Annotated[bool, typer.Option("--totals", help="Only the totals per item and unit.")] = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Donations between two days (default: all), then the totals per item and unit. With
     --format json/csv: the donations, or with --totals the totals.
@@ -223,7 +216,7 @@ def donation_list(
     st = state()
     if totals or fmt != "table":
         fn = daily_logs.donation_totals if totals else daily_logs.list_donations
-        emit(st.read(fn, from_, to), fmt, output)
+        emit(st.read(fn, from_, to), fmt, output, force=force)
         return
     donations, sums = st.read(lambda s, ctx: (daily_logs.list_donations(s, ctx, from_, to),
                                               daily_logs.donation_totals(s, ctx, from_, to)))
@@ -234,7 +227,7 @@ def donation_list(
     text = render.to_table(donations, ["id", "at", "donor", "for", "items", "note"], headers)
     text += "\n" + render.to_table(sums, ["item", "quantity", "unit", "donations"], headers,
                                    title=i18n.t("donation.totals"))
-    _write(text, output)
+    write_out(text, output, force)
 
 
 @directory_app.command("add")
@@ -263,6 +256,7 @@ def directory_list(
     search: Annotated[str | None, typer.Option(help="Name, pinyin, initials or phone digits.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """List the directory (numbers in full: they are public services).
 
@@ -272,7 +266,7 @@ def directory_list(
     from commcare import daily_logs
 
     emit(state().read(daily_logs.list_directory, kind, search), fmt, output,
-         columns=["id", "name", "phone", "kind", "hours", "address"])
+         columns=["id", "name", "phone", "kind", "hours", "address"], force=force)
 
 
 @directory_app.command("import")

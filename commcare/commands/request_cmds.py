@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, emit, say, state, write_out
+from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, emit, say, state
 
 request_app = typer.Typer(help="Requests for help: list, show, assign, start, resolve, cancel, reopen, note.",
                           no_args_is_help=True)

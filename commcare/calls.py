@@ -16,6 +16,7 @@ from sqlalchemy import and_, exists, func, insert, select
 
 from commcare import audit, identity, lookup
 from commcare.errors import InvalidValue, Refused
+from commcare.storage import integrity
 from commcare.storage.tables import calls, households, resident_tags, residents, staff
 from commcare.timeparse import day_bounds, iso, parse_when
 
@@ -77,13 +78,17 @@ def due_calls(conn, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
 
     The rows are put in order here, not by the database: SQLite sorts 15,000 wide rows in a
     temporary file (60 ms), Python in memory (10 ms), and the order is then the same on every
-    backend (PostgreSQL would sort names by its collation and NULLs last)."""
+    backend (PostgreSQL would sort names by its collation and NULLs last).
+
+    The special groups are first checked to be read whole (``integrity.verify``, exit 3)."""
     day = day or ctx.today()
+    call_tags = identity.call_tags(ctx.extra_tags)
+    integrity.verify(conn, ctx.community_id(conn), call_tags, everyone=False)
     start, end = day_bounds(day, ctx.tz)
     r, h, st, c = residents, households, staff, calls
     same = c.c.resident_id == r.c.id
     today = and_(same, c.c.at >= start, c.c.at < end)
-    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(identity.call_tags(ctx.extra_tags)))
+    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(call_tags))
     tries = select(func.count()).select_from(c).where(today).scalar_subquery()
     last_reached = (select(c.c.at).where(same, c.c.at < end, c.c.outcome.in_(REACHED))
                     .order_by(c.c.at.desc()).limit(1).scalar_subquery())

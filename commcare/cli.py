@@ -18,6 +18,7 @@ from commcare.commands import (
     audit,
     call,
     common,
+    community,
     config,
     db,
     demo,
@@ -130,13 +131,13 @@ def _known(exc: Exception) -> int:
     if os.environ.get("COMMCARE_DEBUG") == "1":
         raise exc
     if isinstance(exc, ImportRejected):
-        for line in exc.problems:
+        for line in exc.problems:  # each made of a message whose values are masked
             sys.stderr.write(f"{line}\n")
     if isinstance(exc, CommcareError):
         return _fail(exc.message(), exc.exit_code, exc)
     translated = _database_failure(exc)
     if translated is not None:
-        return _fail(translated.message(), translated.exit_code, exc)
+        return _fail(translated.message(), translated.exit_code, translated)
     from commcare.i18n import t
 
     return _fail(t("error.internal", kind=type(exc).__name__), 1, exc)
@@ -155,8 +156,18 @@ def _database_failure(exc: Exception):
 
 
 def _fail(message: str, code: int, exc: Exception | None = None) -> int:
-    """One line on stderr: control characters from a quoted bad value are shown escaped."""
-    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    """One line on stderr: control characters from a quoted bad value are shown escaped; a
+    usage error's quoted value has its phone and ID numbers masked (a ``CommcareError``'s
+    message masks its own values)."""
+    from commcare.errors import CommcareError
+
+    if not isinstance(exc, CommcareError):
+        from commcare.masking import mask_numbers
+
+        message = mask_numbers(message)
+    from commcare.render.terminal_text import printable
+
+    safe = printable(message)
     sys.stderr.write(f"commcare: {safe}\n")
     return code
 
@@ -208,7 +219,7 @@ for _name, _group in (("resident", resident.app), ("household", household.app), 
                       ("audit", audit.app), ("config", config.app), ("request", request.app),
                       ("call", call.app), ("health", health.app), ("donation", donation.app),
                       ("directory", directory.app), ("report", report.app), ("schedule", schedule.app),
-                      ("db", db.app), ("retention", retention.app)):
+                      ("db", db.app), ("retention", retention.app), ("community", community.app)):
     app.add_typer(_group, name=_name)
 
 

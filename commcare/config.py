@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from commcare.errors import ConfigError
 
-KEYS = ("database", "timezone", "lang", "operator", "community", "retention_days")
+KEYS = ("database", "timezone", "lang", "operator", "community", "retention_days", "db_timeout")
 ENV = {
     "database": "COMMCARE_DB",
     "config": "COMMCARE_CONFIG",
@@ -19,6 +20,22 @@ ENV = {
 }
 DEFAULT_TZ = "Asia/Shanghai"
 DEFAULT_COMMUNITY = "default"
+DEFAULT_DB_TIMEOUT = 30.0  # seconds a PostgreSQL server may leave a command without an answer
+
+# What each key of the config file must hold: a kind ("text", "whole number", "number",
+# "table") and, for numbers, the range that makes sense. A key of the wrong type or out of
+# range is refused (exit 2) naming it, before anything else runs; keys not listed here are
+# left to whoever reads them.
+TEXT = ("text", None)
+SCHEMA = {
+    "database": TEXT, "timezone": TEXT, "lang": TEXT, "operator": TEXT, "community": TEXT,
+    "retention_days": ("whole number", (1, 36_500)),
+    "unreached_days": ("whole number", (1, 3_650)),
+    "db_timeout": ("number", (1, 3_600)),
+    "fever_at": ("number", (34, 43)),
+    "tags": ("table", None),
+}
+TAG_SCHEMA = {"zh": "text", "en": "text", "aliases": "list of text", "daily_call": "true or false"}
 
 
 def user_data_dir() -> Path:
@@ -46,6 +63,7 @@ class Settings:
     operator: str = ""
     community: str = DEFAULT_COMMUNITY
     retention_days: int | None = None
+    db_timeout: float = DEFAULT_DB_TIMEOUT
     file: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)
 
@@ -66,6 +84,10 @@ def read_config_file(path: Path) -> dict:
             return tomli.load(fh)
     except (tomli.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError("config.broken", field=str(path), path=str(path), problem=str(exc))
+    except RecursionError:  # tomli parses nested arrays and tables by recursion
+        from commcare.i18n import t
+
+        raise ConfigError("config.broken", field=str(path), path=str(path), problem=t("config.too_deep"))
     except OSError as exc:
         raise ConfigError("config.unreadable", field=str(path), path=str(path), problem=exc.strerror)
 
@@ -99,6 +121,7 @@ def load_settings(**options) -> Settings:
     sources: dict = {}
     config_path = Path(_pick("config", options, {}, None, sources) or default_config_path())
     file = read_config_file(config_path)
+    check_file(file, config_path)
     settings = Settings(
         database=str(_pick("database", options, file, None, sources) or default_database()),
         config_path=config_path,
@@ -106,7 +129,8 @@ def load_settings(**options) -> Settings:
         lang=_pick("lang", options, file, None, sources),
         operator=str(_pick("operator", options, file, None, sources) or _os_user()),
         community=str(_pick("community", options, file, DEFAULT_COMMUNITY, sources)),
-        retention_days=_retention(file.get("retention_days"), config_path),
+        retention_days=file.get("retention_days"),
+        db_timeout=float(file.get("db_timeout", DEFAULT_DB_TIMEOUT)),
         file=file,
         sources=sources,
     )
@@ -114,12 +138,56 @@ def load_settings(**options) -> Settings:
     return settings
 
 
-def _retention(value, path: Path) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError("config.bad_value", field="retention_days", path=str(path), value=value)
-    return value
+def check_file(file: dict, path: Path) -> None:
+    """Refuse (exit 2, naming the key) a key of the config file of the wrong type or out of
+    range: ``community = [1, 2]``, ``retention_days = 99999999999``."""
+    for key, (kind, bounds) in SCHEMA.items():
+        if key in file:
+            _check_value(key, file[key], kind, bounds, path)
+    for name, spec in (file.get("tags") or {}).items():
+        if not isinstance(spec, dict):
+            _bad(f"tags.{name}", spec, "table", path)
+        for key, value in spec.items():
+            wanted = TAG_SCHEMA.get(key)
+            if wanted is not None and not _is(value, wanted):
+                _bad(f"tags.{name}.{key}", value, wanted, path)
+
+
+def _check_value(key: str, value, kind: str, bounds, path: Path) -> None:
+    if not _is(value, kind):
+        _bad(key, value, kind, path)
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        raise ConfigError("config.out_of_range", field=key, path=str(path), value=_shown(value),
+                          low=bounds[0], high=bounds[1])
+
+
+def _is(value, kind: str) -> bool:
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "whole number":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "table":
+        return isinstance(value, dict)
+    if kind == "list of text":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return isinstance(value, bool)  # "true or false"
+
+
+def _bad(key: str, value, kind: str, path: Path):
+    from commcare.i18n import t
+
+    raise ConfigError("config.bad_type", field=key, path=str(path), value=_shown(value),
+                      kind=t(f"config.kind.{kind}"))
+
+
+def _shown(value) -> str:
+    """A value as the message shows it: short, on one line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _check(settings: Settings) -> None:
@@ -133,17 +201,22 @@ def _check(settings: Settings) -> None:
         raise ConfigError("config.bad_lang", field="lang", value=settings.lang)
 
 
-def write_default_config(settings: Settings) -> bool:
-    """Write a commented config file if there is none; True if one was written."""
+def write_default_config(settings: Settings, community: str | None = None) -> bool:
+    """Write a commented config file if there is none; True if one was written. ``community``
+    is written only when given (a register with several communities): a register with one
+    uses it unnamed, and a name pinned here would outlive a ``community rename``."""
     path = settings.config_path
     if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
+    import json
+
     text = (
         "# commcare settings. A command-line option or environment variable overrides these.\n"
         f'database = "{settings.database}"\n'
         f'timezone = "{settings.timezone}"\n'
-        f'community = "{settings.community}"\n'
+        + (f"community = {json.dumps(community, ensure_ascii=False)}\n" if community else
+           '# community = "幸福社区"  # which one, where the database holds several communities\n') +
         '# lang = "zh"            # zh or en; default: the system locale\n'
         '# operator = "王秀英"     # who you are, for the audit trail\n'
         "# retention_days = 1095  # erase personal data of residents archived this long ago\n"

@@ -16,6 +16,7 @@ class Ctx:
     settings: Settings
     clock: Callable[[], dt.datetime] | None = None  # tests inject one
     _community_id: int | None = field(default=None, repr=False)
+    _community_name: str | None = field(default=None, repr=False)
 
     @property
     def operator(self) -> str:
@@ -28,12 +29,19 @@ class Ctx:
 
     @property
     def community(self) -> str:
-        return self.settings.community
+        """The community's name: as the register has it once ``community_id`` has found it."""
+        return self._community_name or self.settings.community
 
     @property
     def extra_tags(self) -> dict:
         tags = self.settings.file.get("tags")
         return tags if isinstance(tags, dict) else {}
+
+    @property
+    def extra_headers(self) -> dict:
+        """The config's ``[headers]``: more words for a roster's column headers."""
+        headers = self.settings.file.get("headers")
+        return headers if isinstance(headers, dict) else {}
 
     def now(self) -> dt.datetime:
         """The machine's clock (never the database server's). ``COMMCARE_NOW`` fixes it, for
@@ -51,15 +59,13 @@ class Ctx:
         return self.now().astimezone(self.tz).date()
 
     def community_id(self, conn, create: bool = False) -> int | None:
-        """The id of this command's community; created on first write."""
+        """The id of this command's community (``commcare.communities.resolve``: the one named,
+        else the register's only one; a name the register does not have is refused). ``create``:
+        the command writes, and a register with no community yet gets its first."""
         if self._community_id is None:
-            from sqlalchemy import insert, select
+            from commcare import communities
 
-            from commcare.storage.tables import communities
-
-            found = conn.scalar(select(communities.c.id).where(communities.c.name == self.community))
-            if found is None and create:
-                found = conn.scalar(insert(communities).values(name=self.community, created_at=self.now())
-                                    .returning(communities.c.id))
-            self._community_id = found
+            found = communities.resolve(conn, self, create)
+            if found is not None:
+                self._community_id, self._community_name = found.id, found.name
         return self._community_id

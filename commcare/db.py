@@ -17,26 +17,32 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from commcare.errors import DatabaseError
+from commcare.errors import Damaged, DatabaseError
+from commcare.storage.damage import clear_damage, mark_damaged, refuse_if_damaged
 from commcare.storage.engine import (
     busy_timeout,
     create_private_file,
+    damage_summary,
     display_url,
+    is_corrupt,
+    is_damage,
     is_retryable,
     is_url,
     make_engine,
     sqlite_path,
+    sqlite_trouble,
     to_url,
     translate,
 )
 
 # What the rest of commcare takes from here: the engine-level helpers are this module's API too.
-__all__ = ["HEAD", "REVISIONS", "Database", "busy_timeout", "create_private_file", "display_url", "downgrade",
-           "exclusive_sqlite", "is_retryable", "is_url", "make_engine", "migrate_locked", "open_database",
-           "sqlite_path", "to_url", "translate", "upgrade"]
+__all__ = ["HEAD", "REVISIONS", "Database", "busy_timeout", "clear_damage", "create_private_file", "damage_summary",
+           "display_url", "downgrade", "exclusive_sqlite", "is_corrupt", "is_retryable", "is_url", "make_engine",
+           "mark_damaged", "migrate_locked", "open_database", "refuse_if_damaged", "sqlite_path", "to_url",
+           "translate", "upgrade"]
 
 # The migration revisions in order; the last is the head. A test checks this against Alembic.
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0003")
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
 HEAD = REVISIONS[-1]
 RETRIES = 8
@@ -49,12 +55,14 @@ def probe_sqlite(path: Path) -> str | None:
 
     Opens the file read-only, so a foreign or damaged file is left exactly as it was.
     """
+    if path.is_dir():
+        raise DatabaseError("db.is_folder", path=str(path))
     if not path.exists() or path.stat().st_size == 0:
         return None
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy_timeout())
     except sqlite3.Error as exc:
-        raise DatabaseError("db.unreadable", path=str(path), problem=str(exc))
+        raise sqlite_trouble(exc, str(path)) or DatabaseError("db.unreadable", path=str(path), problem=str(exc))
     try:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not tables:
@@ -65,7 +73,10 @@ def probe_sqlite(path: Path) -> str | None:
     except sqlite3.DatabaseError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise DatabaseError("db.locked", path=str(path))
-        raise DatabaseError("db.not_database", path=str(path), problem=str(exc))
+        if is_corrupt(exc):
+            mark_damaged(str(path), damage_summary(exc))
+            raise Damaged("integrity.corrupt", path=str(path))
+        raise sqlite_trouble(exc, str(path)) or DatabaseError("db.not_database", path=str(path), problem=str(exc))
     finally:
         con.close()
     if row is None:
@@ -111,8 +122,18 @@ class Database:
     @contextmanager
     def connect(self):
         """A read connection (a plain deferred transaction, rolled back at the end)."""
-        with self.engine.connect() as conn:
+        with self.watching(), self.engine.connect() as conn:
             yield conn
+
+    @contextmanager
+    def watching(self):
+        """Remember (``mark_damaged``) a damage found while the block runs, and let it go on."""
+        try:
+            yield
+        except Exception as exc:
+            if is_damage(exc):
+                mark_damaged(self.database, damage_summary(exc))
+            raise
 
     def transact(self, fn, *args, **kwargs):
         """Run ``fn(connection, *args, **kwargs)`` in one write transaction, retried when busy."""
@@ -123,6 +144,11 @@ class Database:
         return self._retrying(in_connection)
 
     def _retrying(self, run):
+        refuse_if_damaged(self.database)
+        with self.watching():
+            return self._retry(run)
+
+    def _retry(self, run):
         from sqlalchemy import exc as sa_exc
 
         engine = self.engine.execution_options(commcare_write=True)
@@ -141,19 +167,22 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(database: str, *, create: bool = False, allow_old: bool = False) -> Database:
+def open_database(database: str, *, create: bool = False, allow_old: bool = False,
+                  server_timeout: float | None = None) -> Database:
     """Open and check a database. A SQLite file that does not exist yet (or is empty) is
     created at head; a server database must have been made by ``commcare init`` unless
-    ``create`` is true."""
+    ``create`` is true. ``server_timeout``: config db_timeout (``make_engine``)."""
     path = sqlite_path(database)
     where = display_url(database)
     if path is not None:
         revision = probe_sqlite(path)
         if revision is None:
+            clear_damage(database)  # it told of a file that is no longer there
             return _create_sqlite(database, path)
+        refuse_if_damaged(database)
         check_revision(revision, where, allow_old)
         return Database(database, make_engine(database))
-    engine = make_engine(database)
+    engine = make_engine(database, server_timeout=server_timeout)
     try:
         revision = probe_server(engine)
     except DatabaseError:
@@ -223,12 +252,29 @@ def _migrate(conn, step, revision: str) -> None:
         with conn.execution_options(commcare_write="exclusive").begin():
             if not sqlite:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
-            step(alembic_config(conn), revision)
+            _step_without_counting(conn, step, revision)
             if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
                 raise DatabaseError("maint.migration_broke_keys", revision=revision)
     finally:
         if sqlite:
             conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+
+
+def _step_without_counting(conn, step, revision: str) -> None:
+    """Migrate with the counting triggers (``commcare.storage.integrity``) set aside and put back
+    after, if their table is there: SQLite drops a table's triggers with the table when a
+    batch migration rebuilds it, and refuses to rename a table while another one's trigger
+    names a table that is, for that moment, not there. A migration that adds, removes or
+    archives residents recounts (``integrity.recount``)."""
+    from sqlalchemy import inspect
+
+    from commcare.storage import integrity
+
+    if inspect(conn).has_table("register_counts"):
+        integrity.uninstall(conn)
+    step(alembic_config(conn), revision)
+    if inspect(conn).has_table("register_counts"):
+        integrity.install(conn)
 
 
 def migrate_locked(database: str, before_migrating=None) -> tuple[str | None, str]:
@@ -327,7 +373,7 @@ def _upgrade_server(conn) -> str:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         before = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
         if before != HEAD:
-            command.upgrade(alembic_config(conn), "head")
+            _step_without_counting(conn, command.upgrade, "head")
     return before
 
 

@@ -115,7 +115,7 @@ def _directory_columns(header: list[str]) -> dict[str, int]:
     """field -> column index, by the directory's header words (the roster's reader)."""
     from commcare.roster.read import map_headers
 
-    mapping, _unknown = map_headers(header, fields=FIELDS, section="directory", required=())
+    mapping, _unknown = map_headers(header, FIELDS, section="directory", required=())
     columns = {field: i for i, field in mapping.items()}
     missing = [f for f in ("name", "phone") if f not in columns]
     if missing:

@@ -18,9 +18,12 @@ class CommcareError(Exception):
         self.values = values
 
     def message(self, lang: str | None = None) -> str:
+        """The message in ``lang``, phone and ID numbers in its values masked (a lookup's
+        reference, a value that failed its check): errors reach terminals, logs and mail."""
         from commcare.i18n import t
+        from commcare.masking import mask_values
 
-        return t(self.key, lang, **self.values)
+        return t(self.key, lang, **mask_values(self.values))
 
 
 class Refused(CommcareError):
@@ -67,3 +70,7 @@ class ImportRejected(Refused):
     def __init__(self, key: str, problems: list | None = None, **values: object) -> None:
         super().__init__(key, **values)
         self.problems = problems or []
+
+
+class Damaged(DatabaseError):
+    """The register cannot be read whole: a damaged page, or counts that no longer agree."""

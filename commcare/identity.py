@@ -22,6 +22,8 @@ LANDLINE = re.compile(r"(0[0-9]{2,3})([1-9][0-9]{6,7})", re.ASCII)
 THREE_DIGIT_AREAS = re.compile(r"0(10|2[0-9])", re.ASCII)
 _PHONE_JUNK = re.compile(r"[\s\-()\u2010-\u2015\u2212]")
 ID_FORMAT = re.compile(r"[0-9]{17}[0-9X]", re.ASCII)
+# A number as a spreadsheet shows one too large for its 15 digits: 4.10105194211031E+17
+AS_NUMBER = re.compile(r"[0-9](\.[0-9]*)?E\+?[0-9]+", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # exactly the code points of category Cc
 
 
@@ -76,12 +78,16 @@ def normalize_id_number(raw: str, field: str = "id_number") -> str:
     if type(raw) is not str or not ID_FORMAT.fullmatch(raw):  # else already clean
         text = re.sub(r"\s", "", nfkc(str(raw))).upper()
         if not ID_FORMAT.fullmatch(text):
+            if AS_NUMBER.fullmatch(text):  # 4.10105194211031E+17: a spreadsheet's number
+                raise InvalidValue("rosters.id_as_number", field=field)
             raise InvalidValue("value.bad_id_format", field=field, value=_hide_id(text))
     # The check digit and the birth date, as GB 11643 defines them. Not stdnum's ric.validate():
     # it also requires the region code to have existed in the birth year, which refuses a
     # 1935-born resident of a county created in 1955 whose card carries today's code.
     if text[17] != id_check_digit(text[:17]):
-        raise InvalidValue("value.bad_id_checksum", field=field, value=_hide_id(text))
+        # A spreadsheet keeps 15 significant digits of a number: the last three become 000.
+        key = "rosters.id_digits_lost" if text.endswith("000") else "value.bad_id_checksum"
+        raise InvalidValue(key, field=field, value=_hide_id(text))
     if not plausible_birth_date(text[6:14], system_date()):
         raise InvalidValue("value.bad_id_date", field=field, value=_hide_id(text))
     return text
@@ -258,35 +264,70 @@ def parse_emergency_contact(raw: str) -> tuple[str | None, str | None]:
 # --- tags and categories -------------------------------------------------------------------
 
 def tag_table(extra: dict | None = None) -> dict[str, dict]:
-    """The shipped tags, extended by the config file's ``[tags.NAME]`` tables."""
+    """The shipped tags, extended by the config file's ``[tags.NAME]`` tables: a new NAME adds
+    a tag; for a shipped one, the words of its ``aliases`` are added to the shipped words and
+    its other keys replace the shipped ones."""
     from commcare.resources import load_toml
 
     table = {slug: dict(spec) for slug, spec in load_toml("tags").items()}
     for slug, spec in (extra or {}).items():
         if isinstance(spec, dict):
             merged = table.setdefault(slug, {"zh": slug, "en": slug, "aliases": [], "daily_call": True})
+            shipped = list(merged.get("aliases", []))
             merged.update(spec)
+            merged["aliases"] = shipped + [a for a in spec.get("aliases", []) if a not in shipped]
     return table
 
 
-def parse_tag(raw: str, extra: dict | None = None, field: str = "tag") -> str:
-    text = nfkc(raw).strip().lower()
+_TAG_WORDS: dict[int, tuple] = {}
+
+
+def tag_words(extra: dict | None = None) -> dict[str, tuple[str, ...]]:
+    """Each word that means a tag (its slug, its Chinese label, its aliases; NFKC, lower-case)
+    -> the tags it means, in the table's order. A word listed under two tags means both
+    (独居老人: lives-alone and elderly). Built once per configuration."""
+    extra = extra or None  # an empty configuration is the shipped one
+    cached = _TAG_WORDS.get(id(extra))
+    if cached is not None and cached[0] is extra:
+        return cached[1]
+    words: dict[str, tuple[str, ...]] = {}
     for slug, spec in tag_table(extra).items():
-        if text == slug or text in [nfkc(a).lower() for a in spec.get("aliases", [])] or text == spec.get("zh"):
-            return slug
-    raise InvalidValue("value.bad_tag", field=field, value=raw, choices=", ".join(tag_table(extra)))
+        for word in (slug, spec.get("zh", ""), *spec.get("aliases", [])):
+            key = nfkc(str(word)).strip().lower()
+            if key and slug not in words.get(key, ()):
+                words[key] = words.get(key, ()) + (slug,)
+    _TAG_WORDS[id(extra)] = (extra, words)
+    return words
+
+
+def parse_tag(raw: str, extra: dict | None = None, field: str = "tag") -> str:
+    """One tag, as a filter names it (``--tag``). A word that means two tags (独居老人) is
+    refused: a filter takes one."""
+    found = tag_words(extra).get(nfkc(raw).strip().lower())
+    if not found:
+        raise InvalidValue("value.bad_tag", field=field, value=raw, choices=", ".join(tag_table(extra)))
+    if len(found) > 1:
+        raise InvalidValue("rosters.tag_means_several", field=field, value=raw, tags=", ".join(found))
+    return found[0]
 
 
 TAG_SEPARATORS = re.compile(r"[、，,;；/\s]+")
 
 
 def parse_tags(raw: str | list[str] | None, extra: dict | None = None, field: str = "tags") -> list[str]:
-    """Tags from a list, or from one string separated by 、，,;； or spaces; deduplicated."""
+    """Tags from a list, or from one string separated by 、，,;； or spaces; deduplicated. A word
+    that means two tags gives both."""
     if raw is None:
         return []
     parts = raw if isinstance(raw, list) else [raw]
-    words = [w for part in parts for w in TAG_SEPARATORS.split(nfkc(part)) if w]
-    return sorted({parse_tag(w, extra, field) for w in words})
+    words = tag_words(extra)
+    found: set[str] = set()
+    for word in (w for part in parts for w in TAG_SEPARATORS.split(nfkc(part)) if w):
+        slugs = words.get(word.strip().lower())
+        if not slugs:
+            raise InvalidValue("value.bad_tag", field=field, value=word, choices=", ".join(tag_table(extra)))
+        found.update(slugs)
+    return sorted(found)
 
 
 def call_tags(extra: dict | None = None) -> list[str]:

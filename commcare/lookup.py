@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from commcare import identity
 from commcare.errors import Ambiguous, InvalidValue, NotFound
+from commcare.storage import integrity
 from commcare.storage.tables import households, residents, staff
 
 NUMBER = re.compile(r"#?([0-9]{1,9})", re.ASCII)
@@ -22,7 +23,16 @@ RESIDENT = (residents.c.id, residents.c.name, residents.c.archived_at, residents
 
 def resident(conn, ctx, ref, field: str = "resident"):
     """The one resident ``ref`` names (a row of ``RESIDENT``); an active one is preferred
-    when a phone or name is shared with an archived resident."""
+    when a phone or name is shared with an archived resident. Before saying that no resident
+    matches, the register is checked to read whole (a damaged page is exit 3, not "not found")."""
+    try:
+        return _resident(conn, ctx, ref, field)
+    except NotFound:
+        integrity.verify(conn, ctx.community_id(conn))
+        raise
+
+
+def _resident(conn, ctx, ref, field: str):
     text = identity.nfkc(str(ref)).strip()
     if not text:
         raise InvalidValue("value.empty", field=field)

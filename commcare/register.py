@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 
 from commcare import audit, identity, lookup
 from commcare.errors import Conflict, InvalidValue
+from commcare.storage import integrity
 from commcare.storage.tables import households, resident_tags, residents, staff
 
 INTERNAL_FIELDS = frozenset({"name_pinyin", "name_initials"})  # kept out of the audit trail
@@ -200,11 +201,14 @@ def row_of(conn, ctx, rid: int, unmask: bool = False) -> dict:
 
 def list_residents(conn, ctx, tag=None, compound=None, liaison=None, search=None,
                    archived: bool = False, unmask: bool = False) -> list[dict]:
+    """The residents that match, after checking that the register reads whole
+    (``integrity.verify``: the active residents, and those of ``tag``; exit 3 if not)."""
     r = residents.c
+    slug = identity.parse_tag(tag, ctx.extra_tags) if tag else None
+    integrity.verify(conn, ctx.community_id(conn), [slug] if slug else ())
     where = [r.community_id == ctx.community_id(conn),
              r.archived_at.is_not(None) if archived else r.archived_at.is_(None)]
-    if tag:
-        slug = identity.parse_tag(tag, ctx.extra_tags)
+    if slug:
         where.append(r.id.in_(select(resident_tags.c.resident_id).where(resident_tags.c.tag == slug)))
     if compound:
         where.append(households.c.compound == identity.normalize_text(compound, "compound"))

@@ -16,7 +16,7 @@ from commcare.calls import REACHED, by_liaison, in_community
 from commcare.donations import quantity
 from commcare.health import FEVER_AT
 from commcare.help_requests import OPEN_STATES
-from commcare.storage import tables
+from commcare.storage import integrity
 from commcare.storage.tables import (
     calls,
     donation_items,
@@ -40,9 +40,13 @@ def moment_of(ctx, day: dt.date) -> tuple[dt.datetime, dt.datetime, dt.datetime,
     return start, end, min(end, now) if live else end, live
 
 
-def day_report(conn, ctx, day: dt.date) -> dict:
-    """The report of ``day``: the contract's figures, as they stood at its end (or now)."""
+def day_report(conn, ctx, day: dt.date, verify: bool = True) -> dict:
+    """The report of ``day``: the contract's figures, as they stood at its end (or now). The
+    special groups are first checked to be read whole (``integrity.verify``, exit 3) unless the
+    caller did."""
     cid = ctx.community_id(conn)
+    if verify:
+        integrity.verify(conn, cid, identity.call_tags(ctx.extra_tags), everyone=False)
     start, end, at, live = moment_of(ctx, day)
     special = _special_residents(conn, ctx, cid, start, end)
     requests_part, open_by_assignee = _requests(conn, ctx, cid, start, end, at, live)
@@ -180,9 +184,10 @@ def range_report(conn, ctx, first: dt.date, last: dt.date) -> dict:
         from commcare.errors import InvalidValue
 
         raise InvalidValue("report.bad_range", field="to", value=last.isoformat())
+    integrity.verify(conn, ctx.community_id(conn), identity.call_tags(ctx.extra_tags), everyone=False)
     days, day = [], first
     while day <= last:
-        full = day_report(conn, ctx, day)
+        full = day_report(conn, ctx, day, verify=False)
         days.append({"date": day.isoformat(), "opened": full["requests"]["opened"],
                      "resolved": full["requests"]["resolved"], "open": full["requests"]["open"],
                      "overdue": full["requests"]["overdue"], "calls_due": full["calls"]["due"],
@@ -191,10 +196,6 @@ def range_report(conn, ctx, first: dt.date, last: dt.date) -> dict:
     totals = {k: sum(d[k] for d in days) for k in ("opened", "resolved", "calls_made", "donations")}
     return {"from": first.isoformat(), "to": last.isoformat(), "community": ctx.community,
             "days": days, "totals": totals}
-
-
-def communities(conn) -> list[str]:
-    return list(conn.execute(select(tables.communities.c.name).order_by(tables.communities.c.id)).scalars())
 
 
 # The headline figures of one community's day, as a row of the all-communities summary.
@@ -206,11 +207,13 @@ def all_communities(conn, ctx, day: dt.date) -> dict:
     the summary a district reads, without anyone's name."""
     import dataclasses
 
+    from commcare import communities
     from commcare.context import Ctx
 
     rows = []
-    for name in communities(conn):
-        sub = Ctx(dataclasses.replace(ctx.settings, community=name), clock=ctx.clock)
+    for cid, name in communities.rows(conn):
+        sub = Ctx(dataclasses.replace(ctx.settings, community=name), clock=ctx.clock,
+                  _community_id=cid, _community_name=name)
         full = day_report(conn, sub, day)
         r, c = full["requests"], full["calls"]
         rows.append({"community": name, "opened": r["opened"], "resolved": r["resolved"], "open": r["open"],

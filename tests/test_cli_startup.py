@@ -31,7 +31,8 @@ for args in (["init"], ["staff", "add", "王秀英"], ["staff", "list", "--unmas
              ["donation", "add", "超市", "--item", "水:5:箱"], ["donation", "list"],
              ["directory", "add", "药店", "--phone", "12345", "--kind", "pharmacy"], ["directory", "list"],
              ["report", "today", "-f", "json"], ["report", "week", "-f", "csv"],
-             ["report", "today", "--all-communities"], ["audit"], ["audit", "verify"], ["config", "show"],
+             ["report", "today", "--all-communities"], ["community", "list"], ["audit"], ["audit", "verify"],
+             ["config", "show"],
              ["resident", "archive", "李四", "--reason", "搬走"], ["retention", "run", "--dry-run"],
              ["db", "check"]):
     result = runner.invoke(app, args)
@@ -42,7 +43,7 @@ print("orm" if any(m.startswith("sqlalchemy.orm") for m in sys.modules) else "co
 
 def test_no_command_loads_the_orm(tmp_path):
     roster = tmp_path / "roster.csv"
-    roster.write_text("姓名,小区,住址\n李四,幸福小区,3-2-102\n", encoding="utf-8")
+    roster.write_text("姓名,小区,住址,人群类别\n李四,幸福小区,3-2-102,独居\n", encoding="utf-8")
     env = {"COMMCARE_DB": str(tmp_path / "c.db"), "COMMCARE_CONFIG": str(tmp_path / "c.toml"),
            "COMMCARE_USER": "王秀英", "COMMCARE_RETENTION_DAYS": "30", "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-c", EVERY_GROUP, str(roster)], env=env, capture_output=True,

@@ -248,7 +248,7 @@ def _set_revision(url: str, revision: str) -> None:
 
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
 def test_an_older_database_asks_for_db_upgrade_and_is_left_alone(register, cli, monkeypatch, args):
-    """The program knows 0003 (test-only); the register is at the shipped head, 0002."""
+    """The program knows one more revision (test-only); the register is at the shipped head."""
     load_fixture("with_test_revision").install(monkeypatch)
     before = snapshot(register)
     result = cli(*args)

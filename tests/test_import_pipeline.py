@@ -27,7 +27,7 @@ def ric(body: str) -> str:
 
 
 REGISTERED = ric("11010519500101001")
-HEADER = "姓名,身份证号,联系电话,小区,住址,联络员\n"
+HEADER = "姓名,身份证号,联系电话,小区,住址,联络员,人群类别\n"  # no groups given: none wanted
 ROWS = [  # spreadsheet rows 2..13
     f"甲一,{ric('11010519500101002')},13900000002,幸福小区,1-101,",
     f"乙二,{ric('11010519500101003')},13900000003,幸福小区,1-102,王秀英",
@@ -203,7 +203,7 @@ def test_text_that_every_row_shares_is_stored_exactly(office, db_url, tmp_path):
     hostile = "1') ; DROP TABLE residents; --"
     path.write_text("name,compound,address,note\n"
                     f"O'Brien,Gate ' 1,Flat 2,{hostile}\nO'Brien,Gate ' 1,Flat 3,{hostile}\n", encoding="utf-8")
-    assert office("resident", "import", path).exit_code == 0
+    assert office("resident", "import", path, "--no-groups").exit_code == 0
     held = register(db_url)
     assert [r[0] for r in held["residents"]].count("O'Brien") == 2
     assert ("Gate ' 1", "Flat 2", None) in held["households"] and ("Gate ' 1", "Flat 3", None) in held["households"]

@@ -1,8 +1,8 @@
 """Every revision up and down (a stairway); parallel upgrades of an older database leave one
 head with every row intact; free text through the CLI never breaks it.
 
-An "older database" is one at the shipped head (0002) while the program also knows the test-only revision 0003
-(tests/fixtures/with_test_revision.py), which rebuilds the residents table on SQLite.
+An "older database" is one at the shipped head (``SHIPPED``) while the program also knows the test-only
+revision ``test`` (tests/fixtures/with_test_revision.py), which rebuilds the residents table on SQLite.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ def with_test_revision():
     return module
 
 
+SHIPPED = with_test_revision().SHIPPED[-1]  # the shipped head; the test-only revision is "test"
+
+
 def table_names(engine) -> set[str]:
     from sqlalchemy import inspect
 
@@ -41,7 +44,7 @@ def table_names(engine) -> set[str]:
 
 
 def test_stairway_every_revision_up_and_down(db_url, monkeypatch):
-    """Up one step, down one, up again, for every revision, the test-only 0003 included:
+    """Up one step, down one, up again, for every revision, the test-only one included:
     every downgrade really undoes its upgrade, and the upgrade works again after it."""
     from sqlalchemy import inspect
 
@@ -72,7 +75,7 @@ def test_stairway_every_revision_up_and_down(db_url, monkeypatch):
 
 @pytest.fixture
 def older(db_url, cli):
-    """A register at the shipped head, 0002 with rows that point at residents (tags, a request, calls)."""
+    """A register at the shipped head, with rows that point at residents (tags, a request, calls)."""
     assert cli("staff", "add", "王秀英").exit_code == 0
     for name, phone in (("张桂兰", "13912345678"), ("𠮷田 🦄", "13800002222")):
         assert cli("resident", "add", name, "--phone", phone, "--tag", "独居", "--compound", "幸福小区",
@@ -109,7 +112,7 @@ def _wait_for(path: Path, procs: list[subprocess.Popen]) -> None:
 def test_parallel_upgrades_leave_one_head(older, tmp_path):
     """Three `commcare db upgrade` at once on an older database. One migrates; while it is
     under way nobody else reads or writes (SQLite: `resident list` and a raw read are locked
-    out; PostgreSQL: a reader still sees 0002 and is told to upgrade) and an upgrade with a
+    out; PostgreSQL: a reader still sees the shipped head and is told to upgrade) and an upgrade with a
     short busy timeout exits 3 in one line; the other two wait, find the database at head
     and say there was nothing to do. Both exit 0; one alembic_version row; every row intact."""
     url = older
@@ -140,9 +143,9 @@ def test_parallel_upgrades_leave_one_head(older, tmp_path):
     said = sorted("upgraded" if "upgraded" in out else "nothing" if "nothing to do" in out else out
                   for _, out, _ in results)
     assert said == ["nothing", "nothing", "upgraded"], results
-    assert scalar_rows(url, "SELECT version_num FROM alembic_version") == ["0003"]
+    assert scalar_rows(url, "SELECT version_num FROM alembic_version") == ["test"]
     after = snapshot(url)
-    assert after.pop("version") == [("0003",)] and before.pop("version") == [("0002",)]
+    assert after.pop("version") == [("test",)] and before.pop("version") == [(SHIPPED,)]
     assert after == before
     assert set(scalar_rows(url, "SELECT test_marker FROM residents")) == {"migrated"}
     if not url.startswith("postgresql"):
@@ -192,12 +195,12 @@ def test_two_waiting_for_the_whole_file_do_not_deadlock(older, tmp_path, monkeyp
     for thread in threads:
         thread.join(timeout=600)
     assert not any(isinstance(o, Exception) for o in outcomes.values()), outcomes
-    assert scalar_rows(older, "SELECT version_num FROM alembic_version") == ["0003"]
+    assert scalar_rows(older, "SELECT version_num FROM alembic_version") == ["test"]
     if second == "upgrade":
-        assert sorted(outcomes.values()) == [("0002", "0003"), ("0003", "0003")]
+        assert sorted(outcomes.values(), key=str) == sorted([(SHIPPED, "test"), ("test", "test")], key=str)
     else:
-        assert outcomes["first"] == ("0002", "0003")
-        assert outcomes["second"] in ([("0002",)], [("0003",)])
+        assert outcomes["first"] == (SHIPPED, "test")
+        assert outcomes["second"] in ([(SHIPPED,)], [("test",)])
 
 
 def _assert_sound_with_one_backup(path: Path, before: dict) -> None:
@@ -205,7 +208,7 @@ def _assert_sound_with_one_backup(path: Path, before: dict) -> None:
     backups = list(path.parent.glob(f"{path.name}.before-upgrade-*"))
     assert len(backups) == 1, backups
     assert stat.S_IMODE(backups[0].stat().st_mode) == 0o600
-    assert scalar_rows(str(backups[0]), "SELECT version_num FROM alembic_version") == ["0002"]
+    assert scalar_rows(str(backups[0]), "SELECT version_num FROM alembic_version") == [SHIPPED]
     assert {**snapshot(str(backups[0])), "version": None} == {**before, "version": None}
 
 
@@ -225,7 +228,7 @@ def test_a_damaged_database_is_not_upgraded(tmp_path, cli, monkeypatch):
     assert done.returncode == 3 and "foreign key" in done.stderr, done.stderr
     assert f"{path} is damaged" in done.stderr and ".tmp-" not in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
-    assert scalar_rows(str(path), "SELECT version_num FROM alembic_version") == ["0002"]
+    assert scalar_rows(str(path), "SELECT version_num FROM alembic_version") == [SHIPPED]
     assert snapshot(str(path)) == before
     assert not [p.name for p in tmp_path.iterdir() if "before-upgrade" in p.name or ".tmp-" in p.name]
 

@@ -7,7 +7,7 @@ import pytest
 
 PHONE, ID_NUMBER, CONTACT = "13912345678", "11010519491231002X", "13600002222"
 ALLOWED = {("call", "due")}  # the contract lets the round see the number to call
-SIDE_EFFECTS = {("schedule", "install"), ("demo",)}  # touch a crontab / another database
+SIDE_EFFECTS = {("schedule", "install"), ("schedule", "run"), ("demo",)}  # a crontab, files, another database
 
 
 def leaves() -> dict[tuple[str, ...], object]:
@@ -52,7 +52,7 @@ WRITES = {("add-request",), ("resident", "add"), ("resident", "edit"), ("staff",
           ("health", "log"), ("donation", "add"), ("directory", "add"), ("request", "assign"),
           ("request", "start"), ("request", "resolve"), ("request", "cancel"), ("request", "reopen"),
           ("request", "note"), ("resident", "archive"), ("resident", "unarchive"), ("staff", "edit"),
-          ("household", "assign")}
+          ("household", "assign"), ("community", "add"), ("community", "rename")}
 # Commands that print no resident data: set-up, files in and out (exports are in
 # test_privacy.py), the database, the interactive round (it shows the number to call).
 NO_RESIDENT_OUTPUT = {("init",), ("demo",), ("schedule", "install"), ("schedule", "show"),

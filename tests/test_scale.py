@@ -44,6 +44,7 @@ def test_eight_processes_writing_at_once_lose_nothing(db_url, cli):
 def test_communities_in_one_database_do_not_see_each_other(db_url, cli):
     assert cli("--community", "幸福社区", "staff", "add", "王秀英").exit_code == 0
     assert cli("--community", "幸福社区", "resident", "add", "张桂兰", "--tag", "老人").exit_code == 0
+    assert cli("community", "add", "阳光社区").exit_code == 0  # communities are made on purpose
     assert cli("--community", "阳光社区", "resident", "add", "刘建国", "--tag", "老人").exit_code == 0
     names = lambda c: [r["name"] for r in json.loads(cli("--community", c, "resident", "list", "-f", "json").stdout)]
     assert names("幸福社区") == ["张桂兰"] and names("阳光社区") == ["刘建国"]

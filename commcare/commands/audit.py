@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import FormatOpt, OutputOpt, emit, say, state
+from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, emit, say, state
 
 app = typer.Typer(help="The audit trail: who did what, when.", invoke_without_command=True)
 
@@ -17,6 +17,7 @@ def audit_cmd(
     limit: Annotated[int | None, typer.Option(help="At most this many entries.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Who did what, when (field names only, never phone or ID numbers).
 
@@ -36,7 +37,7 @@ def audit_cmd(
         found = audit.entries(conn, ctx, since=start, entity="resident" if rid else None, entity_id=rid, limit=limit)
         return [audit.as_row(e, ctx.tz) for e in found]
 
-    emit(state().read(run), fmt, output)
+    emit(state().read(run), fmt, output, force=force)
 
 
 @app.command("verify")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import AtOpt, FormatOpt, OutputOpt, confirm, emit, state, write_out
+from commcare.commands.common import AtOpt, ForceOpt, FormatOpt, OutputOpt, confirm, emit, state, write_out
 
 app = typer.Typer(help="Daily check-in calls to the special groups.", no_args_is_help=True)
 DUE_COLUMNS = ["liaison", "id", "resident", "phone", "compound", "address", "calls_today", "escalate",
@@ -43,6 +43,7 @@ def call_due(
     liaison: Annotated[str | None, typer.Option(help="Only this liaison's households.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """The special-group residents not yet reached today, grouped by liaison, phones in full.
     Two unanswered calls today: escalate (emergency contact shown). Not reached for
@@ -59,9 +60,9 @@ def call_due(
     fmt = out_format(fmt)
     rows = state().read(calls.due_calls, liaison)
     if fmt == "table":
-        write_out(round_render.due_table(rows), output)
+        write_out(round_render.due_table(rows), output, force)
     else:
-        emit(rows, fmt, output, columns=DUE_COLUMNS)
+        emit(rows, fmt, output, columns=DUE_COLUMNS, force=force)
 
 
 @app.command("list")
@@ -70,6 +71,7 @@ def call_list(
     resident: Annotated[str | None, typer.Option(help="Only this resident.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """The calls made on a day, oldest first.
 
@@ -81,7 +83,7 @@ def call_list(
 
     rows = state().read(lambda conn, ctx: calls.call_rows(
         conn, ctx, parse_date(date, ctx.tz, ctx.now()) if date else None, resident))
-    emit(rows, fmt, output, columns=["id", "at", "resident", "outcome", "by", "note", "request"])
+    emit(rows, fmt, output, columns=["id", "at", "resident", "outcome", "by", "note", "request"], force=force)
 
 
 @app.command("round")

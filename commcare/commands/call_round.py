@@ -68,7 +68,9 @@ def show_card(row: dict, n: int, total: int) -> None:
         lines.append(t("round.escalate"))
     if row["unreached_flag"]:
         lines.append(t("call.alert_unreached", days=row["days_unreached"]))
-    sys.stderr.write("".join(ch if ch.isprintable() or ch == "\n" else " " for ch in "\n".join(lines)) + "\n")
+    from commcare.render.terminal_text import printable
+
+    sys.stderr.write(printable("\n".join(lines), "\n") + "\n")
 
 
 def answer(st, row: dict) -> str:

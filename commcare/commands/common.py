@@ -18,7 +18,10 @@ if TYPE_CHECKING:
 FormatOpt = Annotated[str | None, typer.Option(
     "--format", "-f", help="table, json, csv or markdown (reports also html).", show_default=False)]
 OutputOpt = Annotated[str | None, typer.Option(
-    "--output", "-o", help="Write to this file (created 0600) instead of standard output.")]
+    "--output", "-o", help="Write to this file instead of standard output: a new file, 0600, "
+    "never through a symbolic link, never the database in use.", show_default=False)]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Let --output replace an existing file (the new one is 0600).")]
 UnmaskOpt = Annotated[bool, typer.Option(
     "--unmask", help="Show phone and ID numbers in full (recorded in the audit trail).")]
 AtOpt = Annotated[str | None, typer.Option(help="When it happened (backfill from a paper log).")]
@@ -32,6 +35,7 @@ class AppState:
         self._settings: Settings | None = None
         self._db: Database | None = None
         self._ctx: Ctx | None = None
+        self.schedule_quiet = False  # the scheduled run, and its status, say it themselves
 
     @property
     def settings(self):
@@ -41,6 +45,8 @@ class AppState:
 
             self._settings = load_settings(**self.options)
             i18n.set_lang(self._settings.lang)
+            if not self.schedule_quiet:
+                schedule_warning(self._settings)
         return self._settings
 
     @property
@@ -55,7 +61,8 @@ class AppState:
         if self._db is None:
             from commcare.db import open_database
 
-            self._db = open_database(self.settings.database, create=create, allow_old=allow_old)
+            self._db = open_database(self.settings.database, create=create, allow_old=allow_old,
+                                     server_timeout=self.settings.db_timeout)
             resume_gc()
             if self._db.created and not create:
                 note("db.created_notice", path=self._db.where)
@@ -73,6 +80,21 @@ class AppState:
             return fn(conn, self.ctx, *args, **kwargs)
 
         return self.database().transact(run)
+
+
+def schedule_warning(settings) -> None:
+    """One line on stderr while the last scheduled summary failed or one that was due did not
+    run (a small file beside the register; see ``commcare.schedule.history``)."""
+    from commcare.errors import CommcareError
+    from commcare.schedule import history
+
+    try:
+        line = history.warning(settings)
+    except (OSError, ValueError, KeyError, TypeError, CommcareError):  # a damaged record: the status command says so
+        return
+    if line:
+        sys.stderr.write(f"commcare: {line}\n")
+
 
 _current: list[AppState] = []
 GC_HELD: list[bool] = []  # set by the console script, which holds the collector off at start
@@ -129,13 +151,14 @@ def out_format(fmt: str | None, allowed=("table", "json", "csv", "markdown")) ->
 
 
 def emit(data, fmt: str | None = None, output: str | None = None, columns=None, title=None,
-         allowed=("table", "json", "csv", "markdown")) -> None:
-    """Render ``data`` and write it to stdout or ``output``."""
+         allowed=("table", "json", "csv", "markdown"), force: bool = False, labels: dict | None = None) -> None:
+    """Render ``data`` and write it to stdout or ``output``; ``labels``: message keys for
+    column headers other than ``col.<column>``."""
     from commcare import i18n
     from commcare.render import formats
 
     fmt = out_format(fmt, allowed)
-    headers = {c: i18n.t(f"col.{c}") for c in (columns or _keys(data))}
+    headers = {c: i18n.t((labels or {}).get(c, f"col.{c}")) for c in (columns or _keys(data))}
     headers = {k: (v if not v.startswith("col.") else k) for k, v in headers.items()}
     color = output is None and color_enabled()
     width = None
@@ -144,10 +167,32 @@ def emit(data, fmt: str | None = None, output: str | None = None, columns=None, 
 
         width = shutil.get_terminal_size().columns
     text = formats.render(data, fmt, columns, headers, title, color, width)
+    write_out(text.encode("utf-8-sig") if output and fmt == "csv" else text, output, force)
+
+
+def check_output(output: str | None, force: bool = False) -> None:
+    """Refuse a bad ``--output`` before the command does anything (an ``--unmask`` is
+    recorded in the audit trail: a command whose file is then refused must not have been)."""
     if output:
-        formats.write_private(output, text.encode("utf-8-sig") if fmt == "csv" else text)
+        from commcare import outfile
+
+        outfile.check_target(output, force, outfile.database_files(state().settings.database))
+
+
+def write_out(data: str | bytes, output: str | None, force: bool = False) -> None:
+    """``data`` to standard output, or to the file ``output`` through ``outfile.write_file``
+    (0600, whole or not at all, never over an existing file without ``force``, never a
+    symbolic link or the database in use)."""
+    if output:
+        from commcare import outfile
+
+        outfile.write_file(output, data, force, outfile.database_files(state().settings.database))
+    elif isinstance(data, bytes):
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(data)
 
 
 def _keys(data) -> list[str]:
@@ -160,27 +205,21 @@ def _keys(data) -> list[str]:
 
 
 def note(key: str, **values) -> None:
-    """A message for the person (stderr), never mixed into the data on stdout."""
+    """A message for the person (stderr), never mixed into the data on stdout; a stored
+    value in it (a name) has its control characters shown escaped."""
     from commcare.i18n import t
+    from commcare.render.terminal_text import printable
 
-    sys.stderr.write(t(key, **values) + "\n")
+    sys.stderr.write(printable(t(key, **values), "\n") + "\n")
 
 
 def say(key: str, **values) -> None:
-    """A confirmation on stdout for table output (e.g. "added resident #12")."""
+    """A confirmation on stdout for table output (e.g. "added resident #12"), control
+    characters of stored values shown escaped."""
     from commcare.i18n import t
+    from commcare.render.terminal_text import printable
 
-    sys.stdout.write(t(key, **values) + "\n")
-
-
-def write_out(text: str, output: str | None) -> None:
-    """Rendered text to ``output`` (created 0600) or to standard output."""
-    if output:
-        from commcare.render.formats import write_private
-
-        write_private(output, text)
-    else:
-        sys.stdout.write(text)
+    sys.stdout.write(printable(t(key, **values), "\n") + "\n")
 
 
 def confirm(row: dict, fmt: str | None, key: str, **values) -> None:

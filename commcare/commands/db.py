@@ -52,8 +52,9 @@ def db_restore(path: Annotated[str, typer.Argument(help="A backup made by commca
 
 @app.command("check")
 def db_check(fmt: FormatOpt = None) -> None:
-    """Check integrity, foreign keys, journal mode, file modes and schema version; exit 3 if
-    something is wrong.
+    """Check integrity (every page), foreign keys, the register's counts, journal mode, file
+    modes and schema version, and remove temporary copies left by a killed backup, restore
+    or upgrade; exit 3 naming what is wrong.
 
     Example:
       commcare db check
@@ -63,9 +64,8 @@ def db_check(fmt: FormatOpt = None) -> None:
 
     rows = maintenance.check(state().settings.database)
     emit(rows, fmt)
-    bad = [r["check"] for r in rows if not r["ok"]]
-    if bad:
-        raise DatabaseError("maint.check_failed", checks=", ".join(bad))
+    if not all(r["ok"] for r in rows):
+        raise DatabaseError("maint.check_failed", checks=maintenance.failures(rows))
 
 
 @app.command("upgrade")

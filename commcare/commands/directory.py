@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import FormatOpt, OutputOpt, confirm, emit, state
+from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, confirm, emit, state
 
 app = typer.Typer(help="Useful numbers: hospitals, pharmacies, hotlines.", no_args_is_help=True)
 
@@ -35,6 +35,7 @@ def directory_list(
     search: Annotated[str | None, typer.Option(help="Name, pinyin, initials or phone digits.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """List the directory (numbers in full: they are public services).
 
@@ -44,7 +45,7 @@ def directory_list(
     from commcare import directory
 
     emit(state().read(directory.list_directory, kind, search), fmt, output,
-         columns=["id", "name", "phone", "kind", "hours", "address"])
+         columns=["id", "name", "phone", "kind", "hours", "address"], force=force)
 
 
 @app.command("import")

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import AtOpt, FormatOpt, OutputOpt, confirm, emit, state, write_out
+from commcare.commands.common import AtOpt, ForceOpt, FormatOpt, OutputOpt, confirm, emit, state, write_out
 
 app = typer.Typer(help="Donated supplies.", no_args_is_help=True)
 
@@ -36,6 +36,7 @@ def donation_list(
     totals: Annotated[bool, typer.Option("--totals", help="Only the totals per item and unit.")] = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Donations between two days (default: all), then the totals per item and unit. With
     --format json/csv: the donations, or with --totals the totals.
@@ -51,7 +52,7 @@ def donation_list(
     st = state()
     if totals or fmt != "table":
         fn = logs.donation_totals if totals else logs.list_donations
-        emit(st.read(fn, from_, to), fmt, output)
+        emit(st.read(fn, from_, to), fmt, output, force=force)
         return
     donations, sums = st.read(lambda conn, ctx: (logs.list_donations(conn, ctx, from_, to),
                                                  logs.donation_totals(conn, ctx, from_, to)))
@@ -63,4 +64,4 @@ def donation_list(
     text = formats.to_table(donations, ["id", "at", "donor", "for", "items", "note"], headers)
     text += "\n" + formats.to_table(sums, ["item", "quantity", "unit", "donations"], headers,
                                     title=i18n.t("donation.totals"))
-    write_out(text, output)
+    write_out(text, output, force)

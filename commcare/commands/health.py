@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import AtOpt, FormatOpt, OutputOpt, confirm, emit, state
+from commcare.commands.common import AtOpt, ForceOpt, FormatOpt, OutputOpt, confirm, emit, state
 
 app = typer.Typer(help="Staff health reports (temperature twice a day).", no_args_is_help=True)
 FromOpt = Annotated[str | None, typer.Option("--from", help="First day (default today).")]
@@ -31,7 +31,7 @@ def health_log(
 
 
 @app.command("due")
-def health_due(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
+def health_due(fmt: FormatOpt = None, output: OutputOpt = None, force: ForceOpt = False) -> None:
     """Active staff with fewer than two temperature reports today.
 
     Example:
@@ -39,7 +39,7 @@ def health_due(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     """
     from commcare import health
 
-    emit(state().read(health.health_due), fmt, output, columns=["id", "staff", "reports"])
+    emit(state().read(health.health_due), fmt, output, columns=["id", "staff", "reports"], force=force)
 
 
 @app.command("list")
@@ -49,6 +49,7 @@ def health_list(
     staff: Annotated[str | None, typer.Option(help="Only this staff member.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """The temperature reports of a day (default today) or of --from … --to.
 
@@ -58,4 +59,4 @@ def health_list(
     from commcare import health
 
     rows = state().read(health.list_health, from_, to, staff)
-    emit(rows, fmt, output, columns=["id", "at", "staff", "temp", "test", "by"])
+    emit(rows, fmt, output, columns=["id", "at", "staff", "temp", "test", "by"], force=force)

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import FormatOpt, OutputOpt, emit, say, state
+from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, emit, say, state
 
 app = typer.Typer(help="Households (户): the residents at one address, one liaison each.", no_args_is_help=True)
 
@@ -16,6 +16,7 @@ def household_list(
     no_liaison: Annotated[bool, typer.Option("--no-liaison", help="Only households without a liaison.")] = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """List households with their liaison, members and special-group members.
 
@@ -24,7 +25,7 @@ def household_list(
     """
     from commcare import register
 
-    emit(state().read(register.list_households, compound, liaison, no_liaison), fmt, output)
+    emit(state().read(register.list_households, compound, liaison, no_liaison), fmt, output, force=force)
 
 
 @app.command("assign")

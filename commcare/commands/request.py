@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import FormatOpt, OutputOpt, emit, say, state
+from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, emit, say, state
 
 app = typer.Typer(help="Requests for help: list, show, assign, start, resolve, cancel, reopen, note.",
                           no_args_is_help=True)
@@ -60,6 +60,7 @@ def request_list(
     limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """List requests, soonest due first (open ones unless --status says otherwise).
 
@@ -72,7 +73,7 @@ def request_list(
     rows = state().read(lambda s, ctx: hr.request_rows(s, ctx, hr.list_requests(
         s, ctx, status=status, category=category, assignee=assignee, compound=compound,
         overdue=overdue, resident=resident, limit=limit)))
-    emit(rows, fmt, output, columns=None if fmt == "json" else LIST_COLUMNS)
+    emit(rows, fmt, output, columns=None if fmt == "json" else LIST_COLUMNS, force=force)
 
 
 @app.command("show")

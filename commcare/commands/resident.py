@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import FormatOpt, OutputOpt, UnmaskOpt, confirm, emit, say, state
+from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, UnmaskOpt, check_output, confirm, emit, say, state
 
 app = typer.Typer(help="The register of residents (花名册).", no_args_is_help=True)
 RESIDENT_COLUMNS = ["id", "name", "sex", "born", "phone", "compound", "address", "tags", "liaison"]
@@ -50,6 +50,7 @@ def resident_list(
     unmask: UnmaskOpt = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """List residents (phones masked unless --unmask).
 
@@ -59,10 +60,12 @@ def resident_list(
     from commcare import register
 
     st = state()
+    check_output(output, force)
     rows = (st.write if unmask else st.read)(
         register.list_residents, tag=tag, compound=compound, liaison=liaison, search=search,
         archived=archived, unmask=unmask)
-    emit(rows, fmt, output, columns=None if fmt == "json" else RESIDENT_COLUMNS + (["id_number"] if unmask else []))
+    emit(rows, fmt, output, columns=None if fmt == "json" else RESIDENT_COLUMNS + (["id_number"] if unmask else []),
+         force=force)
 
 
 @app.command("show")

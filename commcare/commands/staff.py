@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import FormatOpt, OutputOpt, UnmaskOpt, confirm, emit, say, state
+from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, UnmaskOpt, check_output, confirm, emit, say, state
 
 app = typer.Typer(help="Staff, liaisons (联络员) and volunteers.", no_args_is_help=True)
 
@@ -33,6 +33,7 @@ def staff_list(
     unmask: UnmaskOpt = False,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """List staff.
 
@@ -42,8 +43,9 @@ def staff_list(
     from commcare import register
 
     st = state()
+    check_output(output, force)
     rows = (st.write if unmask else st.read)(register.list_staff, all_, unmask)
-    emit(rows, fmt, output, columns=["id", "name", "phone", "role", "active"])
+    emit(rows, fmt, output, columns=["id", "name", "phone", "role", "active"], force=force)
 
 
 @app.command("edit")

@@ -9,10 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-from pathlib import Path
 
 import orjson
+
+from commcare.render.terminal_text import printable
 
 FORMATS = ("table", "json", "csv", "markdown", "html")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -21,6 +21,25 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 def neutralise(value: str) -> str:
     """A spreadsheet cell that cannot run as a formula (CSV injection)."""
     return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def markdown_text(value) -> str:
+    """A cell or heading as Markdown shows it literally: HTML escaped (``<script>`` is
+    ``&lt;script&gt;``), no link or image (``[``, ``]``), no table break (``|``), one line,
+    control characters escaped."""
+    from html import escape
+
+    text = printable(cell(value).replace("\r\n", " ").replace("\n", " "))
+    text = escape(text, quote=False).replace("|", "\\|")
+    return text.replace("[", "\\[").replace("]", "\\]")
+
+
+def html_text(value) -> str:
+    """A cell or heading as HTML text: escaped, control characters shown escaped (the file
+    may be read in a terminal, or mailed)."""
+    from html import escape
+
+    return escape(printable(cell(value), "\n\t"))
 
 
 def cell(value) -> str:
@@ -70,8 +89,8 @@ def to_markdown(rows: list[dict] | dict, columns: list[str] | None = None,
                 headers: dict | None = None, title: str | None = None) -> str:
     rows = _as_rows(rows)
     columns = columns or _columns(rows)
-    esc = lambda v: cell(v).replace("|", "\\|").replace("\n", " ")
-    lines = [f"## {title}", ""] if title else []
+    esc = markdown_text
+    lines = [f"## {esc(title)}", ""] if title else []
     lines.append("| " + " | ".join(esc((headers or {}).get(c, c)) for c in columns) + " |")
     lines.append("|" + "|".join(" --- " for _ in columns) + "|")
     lines += ["| " + " | ".join(esc(r.get(c)) for c in columns) + " |" for r in rows]
@@ -80,21 +99,17 @@ def to_markdown(rows: list[dict] | dict, columns: list[str] | None = None,
 
 def to_html(rows: list[dict] | dict, columns: list[str] | None = None,
             headers: dict | None = None, title: str | None = None) -> str:
-    from html import escape
-
     rows = _as_rows(rows)
-    return (f"<!doctype html><meta charset='utf-8'><title>{escape(title or '')}</title>"
+    return (f"<!doctype html><meta charset='utf-8'><title>{html_text(title or '')}</title>"
             "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
             "td,th{border:1px solid #999;padding:2px 6px}</style>"
-            f"<h2>{escape(title or '')}</h2>{html_table(rows, columns or _columns(rows), headers)}\n")
+            f"<h2>{html_text(title or '')}</h2>{html_table(rows, columns or _columns(rows), headers)}\n")
 
 
 def html_table(rows: list[dict], columns: list[str], headers: dict | None = None) -> str:
-    """A plain HTML ``<table>``, every cell escaped."""
-    from html import escape
-
-    head = "".join(f"<th>{escape(cell((headers or {}).get(c, c)))}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{escape(cell(r.get(c)))}</td>" for c in columns) + "</tr>" for r in rows)
+    """A plain HTML ``<table>``, every cell escaped (``html_text``)."""
+    head = "".join(f"<th>{html_text((headers or {}).get(c, c))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html_text(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -104,20 +119,25 @@ def to_table(rows: list[dict] | dict, columns: list[str] | None = None,
     from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, show_lines=False, header_style="bold" if color else None, box=None,
+    # Every cell a Text: stored text is shown as it is, never read as Rich markup ("[/bold]"
+    # in a note was an internal error; "[link=…]" a hyperlink), control characters escaped.
+    shown = lambda value: Text(printable(cell(value), "\n\t"))
+    table = Table(title=shown(title) if title else None, show_lines=False,
+                  header_style="bold" if color else None, box=None,
                   min_width=cell_len(title) + 2 if title else None)
     if isinstance(rows, dict):
         table.add_column("")
         table.add_column("")
         for key, value in rows.items():
-            table.add_row((headers or {}).get(key, key), cell(value))
+            table.add_row(shown((headers or {}).get(key, key)), shown(value))
     else:
         columns = columns or _columns(rows)
         for c in columns:
-            table.add_column(cell((headers or {}).get(c, c)), overflow="fold")
+            table.add_column(shown((headers or {}).get(c, c)), overflow="fold")
         for row in rows:
-            table.add_row(*(cell(row.get(c)) for c in columns))
+            table.add_row(*(shown(row.get(c)) for c in columns))
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=color, no_color=not color, width=width or 200,
                       color_system="standard" if color else None, highlight=False, emoji=False)
@@ -148,11 +168,3 @@ def render(data, fmt: str, columns=None, headers=None, title=None, color=False, 
         return to_html(data, columns, headers, title)
     return to_table(data, columns, headers, title, color, width)
 
-
-def write_private(path: str | Path, data: str | bytes, force: bool = True) -> None:
-    """Write a file created 0600 (exports and reports hold personal data)."""
-    path = Path(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (0 if force else os.O_EXCL)
-    fd = os.open(path, flags, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data.encode("utf-8") if isinstance(data, str) else data)

@@ -4,10 +4,12 @@ self-contained file with inline CSS and SVG bars), json. Labels in zh or en."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 
 from commcare.i18n import get_lang, t
 from commcare.render import formats
+from commcare.render.terminal_text import printable
+
+escape = formats.html_text  # every text an HTML report shows: escaped, controls too
 
 
 def category_label(slug: str) -> str:
@@ -62,7 +64,7 @@ def headers(columns) -> dict:
 
 
 def to_markdown(data: dict) -> str:
-    parts = [f"# {title(data)}\n"]
+    parts = [f"# {formats.markdown_text(title(data))}\n"]
     for name, rows, cols in sections(data):
         if rows or name == t("report.summary"):
             parts.append(formats.to_markdown(rows, cols, headers(cols), name))
@@ -72,7 +74,7 @@ def to_markdown(data: dict) -> str:
 
 
 def to_table(data: dict, color: bool = False, width: int | None = None) -> str:
-    parts = [title(data) + "\n"]
+    parts = [printable(title(data)) + "\n"]
     for name, rows, cols in sections(data):
         if rows:
             parts.append(formats.to_table(rows, cols, headers(cols), name, color, width or 80))
@@ -165,7 +167,7 @@ def render_range(data: dict, fmt: str, color=False, width=None) -> str:
     if fmt == "csv":
         return formats.to_csv(data["days"], cols)
     if fmt == "markdown":
-        return f"# {heading}\n\n" + formats.to_markdown(data["days"], cols, headers(cols))
+        return f"# {formats.markdown_text(heading)}\n\n" + formats.to_markdown(data["days"], cols, headers(cols))
     if fmt == "html":
         trend = [(d["date"][5:], d["calls_made"], d["calls_due"]) for d in data["days"]]
         return (f"<!doctype html><meta charset='utf-8'><title>{escape(heading)}</title><style>{CSS}</style>"

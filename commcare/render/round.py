@@ -70,6 +70,8 @@ def display_width(text: str) -> int:
 
 
 def _clean(value: str | None) -> str:
-    """No line breaks or escape sequences from a stored value reach the terminal."""
-    text = value or ""
-    return text if text.isprintable() else "".join(c if c.isprintable() else " " for c in text)
+    """No line breaks or escape sequences from a stored value reach the terminal: they are
+    shown escaped (``\\x1b``, ``\\n``)."""
+    from commcare.render.terminal_text import printable
+
+    return printable(value or "")

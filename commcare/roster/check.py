@@ -16,11 +16,14 @@ import unicodedata
 from collections.abc import Generator, Iterator
 from itertools import islice
 from operator import itemgetter
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from commcare import identity
 from commcare.errors import InvalidValue
 from commcare.roster.read import Roster, read_rows
+
+if TYPE_CHECKING:
+    from commcare.roster.layout import Heading
 
 CHUNK = 10_000  # rows per step of the progress bar, and per executemany
 FIRST_CHUNK = 1_000
@@ -80,7 +83,7 @@ def checked_chunks(roster: Roster, ctx, size: int | None = None) -> Iterator[Che
     start, step = 0, min(FIRST_CHUNK, size)
     while rows := list(islice(roster.rows, step)):
         out = Checked(len(rows))
-        numbers, raw = _raw_columns(rows, start + 2, roster.mapping)
+        numbers, raw = _raw_columns(rows, start + roster.first_row, roster.mapping)
         del rows
         start, step = start + out.rows, min(step * 2, size)
         if numbers:
@@ -96,11 +99,12 @@ def checked_chunks(roster: Roster, ctx, size: int | None = None) -> Iterator[Che
 
 
 def read_and_check(path: str, ctx, overrides: dict | None = None, size: int | None = None) -> Generator:
-    """Read the roster at ``path``: first ``(unknown columns, about how many rows)``, then its
-    checked chunks (``checked_chunks``), each as soon as it is read and checked."""
+    """Read the roster at ``path``: first its heading (``roster.layout.Heading``: the columns
+    ignored, about how many rows, a sample of what the ignored columns hold), then its checked
+    chunks (``checked_chunks``), each as soon as it is read and checked."""
     rows, estimate = read_rows(path)
-    roster = Roster(rows, overrides, estimate)
-    yield roster.unknown, roster.estimate
+    roster = Roster(rows, overrides, estimate, headers=ctx.extra_headers, tags=ctx.extra_tags)
+    yield roster.heading
     yield from checked_chunks(roster, ctx, size)
 
 
@@ -122,11 +126,12 @@ class Chunks:
         self._start = lambda: (forked_producer.produce(read_and_check, path, ctx, overrides, size) if background
                                else read_and_check(path, ctx, overrides, size))
         self._source: Generator | forked_producer.Produced | None = self._start()
-        self._heading: tuple[list[str], int] | None = None
+        self._heading: Heading | None = None
         self._walked = False
 
-    def heading(self) -> tuple[list[str], int]:
-        """The unknown columns (ignored) and the number of rows after the header."""
+    def heading(self) -> Heading:
+        """The roster's ``roster.layout.Heading``: its columns ignored, the number of rows
+        after the header, a sample of what the ignored columns hold."""
         if self._heading is None:
             assert self._source is not None
             self._heading = next(self._source)
@@ -134,13 +139,13 @@ class Chunks:
 
     @property
     def unknown(self) -> list[str]:
-        return self.heading()[0]
+        return self.heading().unknown
 
     @property
     def total(self) -> int:
         """About how many rows follow the header (``read_rows``): the progress bar's length,
         and the size a large load is prepared for."""
-        return self.heading()[1]
+        return self.heading().estimate
 
     def __iter__(self) -> Iterator[Checked]:
         if self._walked:  # again, for a retried transaction: from the start of the file
@@ -171,12 +176,23 @@ class Chunks:
 
 
 def _raw_columns(rows: list[list[str]], first: int, mapping: dict[int, str]) -> tuple[list[int], dict]:
-    """The row numbers of the rows that are not blank, and their stripped cells by field (the
-    emergency contact's name and phone columns joined, as ``resident add`` takes them)."""
+    """The row numbers of the rows that are not blank, and their stripped cells by field: the
+    columns of a field read from several joined (``layout.JOINED``), the address and
+    its parts joined into one address, the emergency contact's name and phone columns joined,
+    as ``resident add`` takes them."""
+    from commcare.roster.layout import ADDRESS_PARTS, JOINED, join_address
+
     width = max(mapping) + 1
     if min(map(len, rows)) < width:
         rows = [r if len(r) >= width else r + [""] * (width - len(r)) for r in rows]
-    raw = {field: _cells(rows, i) for i, field in mapping.items()}
+    raw: dict[str, list[str]] = {}
+    for i, field in mapping.items():
+        cells = _cells(rows, i)
+        raw[field] = cells if field not in raw else [JOINED[field].join(filter(None, pair))
+                                                     for pair in zip(raw[field], cells)]
+    if not raw.keys().isdisjoint(ADDRESS_PARTS):
+        parts = {f: raw.pop(f) for f in ("address",) + ADDRESS_PARTS if f in raw}
+        raw["address"] = join_address(parts, len(rows))
     if "emergency_phone" in raw:
         phones = raw.pop("emergency_phone")
         names = raw.get("emergency_contact", [""] * len(phones))

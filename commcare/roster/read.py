@@ -11,13 +11,12 @@ import csv
 import io
 import unicodedata
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 from commcare import identity
 from commcare.errors import InvalidValue, NotFound
 
-FIELDS = ("name", "sex", "id_number", "phone", "compound", "address", "tags", "liaison", "note",
-          "born", "emergency_contact", "emergency_phone")
 
 def read_table(path: str) -> list[list[str]]:
     """The rows of a CSV or XLSX file as lists of strings (the first row is the header)."""
@@ -39,7 +38,41 @@ def read_rows(path: str) -> tuple[Iterator[list[str]], int]:
         raise InvalidValue("roster.bad_type", field="FILE", path=path)
     text = decode(file.read_bytes(), path)
     lines = text.count("\n") + (not text.endswith("\n"))
-    return csv.reader(io.StringIO(text)), max(lines - 1, 0)
+    return _csv_rows(text, path), max(lines - 1, 0)
+
+
+def _csv_rows(text: str, path: str) -> Iterator[list[str]]:
+    """The CSV's records. One the csv module cannot read — a field longer than its limit
+    (128 KiB: an unclosed quotation mark swallows the lines after it) — refuses the whole file
+    (exit 2) naming its row and column: importing the rows around it would hide the people
+    it swallowed, even with --skip-invalid."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise _unreadable_csv(text, path, exc) from None
+
+
+def _unreadable_csv(text: str, path: str, exc: csv.Error) -> InvalidValue:
+    """Where the csv module stopped: the record (its spreadsheet row number) and the column
+    whose field is too long, found by reading again without the limit (only on this path)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(len(text) + 1, limit))
+    try:
+        header: list[str] = []
+        for number, row in enumerate(csv.reader(io.StringIO(text)), 1):
+            header = header or row
+            long = [i for i, cell in enumerate(row) if len(cell) > limit]
+            if long:
+                name = header[long[0]].strip() if number > 1 and long[0] < len(header) else ""
+                column = name if name and len(name) <= 40 else f"#{long[0] + 1}"
+                return InvalidValue("roster.csv_field_too_long", field=column, path=path, row=number,
+                                    limit=f"{limit // 1024} KiB")
+    except csv.Error:
+        pass
+    finally:
+        csv.field_size_limit(limit)
+    return InvalidValue("roster.csv_unreadable", field="FILE", path=path, problem=str(exc))
 
 
 def decode(data: bytes, path: str = "") -> str:
@@ -56,27 +89,12 @@ def decode(data: bytes, path: str = "") -> str:
 
 
 def _xlsx_rows(file: Path, path: str) -> tuple[Iterator[list[str]], int]:
-    """The first sheet, streamed (openpyxl's read-only mode); a file that is not a workbook
-    is refused as such."""
-    import zipfile
+    """The first sheet, streamed, every row it holds, within bounds (``commcare.roster.workbook``);
+    a file that is not a workbook, or promises more than a roster can be, is refused."""
+    from commcare.roster.workbook import first_sheet_rows
 
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        book = load_workbook(file, read_only=True, data_only=True)
-        sheet = book.worksheets[0]
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, IndexError, ValueError) as exc:
-        raise InvalidValue("roster.not_workbook", field="FILE", path=path) from exc
-
-    def rows() -> Iterator[list[str]]:
-        try:
-            for row in sheet.iter_rows(values_only=True):
-                yield [_cell(v) for v in row]
-        finally:
-            book.close()
-
-    return rows(), max((sheet.max_row or 1) - 1, 0)
+    sheet, estimate = first_sheet_rows(file, path)
+    return ([_cell(v) for v in row] for row in sheet), estimate
 
 
 def _cell(value) -> str:
@@ -84,12 +102,15 @@ def _cell(value) -> str:
 
     if value is None:
         return ""
+    if type(value) in (int, float) and abs(value) >= 1e15:
+        # more digits than a spreadsheet keeps (15): shown as it shows them, 4.10105194211031E+17,
+        # so that an ID number stored as a number is told as such, never taken with lost digits
+        return f"{value:.14E}"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, (dt.datetime, dt.date)):
         return value.strftime("%Y-%m-%d")
     return str(value)
-
 
 
 def header_words(section: str | None = None) -> dict[str, str]:
@@ -104,10 +125,11 @@ def header_words(section: str | None = None) -> dict[str, str]:
             for field, words in table.items() if isinstance(words, list) for word in words}
 
 
-def map_headers(header: list[str], overrides: dict | None = None, fields=FIELDS, section: str | None = None,
-                required: tuple[str, ...] = ("name",)) -> tuple[dict[int, str], list[str]]:
-    """column index -> field, and the unknown headers (ignored with a warning). A roster
-    without a name column is refused (``required``)."""
+def map_headers(header: list[str], fields: tuple[str, ...], overrides: dict | None = None,
+                section: str | None = None, required: tuple[str, ...] = ("name",)) -> tuple[dict[int, str], list[str]]:
+    """column index -> field of ``fields``, and the unknown headers (ignored with a warning), by
+    the words of ``data/headers.toml`` (its table ``section``). A table without a name column
+    is refused (``required``). (A roster's own layout is ``commcare.roster.layout``.)"""
     words = header_words(section)
     words.update({identity.nfkc(k).strip().lower(): v for k, v in (overrides or {}).items()})
     mapping: dict[int, str] = {}
@@ -125,16 +147,28 @@ def map_headers(header: list[str], overrides: dict | None = None, fields=FIELDS,
 
 
 class Roster:
-    """A roster's header understood (a file with no name column, or none at all, is refused
-    here, before anything is checked); ``rows``, the rows after it, to be read as they are
-    checked; ``estimate``, about how many there are."""
+    """A roster's layout understood (``commcare.roster.layout``: the header row, found below
+    any title rows, and each column's field; a file with no name column, or none at all, is
+    refused here, before anything is checked); ``rows``, the rows after the header, to be read
+    as they are checked; ``first_row``, the spreadsheet row number of the first of them;
+    ``heading``, what the header and a sample of the first rows tell."""
 
-    def __init__(self, rows, overrides: dict | None = None, estimate: int | None = None) -> None:
+    def __init__(self, rows, overrides: dict | None = None, estimate: int | None = None, *,
+                 headers: dict | None = None, tags: dict | None = None) -> None:
+        from itertools import chain
+
+        from commcare.roster import layout as roster_layout
+
         rows = iter(rows)
-        header = next(rows, None)
-        if header is None:
+        top = list(islice(rows, roster_layout.HEADER_SEARCH))
+        if not any(any(c.strip() for c in row) for row in top):
             raise InvalidValue("roster.empty", field="FILE")
-        self.mapping, self.unknown = map_headers(header, overrides)
-        self.rows = rows
-        self.estimate = estimate or 0
-
+        layout = roster_layout.find_layout(top, overrides, headers)
+        sample = top[layout.header_row:]
+        sample += islice(rows, max(roster_layout.SAMPLE_ROWS - len(sample), 0))
+        self.mapping = layout.columns
+        self.rows = chain(sample, rows)
+        self.first_row = layout.header_row + 1
+        self.estimate = max((estimate or 0) - (layout.header_row - 1), 0)
+        self.heading = roster_layout.heading(layout, sample, self.estimate, tags)
+        self.unknown = self.heading.unknown

@@ -13,20 +13,28 @@ from contextlib import contextmanager
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from commcare import audit
+from commcare import audit, identity
 from commcare.errors import ImportRejected
 from commcare.roster.check import CHUNK, RESIDENT_COLUMNS, Checked, Chunks, _t
 from commcare.storage.tables import households, resident_tags, residents, staff
 
 
 def import_roster(conn, ctx, chunks: Chunks, source: str, dry_run=False, skip_invalid=False,
-                  progress=None) -> dict:
+                  progress=None, no_groups=False) -> dict:
     """Check the rows against the register and, unless ``dry_run``, write the valid ones, in
     the caller's one transaction (``conn``: a Core connection), chunk by chunk as ``chunks``
     come. Any invalid row refuses the whole file unless ``skip_invalid``: the writing stops at
     the first, the rest is still checked so that every problem is told, and the rollback
-    takes back what was written."""
+    takes back what was written.
+
+    First of all, a roster that would leave special groups or liaisons out silently is refused
+    (``layout.refusals``: an ignored column of group words or staff names, no group
+    column at all unless ``no_groups``)."""
+    from commcare.roster import layout
+
     plan = Plan(conn, ctx, chunks.total)
+    if refused := layout.refusals(chunks.heading(), plan.by_name, no_groups):
+        raise ImportRejected("rosters.columns_refused", problems=refused)
     writer = None if dry_run else Writer(conn, ctx, plan)
     with indexes_built_after(conn, (households, residents), 0 if dry_run else chunks.total), \
             larger_cache(conn, 0 if dry_run else chunks.total):
@@ -36,12 +44,13 @@ def import_roster(conn, ctx, chunks: Chunks, source: str, dry_run=False, skip_in
                 writer.write(chunk, rows)
                 if progress:
                     progress("write", writer.written, chunks.total)
-        lines = [_t("roster.problem", row=r, problem=p if p.startswith(f"{f}:") else f"{f}: {p}")
+        lines = [_t("roster.problem", row=r, problem=p if p.startswith((f"{f}:", f"{f}：")) else f"{f}: {p}")
                  for r, f, p in sorted(plan.problems)]
         if plan.problems and not skip_invalid:
             raise ImportRejected("roster.rejected", problems=lines, count=len(plan.problems))
     summary = {"valid": plan.valid, "invalid": len(plan.problems), "problems": lines,
-               "unknown_columns": chunks.unknown, "imported": 0, "dry_run": dry_run}
+               "unknown_columns": chunks.unknown, "imported": 0, "dry_run": dry_run,
+               "daily_round": plan.daily, "outside_round": plan.outside}
     if writer:
         summary.update(writer.finish(source))
     return summary
@@ -63,6 +72,9 @@ class Plan:
         self.households: dict[tuple[str, str], int | None] = {}
         self.problems: list[tuple[int, str, str]] = []
         self.valid = 0
+        self.calls = frozenset(identity.call_tags(ctx.extra_tags))
+        self.daily = 0  # valid rows with a tag whose residents are called every day
+        self.outside = 0  # valid rows with tags, none of them called every day (低保 alone)
 
     def take(self, checked: Checked) -> list[int]:
         """The indexes of ``checked``'s rows that pass; the others' problems are noted.
@@ -99,7 +111,15 @@ class Plan:
         self.problems += [(numbers[i], field, message) for i, (field, message) in bad.items()]
         accepted = [i for i in range(len(numbers)) if i not in bad] if bad else list(range(len(numbers)))
         self.valid += len(accepted)
+        self._count_round([cols["tags"][i] for i in accepted] if bad else cols["tags"])
         return accepted
+
+    def _count_round(self, tags: list) -> None:
+        """Count the rows (their tags) that join the daily round, and those in groups outside it."""
+        tagged = list(filter(None, tags))
+        daily = sum(not self.calls.isdisjoint(t) for t in tagged)
+        self.daily += daily
+        self.outside += len(tagged) - daily
 
     def _liaison_ids(self, names: list) -> dict:
         """Each liaison name -> its staff id, or the message key of its problem."""

@@ -9,7 +9,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from commcare.errors import DatabaseError
+from commcare.errors import Damaged, DatabaseError
 
 RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
 # How a SQLite transaction begins, by the ``commcare_write`` execution option: reads are
@@ -18,7 +18,17 @@ BEGIN = {None: "BEGIN", False: "BEGIN", True: "BEGIN IMMEDIATE", "exclusive": "B
 
 
 def busy_timeout() -> float:
-    return float(os.environ.get("COMMCARE_BUSY_TIMEOUT", "10"))
+    """Seconds to wait for a lock held by someone else (``COMMCARE_BUSY_TIMEOUT``, default 10)."""
+    text = os.environ.get("COMMCARE_BUSY_TIMEOUT", "10")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        from commcare.errors import ConfigError
+
+        raise ConfigError("config.bad_env", field="COMMCARE_BUSY_TIMEOUT", value=text[:40], low=0, high=3600)
+    return seconds
 
 
 def is_url(database: str) -> bool:
@@ -63,6 +73,13 @@ def create_private_file(path: Path) -> None:
 
 # --- engines ---------------------------------------------------------------------------------
 
+# Every SQLite connection's settings. cell_size_check: SQLite checks each cell's size against
+# its page as it reads it, so more of a damaged page is reported (SQLITE_CORRUPT) than read
+# as something else (its cost is in bench/bench_integrity.py).
+PRAGMAS = ["foreign_keys = ON", "secure_delete = ON", "synchronous = NORMAL", "cell_size_check = ON",
+           "journal_mode = WAL"]
+
+
 def _sqlite_events(engine, timeout: float) -> None:
     from sqlalchemy import event
 
@@ -72,8 +89,7 @@ def _sqlite_events(engine, timeout: float) -> None:
     def _on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
         try:
-            for pragma in (f"busy_timeout = {timeout_ms}", "foreign_keys = ON", "secure_delete = ON",
-                           "synchronous = NORMAL", "journal_mode = WAL"):
+            for pragma in (f"busy_timeout = {timeout_ms}", *PRAGMAS):
                 dbapi_conn.execute(f"PRAGMA {pragma}")
         except BaseException:
             # Closed here whatever the pool's release does with it: left open in exclusive
@@ -86,9 +102,10 @@ def _sqlite_events(engine, timeout: float) -> None:
         conn.exec_driver_sql(BEGIN[conn.get_execution_options().get("commcare_write")])
 
 
-def make_engine(database: str, timeout: float | None = None):
+def make_engine(database: str, timeout: float | None = None, server_timeout: float | None = None):
     """An engine whose connections wait ``timeout`` seconds for a lock (default: the busy
-    timeout)."""
+    timeout); on PostgreSQL no wait for the server lasts past ``server_timeout`` (config
+    ``db_timeout``, default 30 s: ``commcare.storage.server_wait``)."""
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
@@ -103,18 +120,33 @@ def make_engine(database: str, timeout: float | None = None):
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    seconds = server_timeout
     try:
-        return create_engine(
-            url, hide_parameters=True, pool_pre_ping=False,
-            # lock_timeout: a row or table held by someone else fails with 55P03 after the
-            # busy timeout (and is retried) instead of waiting for ever, as on SQLite.
-            connect_args={"connect_timeout": 10,
-                          "options": f"-c lock_timeout={int(timeout * 1000)}"} if "psycopg" in url else {},
-        )
+        args = _server_args(url, seconds, timeout)
+        engine = create_engine(url, hide_parameters=True, pool_pre_ping=False, connect_args=args)
     except ModuleNotFoundError:
         raise DatabaseError("db.driver_missing", path=display_url(database))
     except Exception as exc:  # noqa: BLE001 - a malformed URL or an unknown dialect
         raise DatabaseError("db.bad_url", path=display_url(database), problem=type(exc).__name__)
+    if args:
+        from commcare.storage import server_wait
+
+        server_wait.bound(engine, server_wait.DEFAULT_TIMEOUT if seconds is None else seconds)
+    return engine
+
+
+def _server_args(url: str, seconds: float | None, lock_timeout: float) -> dict:
+    """psycopg's connection parameters: the bounded waits of ``commcare.storage.server_wait``,
+    and a lock_timeout, so that a row or table held by someone else fails with 55P03 after the
+    busy timeout (and is retried) instead of waiting for ever, as on SQLite."""
+    from sqlalchemy.engine import make_url
+
+    if make_url(url).drivername != "postgresql+psycopg":
+        return {}
+    from commcare.storage import server_wait
+
+    seconds = server_wait.DEFAULT_TIMEOUT if seconds is None else seconds
+    return server_wait.connect_args(seconds, int(lock_timeout * 1000))
 
 
 def quiet_driver_logs() -> None:
@@ -155,8 +187,16 @@ def translate(exc: BaseException, where: str) -> DatabaseError | None:
         return None
     orig = getattr(exc, "orig", exc)
     msg = str(orig).lower()
+    if is_corrupt(exc):
+        return Damaged("integrity.corrupt", path=where)
     if is_retryable(exc):
         return DatabaseError("db.locked", path=where)
+    trouble = sqlite_trouble(orig, where)
+    if trouble is not None:
+        return trouble
+    silent = getattr(orig, "seconds", None)
+    if silent is not None or getattr(orig, "sqlstate", None) == "57014":
+        return DatabaseError("db.no_answer", path=where, seconds=f"{silent:g}" if silent is not None else "db_timeout")
     if "disk is full" in msg or "disk full" in msg or "no space" in msg:
         return DatabaseError("db.full", path=where)
     if "readonly" in msg or "read-only" in msg:
@@ -164,6 +204,75 @@ def translate(exc: BaseException, where: str) -> DatabaseError | None:
     if isinstance(exc, sa_exc.OperationalError) and not where.startswith("sqlite") and "://" in where:
         return DatabaseError("db.unreachable", path=where, problem=_first_line(orig))
     return DatabaseError("db.failed", path=where, problem=type(orig).__name__)
+
+
+SQLITE_CORRUPT = 11
+SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN = 10, 13, 14
+SQLITE_IOERR_SHMSIZE = SQLITE_IOERR | (19 << 8)
+
+
+def sqlite_trouble(orig: BaseException, where: str) -> DatabaseError | None:
+    """A SQLite failure that comes from where the file lies, each told with what to do: a
+    full disk (the -shm file beside a WAL database must grow even for a read), a folder where
+    SQLite cannot create its -wal and -shm files, a disk that fails."""
+    code = getattr(orig, "sqlite_errorcode", None)
+    if not isinstance(orig, sqlite3.Error) or code is None:
+        return None
+    if code == SQLITE_IOERR_SHMSIZE:
+        return DatabaseError("db.shm_full", path=where)
+    if code & 0xFF == SQLITE_FULL:
+        return DatabaseError("db.full", path=where)
+    if code & 0xFF == SQLITE_CANTOPEN:
+        path = sqlite_path(where)
+        if path is not None and path.exists() and not _writable(path.parent):
+            return DatabaseError("db.dir_readonly", path=where, dir=str(path.parent))
+        return DatabaseError("db.unreadable", path=where, problem=str(orig))
+    if code & 0xFF == SQLITE_IOERR:
+        return DatabaseError("db.io_error", path=where)
+    return None
+
+
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder``: its permissions (for root as well, whom
+    they do not stop) and a file system mounted read-only."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return False
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
+def is_corrupt(exc: BaseException) -> bool:
+    """SQLite's own "database disk image is malformed" (SQLITE_CORRUPT and its variants), or
+    stored text that is not UTF-8 (commcare writes none: garbled bytes in a record)."""
+    return _corruption(exc) is not None
+
+
+def _corruption(exc: BaseException) -> str | None:
+    """What is damaged, in words that carry no stored value (the driver's message for text
+    that is not UTF-8 quotes the garbled text: a phone number, a name)."""
+    orig = getattr(exc, "orig", exc)
+    if not isinstance(orig, sqlite3.DatabaseError):
+        return None
+    msg = str(orig)
+    code = getattr(orig, "sqlite_errorcode", None)
+    if (code is not None and code & 0xFF == SQLITE_CORRUPT) or "malformed" in msg.lower():
+        return "database disk image is malformed"
+    if msg.startswith("Could not decode to UTF-8 column"):
+        return f"column {msg.split(chr(39))[1]!r} holds bytes that are not UTF-8"
+    return None
+
+
+def is_damage(exc: BaseException) -> bool:
+    return isinstance(exc, Damaged) or is_corrupt(exc)
+
+
+def damage_summary(exc: BaseException) -> str:
+    """One line for the damage marker: what was found, never a stored value."""
+    if isinstance(exc, Damaged):
+        return exc.message("en")
+    return _corruption(exc) or type(exc).__name__
 
 
 def _first_line(orig) -> str:

@@ -141,6 +141,16 @@ resident_tags = Table(
     Index('ix_resident_tags_tag', 'tag', 'resident_id'),
 )
 
+# How many active residents each community holds (tag '*') and how many of them carry each
+# tag, kept by triggers in the database (see commcare.storage.integrity): what the daily round and the
+# reports read is checked against it, so a damaged page that hides a resident is told.
+register_counts = Table(
+    'register_counts', metadata,
+    Column('community_id', Integer, ForeignKey('communities.id'), primary_key=True),
+    Column('tag', String(50), primary_key=True),
+    Column('residents', Integer, nullable=False),
+)
+
 # A pair of residents a person looked at and said are two different people.
 duplicate_dismissals = Table(
     'duplicate_dismissals', metadata,

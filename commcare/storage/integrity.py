@@ -1,0 +1,237 @@
+"""Whether the register was read whole: the counts kept beside the data, and their check.
+
+``register_counts`` holds, for each community, the number of active (not archived) residents
+(tag ``*``) and, for each tag, how many of them carry it. Triggers in the database keep it
+(``install``): every write path — the editing commands, a bulk import, the demo, a hand-made
+SQL statement — changes it in the same statement as the rows it counts, so no code path can
+forget it, and a failed write changes neither.
+
+``verify`` reads the same things again the way the commands read them and compares. The
+lists and the export walk the whole residents table: a lost leaf, a child page that is not
+what its parent says, a record whose community or archive field was garbled — SQLite raises
+SQLITE_CORRUPT or the count differs. The daily round and the reports find the residents of
+the special groups from the tag index and fetch each by its key: so does the check, and an
+interior page whose keys were garbled, which sends a look-up astray without any error from
+SQLite, makes the count differ. A difference raises ``Damaged`` (exit 3, naming
+``commcare db check``).
+
+On SQLite a table rebuilt by a batch migration (copy, DROP, rename) loses its triggers, and
+cannot even be renamed while another table's trigger names it: the migration runner
+(``commcare.db``) sets the triggers aside while a migration runs and puts them back after.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from commcare.errors import Damaged
+from commcare.storage.tables import register_counts, resident_tags, residents
+
+ALL = "*"  # the tag under which a community's count of active residents is kept
+
+# SQLite: one trigger per change. The resident's own delete runs BEFORE the row goes, while
+# its tags are still there; the tags that ON DELETE CASCADE removes afterwards no longer find
+# their resident and change nothing.
+_UPSERT = "ON CONFLICT (community_id, tag) DO UPDATE SET residents = residents + 1"
+_SQLITE = {
+    "register_counts_resident_insert": f"""
+        AFTER INSERT ON residents WHEN NEW.archived_at IS NULL BEGIN
+          INSERT INTO register_counts (community_id, tag, residents) VALUES (NEW.community_id, '{ALL}', 1)
+          {_UPSERT};
+        END""",
+    "register_counts_resident_delete": f"""
+        BEFORE DELETE ON residents WHEN OLD.archived_at IS NULL BEGIN
+          UPDATE register_counts SET residents = residents - 1 WHERE community_id = OLD.community_id
+            AND (tag = '{ALL}' OR tag IN (SELECT tag FROM resident_tags WHERE resident_id = OLD.id));
+        END""",
+    "register_counts_resident_update": f"""
+        AFTER UPDATE OF archived_at, community_id ON residents
+        WHEN (OLD.archived_at IS NULL) <> (NEW.archived_at IS NULL) OR OLD.community_id <> NEW.community_id
+        BEGIN
+          UPDATE register_counts SET residents = residents - 1
+           WHERE OLD.archived_at IS NULL AND community_id = OLD.community_id
+             AND (tag = '{ALL}' OR tag IN (SELECT tag FROM resident_tags WHERE resident_id = OLD.id));
+          INSERT INTO register_counts (community_id, tag, residents)
+            SELECT NEW.community_id, tag, 1
+              FROM (SELECT '{ALL}' AS tag UNION ALL SELECT tag FROM resident_tags WHERE resident_id = NEW.id)
+             WHERE NEW.archived_at IS NULL
+            {_UPSERT};
+        END""",
+    "register_counts_tag_insert": f"""
+        AFTER INSERT ON resident_tags BEGIN
+          INSERT INTO register_counts (community_id, tag, residents)
+            SELECT community_id, NEW.tag, 1 FROM residents WHERE id = NEW.resident_id AND archived_at IS NULL
+            {_UPSERT};
+        END""",
+    "register_counts_tag_delete": """
+        AFTER DELETE ON resident_tags BEGIN
+          UPDATE register_counts SET residents = residents - 1 WHERE tag = OLD.tag
+             AND community_id = (SELECT community_id FROM residents WHERE id = OLD.resident_id AND archived_at IS NULL);
+        END""",
+    "register_counts_tag_update": f"""
+        AFTER UPDATE ON resident_tags BEGIN
+          UPDATE register_counts SET residents = residents - 1 WHERE tag = OLD.tag
+             AND community_id = (SELECT community_id FROM residents WHERE id = OLD.resident_id AND archived_at IS NULL);
+          INSERT INTO register_counts (community_id, tag, residents)
+            SELECT community_id, NEW.tag, 1 FROM residents WHERE id = NEW.resident_id AND archived_at IS NULL
+            {_UPSERT};
+        END""",
+}
+
+# PostgreSQL: the inserts (a bulk import, the demo) are counted once per statement from its
+# transition table; the rest row by row, as on SQLite.
+_PG_ADD = ("ON CONFLICT (community_id, tag) DO UPDATE "
+           "SET residents = register_counts.residents + EXCLUDED.residents")
+_PG_FUNCTIONS = {
+    "register_counts_residents_added": f"""
+        INSERT INTO register_counts (community_id, tag, residents)
+          SELECT community_id, '{ALL}', count(*) FROM added WHERE archived_at IS NULL GROUP BY community_id
+          {_PG_ADD};
+        RETURN NULL;""",
+    "register_counts_tags_added": f"""
+        INSERT INTO register_counts (community_id, tag, residents)
+          SELECT r.community_id, a.tag, count(*) FROM added a JOIN residents r ON r.id = a.resident_id
+           WHERE r.archived_at IS NULL GROUP BY r.community_id, a.tag
+          {_PG_ADD};
+        RETURN NULL;""",
+    "register_counts_resident_gone": f"""
+        IF OLD.archived_at IS NULL THEN
+          UPDATE register_counts SET residents = residents - 1 WHERE community_id = OLD.community_id
+             AND (tag = '{ALL}' OR tag IN (SELECT tag FROM resident_tags WHERE resident_id = OLD.id));
+        END IF;
+        RETURN OLD;""",
+    "register_counts_resident_moved": f"""
+        IF OLD.archived_at IS NULL THEN
+          UPDATE register_counts SET residents = residents - 1 WHERE community_id = OLD.community_id
+             AND (tag = '{ALL}' OR tag IN (SELECT tag FROM resident_tags WHERE resident_id = OLD.id));
+        END IF;
+        IF NEW.archived_at IS NULL THEN
+          INSERT INTO register_counts (community_id, tag, residents)
+            SELECT NEW.community_id, t.tag, 1
+              FROM (SELECT '{ALL}' AS tag UNION ALL SELECT tag FROM resident_tags WHERE resident_id = NEW.id) t
+            {_PG_ADD};
+        END IF;
+        RETURN NULL;""",
+    "register_counts_tag_changed": f"""
+        IF TG_OP IN ('DELETE', 'UPDATE') THEN
+          UPDATE register_counts SET residents = residents - 1 WHERE tag = OLD.tag
+             AND community_id = (SELECT community_id FROM residents WHERE id = OLD.resident_id AND archived_at IS NULL);
+        END IF;
+        IF TG_OP = 'UPDATE' THEN
+          INSERT INTO register_counts (community_id, tag, residents)
+            SELECT community_id, NEW.tag, 1 FROM residents WHERE id = NEW.resident_id AND archived_at IS NULL
+            {_PG_ADD};
+        END IF;
+        RETURN NULL;""",
+}
+_PG_TRIGGERS = {
+    "register_counts_resident_insert": (
+        "AFTER INSERT ON residents REFERENCING NEW TABLE AS added FOR EACH STATEMENT",
+        "register_counts_residents_added"),
+    "register_counts_resident_delete": ("BEFORE DELETE ON residents FOR EACH ROW", "register_counts_resident_gone"),
+    "register_counts_resident_update": (
+        ("AFTER UPDATE OF archived_at, community_id ON residents FOR EACH ROW "
+         "WHEN ((OLD.archived_at IS NULL) <> (NEW.archived_at IS NULL) OR OLD.community_id <> NEW.community_id)"),
+        "register_counts_resident_moved"),
+    "register_counts_tag_insert": (
+        "AFTER INSERT ON resident_tags REFERENCING NEW TABLE AS added FOR EACH STATEMENT",
+        "register_counts_tags_added"),
+    "register_counts_tag_change": ("AFTER DELETE OR UPDATE ON resident_tags FOR EACH ROW",
+                                   "register_counts_tag_changed"),
+}
+
+
+def install(conn) -> None:
+    """Create the counting triggers that are missing (all of them on a new database)."""
+    if conn.dialect.name == "sqlite":
+        for name, body in _SQLITE.items():
+            conn.exec_driver_sql(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
+        return
+    for name, body in _PG_FUNCTIONS.items():
+        conn.exec_driver_sql(f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql "
+                             f"AS $$ BEGIN {body} END $$")
+    present = set(conn.exec_driver_sql(
+        "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'register_counts%%' AND NOT tgisinternal").scalars())
+    for name, (when, function) in _PG_TRIGGERS.items():
+        if name not in present:
+            conn.exec_driver_sql(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION {function}()")
+
+
+def uninstall(conn) -> None:
+    if conn.dialect.name == "sqlite":
+        for name in _SQLITE:
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+        return
+    for name, (when, _) in _PG_TRIGGERS.items():
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {when.split(' ON ')[1].split()[0]}")
+    for name in _PG_FUNCTIONS:
+        conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {name}()")
+
+
+def recount(conn) -> None:
+    """Count the register afresh into ``register_counts`` (a new or migrated database)."""
+    r, t = residents.c, resident_tags.c
+    conn.execute(register_counts.delete())
+    active = select(r.community_id, func.count()).where(r.archived_at.is_(None)).group_by(r.community_id)
+    tagged = (select(r.community_id, t.tag, func.count()).select_from(resident_tags.join(residents, r.id == t.resident_id))
+              .where(r.archived_at.is_(None)).group_by(r.community_id, t.tag))
+    rows = [{"community_id": c, "tag": ALL, "residents": n} for c, n in conn.execute(active)]
+    rows += [{"community_id": c, "tag": tag, "residents": n} for c, tag, n in conn.execute(tagged)]
+    if rows:
+        conn.execute(register_counts.insert(), rows)
+
+
+def verify(conn, cid: int | None, tags=(), everyone: bool = True) -> None:
+    """Raise ``Damaged`` unless the community's active residents (``everyone``), and those
+    carrying each of ``tags``, read now as many as the register keeps (see the module's
+    docstring). The daily round and the reports, which read the special groups alone, ask
+    for their tags only: every page they read is read by the check of the tags, and walking
+    the whole table besides would add a third to the check's cost."""
+    if cid is None:
+        return
+    for tag, read, kept in compare(conn, cid, tags, everyone):
+        if read != kept:
+            raise Damaged("integrity.counts_differ", what=label(tag), read=read, kept=kept)
+
+
+def compare(conn, cid: int, tags=(), everyone: bool = True) -> list[tuple[str, int, int]]:
+    """(tag, as read now, as kept) for all active residents (tag ``*``, when ``everyone``)
+    and for each of ``tags``, in one
+    statement: one snapshot on PostgreSQL, where a write committed between two statements
+    would otherwise look like a difference.
+
+    ``community_id + 0`` is served by no index: the active residents are counted by walking
+    the table itself, and the tagged ones are found from the tag index (ix_resident_tags_tag)
+    and fetched by key, as ``call due`` and the reports do."""
+    r, t, k = residents.c, resident_tags.c, register_counts.c
+    mine = (r.community_id + 0 == cid, r.archived_at.is_(None))
+    tags = [ALL] * everyone + sorted(set(tags) - {ALL})
+    joined = resident_tags.join(residents, r.id == t.resident_id)
+    read = [select(func.count()).select_from(residents).where(*mine).scalar_subquery()] * everyone
+    read += [select(func.count()).select_from(joined).where(t.tag == tag, *mine).scalar_subquery()
+             for tag in tags[everyone:]]
+    kept = [func.coalesce(select(k.residents).where(k.community_id == cid, k.tag == tag).scalar_subquery(), 0)
+            for tag in tags]
+    row = conn.execute(select(*read, *kept)).one()
+    return [(tag, row[i], row[len(tags) + i]) for i, tag in enumerate(tags)]
+
+
+def differences(conn) -> list[str]:
+    """Every community and tag whose kept count differs from a fresh count (``db check``)."""
+    from commcare.storage.tables import communities
+
+    t = resident_tags.c
+    problems = []
+    for cid, name in conn.execute(select(communities.c.id, communities.c.name).order_by(communities.c.id)):
+        tags = conn.execute(select(register_counts.c.tag).where(register_counts.c.community_id == cid)
+                            .union(select(t.tag).select_from(resident_tags.join(residents, residents.c.id == t.resident_id))
+                                   .where(residents.c.community_id == cid))).scalars().all()
+        problems += [f"{name}: {label(tag)} {read} != {kept}" for tag, read, kept in compare(conn, cid, tags)
+                     if read != kept]
+    return problems
+
+
+def label(tag: str) -> str:
+    from commcare.i18n import t
+
+    return t("integrity.all_residents") if tag == ALL else tag

@@ -52,8 +52,10 @@ def make_roster(path: Path, rows: int) -> None:
     # Names as a community's are: a hundred surnames (two of two characters), given names of
     # one or two characters from sixty: four in five of 100,000 names are distinct, as in a
     # real register (a roster of a few hundred names repeated would check each only once).
-    surnames = list("王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡"
-                    "贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段") + ["欧阳", "司马"]
+    surnames = list(
+        "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡"
+        "贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段"
+    ) + ["欧阳", "司马"]
     chars = "桂兰秀英建国玉志强丽娟明伟芳静敏军磊洋勇艳杰娜涛超霞平刚辉鹏华红梅琴云飞凤宇浩然子轩欣怡雨晨思淑珍德福"
     given = [a + b for a in chars for b in chars] + list(chars)
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
@@ -63,9 +65,16 @@ def make_roster(path: Path, rows: int) -> None:
             born = datetime.date(1930, 1, 1) + datetime.timedelta(days=i % 25_000)
             body = f"410105{born:%Y%m%d}{i // 25_000:03d}"
             house = i // 3
-            writer.writerow((rng.choice(surnames) + rng.choice(given), body + ric.calc_check_digit(body + "0"),
-                             f"139{i:08d}", f"小区{house % 10}", f"{house // 10 + 1}号",
-                             "老人" if i % 4 == 0 else ""))
+            writer.writerow(
+                (
+                    rng.choice(surnames) + rng.choice(given),
+                    body + ric.calc_check_digit(body + "0"),
+                    f"139{i:08d}",
+                    f"小区{house % 10}",
+                    f"{house // 10 + 1}号",
+                    "老人" if i % 4 == 0 else "",
+                )
+            )
 
 
 def raw(csv_path: Path, db: Path) -> float:
@@ -100,17 +109,22 @@ def schema_rows(csv_path: Path) -> dict[str, list[tuple]]:
         hid = houses.setdefault((compound, address), len(houses) + 1)
         full, initials = identity.pinyin_keys(name)
         born = f"{idn[6:10]}-{idn[10:12]}-{idn[12:14]}"
-        residents.append((rid, 1, hid, name, full, initials, "MF"[int(idn[16]) % 2 == 0], born, idn, phone, now, now, 1))
+        residents.append(
+            (rid, 1, hid, name, full, initials, "MF"[int(idn[16]) % 2 == 0], born, idn, phone, now, now, 1)
+        )
         if tag:
             tags.append((rid, "elderly"))
-    return {"households": [(hid, 1, c, a, None, now) for (c, a), hid in houses.items()],
-            "residents": residents, "resident_tags": tags}
+    return {
+        "households": [(hid, 1, c, a, None, now) for (c, a), hid in houses.items()],
+        "residents": residents,
+        "resident_tags": tags,
+    }
 
 
 SCHEMA_SQL = {
     "households": "INSERT INTO households (id, community_id, compound, address, liaison_id, created_at) VALUES (?,?,?,?,?,?)",
     "residents": "INSERT INTO residents (id, community_id, household_id, name, name_pinyin, name_initials, sex, born, "
-                 "id_number, phone, created_at, updated_at, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    "id_number, phone, created_at, updated_at, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
     "resident_tags": "INSERT INTO resident_tags (resident_id, tag) VALUES (?,?)",
 }
 
@@ -132,7 +146,7 @@ def schema_floor(empty: Path, db: Path, data: dict[str, list[tuple]]) -> float:
     return took
 
 
-BREAKDOWN = r'''
+BREAKDOWN = r"""
 import sys, time
 from contextlib import contextmanager
 T = time.perf_counter
@@ -184,12 +198,13 @@ other = times["writing (all)"] - sum(v for k, v in times.items() if k.startswith
 print(f"ids, households' liaisons, audit entry\t{other:.3f}")
 print(f"commit\t{end - times['commit_from']:.3f}")
 print(f"in-process total, checking and writing one after the other\t{end - t1:.3f}")
-'''
+"""
 
 
 def breakdown(env: dict, csv_path: Path) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", BREAKDOWN, str(csv_path)], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", BREAKDOWN, str(csv_path)], env=env, check=True, capture_output=True, text=True
+    ).stdout
     return {k: float(v) for k, v in (line.split("\t") for line in out.splitlines())}
 
 
@@ -243,10 +258,16 @@ def main() -> None:
     rate = lambda s: args.rows / s
     print(f"rows: {args.rows:,}; medians of {args.runs} interleaved runs")
     print(f"raw sqlite3 (read CSV + executemany, plain table): {rate(med['raw']):10,.0f} rows/s  {med['raw']:.2f} s")
-    print(f"commcare resident import (whole process):          {rate(med['commcare']):10,.0f} rows/s  {med['commcare']:.2f} s")
-    print(f"raw sqlite3 into commcare's schema (floor):         {rate(med['schema']):10,.0f} rows/s  {med['schema']:.2f} s")
-    print(f"ratio commcare/raw: {med['raw'] / med['commcare']:.3f} (goal >= 0.2); "
-          f"schema floor/raw: {med['raw'] / med['schema']:.3f}")
+    print(
+        f"commcare resident import (whole process):          {rate(med['commcare']):10,.0f} rows/s  {med['commcare']:.2f} s"
+    )
+    print(
+        f"raw sqlite3 into commcare's schema (floor):         {rate(med['schema']):10,.0f} rows/s  {med['schema']:.2f} s"
+    )
+    print(
+        f"ratio commcare/raw: {med['raw'] / med['commcare']:.3f} (goal >= 0.2); "
+        f"schema floor/raw: {med['raw'] / med['schema']:.3f}"
+    )
     print(f"\nwhere commcare's {med['commcare']:.2f} s go (medians):")
     print(f"  {'fixed cost: a header-only import (process start, imports, database open)':62} {med['fixed']:.2f} s")
     for key in parts[0]:

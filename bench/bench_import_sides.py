@@ -34,17 +34,48 @@ from bench_import import make_roster  # noqa: E402
 
 def officed(plain: Path, office: Path) -> None:
     """``plain``'s residents in an office's layout, with one liaison (王秀英) for every household."""
-    with open(plain, encoding="utf-8-sig", newline="") as src, open(office, "w", encoding="utf-8-sig", newline="") as out:
+    with (
+        open(plain, encoding="utf-8-sig", newline="") as src,
+        open(office, "w", encoding="utf-8-sig", newline="") as out,
+    ):
         rows = csv.reader(src)
         next(rows)
         writer = csv.writer(out)
         writer.writerow(["幸福社区特殊群体台账"])
-        writer.writerow(["序号", "姓名", "年龄", "身份证号码", "联系电话", "小区", "楼栋", "单元", "门牌", "人员类别",
-                         "包保人", "联系方式"])
+        writer.writerow(
+            [
+                "序号",
+                "姓名",
+                "年龄",
+                "身份证号码",
+                "联系电话",
+                "小区",
+                "楼栋",
+                "单元",
+                "门牌",
+                "人员类别",
+                "包保人",
+                "联系方式",
+            ]
+        )
         for n, (name, idn, phone, compound, address, tag) in enumerate(rows, start=1):
             house = int(address.rstrip("号"))
-            writer.writerow([n, name, 80, idn, phone, compound, house // 100 + 1, house // 10 % 10 + 1, house % 10 + 101,
-                             tag, "王秀英", "13700000001"])
+            writer.writerow(
+                [
+                    n,
+                    name,
+                    80,
+                    idn,
+                    phone,
+                    compound,
+                    house // 100 + 1,
+                    house // 10 % 10 + 1,
+                    house % 10 + 101,
+                    tag,
+                    "王秀英",
+                    "13700000001",
+                ]
+            )
 
 
 def run(source: Path | None, env: dict, roster: Path, db: Path) -> tuple[float, float]:
@@ -88,8 +119,12 @@ def main() -> None:
         tmp = Path(tmp)
         plain, office = tmp / "roster.csv", tmp / "office.csv"
         make_roster(plain, args.rows)
-        env = {**os.environ, "COMMCARE_DB": str(tmp / "cc.db"), "COMMCARE_CONFIG": str(tmp / "none.toml"),
-               "COMMCARE_USER": "bench"}
+        env = {
+            **os.environ,
+            "COMMCARE_DB": str(tmp / "cc.db"),
+            "COMMCARE_CONFIG": str(tmp / "none.toml"),
+            "COMMCARE_USER": "bench",
+        }
         sides = {}
         if args.before:
             sides["before"] = (args.before, plain)
@@ -108,8 +143,10 @@ def main() -> None:
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     print(f"rows: {args.rows:,}; medians of {args.runs} interleaved runs (whole process)")
     for name, seconds in med.items():
-        print(f"  {name:24} wall {seconds:6.2f} s  {args.rows / seconds:10,.0f} rows/s   CPU {med_cpu[name]:6.2f} s   "
-              "wall runs: " + " ".join(f"{t:.2f}" for t in times[name]))
+        print(
+            f"  {name:24} wall {seconds:6.2f} s  {args.rows / seconds:10,.0f} rows/s   CPU {med_cpu[name]:6.2f} s   "
+            "wall runs: " + " ".join(f"{t:.2f}" for t in times[name])
+        )
     for label, base in (("after/before", "before"), ("office layout/plain", "after")):
         other = "after" if base == "before" else "after, office layout"
         if base in med and other in med:

@@ -97,14 +97,24 @@ def time_reads(env: dict, runs: int) -> dict:
 def instructions(cmd: list[str], env: dict) -> int:
     """Instructions one run of ``cmd`` executes, with every process it forks (an import
     checks its roster in a child): valgrind's callgrind reports each process's count."""
-    err = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False).stderr
+    err = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    ).stderr
     return sum(int(part.split()[0].replace(",", "")) for part in err.split("Collected :")[1:])
 
 
 def count_reads(env: dict) -> dict:
-    return {" ".join(args[:2]) + " (instructions)": {form: [instructions(command(checks) + args, env)]
-                                                     for form, checks in FORMS.items()} for args in READS}
+    return {
+        " ".join(args[:2]) + " (instructions)": {
+            form: [instructions(command(checks) + args, env)] for form, checks in FORMS.items()
+        }
+        for args in READS
+    }
 
 
 def time_import(rows: int, runs: int, env: dict, folder: Path, count: bool = False) -> dict:
@@ -180,8 +190,9 @@ def main() -> None:
     if args.instructions:
         lines += report(count_reads(env), "unchecked")
     with tempfile.TemporaryDirectory() as tmp:
-        lines += report(time_import(args.import_rows, max(3, args.runs // 2), env, Path(tmp), args.instructions),
-                        "no triggers")
+        lines += report(
+            time_import(args.import_rows, max(3, args.runs // 2), env, Path(tmp), args.instructions), "no triggers"
+        )
     print("\n".join(lines))
 
 

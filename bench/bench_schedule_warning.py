@@ -39,15 +39,34 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-warning-"))
-    base = {**os.environ, "COMMCARE_CONFIG": str(work / "none.toml"), "COMMCARE_LANG": "zh",
-            "COMMCARE_NOW": "2026-05-09T08:00:00+08:00"}
+    base = {
+        **os.environ,
+        "COMMCARE_CONFIG": str(work / "none.toml"),
+        "COMMCARE_LANG": "zh",
+        "COMMCARE_NOW": "2026-05-09T08:00:00+08:00",
+    }
     plain, warned = dict(base, COMMCARE_DB=str(work / "plain.db")), dict(base, COMMCARE_DB=str(work / "warned.db"))
     for env in (plain, warned):
         subprocess.run(commcare() + ["staff", "add", "王秀英"], env=env, check=True, capture_output=True)
-    lines = [{"kind": "run", "time": f"2026-04-{1 + n % 28:02d}T20:00:01+08:00", "exit": 0, "message": "x" * 80,
-              "slot": f"2026-04-{1 + n % 28:02d}T20:00:00+08:00"} for n in range(199)]
-    lines.append({"kind": "run", "time": "2026-05-08T20:00:01+08:00", "exit": 3, "message": "坏了",
-                  "slot": "2026-05-08T20:00:00+08:00"})
+    lines = [
+        {
+            "kind": "run",
+            "time": f"2026-04-{1 + n % 28:02d}T20:00:01+08:00",
+            "exit": 0,
+            "message": "x" * 80,
+            "slot": f"2026-04-{1 + n % 28:02d}T20:00:00+08:00",
+        }
+        for n in range(199)
+    ]
+    lines.append(
+        {
+            "kind": "run",
+            "time": "2026-05-08T20:00:01+08:00",
+            "exit": 3,
+            "message": "坏了",
+            "slot": "2026-05-08T20:00:00+08:00",
+        }
+    )
     (work / "warned.db.schedule.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
     cmd = commcare() + ["staff", "list", "-f", "json"]
     shown = subprocess.run(cmd, env=warned, capture_output=True, text=True, check=True).stderr.strip()

@@ -30,8 +30,17 @@ def make(path: Path, rows: int) -> None:
     sheet = book.create_sheet("花名册")
     sheet.append(["姓名", "身份证号", "联系电话", "小区", "住址", "人群类别", "备注"])
     for i in range(rows):
-        sheet.append([f"居民{i}", f"41010519300101{i % 10000:04d}", f"139{i:08d}", f"小区{i % 40}",
-                      f"{i // 3}号", "老人" if i % 4 else "", "行动不便" if i % 7 == 0 else ""])
+        sheet.append(
+            [
+                f"居民{i}",
+                f"41010519300101{i % 10000:04d}",
+                f"139{i:08d}",
+                f"小区{i % 40}",
+                f"{i // 3}号",
+                "老人" if i % 4 else "",
+                "行动不便" if i % 7 == 0 else "",
+            ]
+        )
     book.save(path)
 
 
@@ -69,8 +78,10 @@ def main() -> None:
                 times[name].append(time.process_time() - start)
     plain_s, bounded_s = (statistics.median(times[k]) for k in ("plain", "bounded"))
     print({k: [round(t, 2) for t in v] for k, v in times.items()})
-    print(f"rows {args.rows}, runs {args.runs}: plain {plain_s:.3f} s CPU, bounded {bounded_s:.3f} s CPU, "
-          f"ratio {bounded_s / plain_s:.3f}")
+    print(
+        f"rows {args.rows}, runs {args.runs}: plain {plain_s:.3f} s CPU, bounded {bounded_s:.3f} s CPU, "
+        f"ratio {bounded_s / plain_s:.3f}"
+    )
 
 
 if __name__ == "__main__":

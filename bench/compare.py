@@ -47,13 +47,35 @@ def python_of(exe: str) -> str:
 
 def build(exe: str, db: Path, residents: int, requests: int, env: dict) -> None:
     if not db.exists():
-        subprocess.run([exe, "--db", str(db), "demo", "--residents", str(residents), "--requests", str(requests),
-                        "--days", "60", "--format", "json"], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                exe,
+                "--db",
+                str(db),
+                "demo",
+                "--residents",
+                str(residents),
+                "--requests",
+                str(requests),
+                "--days",
+                "60",
+                "--format",
+                "json",
+            ],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def last_open_request(exe: str, env: dict) -> str:
-    rows = subprocess.run([exe, "request", "list", "--status", "all", "--resident", "#1", "--format", "csv"],
-                          env=env, capture_output=True, text=True, check=True).stdout.splitlines()
+    rows = subprocess.run(
+        [exe, "request", "list", "--status", "all", "--resident", "#1", "--format", "csv"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     ids = [line.split(",")[0] for line in rows[1:] if ",trash," in line and ",assigned," in line]
     return ids[-1]
 
@@ -67,23 +89,37 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--import-rows", type=int, default=20_000)
     ap.add_argument("--dir", default=None)
-    ap.add_argument("--instructions", action="store_true",
-                    help="also count each command's instructions once per install under valgrind (callgrind): "
-                         "a comparison the machine's noise does not move")
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each command's instructions once per install under valgrind (callgrind): "
+        "a comparison the machine's noise does not move",
+    )
     args = ap.parse_args()
     out = Path(args.dir or tempfile.mkdtemp(prefix="commcare-compare-"))
     out.mkdir(parents=True, exist_ok=True)
     sides = {"baseline": args.baseline, "ours": args.ours}
     db = out / f"demo-{args.residents}-{args.requests}.db"
     base_env = {k: v for k, v in os.environ.items() if k not in ("COMMCARE_NOW", "PYTHONDONTWRITEBYTECODE")}
-    envs = {side: {**base_env, "COMMCARE_DB": str(db), "COMMCARE_CONFIG": str(out / "none.toml"), "NO_COLOR": "1",
-                   "PYTHONPYCACHEPREFIX": str(out / f"pycache-{side}")} for side in sides}
+    envs = {
+        side: {
+            **base_env,
+            "COMMCARE_DB": str(db),
+            "COMMCARE_CONFIG": str(out / "none.toml"),
+            "NO_COLOR": "1",
+            "PYTHONPYCACHEPREFIX": str(out / f"pycache-{side}"),
+        }
+        for side in sides
+    }
     build(args.baseline, db, args.residents, args.requests, envs["baseline"])
     roster = out / f"roster-{args.import_rows}.csv"
     if args.import_rows and not roster.exists():
         bench_import.make_roster(roster, args.import_rows)
-    cases = {"floor: import typer, rich.console, sqlalchemy.orm": None, "floor (help): import typer, rich.console": None,
-             **CASES}
+    cases = {
+        "floor: import typer, rich.console, sqlalchemy.orm": None,
+        "floor (help): import typer, rich.console": None,
+        **CASES,
+    }
     if args.import_rows:
         cases[f"resident import ({args.import_rows:,} rows, fresh register)"] = None
     times = {(side, name): [] for side in sides for name in cases}
@@ -126,14 +162,18 @@ def print_instructions(sides: dict, envs: dict) -> None:
                 subprocess.run([exe, *CASES["add-request"]], env=envs[side], check=True, capture_output=True)
                 cmd = [exe, "request", "resolve", last_open_request(exe, envs[side])]
             counts[side] = instructions(cmd, envs[side])
-        print(f"{name:58} {counts['baseline'] / 1e9:10.3f} {counts['ours'] / 1e9:8.3f} "
-              f"{counts['ours'] / counts['baseline']:9.3f}")
+        print(
+            f"{name:58} {counts['baseline'] / 1e9:10.3f} {counts['ours'] / 1e9:8.3f} "
+            f"{counts['ours'] / counts['baseline']:9.3f}"
+        )
 
 
 def print_table(args, sides: dict, cases: dict, times: dict) -> None:
     med = {key: statistics.median(values) for key, values in times.items()}
-    print(f"commcare side by side — {args.residents:,} residents, {args.requests:,} requests, "
-          f"median of {args.runs} interleaved runs, {os.cpu_count()} cores")
+    print(
+        f"commcare side by side — {args.residents:,} residents, {args.requests:,} requests, "
+        f"median of {args.runs} interleaved runs, {os.cpu_count()} cores"
+    )
     print(f"  baseline: {sides['baseline']}\n  ours:     {sides['ours']}")
     print(f"{'command':58} {'baseline s':>10} {'ours s':>8} {'ours/base':>9} {'base/floor':>10} {'ours/floor':>10}")
     for name in cases:
@@ -141,11 +181,16 @@ def print_table(args, sides: dict, cases: dict, times: dict) -> None:
             floor_b, floor_o = med["baseline", name], med["ours", name]
             print(f"{name:58} {floor_b:10.3f} {floor_o:8.3f} {floor_o / floor_b:9.2f}")
             continue
-        floor = "floor (help): import typer, rich.console" if name == "commcare --help" else \
-            "floor: import typer, rich.console, sqlalchemy.orm"
+        floor = (
+            "floor (help): import typer, rich.console"
+            if name == "commcare --help"
+            else "floor: import typer, rich.console, sqlalchemy.orm"
+        )
         b, o = med["baseline", name], med["ours", name]
-        print(f"{name:58} {b:10.3f} {o:8.3f} {o / b:9.2f} {b / med['baseline', floor]:10.2f} "
-              f"{o / med['ours', floor]:10.2f}")
+        print(
+            f"{name:58} {b:10.3f} {o:8.3f} {o / b:9.2f} {b / med['baseline', floor]:10.2f} "
+            f"{o / med['ours', floor]:10.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -38,9 +38,11 @@ def build(where: Path, tasks: int, seed: int = 7) -> dict:
             for i in range(tasks):
                 entry = now - rng.randint(0, 60 * 86400)
                 due = entry + rng.randint(4, 72) * 3600
-                out.write(f'[description:"request {i} for resident {rng.randint(1, 100_000)}" '
-                          f'due:"{due}" entry:"{entry}" modified:"{entry}" '
-                          f'project:"{rng.choice(CATEGORIES)}" status:"pending" uuid:"{uuid.UUID(int=rng.getrandbits(128))}"]\n')
+                out.write(
+                    f'[description:"request {i} for resident {rng.randint(1, 100_000)}" '
+                    f'due:"{due}" entry:"{entry}" modified:"{entry}" '
+                    f'project:"{rng.choice(CATEGORIES)}" status:"pending" uuid:"{uuid.UUID(int=rng.getrandbits(128))}"]\n'
+                )
         for name in ("completed.data", "undo.data", "backlog.data"):
             (data / name).touch()
     rc.write_text(f"data.location={data}\nconfirmation=off\nverbose=nothing\nhooks=off\n", encoding="utf-8")

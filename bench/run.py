@@ -37,8 +37,13 @@ import bench_import  # noqa: E402 - beside this file
 import peer_taskwarrior  # noqa: E402 - beside this file
 
 # The goals (issue #7): ratio to the floor (--help: to the help floor), and peak memory.
-GOALS = {"commcare --help": 1.3, "add-request": 1.2, "request resolve": 1.2,
-         "report today --format json": 1.3, "call due --format json": 1.3}
+GOALS = {
+    "commcare --help": 1.3,
+    "add-request": 1.2,
+    "request resolve": 1.2,
+    "report today --format json": 1.3,
+    "call due --format json": 1.3,
+}
 PEAK_GOAL_MIB = 120
 HISTORY_GOAL = 1.2  # report today at --requests over report today at a tenth of them
 IMPORT_GOAL = 0.2  # at least a fifth of raw sqlite3 executemany's rows per second
@@ -71,8 +76,14 @@ def instructions(cmd: list[str], env: dict) -> int:
     """Instructions one run of ``cmd`` executes, counted by valgrind's callgrind: the same
     count whatever else the machine is doing, where seconds on a shared machine can double
     from one hour to the next."""
-    err = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False).stderr
+    err = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    ).stderr
     return int(err.split("Collected :")[1].split()[0])
 
 
@@ -98,9 +109,25 @@ def build(db: Path, residents: int, requests: int, days: int, env: dict) -> None
         return
     print(f"building {db} ({residents} residents, {requests} requests over {days} days) …", file=sys.stderr)
     start = time.perf_counter()
-    subprocess.run(commcare() + ["--db", str(db), "demo", "--residents", str(residents), "--requests",
-                                 str(requests), "--days", str(days), "--format", "json"],
-                   env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        commcare()
+        + [
+            "--db",
+            str(db),
+            "demo",
+            "--residents",
+            str(residents),
+            "--requests",
+            str(requests),
+            "--days",
+            str(days),
+            "--format",
+            "json",
+        ],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     print(f"built in {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
 
@@ -135,9 +162,11 @@ class RosterImport:
     def lines(self) -> list[str]:
         raw, ours = statistics.median(self.raw), statistics.median(self.ours)
         ratio = raw / ours
-        line = (f"resident import of a {self.rows:,}-row roster: {self.rows / ours:,.0f} rows/s ({ours:.2f} s, "
-                f"peak {self.peak / 1024:.0f} MiB) vs raw sqlite3 executemany {self.rows / raw:,.0f} rows/s: "
-                f"{ratio:.3f} of the raw rate (goal at least {IMPORT_GOAL}) {'met' if ratio >= IMPORT_GOAL else 'NOT met'}")
+        line = (
+            f"resident import of a {self.rows:,}-row roster: {self.rows / ours:,.0f} rows/s ({ours:.2f} s, "
+            f"peak {self.peak / 1024:.0f} MiB) vs raw sqlite3 executemany {self.rows / raw:,.0f} rows/s: "
+            f"{ratio:.3f} of the raw rate (goal at least {IMPORT_GOAL}) {'met' if ratio >= IMPORT_GOAL else 'NOT met'}"
+        )
         return [line]
 
 
@@ -148,15 +177,26 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--days", type=int, default=60, help="days of history of the large community")
     ap.add_argument("--quick", action="store_true", help="2,000 residents, 20,000 requests")
-    ap.add_argument("--peer-tasks", type=int, default=None,
-                    help="taskwarrior's tasks (default 100,000, as many as residents with --quick): "
-                         "at 1,000,000 it needs minutes and gigabytes per command")
-    ap.add_argument("--import-rows", type=int, default=100_000,
-                    help="rows of the generated roster for the import beside raw sqlite3 (0: none)")
+    ap.add_argument(
+        "--peer-tasks",
+        type=int,
+        default=None,
+        help="taskwarrior's tasks (default 100,000, as many as residents with --quick): "
+        "at 1,000,000 it needs minutes and gigabytes per command",
+    )
+    ap.add_argument(
+        "--import-rows",
+        type=int,
+        default=100_000,
+        help="rows of the generated roster for the import beside raw sqlite3 (0: none)",
+    )
     ap.add_argument("--dir", default=str(HERE / "results"))
-    ap.add_argument("--instructions", action="store_true",
-                    help="also count each command's instructions once under valgrind (callgrind), "
-                         "a measure the machine's noise does not move")
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each command's instructions once under valgrind (callgrind), "
+        "a measure the machine's noise does not move",
+    )
     args = ap.parse_args()
     if args.quick:
         args.residents, args.requests = 2_000, 20_000
@@ -202,8 +242,13 @@ def main() -> None:
             roster.run_once()
         for name, cmd in cases.items():
             if cmd is None:
-                last = subprocess.run(c + ["request", "list", "--status", "all", "--resident", "#1", "--format", "csv"],
-                                      env=env, capture_output=True, text=True, check=True).stdout.splitlines()
+                last = subprocess.run(
+                    c + ["request", "list", "--status", "all", "--resident", "#1", "--format", "csv"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.splitlines()
                 ids = [line.split(",")[0] for line in last[1:] if ",trash," in line and ",assigned," in line]
                 cmd = c + ["request", "resolve", ids[-1]] if ids else c + ["--help"]
             seconds, peak = timed(cmd, envs.get(name, env))
@@ -211,9 +256,13 @@ def main() -> None:
             peaks[name] = max(peaks[name], peak)
     floor = statistics.median(times[next(iter(cases))])
     floor_help = statistics.median(times["floor (help): import typer, rich.console"])
-    lines = [(f"commcare benchmark — {args.residents:,} residents, {args.requests:,} requests, "
-              f"median of {args.runs} runs, {os.cpu_count()} cores"),
-             f"{'command':60} {'median s':>9} {'ratio':>7} {'goal':>6} {'peak MiB':>9}  verdict"]
+    lines = [
+        (
+            f"commcare benchmark — {args.residents:,} residents, {args.requests:,} requests, "
+            f"median of {args.runs} runs, {os.cpu_count()} cores"
+        ),
+        f"{'command':60} {'median s':>9} {'ratio':>7} {'goal':>6} {'peak MiB':>9}  verdict",
+    ]
     for name in cases:
         median = statistics.median(times[name])
         base = floor_help if name == "commcare --help" else floor
@@ -227,20 +276,25 @@ def main() -> None:
         lines.append(f"{name:60} {median:9.3f} {ratio:7.2f} {goal_text:>6} {peak:9.1f}  {verdict}")
     if peer_env:
         lines.append(f"peer: taskwarrior {peer_version()} with {tasks:,} pending tasks")
-    lines.append(f"ratio: to the floor (commcare --help: to the help floor); goal: the most the ratio may be, "
-                 f"with peak memory at most {PEAK_GOAL_MIB} MiB")
-    history = (statistics.median(times["report today --format json"])
-               / statistics.median(times[small_name]))
-    lines.append(f"report today with {args.days} days of history ({args.requests:,} requests) vs {small_days} days "
-                 f"({small:,}), as many requests a day: {history:.2f} of its time "
-                 f"(goal {HISTORY_GOAL:.1f}) {'met' if history <= HISTORY_GOAL else 'NOT met'}")
+    lines.append(
+        f"ratio: to the floor (commcare --help: to the help floor); goal: the most the ratio may be, "
+        f"with peak memory at most {PEAK_GOAL_MIB} MiB"
+    )
+    history = statistics.median(times["report today --format json"]) / statistics.median(times[small_name])
+    lines.append(
+        f"report today with {args.days} days of history ({args.requests:,} requests) vs {small_days} days "
+        f"({small:,}), as many requests a day: {history:.2f} of its time "
+        f"(goal {HISTORY_GOAL:.1f}) {'met' if history <= HISTORY_GOAL else 'NOT met'}"
+    )
     if roster:
         lines += roster.lines()
     for name in cases:
         if name.startswith("peer:"):
             ours = name.split("(", 1)[1].rstrip(")")
-            lines.append(f"commcare {ours} vs {name[6:].split(' (')[0]}: "
-                         f"{statistics.median(times[ours]) / statistics.median(times[name]):.2f} of its time")
+            lines.append(
+                f"commcare {ours} vs {name[6:].split(' (')[0]}: "
+                f"{statistics.median(times[ours]) / statistics.median(times[name]):.2f} of its time"
+            )
     if args.instructions and not shutil.which("valgrind"):
         print("valgrind is not installed: no instruction counts (apt-get install valgrind)", file=sys.stderr)
     elif args.instructions:
@@ -254,8 +308,10 @@ def main() -> None:
         for name, n in counts.items():
             base_n = counts["floor (help): import typer, rich.console"] if name == "commcare --help" else base
             lines.append(f"  {name:58} {n / 1e9:7.3f} G {n / base_n:7.2f}")
-        lines.append(f"  report today with {args.days} days of history vs {small_days}: "
-                     f"{counts['report today --format json'] / counts[small_name]:.3f} of its instructions")
+        lines.append(
+            f"  report today with {args.days} days of history vs {small_days}: "
+            f"{counts['report today --format json'] / counts[small_name]:.3f} of its instructions"
+        )
     text = "\n".join(lines)
     print(text)
     stamp = time.strftime("%Y%m%d-%H%M%S")

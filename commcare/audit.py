@@ -13,18 +13,44 @@ from sqlalchemy import insert, select
 from commcare.storage.tables import audit as AUDIT
 
 
-def entry_hash(prev_hash: str, at: dt.datetime, actor: str, action: str, entity: str,
-               entity_id: int | None, community_id: int | None, fields: str, detail: str) -> str:
+def entry_hash(
+    prev_hash: str,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: int | None,
+    community_id: int | None,
+    fields: str,
+    detail: str,
+) -> str:
     payload = json.dumps(
-        [prev_hash, at.astimezone(dt.UTC).isoformat(timespec="microseconds"), actor,
-         action, entity, entity_id, community_id, fields, detail],
-        ensure_ascii=False, separators=(",", ":"),
+        [
+            prev_hash,
+            at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            actor,
+            action,
+            entity,
+            entity_id,
+            community_id,
+            fields,
+            detail,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def record(conn, ctx, action: str, entity: str, entity_id: int | None = None,
-           fields: list[str] | tuple[str, ...] = (), detail: str = "") -> None:
+def record(
+    conn,
+    ctx,
+    action: str,
+    entity: str,
+    entity_id: int | None = None,
+    fields: list[str] | tuple[str, ...] = (),
+    detail: str = "",
+) -> None:
     """Append one entry, chained to the last one, in the caller's write transaction.
 
     On PostgreSQL an advisory lock held to the end of the transaction orders the writers, so
@@ -38,11 +64,20 @@ def record(conn, ctx, action: str, entity: str, entity_id: int | None = None,
     at = ctx.now()
     community_id = ctx.community_id(conn)
     field_text = ",".join(fields)
-    conn.execute(insert(AUDIT).values(
-        at=at, actor=ctx.operator, action=action, entity=entity, entity_id=entity_id,
-        community_id=community_id, fields=field_text, detail=detail, prev_hash=prev,
-        hash=entry_hash(prev, at, ctx.operator, action, entity, entity_id, community_id, field_text, detail),
-    ))
+    conn.execute(
+        insert(AUDIT).values(
+            at=at,
+            actor=ctx.operator,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            community_id=community_id,
+            fields=field_text,
+            detail=detail,
+            prev_hash=prev,
+            hash=entry_hash(prev, at, ctx.operator, action, entity, entity_id, community_id, field_text, detail),
+        )
+    )
 
 
 def unmasked(conn, ctx, entity: str, what: str, count: int) -> None:
@@ -51,8 +86,14 @@ def unmasked(conn, ctx, entity: str, what: str, count: int) -> None:
     record(conn, ctx, "unmask", entity, None, ["phone", "id_number"], detail=f"{what}: {count} rows")
 
 
-def entries(conn, ctx, since: dt.datetime | None = None, entity: str | None = None,
-            entity_id: int | None = None, limit: int | None = None) -> list:
+def entries(
+    conn,
+    ctx,
+    since: dt.datetime | None = None,
+    entity: str | None = None,
+    entity_id: int | None = None,
+    limit: int | None = None,
+) -> list:
     """The entries (rows with the table's columns as attributes), oldest first."""
     query = select(AUDIT).order_by(AUDIT.c.id)
     community_id = ctx.community_id(conn)
@@ -71,9 +112,16 @@ def entries(conn, ctx, since: dt.datetime | None = None, entity: str | None = No
 def as_row(entry, tz) -> dict:
     from commcare.timeparse import iso
 
-    return {"id": entry.id, "at": iso(entry.at, tz), "actor": entry.actor, "action": entry.action,
-            "entity": entry.entity, "entity_id": entry.entity_id,
-            "fields": [f for f in entry.fields.split(",") if f], "detail": entry.detail}
+    return {
+        "id": entry.id,
+        "at": iso(entry.at, tz),
+        "actor": entry.actor,
+        "action": entry.action,
+        "entity": entry.entity,
+        "entity_id": entry.entity_id,
+        "fields": [f for f in entry.fields.split(",") if f],
+        "detail": entry.detail,
+    }
 
 
 def verify(conn) -> dict:
@@ -83,8 +131,17 @@ def verify(conn) -> dict:
     count = 0
     rows = conn.execute(select(AUDIT).order_by(AUDIT.c.id).execution_options(yield_per=2000))
     for entry in rows:
-        expected = entry_hash(prev, entry.at, entry.actor, entry.action, entry.entity, entry.entity_id,
-                              entry.community_id, entry.fields, entry.detail)
+        expected = entry_hash(
+            prev,
+            entry.at,
+            entry.actor,
+            entry.action,
+            entry.entity,
+            entry.entity_id,
+            entry.community_id,
+            entry.fields,
+            entry.detail,
+        )
         if entry.prev_hash != prev or entry.hash != expected:
             from commcare.errors import Refused
 

@@ -44,17 +44,45 @@ def log_call(conn, ctx, ref: str, outcome: str, note=None, request_category=None
         from commcare.help_requests import open_request
 
         request = open_request(conn, ctx, resident, request_category, note=note, channel="phone", at=at)
-    staff_id = conn.scalar(select(staff.c.id).where(staff.c.community_id == ctx.community_id(conn),
-                                                    staff.c.name == ctx.operator).order_by(staff.c.id).limit(1))
-    call_id = conn.execute(insert(calls).values(
-        community_id=ctx.community_id(conn, create=True), resident_id=resident.id, staff_id=staff_id,
-        actor=ctx.operator, at=when, outcome=outcome, note=note,
-        request_id=request.id if request else None).returning(calls.c.id)).scalar_one()
-    audit.record(conn, ctx, "call.log", "call", call_id, ["outcome"] + (["note"] if note else []),
-                 detail=f"resident #{resident.id}" + (f", request #{request.id}" if request else ""))
-    return {"id": call_id, "resident": resident.name, "resident_id": resident.id, "outcome": outcome,
-            "at": iso(when, ctx.tz), "by": ctx.operator, "note": note,
-            "request": request.id if request else None}
+    staff_id = conn.scalar(
+        select(staff.c.id)
+        .where(staff.c.community_id == ctx.community_id(conn), staff.c.name == ctx.operator)
+        .order_by(staff.c.id)
+        .limit(1)
+    )
+    call_id = conn.execute(
+        insert(calls)
+        .values(
+            community_id=ctx.community_id(conn, create=True),
+            resident_id=resident.id,
+            staff_id=staff_id,
+            actor=ctx.operator,
+            at=when,
+            outcome=outcome,
+            note=note,
+            request_id=request.id if request else None,
+        )
+        .returning(calls.c.id)
+    ).scalar_one()
+    audit.record(
+        conn,
+        ctx,
+        "call.log",
+        "call",
+        call_id,
+        ["outcome"] + (["note"] if note else []),
+        detail=f"resident #{resident.id}" + (f", request #{request.id}" if request else ""),
+    )
+    return {
+        "id": call_id,
+        "resident": resident.name,
+        "resident_id": resident.id,
+        "outcome": outcome,
+        "at": iso(when, ctx.tz),
+        "by": ctx.operator,
+        "note": note,
+        "request": request.id if request else None,
+    }
 
 
 def backfill_time(ctx, at) -> dt.datetime:
@@ -90,18 +118,47 @@ def due_calls(conn, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
     today = and_(same, c.c.at >= start, c.c.at < end)
     tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(call_tags))
     tries = select(func.count()).select_from(c).where(today).scalar_subquery()
-    last_reached = (select(c.c.at).where(same, c.c.at < end, c.c.outcome.in_(REACHED))
-                    .order_by(c.c.at.desc()).limit(1).scalar_subquery())
-    columns = [r.c.id, r.c.name, r.c.phone, r.c.emergency_name, r.c.emergency_phone, h.c.compound,
-               h.c.address, st.c.name.label("liaison"), tries.label("tries"),
-               func.coalesce(last_reached, r.c.created_at).label("since")]
+    last_reached = (
+        select(c.c.at)
+        .where(same, c.c.at < end, c.c.outcome.in_(REACHED))
+        .order_by(c.c.at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    columns = [
+        r.c.id,
+        r.c.name,
+        r.c.phone,
+        r.c.emergency_name,
+        r.c.emergency_phone,
+        h.c.compound,
+        h.c.address,
+        st.c.name.label("liaison"),
+        tries.label("tries"),
+        func.coalesce(last_reached, r.c.created_at).label("since"),
+    ]
     if for_round:
-        columns.append(select(c.c.note).where(same, c.c.note.is_not(None)).order_by(c.c.at.desc())
-                       .limit(1).scalar_subquery().label("last_note"))
-    query = (select(*columns).select_from(r)
-             .outerjoin(h, r.c.household_id == h.c.id).outerjoin(st, h.c.liaison_id == st.c.id)
-             .where(in_community(r, ctx.community_id(conn)), r.c.archived_at.is_(None), r.c.created_at < end,
-                    r.c.id.in_(tagged), ~exists().where(today, c.c.outcome.in_(REACHED))))
+        columns.append(
+            select(c.c.note)
+            .where(same, c.c.note.is_not(None))
+            .order_by(c.c.at.desc())
+            .limit(1)
+            .scalar_subquery()
+            .label("last_note")
+        )
+    query = (
+        select(*columns)
+        .select_from(r)
+        .outerjoin(h, r.c.household_id == h.c.id)
+        .outerjoin(st, h.c.liaison_id == st.c.id)
+        .where(
+            in_community(r, ctx.community_id(conn)),
+            r.c.archived_at.is_(None),
+            r.c.created_at < end,
+            r.c.id.in_(tagged),
+            ~exists().where(today, c.c.outcome.in_(REACHED)),
+        )
+    )
     if liaison:
         query = query.where(h.c.liaison_id == lookup.staff_member(conn, ctx, liaison, "liaison").id)
     limit, tz = unreached_days(ctx), ctx.tz
@@ -146,9 +203,19 @@ def _due_row(r: tuple, today: dt.date, tz, limit: int, for_round: bool) -> dict:
     escalate = tries >= ESCALATE_AFTER
     show_contact = escalate or for_round
     contact = (" ".join(p for p in (emergency_name, emergency_phone) if p) or None) if show_contact else None
-    row = {"id": rid, "resident": name, "phone": phone, "liaison": liaison, "compound": compound,
-           "address": address, "calls_today": tries, "escalate": escalate, "emergency_contact": contact,
-           "days_unreached": days, "unreached_flag": days >= limit}
+    row = {
+        "id": rid,
+        "resident": name,
+        "phone": phone,
+        "liaison": liaison,
+        "compound": compound,
+        "address": address,
+        "calls_today": tries,
+        "escalate": escalate,
+        "emergency_contact": contact,
+        "days_unreached": days,
+        "unreached_flag": days >= limit,
+    }
     if for_round:
         row["last_note"] = r[10]
     return row
@@ -158,11 +225,23 @@ def call_rows(conn, ctx, day=None, resident=None) -> list[dict]:
     """The calls made on ``day`` (default today), oldest first."""
     start, end = day_bounds(day or ctx.today(), ctx.tz)
     c = calls
-    query = (select(c.c.id, residents.c.name, c.c.outcome, c.c.at, c.c.actor, c.c.note, c.c.request_id)
-             .join(residents, c.c.resident_id == residents.c.id)
-             .where(c.c.community_id == ctx.community_id(conn), c.c.at >= start, c.c.at < end)
-             .order_by(c.c.at, c.c.id))
+    query = (
+        select(c.c.id, residents.c.name, c.c.outcome, c.c.at, c.c.actor, c.c.note, c.c.request_id)
+        .join(residents, c.c.resident_id == residents.c.id)
+        .where(c.c.community_id == ctx.community_id(conn), c.c.at >= start, c.c.at < end)
+        .order_by(c.c.at, c.c.id)
+    )
     if resident:
         query = query.where(c.c.resident_id == lookup.resident(conn, ctx, resident).id)
-    return [{"id": r.id, "resident": r.name, "outcome": r.outcome, "at": iso(r.at, ctx.tz), "by": r.actor,
-             "note": r.note, "request": r.request_id} for r in conn.execute(query)]
+    return [
+        {
+            "id": r.id,
+            "resident": r.name,
+            "outcome": r.outcome,
+            "at": iso(r.at, ctx.tz),
+            "by": r.actor,
+            "note": r.note,
+            "request": r.request_id,
+        }
+        for r in conn.execute(query)
+    ]

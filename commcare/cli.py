@@ -41,8 +41,11 @@ class CommcareGroup(TyperGroup):
     """Runs the command and turns every known failure into one line and its exit code."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        code = run_guarded(lambda: super(CommcareGroup, self).main(
-            args, prog_name or "commcare", complete_var, standalone_mode=False, **extra))
+        code = run_guarded(
+            lambda: super(CommcareGroup, self).main(
+                args, prog_name or "commcare", complete_var, standalone_mode=False, **extra
+            )
+        )
         common.finish()
         sys.exit(code)
 
@@ -182,7 +185,7 @@ app = typer.Typer(
     cls=CommcareGroup,
     name="commcare",
     help="commcare: the register, requests for help, daily check-in calls and the evening "
-         "report of a residents' committee (社区居委会). 不漏一人.",
+    "report of a residents' committee (社区居委会). 不漏一人.",
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -195,12 +198,32 @@ app = typer.Typer(
 @app.callback()
 def global_options(
     ctx: typer.Context,
-    db: Annotated[str | None, typer.Option("--db", help="SQLite file or SQLAlchemy URL [env COMMCARE_DB].", show_default=False)] = None,
-    config: Annotated[str | None, typer.Option("--config", help="TOML config file [env COMMCARE_CONFIG].", show_default=False)] = None,
-    as_: Annotated[str | None, typer.Option("--as", help="The staff member acting, for the audit trail [env COMMCARE_USER].", show_default=False)] = None,
-    lang: Annotated[str | None, typer.Option("--lang", help="zh or en [env COMMCARE_LANG].", show_default=False)] = None,
-    community: Annotated[str | None, typer.Option("--community", help="The community (社区) whose register this is [env COMMCARE_COMMUNITY].", show_default=False)] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    db: Annotated[
+        str | None, typer.Option("--db", help="SQLite file or SQLAlchemy URL [env COMMCARE_DB].", show_default=False)
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", help="TOML config file [env COMMCARE_CONFIG].", show_default=False)
+    ] = None,
+    as_: Annotated[
+        str | None,
+        typer.Option(
+            "--as", help="The staff member acting, for the audit trail [env COMMCARE_USER].", show_default=False
+        ),
+    ] = None,
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="zh or en [env COMMCARE_LANG].", show_default=False)
+    ] = None,
+    community: Annotated[
+        str | None,
+        typer.Option(
+            "--community",
+            help="The community (社区) whose register this is [env COMMCARE_COMMUNITY].",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     """Global options come before the command: commcare --db my.db resident list."""
     from commcare import i18n
@@ -215,11 +238,23 @@ app.command("init")(init.init)
 app.command("add-request")(request.add_request)
 app.command("demo")(demo.demo)
 resident.app.add_typer(roster.app)  # import, export, duplicates, merge: under "resident"
-for _name, _group in (("resident", resident.app), ("household", household.app), ("staff", staff.app),
-                      ("audit", audit.app), ("config", config.app), ("request", request.app),
-                      ("call", call.app), ("health", health.app), ("donation", donation.app),
-                      ("directory", directory.app), ("report", report.app), ("schedule", schedule.app),
-                      ("db", db.app), ("retention", retention.app), ("community", community.app)):
+for _name, _group in (
+    ("resident", resident.app),
+    ("household", household.app),
+    ("staff", staff.app),
+    ("audit", audit.app),
+    ("config", config.app),
+    ("request", request.app),
+    ("call", call.app),
+    ("health", health.app),
+    ("donation", donation.app),
+    ("directory", directory.app),
+    ("report", report.app),
+    ("schedule", schedule.app),
+    ("db", db.app),
+    ("retention", retention.app),
+    ("community", community.app),
+):
     app.add_typer(_group, name=_name)
 
 

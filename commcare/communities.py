@@ -135,6 +135,7 @@ class _Row(tuple):
 
 # --- on purpose: init, community add / rename / list -----------------------------------------
 
+
 def add(conn, ctx, raw_name: str) -> dict:
     """Make a community; a name the register already has (once normalised) is refused."""
     name = normalize(raw_name)
@@ -184,18 +185,36 @@ def listing(conn, ctx) -> list[dict]:
 
     from commcare.storage.tables import communities, residents, staff
 
-    people = (select(residents.c.community_id, func.count().label("n"))
-              .where(residents.c.archived_at.is_(None)).group_by(residents.c.community_id).subquery())
-    workers = (select(staff.c.community_id, func.count().label("n"))
-               .where(staff.c.active.is_(True)).group_by(staff.c.community_id).subquery())
-    query = (select(communities.c.id, communities.c.name, communities.c.created_at,
-                    func.coalesce(people.c.n, 0), func.coalesce(workers.c.n, 0))
-             .outerjoin(people, people.c.community_id == communities.c.id)
-             .outerjoin(workers, workers.c.community_id == communities.c.id).order_by(communities.c.id))
+    people = (
+        select(residents.c.community_id, func.count().label("n"))
+        .where(residents.c.archived_at.is_(None))
+        .group_by(residents.c.community_id)
+        .subquery()
+    )
+    workers = (
+        select(staff.c.community_id, func.count().label("n"))
+        .where(staff.c.active.is_(True))
+        .group_by(staff.c.community_id)
+        .subquery()
+    )
+    query = (
+        select(
+            communities.c.id,
+            communities.c.name,
+            communities.c.created_at,
+            func.coalesce(people.c.n, 0),
+            func.coalesce(workers.c.n, 0),
+        )
+        .outerjoin(people, people.c.community_id == communities.c.id)
+        .outerjoin(workers, workers.c.community_id == communities.c.id)
+        .order_by(communities.c.id)
+    )
     from commcare.timeparse import iso
 
-    return [{"id": cid, "name": name, "residents": n_res, "staff": n_staff, "created_at": iso(at, ctx.tz)}
-            for cid, name, at, n_res, n_staff in conn.execute(query)]
+    return [
+        {"id": cid, "name": name, "residents": n_res, "staff": n_staff, "created_at": iso(at, ctx.tz)}
+        for cid, name, at, n_res, n_staff in conn.execute(query)
+    ]
 
 
 def _audit(conn, ctx, community_id: int, action: str) -> None:

@@ -28,7 +28,11 @@ DEFAULT_DB_TIMEOUT = 30.0  # seconds a PostgreSQL server may leave a command wit
 # left to whoever reads them.
 TEXT = ("text", None)
 SCHEMA = {
-    "database": TEXT, "timezone": TEXT, "lang": TEXT, "operator": TEXT, "community": TEXT,
+    "database": TEXT,
+    "timezone": TEXT,
+    "lang": TEXT,
+    "operator": TEXT,
+    "community": TEXT,
     "retention_days": ("whole number", (1, 36_500)),
     "unreached_days": ("whole number", (1, 3_650)),
     "db_timeout": ("number", (1, 3_600)),
@@ -157,8 +161,9 @@ def _check_value(key: str, value, kind: str, bounds, path: Path) -> None:
     if not _is(value, kind):
         _bad(key, value, kind, path)
     if bounds is not None and not bounds[0] <= value <= bounds[1]:
-        raise ConfigError("config.out_of_range", field=key, path=str(path), value=_shown(value),
-                          low=bounds[0], high=bounds[1])
+        raise ConfigError(
+            "config.out_of_range", field=key, path=str(path), value=_shown(value), low=bounds[0], high=bounds[1]
+        )
 
 
 def _is(value, kind: str) -> bool:
@@ -178,8 +183,7 @@ def _is(value, kind: str) -> bool:
 def _bad(key: str, value, kind: str, path: Path):
     from commcare.i18n import t
 
-    raise ConfigError("config.bad_type", field=key, path=str(path), value=_shown(value),
-                      kind=t(f"config.kind.{kind}"))
+    raise ConfigError("config.bad_type", field=key, path=str(path), value=_shown(value), kind=t(f"config.kind.{kind}"))
 
 
 def _shown(value) -> str:
@@ -215,9 +219,12 @@ def write_default_config(settings: Settings, community: str | None = None) -> bo
         "# commcare settings. A command-line option or environment variable overrides these.\n"
         f'database = "{settings.database}"\n'
         f'timezone = "{settings.timezone}"\n'
-        + (f"community = {json.dumps(community, ensure_ascii=False)}\n" if community else
-           '# community = "幸福社区"  # which one, where the database holds several communities\n') +
-        '# lang = "zh"            # zh or en; default: the system locale\n'
+        + (
+            f"community = {json.dumps(community, ensure_ascii=False)}\n"
+            if community
+            else '# community = "幸福社区"  # which one, where the database holds several communities\n'
+        )
+        + '# lang = "zh"            # zh or en; default: the system locale\n'
         '# operator = "王秀英"     # who you are, for the audit trail\n'
         "# retention_days = 1095  # erase personal data of residents archived this long ago\n"
         "\n# Extra special-group tags, in addition to those shipped in data/tags.toml:\n"

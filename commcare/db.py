@@ -36,10 +36,30 @@ from commcare.storage.engine import (
 )
 
 # What the rest of commcare takes from here: the engine-level helpers are this module's API too.
-__all__ = ["HEAD", "REVISIONS", "Database", "busy_timeout", "clear_damage", "create_private_file", "damage_summary",
-           "display_url", "downgrade", "exclusive_sqlite", "is_corrupt", "is_retryable", "is_url", "make_engine",
-           "mark_damaged", "migrate_locked", "open_database", "refuse_if_damaged", "sqlite_path", "to_url",
-           "translate", "upgrade"]
+__all__ = [
+    "HEAD",
+    "REVISIONS",
+    "Database",
+    "busy_timeout",
+    "clear_damage",
+    "create_private_file",
+    "damage_summary",
+    "display_url",
+    "downgrade",
+    "exclusive_sqlite",
+    "is_corrupt",
+    "is_retryable",
+    "is_url",
+    "make_engine",
+    "mark_damaged",
+    "migrate_locked",
+    "open_database",
+    "refuse_if_damaged",
+    "sqlite_path",
+    "to_url",
+    "translate",
+    "upgrade",
+]
 
 # The migration revisions in order; the last is the head. A test checks this against Alembic.
 REVISIONS = ("0001", "0002", "0003")
@@ -49,6 +69,7 @@ RETRIES = 8
 
 
 # --- probing an existing database without changing it -------------------------------------
+
 
 def probe_sqlite(path: Path) -> str | None:
     """The schema revision of a SQLite file; None if the file is new or empty.
@@ -137,6 +158,7 @@ class Database:
 
     def transact(self, fn, *args, **kwargs):
         """Run ``fn(connection, *args, **kwargs)`` in one write transaction, retried when busy."""
+
         def in_connection(engine):
             with engine.begin() as conn:
                 return fn(conn, *args, **kwargs)
@@ -167,8 +189,9 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(database: str, *, create: bool = False, allow_old: bool = False,
-                  server_timeout: float | None = None) -> Database:
+def open_database(
+    database: str, *, create: bool = False, allow_old: bool = False, server_timeout: float | None = None
+) -> Database:
     """Open and check a database. A SQLite file that does not exist yet (or is empty) is
     created at head; a server database must have been made by ``commcare init`` unless
     ``create`` is true. ``server_timeout``: config db_timeout (``make_engine``)."""
@@ -387,6 +410,7 @@ def exclusive_sqlite(path: Path):
     entry until the block ends, as ``migrate_locked`` does: it waits up to the busy
     timeout for every other connection to close (see ``exclusive_tries``), then nobody
     else reads or writes."""
+
     def take(wait: float) -> sqlite3.Connection:
         con = sqlite3.connect(path, timeout=wait, isolation_level=None)
         try:

@@ -13,27 +13,56 @@ from commcare.errors import ImportRejected, InvalidValue
 from commcare.storage.tables import directory
 
 KINDS = ("hospital", "clinic", "pharmacy", "hotline", "utility", "other")
-KIND_WORDS = {"医院": "hospital", "诊所": "clinic", "卫生院": "clinic", "卫生服务中心": "clinic",
-              "社区卫生服务中心": "clinic", "卫生室": "clinic", "药店": "pharmacy", "药房": "pharmacy",
-              "热线": "hotline", "公用事业": "utility", "水电气": "utility", "供水": "utility", "供电": "utility",
-              "燃气": "utility", "物业": "utility", "其他": "other", "其它": "other"}
+KIND_WORDS = {
+    "医院": "hospital",
+    "诊所": "clinic",
+    "卫生院": "clinic",
+    "卫生服务中心": "clinic",
+    "社区卫生服务中心": "clinic",
+    "卫生室": "clinic",
+    "药店": "pharmacy",
+    "药房": "pharmacy",
+    "热线": "hotline",
+    "公用事业": "utility",
+    "水电气": "utility",
+    "供水": "utility",
+    "供电": "utility",
+    "燃气": "utility",
+    "物业": "utility",
+    "其他": "other",
+    "其它": "other",
+}
 
 
 def add_directory(conn, ctx, name, phone, kind, hours=None, address=None) -> dict:
     entry = _directory_fields(ctx, name, phone, kind, hours, address)
-    entry_id = conn.execute(insert(directory).values(community_id=ctx.community_id(conn, create=True), **entry)
-                         .returning(directory.c.id)).scalar_one()
-    audit.record(conn, ctx, "directory.add", "directory", entry_id, ["name", "phone", "kind"]
-                 + [f for f in ("hours", "address") if entry[f]])
+    entry_id = conn.execute(
+        insert(directory).values(community_id=ctx.community_id(conn, create=True), **entry).returning(directory.c.id)
+    ).scalar_one()
+    audit.record(
+        conn,
+        ctx,
+        "directory.add",
+        "directory",
+        entry_id,
+        ["name", "phone", "kind"] + [f for f in ("hours", "address") if entry[f]],
+    )
     return {"id": entry_id, **directory_row(entry)}
 
 
 def _directory_fields(ctx, name, phone, kind, hours, address) -> dict:
     name = identity.normalize_name(name)
     full, initials = identity.pinyin_keys(name)
-    return {"name": name, "name_pinyin": full, "name_initials": initials, "phone": _directory_phone(phone),
-            "kind": parse_kind(kind), "hours": identity.normalize_text(hours, "hours", 100),
-            "address": identity.normalize_text(address, "address", 300), "created_at": ctx.now()}
+    return {
+        "name": name,
+        "name_pinyin": full,
+        "name_initials": initials,
+        "phone": _directory_phone(phone),
+        "kind": parse_kind(kind),
+        "hours": identity.normalize_text(hours, "hours", 100),
+        "address": identity.normalize_text(address, "address", 300),
+        "created_at": ctx.now(),
+    }
 
 
 def parse_kind(raw: str | None) -> str:
@@ -91,8 +120,14 @@ def import_directory(conn, ctx, path: str) -> dict:
         if not any(values.values()):
             continue
         try:
-            entry = _directory_fields(ctx, values["name"], values["phone"], values.get("kind") or "other",
-                                      values.get("hours") or None, values.get("address") or None)
+            entry = _directory_fields(
+                ctx,
+                values["name"],
+                values["phone"],
+                values.get("kind") or "other",
+                values.get("hours") or None,
+                values.get("address") or None,
+            )
         except InvalidValue as exc:
             problems.append(f"row {number}: {exc.message()}")
             continue
@@ -106,8 +141,15 @@ def import_directory(conn, ctx, path: str) -> dict:
     if rows:
         cid = ctx.community_id(conn, create=True)
         conn.execute(insert(directory), [{**r, "community_id": cid} for r in rows])
-    audit.record(conn, ctx, "directory.import", "directory", None, ["name", "phone", "kind"],
-                 detail=f"{len(rows)} imported, {skipped} already listed")
+    audit.record(
+        conn,
+        ctx,
+        "directory.import",
+        "directory",
+        None,
+        ["name", "phone", "kind"],
+        detail=f"{len(rows)} imported, {skipped} already listed",
+    )
     return {"imported": len(rows), "skipped": skipped}
 
 
@@ -124,5 +166,6 @@ def _directory_columns(header: list[str]) -> dict[str, int]:
 
 
 def _listed(conn, ctx):
-    return conn.execute(select(directory.c.name, directory.c.phone)
-                        .where(directory.c.community_id == ctx.community_id(conn))).all()
+    return conn.execute(
+        select(directory.c.name, directory.c.phone).where(directory.c.community_id == ctx.community_id(conn))
+    ).all()

@@ -31,19 +31,35 @@ def add_donation(conn, ctx, donor: str, items: list[str], recipients="residents"
     if not items:
         raise InvalidValue("value.empty", field="item")
     parsed = [parse_item(i) for i in items]
-    donation = conn.execute(insert(donations).values(
-        community_id=ctx.community_id(conn, create=True), donor=identity.normalize_name(donor, "donor"),
-        at=backfill_time(ctx, at), recipients=identity.parse_choice(recipients, RECIPIENTS, "for"),
-        note=identity.normalize_text(note), actor=ctx.operator).returning(*donations.c)).one()
-    conn.execute(insert(donation_items), [{"donation_id": donation.id, "name": n, "quantity": q, "unit": u}
-                                       for n, q, u in parsed])
+    donation = conn.execute(
+        insert(donations)
+        .values(
+            community_id=ctx.community_id(conn, create=True),
+            donor=identity.normalize_name(donor, "donor"),
+            at=backfill_time(ctx, at),
+            recipients=identity.parse_choice(recipients, RECIPIENTS, "for"),
+            note=identity.normalize_text(note),
+            actor=ctx.operator,
+        )
+        .returning(*donations.c)
+    ).one()
+    conn.execute(
+        insert(donation_items),
+        [{"donation_id": donation.id, "name": n, "quantity": q, "unit": u} for n, q, u in parsed],
+    )
     audit.record(conn, ctx, "donation.add", "donation", donation.id, ["donor", "items"])
     return donation_row(donation, parsed, ctx.tz)
 
 
 def donation_row(d, items: list[tuple[str, float, str]], tz) -> dict:
-    return {"id": d.id, "donor": d.donor, "at": iso(d.at, tz), "for": d.recipients,
-            "items": [f"{name} {quantity:g}{unit}" for name, quantity, unit in items], "note": d.note}
+    return {
+        "id": d.id,
+        "donor": d.donor,
+        "at": iso(d.at, tz),
+        "for": d.recipients,
+        "items": [f"{name} {quantity:g}{unit}" for name, quantity, unit in items],
+        "note": d.note,
+    }
 
 
 def list_donations(conn, ctx, date_from=None, date_to=None) -> list[dict]:
@@ -59,8 +75,10 @@ def list_donations(conn, ctx, date_from=None, date_to=None) -> list[dict]:
     ids = [x.id for x in found]
     for part in range(0, len(ids), 500):
         for donation_id, name, quantity, unit in conn.execute(
-                select(i.donation_id, i.name, i.quantity, i.unit)
-                .where(i.donation_id.in_(ids[part:part + 500])).order_by(i.id)):
+            select(i.donation_id, i.name, i.quantity, i.unit)
+            .where(i.donation_id.in_(ids[part : part + 500]))
+            .order_by(i.id)
+        ):
             items.setdefault(donation_id, []).append((name, quantity, unit))
     return [donation_row(x, items.get(x.id, []), ctx.tz) for x in found]
 
@@ -69,10 +87,13 @@ def donation_totals(conn, ctx, date_from=None, date_to=None) -> list[dict]:
     """Totals per item and unit (the monthly sum offices add up by hand)."""
     start, end = days_bounds(date_from, date_to, ctx.tz, ctx.now())
     d, i = donations.c, donation_items.c
-    query = (select(i.name, i.unit, func.sum(i.quantity), func.count(func.distinct(d.id)))
-             .join(donations, i.donation_id == d.id)
-             .where(d.community_id == ctx.community_id(conn))
-             .group_by(i.name, i.unit).order_by(i.name, i.unit))
+    query = (
+        select(i.name, i.unit, func.sum(i.quantity), func.count(func.distinct(d.id)))
+        .join(donations, i.donation_id == d.id)
+        .where(d.community_id == ctx.community_id(conn))
+        .group_by(i.name, i.unit)
+        .order_by(i.name, i.unit)
+    )
     if start:
         query = query.where(d.at >= start)
     if end:
@@ -83,4 +104,3 @@ def donation_totals(conn, ctx, date_from=None, date_to=None) -> list[dict]:
 def quantity(q: float | None) -> float | int | None:
     """A quantity as it is shown: 50, not 50.0; 2.5 as it is."""
     return int(q) if q is not None and float(q).is_integer() else q
-

@@ -21,13 +21,30 @@ def log_health(conn, ctx, staff_ref: str, temp: float, test=None, at=None) -> di
         raise InvalidValue("health.bad_temp", field="temp", value=temp)
     member = lookup.staff_member(conn, ctx, staff_ref)
     when = backfill_time(ctx, at)
-    values = {"staff_id": member.id, "at": when, "temperature": round(temp, 1),
-              "test": identity.parse_choice(test, TESTS, "test") if test else None, "actor": ctx.operator}
+    values = {
+        "staff_id": member.id,
+        "at": when,
+        "temperature": round(temp, 1),
+        "test": identity.parse_choice(test, TESTS, "test") if test else None,
+        "actor": ctx.operator,
+    }
     report_id = conn.execute(insert(health_reports).values(**values).returning(health_reports.c.id)).scalar_one()
-    audit.record(conn, ctx, "health.log", "health_report", report_id, ["temperature"] + (["test"] if test else []),
-                 detail=f"staff #{member.id}")
-    return {"id": report_id, "staff": member.name, "temp": values["temperature"], "test": values["test"],
-            "at": iso(when, ctx.tz)}
+    audit.record(
+        conn,
+        ctx,
+        "health.log",
+        "health_report",
+        report_id,
+        ["temperature"] + (["test"] if test else []),
+        detail=f"staff #{member.id}",
+    )
+    return {
+        "id": report_id,
+        "staff": member.name,
+        "temp": values["temperature"],
+        "test": values["test"],
+        "at": iso(when, ctx.tz),
+    }
 
 
 def list_health(conn, ctx, date_from=None, date_to=None, member=None) -> list[dict]:
@@ -35,24 +52,33 @@ def list_health(conn, ctx, date_from=None, date_to=None, member=None) -> list[di
     today = ctx.today().isoformat()
     start, end = days_bounds(date_from or today, date_to or date_from or today, ctx.tz, ctx.now())
     h = health_reports.c
-    query = (select(h.id, staff.c.name, h.at, h.temperature, h.test, h.actor)
-             .join(staff, h.staff_id == staff.c.id)
-             .where(staff.c.community_id == ctx.community_id(conn), h.at >= start, h.at < end)
-             .order_by(h.at, h.id))
+    query = (
+        select(h.id, staff.c.name, h.at, h.temperature, h.test, h.actor)
+        .join(staff, h.staff_id == staff.c.id)
+        .where(staff.c.community_id == ctx.community_id(conn), h.at >= start, h.at < end)
+        .order_by(h.at, h.id)
+    )
     if member:
         query = query.where(staff.c.id == lookup.staff_member(conn, ctx, member).id)
-    return [{"id": i, "staff": name, "at": iso(at, ctx.tz), "temp": temp, "test": test, "by": actor}
-            for i, name, at, temp, test, actor in conn.execute(query)]
+    return [
+        {"id": i, "staff": name, "at": iso(at, ctx.tz), "temp": temp, "test": test, "by": actor}
+        for i, name, at, temp, test, actor in conn.execute(query)
+    ]
 
 
 def health_due(conn, ctx, day=None) -> list[dict]:
     """Active staff with fewer than two temperature reports on ``day``."""
     start, end = day_bounds(day or ctx.today(), ctx.tz)
     h = health_reports.c
-    count = (select(func.count(h.id)).where(h.staff_id == staff.c.id, h.at >= start, h.at < end)
-             .correlate(staff).scalar_subquery())
-    query = (select(staff.c.id, staff.c.name, count.label("reports"))
-             .where(staff.c.community_id == ctx.community_id(conn), staff.c.active.is_(True), count < 2)
-             .order_by(staff.c.id))
+    count = (
+        select(func.count(h.id))
+        .where(h.staff_id == staff.c.id, h.at >= start, h.at < end)
+        .correlate(staff)
+        .scalar_subquery()
+    )
+    query = (
+        select(staff.c.id, staff.c.name, count.label("reports"))
+        .where(staff.c.community_id == ctx.community_id(conn), staff.c.active.is_(True), count < 2)
+        .order_by(staff.c.id)
+    )
     return [{"id": r.id, "staff": r.name, "reports": r.reports} for r in conn.execute(query)]
-

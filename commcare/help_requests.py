@@ -34,9 +34,22 @@ TRANSITIONS = {
 }
 
 
-def open_request(s, ctx, resident, category: str, *, note=None, urgency="normal",
-                 due=None, every=None, every_after=None, until=None, channel=None, assign=None,
-                 at=None):
+def open_request(
+    s,
+    ctx,
+    resident,
+    category: str,
+    *,
+    note=None,
+    urgency="normal",
+    due=None,
+    every=None,
+    every_after=None,
+    until=None,
+    channel=None,
+    assign=None,
+    at=None,
+):
     """Open one request for ``resident`` (anything with ``.id`` and ``.name``); values are
     as the user typed them. Returns the new request's row."""
     spec = _clean_spec(ctx, category, note, urgency, due, every, every_after, until, channel, at)
@@ -51,9 +64,18 @@ def open_requests(s, ctx, refs: list[str], category: str, **options) -> list:
     for r in found:
         if r.archived_at is not None:
             raise Refused("request.resident_archived", ref=r.id, name=r.name)
-    spec = _clean_spec(ctx, category, options.get("note"), options.get("urgency") or "normal",
-                       options.get("due"), options.get("every"), options.get("every_after"),
-                       options.get("until"), options.get("channel"), options.get("at"))
+    spec = _clean_spec(
+        ctx,
+        category,
+        options.get("note"),
+        options.get("urgency") or "normal",
+        options.get("due"),
+        options.get("every"),
+        options.get("every_after"),
+        options.get("until"),
+        options.get("channel"),
+        options.get("at"),
+    )
     assign = options.get("assign")
     chosen = _staff(s, ctx, assign, "assign") if assign else None
     ids = [_insert(s, ctx, r, spec, chosen if assign else _liaison(s, r.liaison_id)) for r in found]
@@ -75,9 +97,13 @@ def _clean_spec(ctx, category, note, urgency, due, every, every_after, until, ch
     if urgency == "urgent" and not due:
         due_at = min(due_at, opened + URGENT_MAX)
     return {
-        "category": slug, "urgency": urgency, "note": identity.normalize_text(note),
+        "category": slug,
+        "urgency": urgency,
+        "note": identity.normalize_text(note),
         "channel": identity.parse_choice(channel, CHANNELS, "channel") if channel else None,
-        "opened_at": opened, "due_at": due_at, "repeat_kind": repeat[0] if interval else None,
+        "opened_at": opened,
+        "due_at": due_at,
+        "repeat_kind": repeat[0] if interval else None,
         "repeat_interval": interval,
         "repeat_until": parse_date(until, ctx.tz, now, "until") if until else None,
     }
@@ -100,17 +126,26 @@ def _assignee(s, ctx, resident_id: int, assign):
     """The staff member named by ``--assign``, else the household's liaison (or None)."""
     if assign:
         return _staff(s, ctx, assign, "assign")
-    return s.execute(select(staff.c.id, staff.c.name)
-                     .join(households, households.c.liaison_id == staff.c.id)
-                     .join(residents, residents.c.household_id == households.c.id)
-                     .where(residents.c.id == resident_id)).first()
+    return s.execute(
+        select(staff.c.id, staff.c.name)
+        .join(households, households.c.liaison_id == staff.c.id)
+        .join(residents, residents.c.household_id == households.c.id)
+        .where(residents.c.id == resident_id)
+    ).first()
 
 
 def _insert(s, ctx, resident, spec: dict, assignee, previous_id=None) -> int:
     """Insert one request with its timeline's first lines and the audit entry; its number."""
-    values = {"community_id": ctx.community_id(s, create=True), "resident_id": resident.id,
-              "status": "assigned" if assignee else "open", "assignee_id": assignee.id if assignee else None,
-              "previous_id": previous_id, "opened_by": ctx.operator, "version": 1, **spec}
+    values = {
+        "community_id": ctx.community_id(s, create=True),
+        "resident_id": resident.id,
+        "status": "assigned" if assignee else "open",
+        "assignee_id": assignee.id if assignee else None,
+        "previous_id": previous_id,
+        "opened_by": ctx.operator,
+        "version": 1,
+        **spec,
+    }
     try:
         rid = s.scalar(insert(requests).values(**values).returning(requests.c.id))
     except IntegrityError:
@@ -120,16 +155,30 @@ def _insert(s, ctx, resident, spec: dict, assignee, previous_id=None) -> int:
     _event(s, ctx, rid, "opened", None, "open", spec.get("note"), at=spec["opened_at"])
     if assignee:
         _event(s, ctx, rid, "assigned", "open", "assigned", assignee.name, at=spec["opened_at"])
-    audit.record(s, ctx, "request.open", "request", rid,
-                 [k for k in ("category", "urgency", "note", "due", "assignee") if spec.get(k) or k in ("category", "due")],
-                 detail=f"resident #{resident.id}")
+    audit.record(
+        s,
+        ctx,
+        "request.open",
+        "request",
+        rid,
+        [k for k in ("category", "urgency", "note", "due", "assignee") if spec.get(k) or k in ("category", "due")],
+        detail=f"resident #{resident.id}",
+    )
     return rid
 
 
 def _event(s, ctx, request_id, kind, from_status, to_status, note=None, at=None) -> None:
-    s.execute(insert(request_events).values(
-        request_id=request_id, at=at or ctx.now(), actor=ctx.operator, kind=kind,
-        from_status=from_status, to_status=to_status, note=note))
+    s.execute(
+        insert(request_events).values(
+            request_id=request_id,
+            at=at or ctx.now(),
+            actor=ctx.operator,
+            kind=kind,
+            from_status=from_status,
+            to_status=to_status,
+            note=note,
+        )
+    )
 
 
 def _fetch(s, ids: list[int]) -> list:
@@ -140,12 +189,14 @@ def _fetch(s, ids: list[int]) -> list:
 
 # --- the lifecycle ---------------------------------------------------------------------------
 
+
 def find_request(s, ctx, ref):
     text = identity.nfkc(str(ref)).strip().lstrip("#")
     if not text.isascii() or not text.isdigit():
         raise InvalidValue("request.bad_number", field="id", value=ref)
-    req = s.execute(select(requests).where(
-        requests.c.id == int(text), requests.c.community_id == ctx.community_id(s))).first()
+    req = s.execute(
+        select(requests).where(requests.c.id == int(text), requests.c.community_id == ctx.community_id(s))
+    ).first()
     if req is None:
         raise NotFound("request.not_found", ref=ref)
     return req
@@ -178,15 +229,28 @@ def _apply(s, ctx, req, action, target, note, assignee) -> None:
     elif action == "cancel":
         changes.update(closed_at=now, cancel_reason=note)
     elif action == "reopen":
-        changes.update(resolved_at=None, closed_at=None, cancel_reason=None,
-                       status="assigned" if req.assignee_id else "open")
-    changed = s.execute(update(requests).where(requests.c.id == req.id, requests.c.version == req.version)
-                        .values(version=req.version + 1, **changes))
+        changes.update(
+            resolved_at=None, closed_at=None, cancel_reason=None, status="assigned" if req.assignee_id else "open"
+        )
+    changed = s.execute(
+        update(requests)
+        .where(requests.c.id == req.id, requests.c.version == req.version)
+        .values(version=req.version + 1, **changes)
+    )
     if changed.rowcount != 1:
         raise Conflict("request.changed_meanwhile")
     detail = assignee.name if assignee else note
-    _event(s, ctx, req.id, {"assign": "assigned", "start": "started", "resolve": "resolved",
-                            "cancel": "cancelled", "reopen": "reopened"}[action], req.status, changes["status"], detail)
+    _event(
+        s,
+        ctx,
+        req.id,
+        {"assign": "assigned", "start": "started", "resolve": "resolved", "cancel": "cancelled", "reopen": "reopened"}[
+            action
+        ],
+        req.status,
+        changes["status"],
+        detail,
+    )
     audit.record(s, ctx, f"request.{action}", "request", req.id, ["status"] + (["assignee"] if assignee else []))
     if action == "resolve" and req.repeat_interval:
         _next_occurrence(s, ctx, req, now)
@@ -202,9 +266,17 @@ def _next_occurrence(s, ctx, req, resolved: dt.datetime) -> int | None:
     due = base + step
     if req.repeat_until and due.astimezone(ctx.tz).date() > req.repeat_until:
         return None
-    spec = {"category": req.category, "urgency": req.urgency, "note": req.note, "channel": req.channel,
-            "opened_at": resolved, "due_at": due, "repeat_kind": req.repeat_kind,
-            "repeat_interval": req.repeat_interval, "repeat_until": req.repeat_until}
+    spec = {
+        "category": req.category,
+        "urgency": req.urgency,
+        "note": req.note,
+        "channel": req.channel,
+        "opened_at": resolved,
+        "due_at": due,
+        "repeat_kind": req.repeat_kind,
+        "repeat_interval": req.repeat_interval,
+        "repeat_until": req.repeat_until,
+    }
     assignee = _liaison(s, req.assignee_id)
     resident = s.execute(select(residents.c.id).where(residents.c.id == req.resident_id)).first()
     return _insert(s, ctx, resident, spec, assignee, previous_id=req.id)
@@ -222,14 +294,22 @@ def add_note(s, ctx, ref, text: str):
 
 # --- reading ---------------------------------------------------------------------------------
 
-def list_requests(s, ctx, status=None, category=None, assignee=None, compound=None,
-                  overdue=False, resident=None, limit=None) -> list:
+
+def list_requests(
+    s, ctx, status=None, category=None, assignee=None, compound=None, overdue=False, resident=None, limit=None
+) -> list:
     now = ctx.now()
-    query = (select(requests).where(requests.c.community_id == ctx.community_id(s))
-             .order_by(requests.c.due_at, requests.c.id))
+    query = (
+        select(requests)
+        .where(requests.c.community_id == ctx.community_id(s))
+        .order_by(requests.c.due_at, requests.c.id)
+    )
     if status:
-        states = OPEN_STATES if status == "active" else (identity.parse_choice(
-            status, OPEN_STATES + ("resolved", "cancelled", "active", "all"), "status"),)
+        states = (
+            OPEN_STATES
+            if status == "active"
+            else (identity.parse_choice(status, OPEN_STATES + ("resolved", "cancelled", "active", "all"), "status"),)
+        )
         if states != ("all",):
             query = query.where(requests.c.status.in_(states))
     elif not overdue:
@@ -243,9 +323,13 @@ def list_requests(s, ctx, status=None, category=None, assignee=None, compound=No
     if resident:
         query = query.where(requests.c.resident_id == lookup.resident(s, ctx, resident).id)
     if compound:
-        query = query.where(requests.c.resident_id.in_(
-            select(residents.c.id).join(households, residents.c.household_id == households.c.id)
-            .where(households.c.compound == identity.normalize_text(compound, "compound"))))
+        query = query.where(
+            requests.c.resident_id.in_(
+                select(residents.c.id)
+                .join(households, residents.c.household_id == households.c.id)
+                .where(households.c.compound == identity.normalize_text(compound, "compound"))
+            )
+        )
     if limit:
         query = query.limit(limit)
     return s.execute(query).all()
@@ -255,7 +339,11 @@ def request_rows(s, ctx, rows: list) -> list[dict]:
     """The contract's request rows, with names looked up in two queries, not one per row."""
     res_ids = {r.resident_id for r in rows}
     staff_ids = {r.assignee_id for r in rows if r.assignee_id}
-    names = dict(s.execute(select(residents.c.id, residents.c.name).where(residents.c.id.in_(res_ids))).all()) if res_ids else {}
+    names = (
+        dict(s.execute(select(residents.c.id, residents.c.name).where(residents.c.id.in_(res_ids))).all())
+        if res_ids
+        else {}
+    )
     who = dict(s.execute(select(staff.c.id, staff.c.name).where(staff.c.id.in_(staff_ids))).all()) if staff_ids else {}
     now = ctx.now()
     return [request_row(r, ctx.tz, names.get(r.resident_id), who.get(r.assignee_id), now) for r in rows]
@@ -263,23 +351,44 @@ def request_rows(s, ctx, rows: list) -> list[dict]:
 
 def request_row(req, tz, resident_name=None, assignee_name=None, now=None) -> dict:
     return {
-        "id": req.id, "resident": resident_name, "resident_id": req.resident_id,
-        "category": req.category, "status": req.status, "urgency": req.urgency,
-        "due": iso(req.due_at, tz), "assignee": assignee_name, "opened_at": iso(req.opened_at, tz),
-        "resolved_at": iso(req.resolved_at, tz), "channel": req.channel, "note": req.note,
+        "id": req.id,
+        "resident": resident_name,
+        "resident_id": req.resident_id,
+        "category": req.category,
+        "status": req.status,
+        "urgency": req.urgency,
+        "due": iso(req.due_at, tz),
+        "assignee": assignee_name,
+        "opened_at": iso(req.opened_at, tz),
+        "resolved_at": iso(req.resolved_at, tz),
+        "channel": req.channel,
+        "note": req.note,
         "overdue": bool(now and req.status in OPEN_STATES and req.due_at < now),
         "every": req.repeat_interval if req.repeat_kind == "every" else None,
         "every_after": req.repeat_interval if req.repeat_kind == "every_after" else None,
         "until": req.repeat_until.isoformat() if req.repeat_until else None,
-        "previous": req.previous_id, "cancel_reason": req.cancel_reason,
+        "previous": req.previous_id,
+        "cancel_reason": req.cancel_reason,
     }
 
 
 def show_request(s, ctx, ref) -> dict:
     req = find_request(s, ctx, ref)
     row = request_rows(s, ctx, [req])[0]
-    events = s.execute(select(request_events).where(request_events.c.request_id == req.id)
-                       .order_by(request_events.c.at, request_events.c.id))
-    row["timeline"] = [{"at": iso(e.at, ctx.tz), "by": e.actor, "event": e.kind, "from": e.from_status,
-                        "to": e.to_status, "note": e.note} for e in events]
+    events = s.execute(
+        select(request_events)
+        .where(request_events.c.request_id == req.id)
+        .order_by(request_events.c.at, request_events.c.id)
+    )
+    row["timeline"] = [
+        {
+            "at": iso(e.at, ctx.tz),
+            "by": e.actor,
+            "event": e.kind,
+            "from": e.from_status,
+            "to": e.to_status,
+            "note": e.note,
+        }
+        for e in events
+    ]
     return row

@@ -66,4 +66,3 @@ def t(key: str, lang: str | None = None, /, **values: object) -> str:
         return text.format(**values)
     except (KeyError, IndexError):
         return text
-

@@ -158,8 +158,12 @@ def names_clean(names: list[str]) -> bool:
     """Whether every one of ``names`` (stripped) is what ``normalize_name`` would make of it,
     checked for all at once: none empty or too long, no control character, all in NFC (a line
     break between them composes with nothing, so their join is NFC only if each is)."""
-    return ("" not in names and max(map(len, names), default=0) <= 200
-            and not _CONTROL.search("".join(names)) and unicodedata.is_normalized("NFC", "\n".join(names)))
+    return (
+        "" not in names
+        and max(map(len, names), default=0) <= 200
+        and not _CONTROL.search("".join(names))
+        and unicodedata.is_normalized("NFC", "\n".join(names))
+    )
 
 
 def normalize_text(raw: str | None, field: str = "note", limit: int = 4000) -> str | None:
@@ -203,6 +207,7 @@ def parse_birth_date(raw: str | None, field: str = "born", today: dt.date | None
 
 
 # --- a resident's fields --------------------------------------------------------------------
+
 
 def clean_resident_fields(ctx, **raw) -> dict:
     """Normalise and validate what was given (keys left out are not touched): the one set of
@@ -256,12 +261,13 @@ def parse_emergency_contact(raw: str) -> tuple[str | None, str | None]:
             except InvalidValue:
                 continue
             start = m.start() + m[0].index(words[i])
-            name = (text[:start] + text[m.end():]).strip(" ,，:：") or None
+            name = (text[:start] + text[m.end() :]).strip(" ,，:：") or None
             return (normalize_name(name, "emergency-contact") if name else None), phone
     raise InvalidValue("value.bad_emergency_contact", field="emergency-contact", value=raw)
 
 
 # --- tags and categories -------------------------------------------------------------------
+
 
 def tag_table(extra: dict | None = None) -> dict[str, dict]:
     """The shipped tags, extended by the config file's ``[tags.NAME]`` tables: a new NAME adds

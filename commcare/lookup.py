@@ -17,8 +17,15 @@ NUMBER = re.compile(r"#?([0-9]{1,9})", re.ASCII)
 ID_NUMBER = re.compile(r"[0-9]{17}[0-9xX]", re.ASCII)
 
 # What a resident lookup returns: enough to describe the resident and to find the liaison.
-RESIDENT = (residents.c.id, residents.c.name, residents.c.archived_at, residents.c.household_id,
-            households.c.compound, households.c.address, households.c.liaison_id)
+RESIDENT = (
+    residents.c.id,
+    residents.c.name,
+    residents.c.archived_at,
+    residents.c.household_id,
+    households.c.compound,
+    households.c.address,
+    households.c.liaison_id,
+)
 
 
 def resident(conn, ctx, ref, field: str = "resident"):
@@ -36,8 +43,12 @@ def _resident(conn, ctx, ref, field: str):
     text = identity.nfkc(str(ref)).strip()
     if not text:
         raise InvalidValue("value.empty", field=field)
-    query = (select(*RESIDENT).outerjoin(households, residents.c.household_id == households.c.id)
-             .where(residents.c.community_id == ctx.community_id(conn)).order_by(residents.c.id))
+    query = (
+        select(*RESIDENT)
+        .outerjoin(households, residents.c.household_id == households.c.id)
+        .where(residents.c.community_id == ctx.community_id(conn))
+        .order_by(residents.c.id)
+    )
     m = NUMBER.fullmatch(text)
     if m:
         return one(conn.execute(query.where(residents.c.id == int(m[1]))).all(), "resident", ref, describe_resident)

@@ -15,8 +15,10 @@ import re
 import unicodedata
 
 _DIGIT = "[0-9\uff10-\uff19]"
-_NUMBER = re.compile(rf"(?<![0-9\uff10-\uff19]){_DIGIT}(?:[ \-\u3000]?{_DIGIT}){{6,}}(?:[ \-]?[xX\uff38\uff58])?"
-                     r"(?![0-9\uff10-\uff19])")
+_NUMBER = re.compile(
+    rf"(?<![0-9\uff10-\uff19]){_DIGIT}(?:[ \-\u3000]?{_DIGIT}){{6,}}(?:[ \-]?[xX\uff38\uff58])?"
+    r"(?![0-9\uff10-\uff19])"
+)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)?", re.ASCII)
 _COMPACT_DATE = re.compile(r"(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])", re.ASCII)
 KEPT = frozenset({"path", "member"})  # values that name files, not people
@@ -28,7 +30,7 @@ def mask_numbers(text: str) -> str:
         return text
     out, at = [], 0
     for date in _DATE.finditer(text):  # dates and times stay; the text between them is masked
-        out += [_mask_segment(text[at:date.start()]), date[0]]
+        out += [_mask_segment(text[at : date.start()]), date[0]]
         at = date.end()
     out.append(_mask_segment(text[at:]))
     return "".join(out)

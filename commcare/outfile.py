@@ -39,8 +39,7 @@ def database_files(database: str | None) -> list[Path]:
     return [] if path is None else [path.with_name(path.name + c) for c in COMPANIONS]
 
 
-def write_file(path: str | os.PathLike, data: bytes | str, force: bool = False,
-               protect: Iterable[Path] = ()) -> Path:
+def write_file(path: str | os.PathLike, data: bytes | str, force: bool = False, protect: Iterable[Path] = ()) -> Path:
     """Write ``data`` to ``path`` (text as UTF-8), mode 0600, through a temporary file and a
     rename. Refused (exit 1): an existing file without ``force``; a symbolic link or anything
     that is not a regular file; one of the files in ``protect`` (the database in use)."""
@@ -120,9 +119,8 @@ def _temporary(target: Path) -> Path:
     except OSError:
         entries = []
     for entry in entries:
-        pid = entry.name[len(prefix):] if entry.name.startswith(prefix) else ""
-        if pid.isdigit() and (int(pid) == os.getpid() or not alive(int(pid))) \
-                and entry.is_file(follow_symlinks=False):
+        pid = entry.name[len(prefix) :] if entry.name.startswith(prefix) else ""
+        if pid.isdigit() and (int(pid) == os.getpid() or not alive(int(pid))) and entry.is_file(follow_symlinks=False):
             try:
                 os.unlink(entry.path)
             except OSError:
@@ -157,7 +155,7 @@ def _write_all(tmp: Path, payload: bytes) -> None:
     try:
         view = memoryview(payload)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 

@@ -22,13 +22,21 @@ INTERNAL_FIELDS = frozenset({"name_pinyin", "name_initials"})  # kept out of the
 
 # --- staff -----------------------------------------------------------------------------------
 
+
 def add_staff(conn, ctx, name: str, phone: str | None = None, role: str | None = None):
     """A new staff member; returns their row (the staff table's columns)."""
-    row = conn.execute(insert(staff).values(
-        community_id=ctx.community_id(conn, create=True), name=identity.normalize_name(name),
-        phone=identity.normalize_phone(phone) if phone else None,
-        role=identity.normalize_text(role, "role", 100), active=True, created_at=ctx.now(),
-    ).returning(*staff.c)).one()
+    row = conn.execute(
+        insert(staff)
+        .values(
+            community_id=ctx.community_id(conn, create=True),
+            name=identity.normalize_name(name),
+            phone=identity.normalize_phone(phone) if phone else None,
+            role=identity.normalize_text(role, "role", 100),
+            active=True,
+            created_at=ctx.now(),
+        )
+        .returning(*staff.c)
+    ).one()
     audit.record(conn, ctx, "staff.add", "staff", row.id, _filled(phone=phone, role=role, name=name))
     return row
 
@@ -45,9 +53,13 @@ def list_staff(conn, ctx, include_inactive: bool = False, unmask: bool = False) 
 
 
 def staff_row(member, unmask: bool = False) -> dict:
-    return {"id": member.id, "name": member.name,
-            "phone": member.phone if unmask else identity.mask_phone(member.phone),
-            "role": member.role, "active": member.active}
+    return {
+        "id": member.id,
+        "name": member.name,
+        "phone": member.phone if unmask else identity.mask_phone(member.phone),
+        "role": member.role,
+        "active": member.active,
+    }
 
 
 def edit_staff(conn, ctx, ref, name=None, phone=None, role=None, active=None):
@@ -82,12 +94,15 @@ def household_at(conn, ctx, compound: str | None, address: str | None, create: b
         return None
     community_id = ctx.community_id(conn, create=create)
     h = households.c
-    house = conn.execute(select(*HOUSEHOLD).where(
-        h.community_id == community_id, h.compound == compound, h.address == address)).first()
+    house = conn.execute(
+        select(*HOUSEHOLD).where(h.community_id == community_id, h.compound == compound, h.address == address)
+    ).first()
     if house is None and create:
-        house = conn.execute(insert(households).values(
-            community_id=community_id, compound=compound, address=address, created_at=ctx.now())
-            .returning(*HOUSEHOLD)).one()
+        house = conn.execute(
+            insert(households)
+            .values(community_id=community_id, compound=compound, address=address, created_at=ctx.now())
+            .returning(*HOUSEHOLD)
+        ).one()
     return house
 
 
@@ -100,8 +115,12 @@ def give_liaison(conn, ctx, house, member, reassign: bool = False) -> None:
         raise InvalidValue("register.liaison_needs_address", field="liaison")
     if house.liaison_id not in (None, member.id) and not reassign:
         current = conn.scalar(select(staff.c.name).where(staff.c.id == house.liaison_id))
-        raise Conflict("register.household_has_liaison", address=describe_household(house),
-                       liaison=current or house.liaison_id, wanted=member.name)
+        raise Conflict(
+            "register.household_has_liaison",
+            address=describe_household(house),
+            liaison=current or house.liaison_id,
+            wanted=member.name,
+        )
     if house.liaison_id != member.id:
         conn.execute(update(households).where(households.c.id == house.id).values(liaison_id=member.id))
         audit.record(conn, ctx, "household.assign", "household", house.id, ["liaison"], detail=f"staff #{member.id}")
@@ -115,13 +134,35 @@ def describe_household(house) -> str:
 
 # --- residents -------------------------------------------------------------------------------
 
-def add_resident(conn, ctx, name: str, *, phone=None, id_number=None, sex=None, born=None,
-                 compound=None, address=None, tags=(), liaison=None, emergency_contact=None,
-                 note=None) -> int:
+
+def add_resident(
+    conn,
+    ctx,
+    name: str,
+    *,
+    phone=None,
+    id_number=None,
+    sex=None,
+    born=None,
+    compound=None,
+    address=None,
+    tags=(),
+    liaison=None,
+    emergency_contact=None,
+    note=None,
+) -> int:
     """A new resident; returns their number."""
-    fields = identity.clean_resident_fields(ctx, name=name, phone=phone, id_number=id_number, sex=sex,
-                                            born=born, tags=list(tags), emergency_contact=emergency_contact,
-                                            note=note)
+    fields = identity.clean_resident_fields(
+        ctx,
+        name=name,
+        phone=phone,
+        id_number=id_number,
+        sex=sex,
+        born=born,
+        tags=list(tags),
+        emergency_contact=emergency_contact,
+        note=note,
+    )
     if fields.get("id_number"):
         _refuse_known_id(conn, fields["id_number"])
     member = lookup.staff_member(conn, ctx, liaison, "liaison") if liaison else None
@@ -129,9 +170,17 @@ def add_resident(conn, ctx, name: str, *, phone=None, id_number=None, sex=None, 
     give_liaison(conn, ctx, house, member)
     tag_list = fields.pop("tags")
     now = ctx.now()
-    rid = conn.execute(insert(residents).values(
-        community_id=ctx.community_id(conn, create=True), household_id=house.id if house else None,
-        created_at=now, updated_at=now, **fields).returning(residents.c.id)).scalar_one()
+    rid = conn.execute(
+        insert(residents)
+        .values(
+            community_id=ctx.community_id(conn, create=True),
+            household_id=house.id if house else None,
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
+        .returning(residents.c.id)
+    ).scalar_one()
     _set_tags(conn, rid, tag_list)
     named = {k for k, v in fields.items() if v and k not in INTERNAL_FIELDS}
     named |= {"tags"} if tag_list else set()
@@ -160,14 +209,14 @@ def _refuse_known_id(conn, id_number: str, except_id: int | None = None) -> None
 # What a resident's row (lists, show, JSON) is made of: the resident, the household, the liaison.
 ROW_COLUMNS = (*residents.c, households.c.compound, households.c.address, staff.c.name.label("liaison"))
 WITH_HOUSEHOLD = residents.outerjoin(households, residents.c.household_id == households.c.id).outerjoin(
-    staff, households.c.liaison_id == staff.c.id)
+    staff, households.c.liaison_id == staff.c.id
+)
 
 
 def resident_rows(conn, ctx, query=None, unmask: bool = False, where=()) -> list[dict]:
     """Residents as lists, exports and JSON show them (phones masked unless ``unmask``): those
     ``where`` selects, in number order."""
-    found = conn.execute(select(*ROW_COLUMNS).select_from(WITH_HOUSEHOLD).where(*where)
-                         .order_by(residents.c.id)).all()
+    found = conn.execute(select(*ROW_COLUMNS).select_from(WITH_HOUSEHOLD).where(*where).order_by(residents.c.id)).all()
     tags = _tags_of_many(conn, [r.id for r in found])
     return [resident_row(r, tags.get(r.id, []), ctx.tz, unmask) for r in found]
 
@@ -176,9 +225,10 @@ def _tags_of_many(conn, ids: list[int]) -> dict[int, list[str]]:
     rt = resident_tags.c
     out: dict[int, list[str]] = {}
     for start in range(0, len(ids), 500):
-        part = ids[start:start + 500]
-        for rid, tag in conn.execute(select(rt.resident_id, rt.tag).where(rt.resident_id.in_(part))
-                                     .order_by(rt.resident_id, rt.tag)):
+        part = ids[start : start + 500]
+        for rid, tag in conn.execute(
+            select(rt.resident_id, rt.tag).where(rt.resident_id.in_(part)).order_by(rt.resident_id, rt.tag)
+        ):
             out.setdefault(rid, []).append(tag)
     return out
 
@@ -199,15 +249,18 @@ def row_of(conn, ctx, rid: int, unmask: bool = False) -> dict:
     return resident_rows(conn, ctx, unmask=unmask, where=[residents.c.id == rid])[0]
 
 
-def list_residents(conn, ctx, tag=None, compound=None, liaison=None, search=None,
-                   archived: bool = False, unmask: bool = False) -> list[dict]:
+def list_residents(
+    conn, ctx, tag=None, compound=None, liaison=None, search=None, archived: bool = False, unmask: bool = False
+) -> list[dict]:
     """The residents that match, after checking that the register reads whole
     (``integrity.verify``: the active residents, and those of ``tag``; exit 3 if not)."""
     r = residents.c
     slug = identity.parse_tag(tag, ctx.extra_tags) if tag else None
     integrity.verify(conn, ctx.community_id(conn), [slug] if slug else ())
-    where = [r.community_id == ctx.community_id(conn),
-             r.archived_at.is_not(None) if archived else r.archived_at.is_(None)]
+    where = [
+        r.community_id == ctx.community_id(conn),
+        r.archived_at.is_not(None) if archived else r.archived_at.is_(None),
+    ]
     if slug:
         where.append(r.id.in_(select(resident_tags.c.resident_id).where(resident_tags.c.tag == slug)))
     if compound:
@@ -247,12 +300,20 @@ def resident_row(r, tags: list[str], tz, unmask: bool = False) -> dict:
     phone = r.phone if unmask else identity.mask_phone(r.phone)
     emergency_phone = r.emergency_phone if unmask else identity.mask_phone(r.emergency_phone)
     row = {
-        "id": r.id, "name": r.name, "sex": r.sex, "born": r.born.isoformat() if r.born else None,
-        "phone": phone, "compound": r.compound, "address": r.address, "tags": tags,
+        "id": r.id,
+        "name": r.name,
+        "sex": r.sex,
+        "born": r.born.isoformat() if r.born else None,
+        "phone": phone,
+        "compound": r.compound,
+        "address": r.address,
+        "tags": tags,
         "liaison": r.liaison,
         "emergency_contact": " ".join(p for p in (r.emergency_name, emergency_phone) if p) or None,
-        "note": r.note, "archived": r.archived_at is not None,
-        "archive_reason": r.archive_reason, "created_at": iso(r.created_at, tz),
+        "note": r.note,
+        "archived": r.archived_at is not None,
+        "archive_reason": r.archive_reason,
+        "created_at": iso(r.created_at, tz),
     }
     if unmask:
         row["id_number"] = r.id_number
@@ -265,8 +326,10 @@ def _filled(**values) -> list[str]:
 
 # --- changes ---------------------------------------------------------------------------------
 
-def edit_resident(conn, ctx, ref, *, compound=None, address=None, liaison=None, add_tags=(),
-                  remove_tags=(), **raw) -> int:
+
+def edit_resident(
+    conn, ctx, ref, *, compound=None, address=None, liaison=None, add_tags=(), remove_tags=(), **raw
+) -> int:
     """Change what is given; ``tags`` replaces the tags, ``add_tags``/``remove_tags`` adjust them.
     Moving to another address moves the resident into that household (whose liaison holds).
     Returns the resident's number."""
@@ -282,8 +345,12 @@ def edit_resident(conn, ctx, ref, *, compound=None, address=None, liaison=None, 
         changed.append("tags")
     house = _current_household(found)
     if compound is not None or address is not None:
-        house = household_at(conn, ctx, found.compound if compound is None and house else compound,
-                             found.address if address is None and house else address)
+        house = household_at(
+            conn,
+            ctx,
+            found.compound if compound is None and house else compound,
+            found.address if address is None and house else address,
+        )
         fields["household_id"] = house.id if house else None
         changed.append("household")
     if liaison:
@@ -311,8 +378,11 @@ class _House(NamedTuple):
 
 def _update_resident(conn, ctx, rid: int, values: dict) -> None:
     """Every change to a resident's row counts its ``version`` up (as a request's does)."""
-    conn.execute(update(residents).where(residents.c.id == rid)
-                 .values(updated_at=ctx.now(), version=residents.c.version + 1, **values))
+    conn.execute(
+        update(residents)
+        .where(residents.c.id == rid)
+        .values(updated_at=ctx.now(), version=residents.c.version + 1, **values)
+    )
 
 
 def _new_tags(conn, ctx, rid: int, replace, add, remove) -> list[str] | None:
@@ -375,20 +445,34 @@ def assign_household(conn, ctx, ref, staff_ref) -> tuple[str, str]:
 
 def list_households(conn, ctx, compound=None, liaison=None, no_liaison=False) -> list[dict]:
     r, h = residents.c, households.c
-    members = (select(func.count(r.id)).where(r.household_id == h.id, r.archived_at.is_(None))
-               .correlate(households).scalar_subquery())
-    special = (select(func.count(func.distinct(r.id))).join(resident_tags, resident_tags.c.resident_id == r.id)
-               .where(r.household_id == h.id, r.archived_at.is_(None),
-                      resident_tags.c.tag.in_(identity.call_tags(ctx.extra_tags)))
-               .correlate(households).scalar_subquery())
-    query = (select(h.id, h.compound, h.address, staff.c.name, members, special)
-             .outerjoin(staff, h.liaison_id == staff.c.id)
-             .where(h.community_id == ctx.community_id(conn)).order_by(h.compound, h.address))
+    members = (
+        select(func.count(r.id))
+        .where(r.household_id == h.id, r.archived_at.is_(None))
+        .correlate(households)
+        .scalar_subquery()
+    )
+    special = (
+        select(func.count(func.distinct(r.id)))
+        .join(resident_tags, resident_tags.c.resident_id == r.id)
+        .where(
+            r.household_id == h.id, r.archived_at.is_(None), resident_tags.c.tag.in_(identity.call_tags(ctx.extra_tags))
+        )
+        .correlate(households)
+        .scalar_subquery()
+    )
+    query = (
+        select(h.id, h.compound, h.address, staff.c.name, members, special)
+        .outerjoin(staff, h.liaison_id == staff.c.id)
+        .where(h.community_id == ctx.community_id(conn))
+        .order_by(h.compound, h.address)
+    )
     if compound:
         query = query.where(h.compound == identity.normalize_text(compound, "compound"))
     if liaison:
         query = query.where(h.liaison_id == lookup.staff_member(conn, ctx, liaison, "liaison").id)
     if no_liaison:
         query = query.where(h.liaison_id.is_(None))
-    return [{"id": i, "compound": c, "address": a, "liaison": name, "members": m or 0, "special": sp or 0}
-            for i, c, a, name, m, sp in conn.execute(query)]
+    return [
+        {"id": i, "compound": c, "address": a, "liaison": name, "members": m or 0, "special": sp or 0}
+        for i, c, a, name, m, sp in conn.execute(query)
+    ]

@@ -74,20 +74,24 @@ def _requests(conn, ctx, cid, start, end, at, live) -> tuple[dict, dict]:
         by_cat.setdefault(category, {"category": category, "opened": 0, "resolved": 0, "open": 0})[key] += n
 
     for key, column in (("opened", r.opened_at), ("resolved", r.resolved_at)):
-        for category, n in conn.execute(select(r.category, func.count()).where(
-                mine, column >= start, column < end).group_by(r.category)).all():
+        for category, n in conn.execute(
+            select(r.category, func.count()).where(mine, column >= start, column < end).group_by(r.category)
+        ).all():
             count(key, category, n)
     open_by_assignee: dict = {}
-    for category, assignee, n in conn.execute(select(r.category, r.assignee_id, func.count())
-                                              .where(mine, is_open).group_by(r.category, r.assignee_id)).all():
+    for category, assignee, n in conn.execute(
+        select(r.category, r.assignee_id, func.count()).where(mine, is_open).group_by(r.category, r.assignee_id)
+    ).all():
         count("open", category, n)
         open_by_assignee[assignee] = open_by_assignee.get(assignee, 0) + n
     by_category = [by_cat[c] for c in sorted(by_cat)]
     urgent_first = (r.urgency == "urgent").desc()
-    overdue = conn.execute(select(r.id, residents.c.name, r.category, r.due_at, r.urgency)
-                           .join(residents, r.resident_id == residents.c.id)
-                           .where(mine, is_open, r.due_at < at)
-                           .order_by(urgent_first, r.due_at, r.id)).all()
+    overdue = conn.execute(
+        select(r.id, residents.c.name, r.category, r.due_at, r.urgency)
+        .join(residents, r.resident_id == residents.c.id)
+        .where(mine, is_open, r.due_at < at)
+        .order_by(urgent_first, r.due_at, r.id)
+    ).all()
     tz = ctx.tz
     return {
         "opened": sum(x["opened"] for x in by_category),
@@ -95,8 +99,9 @@ def _requests(conn, ctx, cid, start, end, at, live) -> tuple[dict, dict]:
         "open": sum(x["open"] for x in by_category),
         "overdue": len(overdue),
         "by_category": by_category,
-        "overdue_items": [{"id": i, "resident": n, "category": c, "due": iso(d, tz), "urgency": u}
-                          for i, n, c, d, u in overdue],
+        "overdue_items": [
+            {"id": i, "resident": n, "category": c, "due": iso(d, tz), "urgency": u} for i, n, c, d, u in overdue
+        ],
     }, open_by_assignee
 
 
@@ -106,8 +111,11 @@ def _open_at(at, live):
     r = requests.c
     if live:
         return r.status.in_(OPEN_STATES)
-    return and_(r.opened_at < at, or_(r.resolved_at.is_(None), r.resolved_at >= at),
-                or_(r.closed_at.is_(None), r.closed_at >= at))
+    return and_(
+        r.opened_at < at,
+        or_(r.resolved_at.is_(None), r.resolved_at >= at),
+        or_(r.closed_at.is_(None), r.closed_at >= at),
+    )
 
 
 def _special_residents(conn, ctx, cid, start, end) -> list:
@@ -120,17 +128,26 @@ def _special_residents(conn, ctx, cid, start, end) -> list:
     reached = select(c.resident_id).where(c.community_id == cid, c.at >= start, c.at < end, c.outcome.in_(REACHED))
     return conn.execute(
         select(res.id, res.name, households.c.liaison_id, staff.c.name, res.id.in_(reached))
-        .select_from(residents).outerjoin(households, res.household_id == households.c.id)
+        .select_from(residents)
+        .outerjoin(households, res.household_id == households.c.id)
         .outerjoin(staff, households.c.liaison_id == staff.c.id)
-        .where(in_community(residents, cid), res.id.in_(tagged), res.created_at < end,
-               or_(res.archived_at.is_(None), res.archived_at >= end))).all()
+        .where(
+            in_community(residents, cid),
+            res.id.in_(tagged),
+            res.created_at < end,
+            or_(res.archived_at.is_(None), res.archived_at >= end),
+        )
+    ).all()
 
 
 def _calls(special: list) -> dict:
     """The residents not reached, by liaison (those without one last), then number."""
     missed = by_liaison([r for r in special if not r[4]], 3, (0,))
-    return {"due": len(special), "made": len(special) - len(missed),
-            "missed": [{"id": i, "resident": n, "liaison": liaison} for i, n, _, liaison, _ in missed]}
+    return {
+        "due": len(special),
+        "made": len(special) - len(missed),
+        "missed": [{"id": i, "resident": n, "liaison": liaison} for i, n, _, liaison, _ in missed],
+    }
 
 
 def _liaisons(conn, cid, special: list, open_by_assignee: dict) -> list[dict]:
@@ -142,23 +159,41 @@ def _liaisons(conn, cid, special: list, open_by_assignee: dict) -> list[dict]:
     reached_of = Counter(map(liaison_of, filter(itemgetter(4), special)))
     is_liaison = exists().where(households.c.liaison_id == staff.c.id)
     out = []
-    for sid, name in conn.execute(select(staff.c.id, staff.c.name)
-                                  .where(staff.c.community_id == cid, is_liaison).order_by(staff.c.id)).all():
+    for sid, name in conn.execute(
+        select(staff.c.id, staff.c.name).where(staff.c.community_id == cid, is_liaison).order_by(staff.c.id)
+    ).all():
         n, made = residents_of[sid], reached_of[sid]
-        out.append({"staff": name, "residents": n, "calls_made": made, "calls_missing": n - made,
-                    "open_requests": open_by_assignee.get(sid, 0)})
+        out.append(
+            {
+                "staff": name,
+                "residents": n,
+                "calls_made": made,
+                "calls_missing": n - made,
+                "open_requests": open_by_assignee.get(sid, 0),
+            }
+        )
     return out
 
 
 def _health(conn, cid, start, end) -> dict:
     h, st = health_reports.c, staff.c
-    reports = (select(func.count(h.id)).where(h.staff_id == st.id, h.at >= start, h.at < end)
-               .correlate(staff).scalar_subquery())
+    reports = (
+        select(func.count(h.id))
+        .where(h.staff_id == st.id, h.at >= start, h.at < end)
+        .correlate(staff)
+        .scalar_subquery()
+    )
     active = and_(st.community_id == cid, st.active.is_(True))
     due = conn.scalar(select(func.count(st.id)).where(active)) or 0
     missing = conn.execute(select(st.name).where(active, reports < 2).order_by(st.id)).scalars().all()
-    fever = conn.scalar(select(func.count(h.id)).join(staff, h.staff_id == st.id).where(
-        st.community_id == cid, h.at >= start, h.at < end, h.temperature >= FEVER_AT)) or 0
+    fever = (
+        conn.scalar(
+            select(func.count(h.id))
+            .join(staff, h.staff_id == st.id)
+            .where(st.community_id == cid, h.at >= start, h.at < end, h.temperature >= FEVER_AT)
+        )
+        or 0
+    )
     return {"due": due, "missing": list(missing), "fever_reports": fever}
 
 
@@ -166,11 +201,14 @@ def _donations(conn, cid, start, end) -> dict:
     d, i = donations.c, donation_items.c
     window = and_(d.community_id == cid, d.at >= start, d.at < end)
     received = conn.scalar(select(func.count(d.id)).where(window)) or 0
-    items = conn.execute(select(i.name, func.sum(i.quantity), i.unit)
-                         .join(donations, i.donation_id == d.id).where(window)
-                         .group_by(i.name, i.unit).order_by(i.name)).all()
-    return {"received": received,
-            "items": [{"name": n, "quantity": quantity(q), "unit": u} for n, q, u in items]}
+    items = conn.execute(
+        select(i.name, func.sum(i.quantity), i.unit)
+        .join(donations, i.donation_id == d.id)
+        .where(window)
+        .group_by(i.name, i.unit)
+        .order_by(i.name)
+    ).all()
+    return {"received": received, "items": [{"name": n, "quantity": quantity(q), "unit": u} for n, q, u in items]}
 
 
 def week_report(conn, ctx, last_day: dt.date) -> dict:
@@ -188,14 +226,27 @@ def range_report(conn, ctx, first: dt.date, last: dt.date) -> dict:
     days, day = [], first
     while day <= last:
         full = day_report(conn, ctx, day, verify=False)
-        days.append({"date": day.isoformat(), "opened": full["requests"]["opened"],
-                     "resolved": full["requests"]["resolved"], "open": full["requests"]["open"],
-                     "overdue": full["requests"]["overdue"], "calls_due": full["calls"]["due"],
-                     "calls_made": full["calls"]["made"], "donations": full["donations"]["received"]})
+        days.append(
+            {
+                "date": day.isoformat(),
+                "opened": full["requests"]["opened"],
+                "resolved": full["requests"]["resolved"],
+                "open": full["requests"]["open"],
+                "overdue": full["requests"]["overdue"],
+                "calls_due": full["calls"]["due"],
+                "calls_made": full["calls"]["made"],
+                "donations": full["donations"]["received"],
+            }
+        )
         day += dt.timedelta(days=1)
     totals = {k: sum(d[k] for d in days) for k in ("opened", "resolved", "calls_made", "donations")}
-    return {"from": first.isoformat(), "to": last.isoformat(), "community": ctx.community,
-            "days": days, "totals": totals}
+    return {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "community": ctx.community,
+        "days": days,
+        "totals": totals,
+    }
 
 
 # The headline figures of one community's day, as a row of the all-communities summary.
@@ -212,13 +263,23 @@ def all_communities(conn, ctx, day: dt.date) -> dict:
 
     rows = []
     for cid, name in communities.rows(conn):
-        sub = Ctx(dataclasses.replace(ctx.settings, community=name), clock=ctx.clock,
-                  _community_id=cid, _community_name=name)
+        sub = Ctx(
+            dataclasses.replace(ctx.settings, community=name), clock=ctx.clock, _community_id=cid, _community_name=name
+        )
         full = day_report(conn, sub, day)
         r, c = full["requests"], full["calls"]
-        rows.append({"community": name, "opened": r["opened"], "resolved": r["resolved"], "open": r["open"],
-                     "overdue": r["overdue"], "calls_due": c["due"], "calls_made": c["made"],
-                     "missed": len(c["missed"])})
+        rows.append(
+            {
+                "community": name,
+                "opened": r["opened"],
+                "resolved": r["resolved"],
+                "open": r["open"],
+                "overdue": r["overdue"],
+                "calls_due": c["due"],
+                "calls_made": c["made"],
+                "missed": len(c["missed"]),
+            }
+        )
     total = {k: sum(r[k] for r in rows) for k in SUMMARY_KEYS}
     return {"date": day.isoformat(), "communities": rows, "total": total}
 

@@ -16,8 +16,9 @@ RELATIVE = re.compile(r"([+-])\s*([0-9]+)\s*(m|min|h|d|w)", re.ASCII | re.IGNORE
 UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def parse_when(raw: str, tz: dt.tzinfo, now: dt.datetime, field: str = "when",
-               date_time: dt.time = dt.time(12, 0)) -> dt.datetime:
+def parse_when(
+    raw: str, tz: dt.tzinfo, now: dt.datetime, field: str = "when", date_time: dt.time = dt.time(12, 0)
+) -> dt.datetime:
     """``2026-05-08`` (at ``date_time``), ``2026-05-08 14:00``, ISO 8601, ``+2d``/``+4h``,
     ``now``, ``today``, ``tomorrow`` — as an aware UTC datetime."""
     text = nfkc(str(raw)).strip()
@@ -39,8 +40,11 @@ def _parse_absolute(text: str, tz, field: str, date_time: dt.time) -> dt.datetim
     if re.fullmatch(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}", text, re.ASCII):
         return dt.datetime.combine(_date(text, field), date_time, tz).astimezone(UTC)
     candidate = text.replace("/", "-")
-    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?",
-                        candidate, re.ASCII | re.IGNORECASE):
+    if not re.fullmatch(
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?",
+        candidate,
+        re.ASCII | re.IGNORECASE,
+    ):
         raise InvalidValue("value.bad_when", field=field, value=text)
     try:
         value = dt.datetime.fromisoformat(candidate.replace("z", "Z"))
@@ -100,8 +104,9 @@ def day_bounds(day: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def days_bounds(date_from: str | None, date_to: str | None, tz: dt.tzinfo,
-                now: dt.datetime) -> tuple[dt.datetime | None, dt.datetime | None]:
+def days_bounds(
+    date_from: str | None, date_to: str | None, tz: dt.tzinfo, now: dt.datetime
+) -> tuple[dt.datetime | None, dt.datetime | None]:
     """The start of the first day and the end of the last one, from ``--from`` and ``--to``
     (either may be absent: no bound on that side)."""
     start = day_bounds(parse_date(date_from, tz, now, "from"), tz)[0] if date_from else None

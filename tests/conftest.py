@@ -163,6 +163,7 @@ def database(db_url):
 @pytest.fixture
 def write(database, ctx):
     """``write(fn, *args)`` runs ``fn(session, ctx, *args)`` in one write transaction."""
+
     def run(fn, *args, **kwargs):
         ctx._community_id = None
         return database.transact(lambda s: fn(s, ctx, *args, **kwargs))

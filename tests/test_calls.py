@@ -7,8 +7,12 @@ import json
 import pytest
 
 NOW = "2026-05-08T09:00:00+08:00"
-PEOPLE = [("张桂兰", "13912345678", "独居", "王秀英"), ("刘建国", "13800002222", "老人", "王秀英"),
-          ("赵小宝", "13700003333", "儿童", "李强"), ("陈明", "13600004444", None, "李强")]
+PEOPLE = [
+    ("张桂兰", "13912345678", "独居", "王秀英"),
+    ("刘建国", "13800002222", "老人", "王秀英"),
+    ("赵小宝", "13700003333", "儿童", "李强"),
+    ("陈明", "13600004444", None, "李强"),
+]
 
 
 @pytest.fixture
@@ -18,8 +22,21 @@ def round_(db_url, cli, monkeypatch):
     for staff in ("王秀英", "李强"):
         assert cli("staff", "add", staff).exit_code == 0
     for i, (name, phone, tag, liaison) in enumerate(PEOPLE):
-        args = ["resident", "add", name, "--phone", phone, "--compound", "幸福小区", "--address", f"{i}-101",
-                "--liaison", liaison, "--emergency-contact", f"家属{i} 1590000000{i}"]
+        args = [
+            "resident",
+            "add",
+            name,
+            "--phone",
+            phone,
+            "--compound",
+            "幸福小区",
+            "--address",
+            f"{i}-101",
+            "--liaison",
+            liaison,
+            "--emergency-contact",
+            f"家属{i} 1590000000{i}",
+        ]
         assert cli(*args, *(["--tag", tag] if tag else [])).exit_code == 0
     return cli
 
@@ -68,7 +85,7 @@ def test_the_table_groups_residents_by_liaison(round_):
     lines = round_("call", "due").stdout.splitlines()
     headings = [x for x in lines if x.startswith("liaison ")]
     assert headings == ["liaison 李强 (1 due)", "liaison 王秀英 (2 due)"]
-    block = lines[lines.index("liaison 王秀英 (2 due)"):]
+    block = lines[lines.index("liaison 王秀英 (2 due)") :]
     assert [n for n in ("张桂兰", "刘建国") if any(n in x for x in block)] == ["张桂兰", "刘建国"]
     zh = round_("--lang", "zh", "call", "due").stdout
     assert "联络员 王秀英（2 位待联系）" in zh and "共 3 位今日尚未联系上" in zh
@@ -88,13 +105,27 @@ def test_calls_at_2359_and_0001_shanghai_land_on_different_days(round_, monkeypa
 
 
 def test_needs_help_opens_exactly_one_request_and_nothing_when_it_fails(round_):
-    ok = round_("--as", "王秀英", "call", "log", "张桂兰", "--outcome", "needs-help", "--request", "medicine",
-                "--note", "降压药吃完了", "-f", "json")
+    ok = round_(
+        "--as",
+        "王秀英",
+        "call",
+        "log",
+        "张桂兰",
+        "--outcome",
+        "needs-help",
+        "--request",
+        "medicine",
+        "--note",
+        "降压药吃完了",
+        "-f",
+        "json",
+    )
     assert ok.exit_code == 0, ok.stderr
     logged = json.loads(ok.stdout)
     requests = json.loads(round_("request", "list", "-f", "json").stdout)
     assert [(r["id"], r["resident"], r["category"], r["note"]) for r in requests] == [
-        (logged["request"], "张桂兰", "medicine", "降压药吃完了")]
+        (logged["request"], "张桂兰", "medicine", "降压药吃完了")
+    ]
     assert calls_of(round_)[0]["request"] == logged["request"]
     bad = round_("call", "log", "刘建国", "--outcome", "needs-help", "--request", "spaceship")
     assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and "category" in bad.stderr
@@ -109,8 +140,9 @@ def test_a_request_needs_a_needs_help_call(round_):
     assert calls_of(round_) == [] and json.loads(round_("request", "list", "-f", "json").stdout) == []
 
 
-@pytest.mark.parametrize("args", [["--outcome", "maybe"], ["--outcome", "ok", "--at", "+1d"],
-                                  ["--outcome", "ok", "--at", "yesterday-ish"]])
+@pytest.mark.parametrize(
+    "args", [["--outcome", "maybe"], ["--outcome", "ok", "--at", "+1d"], ["--outcome", "ok", "--at", "yesterday-ish"]]
+)
 def test_bad_call_values_exit_2_and_record_nothing(round_, args):
     result = round_("call", "log", "张桂兰", *args)
     assert result.exit_code == 2 and "Traceback" not in result.stderr
@@ -121,7 +153,9 @@ def test_calls_are_recorded_against_the_caller_and_audited(round_):
     round_("--as", "王秀英", "call", "log", "张桂兰", "--outcome", "ok", "--note", "精神很好")
     round_("--as", "志愿者小周", "call", "log", "刘建国", "--outcome", "ok")
     assert [(c["resident"], c["by"], c["note"]) for c in calls_of(round_)] == [
-        ("张桂兰", "王秀英", "精神很好"), ("刘建国", "志愿者小周", None)]
+        ("张桂兰", "王秀英", "精神很好"),
+        ("刘建国", "志愿者小周", None),
+    ]
     audit = json.loads(round_("audit", "-f", "json").stdout)
     logged = [a for a in audit if a["action"] == "call.log"]
     assert len(logged) == 2 and "精神很好" not in json.dumps(audit, ensure_ascii=False)
@@ -134,9 +168,11 @@ def test_staff_link_is_set_when_the_caller_is_staff(round_, read):
 
     round_("--as", "王秀英", "call", "log", "张桂兰", "--outcome", "ok")
     round_("--as", "志愿者小周", "call", "log", "刘建国", "--outcome", "ok")
-    rows = read(lambda s, ctx: s.execute(select(calls.c.actor, staff.c.name)
-                                         .outerjoin(staff, calls.c.staff_id == staff.c.id)
-                                         .order_by(calls.c.id)).all())
+    rows = read(
+        lambda s, ctx: s.execute(
+            select(calls.c.actor, staff.c.name).outerjoin(staff, calls.c.staff_id == staff.c.id).order_by(calls.c.id)
+        ).all()
+    )
     assert [tuple(r) for r in rows] == [("王秀英", "王秀英"), ("志愿者小周", None)]
 
 
@@ -149,9 +185,11 @@ def test_archived_residents_are_never_due_and_not_called(round_):
 
 def test_due_follows_the_tags_daily_call_setting_and_config_extensions(round_, tmp_path, monkeypatch):
     config = tmp_path / "extra.toml"
-    config.write_text('[tags.dialysis]\nzh = "透析"\nen = "dialysis"\naliases = ["透析"]\ndaily_call = true\n'
-                      '[tags.veteran]\nzh = "退役军人"\nen = "veteran"\naliases = ["退役军人"]\ndaily_call = false\n',
-                      encoding="utf-8")
+    config.write_text(
+        '[tags.dialysis]\nzh = "透析"\nen = "dialysis"\naliases = ["透析"]\ndaily_call = true\n'
+        '[tags.veteran]\nzh = "退役军人"\nen = "veteran"\naliases = ["退役军人"]\ndaily_call = false\n',
+        encoding="utf-8",
+    )
     monkeypatch.setenv("COMMCARE_CONFIG", str(config))
     round_("resident", "add", "孙透析", "--phone", "13500005555", "--tag", "透析")
     round_("resident", "add", "周老兵", "--phone", "13500006666", "--tag", "退役军人")
@@ -212,11 +250,13 @@ def test_table_widths_agree_with_the_terminal_for_names_and_addresses():
 
     from commcare.render import round as round_render
 
-    alphabet = st.one_of(st.characters(min_codepoint=32, max_codepoint=126),
-                         st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),
-                         st.characters(min_codepoint=0xFF01, max_codepoint=0xFF60),
-                         st.characters(min_codepoint=0xAC00, max_codepoint=0xD7A3),
-                         st.sampled_from("𠮷·—（）、，"))
+    alphabet = st.one_of(
+        st.characters(min_codepoint=32, max_codepoint=126),
+        st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),
+        st.characters(min_codepoint=0xFF01, max_codepoint=0xFF60),
+        st.characters(min_codepoint=0xAC00, max_codepoint=0xD7A3),
+        st.sampled_from("𠮷·—（）、，"),
+    )
 
     @given(st.text(alphabet))
     def check(text):

@@ -13,8 +13,19 @@ import pytest
 
 @pytest.fixture
 def one(db_url, cli):
-    result = cli("resident", "add", "张桂兰", "--phone", "13912345678", "--compound", "幸福小区",
-                 "--address", "3-2-101", "--tag", "老人")
+    result = cli(
+        "resident",
+        "add",
+        "张桂兰",
+        "--phone",
+        "13912345678",
+        "--compound",
+        "幸福小区",
+        "--address",
+        "3-2-101",
+        "--tag",
+        "老人",
+    )
     assert result.exit_code == 0, result.stderr
     return cli
 
@@ -23,11 +34,19 @@ def shown(cli):
     return json.loads(cli("resident", "show", "张桂兰", "-f", "json").stdout)
 
 
-@pytest.mark.parametrize("args, field", [
-    (["--name", ""], "name"), (["--name", "a\x00b"], "name"), (["--phone", "123"], "phone"),
-    (["--id-number", "110105194912310021"], "id_number"), (["--born", "2026-02-30"], "born"),
-    (["--tag", "martian"], "tag"), (["--add-tag", "martian"], "tag"), (["--sex", "?"], "sex"),
-])
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (["--name", ""], "name"),
+        (["--name", "a\x00b"], "name"),
+        (["--phone", "123"], "phone"),
+        (["--id-number", "110105194912310021"], "id_number"),
+        (["--born", "2026-02-30"], "born"),
+        (["--tag", "martian"], "tag"),
+        (["--add-tag", "martian"], "tag"),
+        (["--sex", "?"], "sex"),
+    ],
+)
 def test_a_bad_edit_is_exit_2_one_line_and_changes_nothing(one, args, field):
     before = shown(one)
     result = one("resident", "edit", "张桂兰", *args)
@@ -68,15 +87,17 @@ def test_language_by_option_env_or_config(one, how, monkeypatch):
 def test_piped_table_has_no_escape_codes_and_lines_up_chinese(db_url, tmp_path):
     env = {**os.environ, "COMMCARE_DB": db_url}
     env.pop("NO_COLOR", None)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "commcare", *a], env=env, capture_output=True, text=True, check=True)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "commcare", *a], env=env, capture_output=True, text=True, check=True
+    )
     run("resident", "add", "张桂兰", "--compound", "幸福小区", "--address", "1-101")
     run("resident", "add", "Bob", "--compound", "Happy", "--address", "2-202")
     out = run("resident", "list", "-f", "table").stdout
     assert "\x1b" not in out
     from rich.cells import cell_len
+
     lines = out.splitlines()
-    starts = {cell_len(line[:line.index(word)]) for line, word in
-              zip(lines, ["compound", "幸福小区", "Happy"])}
+    starts = {cell_len(line[: line.index(word)]) for line, word in zip(lines, ["compound", "幸福小区", "Happy"])}
     assert len(starts) == 1, out
 
 
@@ -107,9 +128,14 @@ def test_the_console_script_builds_only_the_command_named():
     assert len(whole.commands) > 10
 
 
-@pytest.mark.parametrize("args, suggestion", [
-    (["reqest"], "'request'"), (["request", "lst"], "'list'"), (["--lang", "en", "resident", "ad"], "'add'"),
-])
+@pytest.mark.parametrize(
+    "args, suggestion",
+    [
+        (["reqest"], "'request'"),
+        (["request", "lst"], "'list'"),
+        (["--lang", "en", "resident", "ad"], "'add'"),
+    ],
+)
 def test_a_misspelt_command_still_gets_suggestions_from_the_console_script(tmp_path, args, suggestion):
     exe = os.path.join(os.path.dirname(sys.executable), "commcare")
     result = subprocess.run([exe, "--db", str(tmp_path / "c.db"), *args], capture_output=True, text=True, check=False)
@@ -119,23 +145,31 @@ def test_a_misspelt_command_still_gets_suggestions_from_the_console_script(tmp_p
 
 def test_help_for_one_sub_command_from_the_console_script(tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "commcare")
-    result = subprocess.run([exe, "--db", str(tmp_path / "c.db"), "request", "resolve", "--help"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [exe, "--db", str(tmp_path / "c.db"), "request", "resolve", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0 and "--note" in result.stdout
 
 
-@pytest.mark.parametrize("args, zh, en", [
-    (["add-request"], "缺少参数", "Missing argument"),
-    (["request", "lst"], "没有这个命令", "No such command"),
-    (["request", "list", "--limit", "abc"], "不是整数", "is not a valid int"),
-    (["request", "list", "--bogus"], "没有这个选项", "No such option"),
-    (["request", "show", "1", "2"], "多余的参数", "unexpected extra argument"),
-])
+@pytest.mark.parametrize(
+    "args, zh, en",
+    [
+        (["add-request"], "缺少参数", "Missing argument"),
+        (["request", "lst"], "没有这个命令", "No such command"),
+        (["request", "list", "--limit", "abc"], "不是整数", "is not a valid int"),
+        (["request", "list", "--bogus"], "没有这个选项", "No such option"),
+        (["request", "show", "1", "2"], "多余的参数", "unexpected extra argument"),
+    ],
+)
 def test_usage_errors_speak_the_users_language(tmp_path, args, zh, en):
     exe = os.path.join(os.path.dirname(sys.executable), "commcare")
     for lang, expected in (("zh", zh), ("en", en)):
-        result = subprocess.run([exe, "--db", str(tmp_path / "c.db"), "--lang", lang, *args],
-                                capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [exe, "--db", str(tmp_path / "c.db"), "--lang", lang, *args], capture_output=True, text=True, check=False
+        )
         assert result.returncode == 2
         assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
@@ -162,15 +196,21 @@ def test_a_command_that_opened_the_database_frees_cyclic_garbage(tmp_path):
     database the collector runs, so a long command (an import, the round) frees the reference
     cycles it drops. --help, which opens nothing, never starts it."""
     db = str(tmp_path / "c.db")
-    opened = subprocess.run([sys.executable, "-c", CYCLE_PROBE, "--db", db, "request", "list"],
-                            capture_output=True, text=True, check=False)
+    opened = subprocess.run(
+        [sys.executable, "-c", CYCLE_PROBE, "--db", db, "request", "list"], capture_output=True, text=True, check=False
+    )
     assert opened.returncode == 0 and opened.stdout.split()[-1] == "freed", opened.stderr
-    helped = subprocess.run([sys.executable, "-c", CYCLE_PROBE, "--db", db, "request", "list", "--help"],
-                            capture_output=True, text=True, check=False)
+    helped = subprocess.run(
+        [sys.executable, "-c", CYCLE_PROBE, "--db", db, "request", "list", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert helped.returncode == 0 and helped.stdout.split()[-1] == "kept"
 
 
 # --- Ctrl-C and the failures that follow it ------------------------------------------------------
+
 
 def test_a_rollback_that_fails_after_ctrl_c_is_reported_as_the_interruption(capsys):
     """On PostgreSQL a Ctrl-C in the middle of an executemany leaves psycopg's pipeline busy;
@@ -220,7 +260,9 @@ def test_ctrl_c_while_the_rejected_rows_are_listed_exits_130(monkeypatch):
     monkeypatch.setattr(sys, "stderr", Terminal())
 
     def rejected():
-        raise ImportRejected("roster.rejected", problems=[f"row {n}: phone: not a phone number" for n in range(2, 9)], count=7)
+        raise ImportRejected(
+            "roster.rejected", problems=[f"row {n}: phone: not a phone number" for n in range(2, 9)], count=7
+        )
 
     try:
         code = run_guarded(rejected)

@@ -44,10 +44,16 @@ print("orm" if any(m.startswith("sqlalchemy.orm") for m in sys.modules) else "co
 def test_no_command_loads_the_orm(tmp_path):
     roster = tmp_path / "roster.csv"
     roster.write_text("姓名,小区,住址,人群类别\n李四,幸福小区,3-2-102,独居\n", encoding="utf-8")
-    env = {"COMMCARE_DB": str(tmp_path / "c.db"), "COMMCARE_CONFIG": str(tmp_path / "c.toml"),
-           "COMMCARE_USER": "王秀英", "COMMCARE_RETENTION_DAYS": "30", "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", EVERY_GROUP, str(roster)], env=env, capture_output=True,
-                          text=True, check=False)
+    env = {
+        "COMMCARE_DB": str(tmp_path / "c.db"),
+        "COMMCARE_CONFIG": str(tmp_path / "c.toml"),
+        "COMMCARE_USER": "王秀英",
+        "COMMCARE_RETENTION_DAYS": "30",
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", EVERY_GROUP, str(roster)], env=env, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-2:] == ["core", "only"], done.stdout
 
@@ -58,8 +64,13 @@ def test_no_module_imports_the_orm():
     found = []
     for path in root.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             found += [f"{path.relative_to(root)}: {n}" for n in names if n.startswith("sqlalchemy.orm")]
     assert found == []
 

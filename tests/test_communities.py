@@ -42,8 +42,13 @@ def test_a_mistyped_community_never_hides_a_resident(db_url):
     assert names() == ["default"]
     due = json.loads(ok("call", "due", "-f", "json").stdout)
     assert sorted(r["resident"] for r in due) == ["刘建国", "张桂兰"]
-    for command in (("resident", "add", "赵小宝", "--tag", "child"), ("call", "due"), ("resident", "list"),
-                    ("report", "today"), ("audit",)):
+    for command in (
+        ("resident", "add", "赵小宝", "--tag", "child"),
+        ("call", "due"),
+        ("resident", "list"),
+        ("report", "today"),
+        ("audit",),
+    ):
         message = refused(commcare("--community", "defualt", *command))
         assert '"defualt"' in message and "default" in message.split("has:")[1]
     assert names() == ["default"] and sorted(residents()) == ["刘建国", "张桂兰"]
@@ -62,7 +67,9 @@ def test_names_are_trimmed_and_normalised(db_url):
     assert residents("--community", "Café 社区") == ["陈明"]
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "阳光\x1b[31m社区", "阳光\n社区", "阳光\x7f社区", "阳光\x9b31m社区", "a\tb", "x\u2028y"])
+@pytest.mark.parametrize(
+    "bad", ["", "   ", "阳光\x1b[31m社区", "阳光\n社区", "阳光\x7f社区", "阳光\x9b31m社区", "a\tb", "x\u2028y"]
+)
 def test_empty_names_and_control_characters_are_refused(db_url, bad):
     ok("init", "--community", "幸福社区")
     refused(commcare("community", "add", bad), 2)
@@ -226,8 +233,9 @@ def test_the_scheduled_run_finds_the_community_it_was_not_told(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "COMMCARE_COMMUNITY"}
     run = [w for w in words if not w.startswith("COMMCARE_")]
     at = run.index("--at")
-    done = subprocess.run(run[:at] + run[at + 2:], env={**env, **pinned}, capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        run[:at] + run[at + 2 :], env={**env, **pinned}, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     (written,) = (tmp_path / "reports").glob("*.md")
     assert "幸福社区" in written.read_text(encoding="utf-8").splitlines()[0]

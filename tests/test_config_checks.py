@@ -21,7 +21,7 @@ CASES = [
     ("fever_at = true", "fever_at", "a number"),
     ("tags = 3", "tags", "table"),
     ("[tags.bedridden]\naliases = 5", "tags.bedridden.aliases", "list of text"),
-    ("[tags.bedridden]\ndaily_call = \"yes\"", "tags.bedridden.daily_call", "true or false"),
+    ('[tags.bedridden]\ndaily_call = "yes"', "tags.bedridden.daily_call", "true or false"),
     ("x = " + "[" * 2000 + "]" * 2000, "commcare.toml", "nested too deeply"),
 ]
 
@@ -46,7 +46,9 @@ def test_the_same_in_chinese(cli, tmp_path):
 def test_sound_values_are_taken(cli, tmp_path):
     (tmp_path / "commcare.toml").write_text(
         'community = "幸福社区"\nretention_days = 1095\ndb_timeout = 2.5\nunreached_days = 3\nfever_at = 37.3\n'
-        '[tags.bedridden]\nzh = "卧床"\naliases = ["卧床", "失能"]\ndaily_call = true\n', encoding="utf-8")
+        '[tags.bedridden]\nzh = "卧床"\naliases = ["卧床", "失能"]\ndaily_call = true\n',
+        encoding="utf-8",
+    )
     assert cli("resident", "add", "张桂兰", "--tag", "卧床").exit_code == 0
     assert cli("call", "due").exit_code == 0
 

@@ -33,8 +33,28 @@ def load_fixture(name: str):
 
 def seed(cli) -> None:
     assert cli("staff", "add", "王秀英").exit_code == 0
-    assert cli("resident", "add", "张桂兰", "--phone", PHONE, "--id-number", ID_NUMBER, "--note", NOTE,
-               "--compound", "幸福小区", "--address", "1-101", "--liaison", "王秀英", "--tag", "独居").exit_code == 0
+    assert (
+        cli(
+            "resident",
+            "add",
+            "张桂兰",
+            "--phone",
+            PHONE,
+            "--id-number",
+            ID_NUMBER,
+            "--note",
+            NOTE,
+            "--compound",
+            "幸福小区",
+            "--address",
+            "1-101",
+            "--liaison",
+            "王秀英",
+            "--tag",
+            "独居",
+        ).exit_code
+        == 0
+    )
     assert cli("add-request", "张桂兰", "-c", "medicine").exit_code == 0
 
 
@@ -55,8 +75,11 @@ def register(db_url, cli):
 
 def files(path: Path) -> dict:
     """The database and its -wal/-shm as bytes: "nothing written" means these are equal."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.parent.glob(path.name + "*")) if p.name in (path.name, path.name + "-wal")}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.parent.glob(path.name + "*"))
+        if p.name in (path.name, path.name + "-wal")
+    }
 
 
 def one_line(stderr: str) -> bool:
@@ -73,6 +96,7 @@ def run(url: str, *args, fault: str | None = None, timeout: str = "10", cwd=None
 
 
 # --- backup ---------------------------------------------------------------------------------
+
 
 def test_backup_is_private_verified_and_never_overwrites(register_db, tmp_path, cli):
     target = tmp_path / "backups" / "b.db"
@@ -125,6 +149,7 @@ def test_postgresql_backup_points_to_pg_dump_without_the_password(cli):
 
 
 # --- restore ----------------------------------------------------------------------------------
+
 
 def test_restore_keeps_the_database_it_replaces(register_db, tmp_path, cli):
     target = tmp_path / "b.db"
@@ -191,6 +216,7 @@ def test_restore_refuses_what_it_cannot_trust(register_db, tmp_path, cli, kind):
 
 # --- check ------------------------------------------------------------------------------------
 
+
 def test_check_passes_on_a_sound_register(register_db, cli):
     result = cli("db", "check", "-f", "json")
     assert result.exit_code == 0, result.stderr
@@ -230,8 +256,13 @@ def test_check_exits_3_saying_what_is_wrong(register_db, cli, monkeypatch, probl
 # --- older and newer databases ----------------------------------------------------------------
 
 COMMANDS = [
-    ("resident", "list"), ("resident", "add", "新人"), ("add-request", "#1", "-c", "trash"),
-    ("call", "log", "#1", "--outcome", "ok"), ("report", "today"), ("audit",), ("retention", "run"),
+    ("resident", "list"),
+    ("resident", "add", "新人"),
+    ("add-request", "#1", "-c", "trash"),
+    ("call", "log", "#1", "--outcome", "ok"),
+    ("report", "today"),
+    ("audit",),
+    ("retention", "run"),
 ]
 
 
@@ -275,12 +306,15 @@ def test_a_newer_database_exits_3_and_writes_nothing(register, cli, args):
 
 # --- faults -----------------------------------------------------------------------------------
 
+
 def roster(path: Path, rows: int = 1000) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
         out.writerow(["姓名", "联系电话", "小区", "住址", "人群类别"])
         for i in range(rows):
-            out.writerow([f"居民{i}", f"137{i:08d}", "阳光小区", f"{i // 3 + 1}-{i % 3 + 1}01", "独居" if i % 2 else ""])
+            out.writerow(
+                [f"居民{i}", f"137{i:08d}", "阳光小区", f"{i // 3 + 1}-{i % 3 + 1}01", "独居" if i % 2 else ""]
+            )
     return path
 
 
@@ -306,10 +340,14 @@ def test_an_import_killed_midway_leaves_nothing(register, tmp_path, fault):
     assert run(register, "resident", "list").returncode == 0
 
 
-@pytest.mark.parametrize("args", [
-    ("resident", "add", "x" * 150, "--phone", "13700001234", "--note", NOTE + "y" * 3900),
-    ("resident", "import", "{roster}"),
-], ids=["resident add", "import"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("resident", "add", "x" * 150, "--phone", "13700001234", "--note", NOTE + "y" * 3900),
+        ("resident", "import", "{roster}"),
+    ],
+    ids=["resident add", "import"],
+)
 def test_a_full_disk_is_exit_3_and_keeps_earlier_data(register_db, tmp_path, args):
     """max_page_count caps the file at its current size: the next write needing a page fails."""
     args = [str(roster(tmp_path / "r.csv")) if a == "{roster}" else a for a in args]
@@ -366,8 +404,10 @@ def test_sql_errors_never_carry_parameters(register):
     engine = make_engine(register)
     try:
         with pytest.raises(DBAPIError) as info, engine.begin() as conn:
-            conn.execute(text("INSERT INTO residents (id, name, phone) VALUES (:id, :name, :phone)"),
-                         {"id": 1, "name": "张桂兰", "phone": PHONE})
+            conn.execute(
+                text("INSERT INTO residents (id, name, phone) VALUES (:id, :name, :phone)"),
+                {"id": 1, "name": "张桂兰", "phone": PHONE},
+            )
     finally:
         engine.dispose()
     added = str(info.value).split("[SQL:", 1)[1]
@@ -384,8 +424,10 @@ def test_an_unexpected_database_error_shows_no_resident_data(register, cli, monk
 
     def buggy(self, fn, *args, **kwargs):
         with self.engine.begin() as conn:
-            conn.execute(text("INSERT INTO residents (id, name, phone, note) VALUES (1, :name, :phone, :note)"),
-                         {"name": "张桂兰", "phone": PHONE, "note": NOTE})
+            conn.execute(
+                text("INSERT INTO residents (id, name, phone, note) VALUES (1, :name, :phone, :note)"),
+                {"name": "张桂兰", "phone": PHONE, "note": NOTE},
+            )
 
     monkeypatch.setattr(db.Database, "transact", buggy)
     monkeypatch.setattr(db.Database, "transact", buggy)

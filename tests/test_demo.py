@@ -22,7 +22,9 @@ def test_demo_is_deterministic_and_valid(tmp_path, cli):
 
     dumps = []
     for name in ("a.db", "b.db"):
-        assert cli("--db", tmp_path / name, "demo", "--residents", "50", "--requests", "80", "--seed", "7").exit_code == 0
+        assert (
+            cli("--db", tmp_path / name, "demo", "--residents", "50", "--requests", "80", "--seed", "7").exit_code == 0
+        )
         con = sqlite3.connect(tmp_path / name)
         dumps.append(con.execute("SELECT name, phone, id_number, household_id FROM residents ORDER BY id").fetchall())
     assert dumps[0] == dumps[1]

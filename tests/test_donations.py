@@ -33,21 +33,62 @@ def test_bad_recipient_or_time_exits_2(office, args):
 
 
 def test_item_specs_accept_full_width_colons_decimals_and_no_unit(office):
-    result = office("donation", "add", "爱心人士", "--item", "矿泉水：20：箱", "--item", "口罩:2.5:千只",
-                    "--item", "体温计:3", "--for", "staff", "--note", "放在一楼", "-f", "json")
+    result = office(
+        "donation",
+        "add",
+        "爱心人士",
+        "--item",
+        "矿泉水：20：箱",
+        "--item",
+        "口罩:2.5:千只",
+        "--item",
+        "体温计:3",
+        "--for",
+        "staff",
+        "--note",
+        "放在一楼",
+        "-f",
+        "json",
+    )
     assert result.exit_code == 0, result.stderr
     row = json.loads(result.stdout)
-    assert (row["donor"], row["for"], row["items"]) == ("爱心人士", "staff", ["矿泉水 20箱", "口罩 2.5千只", "体温计 3"])
+    assert (row["donor"], row["for"], row["items"]) == (
+        "爱心人士",
+        "staff",
+        ["矿泉水 20箱", "口罩 2.5千只", "体温计 3"],
+    )
 
 
 def test_donation_totals_over_a_month(office):
-    for day, qty in (("2026-04-30 23:59", 7), ("2026-05-01 00:01", 50), ("2026-05-15", 30),
-                     ("2026-05-31 23:59", 5), ("2026-06-01", 99)):
-        assert office("donation", "add", "永辉超市", "--item", f"矿泉水:{qty}:箱", "--item", "盒饭:10:份",
-                      "--item", "矿泉水:2:瓶", "--at", day).exit_code == 0
+    for day, qty in (
+        ("2026-04-30 23:59", 7),
+        ("2026-05-01 00:01", 50),
+        ("2026-05-15", 30),
+        ("2026-05-31 23:59", 5),
+        ("2026-06-01", 99),
+    ):
+        assert (
+            office(
+                "donation",
+                "add",
+                "永辉超市",
+                "--item",
+                f"矿泉水:{qty}:箱",
+                "--item",
+                "盒饭:10:份",
+                "--item",
+                "矿泉水:2:瓶",
+                "--at",
+                day,
+            ).exit_code
+            == 0
+        )
     totals = donations(office, "--from", "2026-05-01", "--to", "2026-05-31", "--totals")
     assert [(t["item"], t["unit"], t["quantity"], t["donations"]) for t in totals] == [
-        ("盒饭", "份", 30, 3), ("矿泉水", "瓶", 6, 3), ("矿泉水", "箱", 85, 3)]
+        ("盒饭", "份", 30, 3),
+        ("矿泉水", "瓶", 6, 3),
+        ("矿泉水", "箱", 85, 3),
+    ]
     assert len(donations(office, "--from", "2026-05-01", "--to", "2026-05-31")) == 3
     assert len(donations(office)) == 5
     table = office("donation", "list", "--from", "2026-05-01", "--to", "2026-05-31").stdout

@@ -71,8 +71,10 @@ def test_revisions_constant_matches_alembic():
 
 
 def test_import_cli_loads_no_heavy_libraries():
-    code = ("import commcare.cli, sys; heavy = [m for m in ('sqlalchemy', 'alembic', 'openpyxl', "
-            "'pypinyin') if m in sys.modules]; assert not heavy, heavy")
+    code = (
+        "import commcare.cli, sys; heavy = [m for m in ('sqlalchemy', 'alembic', 'openpyxl', "
+        "'pypinyin') if m in sys.modules]; assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -130,9 +132,27 @@ def test_precedence_option_over_env_over_file(tmp_path, monkeypatch):
 
 def test_resident_add_show_list_round_trip(cli):
     assert cli("staff", "add", "王秀英", "--phone", "13800001111").exit_code == 0
-    result = cli("resident", "add", "张桂兰", "--phone", "139-1234-5678", "--compound", "幸福小区",
-                 "--address", "3-2-101", "--tag", "独居", "--tag", "老人", "--liaison", "王秀英",
-                 "--id-number", "11010519491231002x", "--format", "json")
+    result = cli(
+        "resident",
+        "add",
+        "张桂兰",
+        "--phone",
+        "139-1234-5678",
+        "--compound",
+        "幸福小区",
+        "--address",
+        "3-2-101",
+        "--tag",
+        "独居",
+        "--tag",
+        "老人",
+        "--liaison",
+        "王秀英",
+        "--id-number",
+        "11010519491231002x",
+        "--format",
+        "json",
+    )
     assert result.exit_code == 0, result.stderr
     import json
 
@@ -170,8 +190,9 @@ def test_sqlite_times_read_back_as_aware_utc_whatever_text_form_they_were_stored
     when = dt.datetime(2026, 5, 8, 6, 30, 15, 123456, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     with engine.begin() as conn:
         conn.execute(insert(t), [{"id": 1, "at": when}, {"id": 2, "at": None}])
-        for i, stored in enumerate(("2026-05-07T22:30:15.123456", "2026-05-08 06:30:15.123456+08:00",
-                                    "2026-05-07 22:30:15.123456"), start=3):
+        for i, stored in enumerate(
+            ("2026-05-07T22:30:15.123456", "2026-05-08 06:30:15.123456+08:00", "2026-05-07 22:30:15.123456"), start=3
+        ):
             conn.execute(text("INSERT INTO t (id, at) VALUES (:i, :s)"), {"i": i, "s": stored})
         got = conn.execute(select(t.c.at).order_by(t.c.id)).scalars().all()
     engine.dispose()

@@ -22,8 +22,10 @@ from pathlib import Path
 import pytest
 
 PG_URL = os.environ.get("COMMCARE_TEST_PG_URL")
-pytestmark = [pytest.mark.pg,
-              pytest.mark.skipif(not PG_URL, reason="COMMCARE_TEST_PG_URL is unset: needs a PostgreSQL server")]
+pytestmark = [
+    pytest.mark.pg,
+    pytest.mark.skipif(not PG_URL, reason="COMMCARE_TEST_PG_URL is unset: needs a PostgreSQL server"),
+]
 COMMCARE = str(Path(sys.executable).with_name("commcare"))
 DB_TIMEOUT = 3
 
@@ -140,8 +142,9 @@ def assert_gave_up(done: subprocess.CompletedProcess, elapsed: float, frozen: bo
 
 def test_an_import_whose_server_freezes_ends_and_writes_nothing(server_db, tmp_path):
     roster = tmp_path / "roster.csv"
-    roster.write_text("姓名,小区,住址,人群类别\n" + "".join(f"居民{i},幸福小区,1-{i},独居\n" for i in range(200)),
-                      encoding="utf-8")
+    roster.write_text(
+        "姓名,小区,住址,人群类别\n" + "".join(f"居民{i},幸福小区,1-{i},独居\n" for i in range(200)), encoding="utf-8"
+    )
     done, elapsed, frozen = run_frozen(server_db, tmp_path, b"INSERT INTO residents", "resident", "import", str(roster))
     assert_gave_up(done, elapsed, frozen)
     assert count(server_db, "residents") == 0 and count(server_db, "households") == 0
@@ -149,8 +152,9 @@ def test_an_import_whose_server_freezes_ends_and_writes_nothing(server_db, tmp_p
 
 def test_a_report_whose_server_freezes_ends(server_db, tmp_path):
     env = {**os.environ, "COMMCARE_DB": server_db.render_as_string(hide_password=False)}
-    added = subprocess.run([COMMCARE, "resident", "add", "张桂兰", "--tag", "独居"], env=env,
-                           capture_output=True, text=True, check=False)
+    added = subprocess.run(
+        [COMMCARE, "resident", "add", "张桂兰", "--tag", "独居"], env=env, capture_output=True, text=True, check=False
+    )
     assert added.returncode == 0, added.stderr
     done, elapsed, frozen = run_frozen(server_db, tmp_path, b"FROM requests", "report", "today", "-f", "json")
     assert_gave_up(done, elapsed, frozen)

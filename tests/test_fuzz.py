@@ -60,8 +60,19 @@ def test_staff_name_and_role(reg, name, role):
 @SETTINGS
 @given(compound=text, address=text, contact=text)
 def test_resident_compound_address_and_emergency_contact(reg, compound, address, contact):
-    result = reg("resident", "add", "张三", "--compound", compound, "--address", address,
-                 "--emergency-contact", contact, "--format", "json")
+    result = reg(
+        "resident",
+        "add",
+        "张三",
+        "--compound",
+        compound,
+        "--address",
+        address,
+        "--emergency-contact",
+        contact,
+        "--format",
+        "json",
+    )
     if ran(result):
         shown = as_json(reg("resident", "show", f"#{json.loads(result.stdout)['id']}", "-f", "json"))
         # a household with an address but no compound keeps the compound as ""
@@ -125,8 +136,21 @@ def test_donation_donor_and_item(reg, donor, item):
 @SETTINGS
 @given(name=text, hours=text, address=text)
 def test_directory_name_hours_and_address(reg, name, hours, address):
-    result = reg("directory", "add", name, "--phone", "010-12345678", "--kind", "clinic",
-                 "--hours", hours, "--address", address, "-f", "json")
+    result = reg(
+        "directory",
+        "add",
+        name,
+        "--phone",
+        "010-12345678",
+        "--kind",
+        "clinic",
+        "--hours",
+        hours,
+        "--address",
+        address,
+        "-f",
+        "json",
+    )
     if ran(result):
         row = by_id(as_json(reg("directory", "list", "-f", "json")), json.loads(result.stdout)["id"])
         assert (row["name"], row["hours"], row["address"]) == (kept(name), kept(hours), kept(address))

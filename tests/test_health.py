@@ -59,7 +59,9 @@ def test_health_list_by_day_range_and_staff_in_the_configured_zone(staff, monkey
     staff("health", "log", "王秀英", "--temp", "36.7", "--test", "pending", "--at", "2026-05-08 00:01")
     staff("health", "log", "李强", "--temp", "37.5", "--at", "2026-05-08 08:00")
     assert [(r["staff"], r["temp"], r["test"]) for r in listed(staff)] == [
-        ("王秀英", 36.7, "pending"), ("李强", 37.5, None)]
+        ("王秀英", 36.7, "pending"),
+        ("李强", 37.5, None),
+    ]
     yesterday = listed(staff, "--from", "2026-05-07")
     assert [(r["at"], r["by"]) for r in yesterday] == [("2026-05-07T23:59:00+08:00", "王秀英")]
     assert len(listed(staff, "--from", "2026-05-07", "--to", "2026-05-08")) == 3

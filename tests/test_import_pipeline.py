@@ -17,7 +17,9 @@ from sqlalchemy import text
 
 from commcare.roster import forked_producer
 
-pytestmark = pytest.mark.skipif(not forked_producer.available(), reason="checking beside the writing needs fork (Linux)")
+pytestmark = pytest.mark.skipif(
+    not forked_producer.available(), reason="checking beside the writing needs fork (Linux)"
+)
 
 
 def ric(body: str) -> str:
@@ -87,16 +89,26 @@ def connect(db_url):
 def register(db_url) -> dict:
     """What the register holds, without ids and times."""
     with connect(db_url) as conn:
-        people = conn.execute(text(
-            "SELECT r.name, r.id_number, r.phone, r.born, r.sex, r.name_pinyin, h.compound, h.address "
-            "FROM residents r LEFT JOIN households h ON h.id = r.household_id ORDER BY r.name")).all()
-        houses = conn.execute(text(
-            "SELECT h.compound, h.address, s.name FROM households h LEFT JOIN staff s ON s.id = h.liaison_id "
-            "ORDER BY h.compound, h.address")).all()
+        people = conn.execute(
+            text(
+                "SELECT r.name, r.id_number, r.phone, r.born, r.sex, r.name_pinyin, h.compound, h.address "
+                "FROM residents r LEFT JOIN households h ON h.id = r.household_id ORDER BY r.name"
+            )
+        ).all()
+        houses = conn.execute(
+            text(
+                "SELECT h.compound, h.address, s.name FROM households h LEFT JOIN staff s ON s.id = h.liaison_id "
+                "ORDER BY h.compound, h.address"
+            )
+        ).all()
         tags = conn.execute(text("SELECT count(*) FROM resident_tags")).scalar()
         audit = conn.execute(text("SELECT count(*) FROM audit")).scalar()
-    return {"residents": [tuple(map(str, r)) for r in people], "households": [tuple(h) for h in houses],
-            "tags": tags, "audit": audit}
+    return {
+        "residents": [tuple(map(str, r)) for r in people],
+        "households": [tuple(h) for h in houses],
+        "tags": tags,
+        "audit": audit,
+    }
 
 
 @pytest.mark.parametrize("on", [False, True], ids=["in-process", "child-process"])
@@ -114,8 +126,11 @@ def test_rules_that_span_rows_hold_across_chunks(office, db_url, tmp_path, monke
     assert "2" in problems[5]  # the row that gave the ID number first
     held = register(db_url)
     assert [r[0] for r in held["residents"]] == sorted(["老住户", "甲一", "乙二", "丙三", "戊五", "壬九"])
-    assert held["households"] == [("幸福小区", "1-101", "王秀英"), ("幸福小区", "1-102", "王秀英"),
-                                  ("阳光花园", "2-201", "李强")]
+    assert held["households"] == [
+        ("幸福小区", "1-101", "王秀英"),
+        ("幸福小区", "1-102", "王秀英"),
+        ("阳光花园", "2-201", "李强"),
+    ]
 
 
 def test_even_a_small_roster_and_a_dry_run_are_checked_beside(office, db_url, tmp_path, monkeypatch):
@@ -154,8 +169,9 @@ def test_the_child_process_and_this_one_give_the_same_register(office, db_url, t
 
 
 @pytest.mark.parametrize("on", [False, True], ids=["in-process", "child-process"])
-def test_a_refused_row_in_a_late_chunk_leaves_the_register_untouched(office, db_url, tmp_path, monkeypatch,
-                                                                      small_chunks, on):
+def test_a_refused_row_in_a_late_chunk_leaves_the_register_untouched(
+    office, db_url, tmp_path, monkeypatch, small_chunks, on
+):
     beside(monkeypatch, on)
     good = [r for i, r in enumerate(ROWS, start=2) if i not in REFUSED and r != ",,,,,"]
     path = tmp_path / "roster.csv"
@@ -201,8 +217,10 @@ def test_text_that_every_row_shares_is_stored_exactly(office, db_url, tmp_path):
     SQL) is stored as it was written, whatever the import does with constant columns."""
     path = tmp_path / "roster.csv"
     hostile = "1') ; DROP TABLE residents; --"
-    path.write_text("name,compound,address,note\n"
-                    f"O'Brien,Gate ' 1,Flat 2,{hostile}\nO'Brien,Gate ' 1,Flat 3,{hostile}\n", encoding="utf-8")
+    path.write_text(
+        f"name,compound,address,note\nO'Brien,Gate ' 1,Flat 2,{hostile}\nO'Brien,Gate ' 1,Flat 3,{hostile}\n",
+        encoding="utf-8",
+    )
     assert office("resident", "import", path, "--no-groups").exit_code == 0
     held = register(db_url)
     assert [r[0] for r in held["residents"]].count("O'Brien") == 2
@@ -212,6 +230,7 @@ def test_text_that_every_row_shares_is_stored_exactly(office, db_url, tmp_path):
 
 
 # --- the installed console script, a roster large enough to be checked beside the writing ----
+
 
 def big_roster(path, rows: int, last: str | None = None) -> None:
     import datetime
@@ -262,8 +281,14 @@ def test_ctrl_c_at_any_moment_exits_130_with_nothing_imported(db_url, tmp_path):
     before = register(db_url)
     exe = os.path.join(os.path.dirname(sys.executable), "commcare")
     for delay in (0.4, 0.8, 1.2, 1.6):
-        proc = subprocess.Popen([exe, "resident", "import", str(path)], env=env, start_new_session=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [exe, "resident", "import", str(path)],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(delay)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=120)
@@ -305,6 +330,7 @@ def test_a_large_file_that_cannot_be_read_changes_nothing(tmp_path):
 
 
 # --- commcare.roster.forked_producer on its own -------------------------------------------------------------
+
 
 def numbers(n):
     yield from range(n)
@@ -427,8 +453,12 @@ def test_a_checked_chunk_crosses_the_pipe_whole():
     chunk.columns["name"] = ["张桂兰", "O'Brien", "阿依古丽·买买提"]
     chunk.problems = [(5, "phone", "too short")]
     back = pickle.loads(pickle.dumps(chunk))
-    assert (back.rows, back.numbers, back.columns, back.problems) == (chunk.rows, chunk.numbers, chunk.columns,
-                                                                      chunk.problems)
+    assert (back.rows, back.numbers, back.columns, back.problems) == (
+        chunk.rows,
+        chunk.numbers,
+        chunk.columns,
+        chunk.problems,
+    )
     assert [type(d) for d in back.columns["born"]] == [dt.date, type(None), dt.date]
     assert chunk.columns["born"][0] == dt.date(1949, 12, 31)  # the sender's own chunk is left as it was
 
@@ -489,7 +519,10 @@ def test_an_interrupted_load_is_reported_as_itself(db_url):
         pytest.skip("a SQLite setting")
     from commcare.roster import write as roster_write
 
-    with connect(db_url) as conn, pytest.raises(KeyboardInterrupt), \
-            roster_write.larger_cache(conn, roster_write.REBUILD_MIN_ROWS):
+    with (
+        connect(db_url) as conn,
+        pytest.raises(KeyboardInterrupt),
+        roster_write.larger_cache(conn, roster_write.REBUILD_MIN_ROWS),
+    ):
         conn.invalidate()
         raise KeyboardInterrupt

@@ -38,8 +38,13 @@ def demo(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("demo")
     path = folder / "demo.db"
     env = {**os.environ, "COMMCARE_CONFIG": str(folder / "c.toml"), "COMMCARE_LANG": "en"}
-    done = subprocess.run([COMMCARE, "--db", str(path), "demo", "--residents", "2000", "--requests", "200",
-                           "--days", "3", "--seed", "1"], env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [COMMCARE, "--db", str(path), "demo", "--residents", "2000", "--requests", "200", "--days", "3", "--seed", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     con = sqlite3.connect(path)
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -81,7 +86,7 @@ def count_bytes(path: Path, tag: str) -> tuple[int, bytes]:
     kept = con.execute("SELECT residents FROM register_counts WHERE tag = ?", (tag,)).fetchone()[0]
     con.close()
     page, size = page_of(path, "register_counts")
-    data = path.read_bytes()[(page - 1) * size:page * size]
+    data = path.read_bytes()[(page - 1) * size : page * size]
     value = kept.to_bytes(2, "big")
     at = data.index(tag.encode() + value)
     return (page - 1) * size + at + len(tag), value
@@ -102,13 +107,17 @@ def test_the_demo_register_reads_whole_and_checks_sound(copy):
     assert rows["integrity"]["ok"] and rows["counts"]["ok"]
 
 
-@pytest.mark.parametrize("name, offset, reads", [
-    ("residents", 8, READS),
-    ("residents", 40, READS),
-    ("ix_resident_tags_tag", 8, [("call", "due"), ("report", "today"), ("resident", "list", "--tag", "独居")]),
-    ("register_counts", 8, READS),
-    ("households", 8, READS),
-], ids=["residents-header", "residents-cells", "tag-index", "counts", "households"])
+@pytest.mark.parametrize(
+    "name, offset, reads",
+    [
+        ("residents", 8, READS),
+        ("residents", 40, READS),
+        ("ix_resident_tags_tag", 8, [("call", "due"), ("report", "today"), ("resident", "list", "--tag", "独居")]),
+        ("register_counts", 8, READS),
+        ("households", 8, READS),
+    ],
+    ids=["residents-header", "residents-cells", "tag-index", "counts", "households"],
+)
 def test_a_damaged_page_is_exit_3_naming_db_check(copy, name, offset, reads):
     """Each read command, on its own fresh copy of the damaged file, exits 3 in one line
     naming ``commcare db check``, and prints nothing as if it were the register."""
@@ -120,12 +129,16 @@ def test_a_damaged_page_is_exit_3_naming_db_check(copy, name, offset, reads):
         assert_refused_naming_db_check(commcare(copy, *args, "-f", "json"))
 
 
-@pytest.mark.parametrize("name, offset, table", [
-    ("residents", 40, "residents"),
-    ("ix_resident_tags_tag", 8, "resident_tags"),
-    ("register_counts", 8, "register_counts"),
-    ("households", 8, "households"),
-], ids=["residents", "tag-index", "counts", "households"])
+@pytest.mark.parametrize(
+    "name, offset, table",
+    [
+        ("residents", 40, "residents"),
+        ("ix_resident_tags_tag", 8, "resident_tags"),
+        ("register_counts", 8, "register_counts"),
+        ("households", 8, "households"),
+    ],
+    ids=["residents", "tag-index", "counts", "households"],
+)
 def test_db_check_names_the_damage_and_writes_are_refused(copy, name, offset, table):
     damage(copy, name, offset)
     check = commcare(copy, "db", "check")
@@ -139,10 +152,13 @@ def test_db_check_names_the_damage_and_writes_are_refused(copy, name, offset, ta
         assert_refused_naming_db_check(commcare(copy, *args))
 
 
-@pytest.mark.parametrize("tag, reads", [
-    ("elderly", [("call", "due"), ("report", "today"), ("resident", "list", "--tag", "老人")]),
-    ("*", [("resident", "list"), ("resident", "export", "-f", "json")]),
-])
+@pytest.mark.parametrize(
+    "tag, reads",
+    [
+        ("elderly", [("call", "due"), ("report", "today"), ("resident", "list", "--tag", "老人")]),
+        ("*", [("resident", "list"), ("resident", "export", "-f", "json")]),
+    ],
+)
 def test_a_wrong_kept_count_is_found_by_the_reads_that_rely_on_it(copy, tag, reads):
     """The counts themselves, changed by a byte in the file (a record SQLite still reads as
     valid): the reads that rely on them, and db check, say the register does not read whole."""
@@ -202,6 +218,7 @@ def test_a_resident_hidden_by_damage_is_not_not_found(copy):
 
 # --- the counts are kept by every write path, on both backends ------------------------------
 
+
 def kept_and_fresh(url: str) -> tuple[dict, dict]:
     """The counts the register keeps, and the same counted afresh from the rows."""
     from commcare.db import make_engine
@@ -209,13 +226,27 @@ def kept_and_fresh(url: str) -> tuple[dict, dict]:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            kept = {(c, t): n for c, t, n in conn.exec_driver_sql(
-                "SELECT community_id, tag, residents FROM register_counts WHERE residents <> 0")}
-            fresh = {(c, "*"): n for c, n in conn.exec_driver_sql(
-                "SELECT community_id, count(*) FROM residents WHERE archived_at IS NULL GROUP BY community_id")}
-            fresh.update({(c, t): n for c, t, n in conn.exec_driver_sql(
-                "SELECT r.community_id, t.tag, count(*) FROM resident_tags t JOIN residents r ON r.id = t.resident_id"
-                " WHERE r.archived_at IS NULL GROUP BY r.community_id, t.tag")})
+            kept = {
+                (c, t): n
+                for c, t, n in conn.exec_driver_sql(
+                    "SELECT community_id, tag, residents FROM register_counts WHERE residents <> 0"
+                )
+            }
+            fresh = {
+                (c, "*"): n
+                for c, n in conn.exec_driver_sql(
+                    "SELECT community_id, count(*) FROM residents WHERE archived_at IS NULL GROUP BY community_id"
+                )
+            }
+            fresh.update(
+                {
+                    (c, t): n
+                    for c, t, n in conn.exec_driver_sql(
+                        "SELECT r.community_id, t.tag, count(*) FROM resident_tags t JOIN residents r ON r.id = t.resident_id"
+                        " WHERE r.archived_at IS NULL GROUP BY r.community_id, t.tag"
+                    )
+                }
+            )
     finally:
         engine.dispose()
     return kept, fresh
@@ -236,8 +267,10 @@ def test_every_write_path_keeps_the_counts(db_url, cli, tmp_path):
         ("resident", "merge", "#1", "#2"),
     ]
     roster = tmp_path / "roster.csv"
-    roster.write_text("姓名,小区,住址,人群类别\n王一,阳光花园,2-201,独居、老人\n王二,阳光花园,2-202,\n"
-                      "王三,阳光花园,2-203,慢病\n", encoding="utf-8")
+    roster.write_text(
+        "姓名,小区,住址,人群类别\n王一,阳光花园,2-201,独居、老人\n王二,阳光花园,2-202,\n王三,阳光花园,2-203,慢病\n",
+        encoding="utf-8",
+    )
     steps.append(("resident", "import", str(roster)))
     for step in steps:
         result = cli(*step)

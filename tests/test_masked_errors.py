@@ -18,8 +18,23 @@ FULL = (ID, ID.lower(), ID_WRONG_CHECK, PHONE, ODD_PHONE, "139 1234 5678", "１�
 def register():
     ok("init")
     ok("staff", "add", "王秀英")
-    ok("resident", "add", "张桂兰", "--phone", "13800001111", "--id-number", ID,
-       "--compound", "幸福小区", "--address", "1-101", "--liaison", "王秀英", "--tag", "elderly")
+    ok(
+        "resident",
+        "add",
+        "张桂兰",
+        "--phone",
+        "13800001111",
+        "--id-number",
+        ID,
+        "--compound",
+        "幸福小区",
+        "--address",
+        "1-101",
+        "--liaison",
+        "王秀英",
+        "--tag",
+        "elderly",
+    )
 
 
 def assert_masked(result, code: int, *masked: str) -> None:
@@ -33,16 +48,23 @@ def assert_masked(result, code: int, *masked: str) -> None:
 
 
 LOOKUPS = [
-    ("resident", "show", "{n}"), ("resident", "edit", "{n}", "--note", "x"), ("call", "log", "{n}", "--outcome", "ok"),
-    ("add-request", "{n}", "--category", "groceries"), ("audit", "--resident", "{n}"),
-    ("household", "assign", "{n}", "王秀英"), ("resident", "archive", "{n}", "--reason", "moved"),
-    ("request", "list", "--resident", "{n}"), ("call", "due", "--liaison", "{n}"),
+    ("resident", "show", "{n}"),
+    ("resident", "edit", "{n}", "--note", "x"),
+    ("call", "log", "{n}", "--outcome", "ok"),
+    ("add-request", "{n}", "--category", "groceries"),
+    ("audit", "--resident", "{n}"),
+    ("household", "assign", "{n}", "王秀英"),
+    ("resident", "archive", "{n}", "--reason", "moved"),
+    ("request", "list", "--resident", "{n}"),
+    ("call", "due", "--liaison", "{n}"),
 ]
 
 
 @pytest.mark.parametrize("args", LOOKUPS, ids=lambda a: " ".join(a[:2]))
-@pytest.mark.parametrize(("number", "masked"), [(PHONE, "139****5678"), ("110105194912310037", "110105**********37"),
-                                                ("139 1234 5678", "139****5678")])
+@pytest.mark.parametrize(
+    ("number", "masked"),
+    [(PHONE, "139****5678"), ("110105194912310037", "110105**********37"), ("139 1234 5678", "139****5678")],
+)
 def test_a_lookup_that_finds_nobody_masks_the_number(register, args, number, masked):
     result = commcare(*[a.format(n=number) for a in args])
     assert_masked(result, 1, masked)
@@ -71,8 +93,10 @@ def test_an_id_number_already_registered_is_not_repeated(register):
 
 def test_import_problems_mask_every_number(register, tmp_path):
     roster = tmp_path / "roster.csv"
-    roster.write_text(f"姓名,联系电话,身份证号,人群类别\n李四,{ODD_PHONE},{ID_WRONG_CHECK},老人\n王五,{PHONE},{ID},老人\n",
-                      encoding="utf-8")
+    roster.write_text(
+        f"姓名,联系电话,身份证号,人群类别\n李四,{ODD_PHONE},{ID_WRONG_CHECK},老人\n王五,{PHONE},{ID},老人\n",
+        encoding="utf-8",
+    )
     result = commcare("resident", "import", roster)
     assert_masked(result, 1, "row 2", "139***4000", "110105**********21")
     assert "0371-67891234" in result.stderr  # the message's own example stays whole

@@ -78,8 +78,26 @@ def older(db_url, cli):
     """A register at the shipped head, with rows that point at residents (tags, a request, calls)."""
     assert cli("staff", "add", "王秀英").exit_code == 0
     for name, phone in (("张桂兰", "13912345678"), ("𠮷田 🦄", "13800002222")):
-        assert cli("resident", "add", name, "--phone", phone, "--tag", "独居", "--compound", "幸福小区",
-                   "--address", "1-101", "--liaison", "王秀英", "--note", "NULL ' ;--").exit_code == 0
+        assert (
+            cli(
+                "resident",
+                "add",
+                name,
+                "--phone",
+                phone,
+                "--tag",
+                "独居",
+                "--compound",
+                "幸福小区",
+                "--address",
+                "1-101",
+                "--liaison",
+                "王秀英",
+                "--note",
+                "NULL ' ;--",
+            ).exit_code
+            == 0
+        )
     assert cli("add-request", "张桂兰", "-c", "medicine", "--note", "降压药").exit_code == 0
     assert cli("call", "log", "张桂兰", "--outcome", "no-answer").exit_code == 0
     return db_url
@@ -89,14 +107,20 @@ def _upgrade_process(url: str, gate: Path | None, timeout: str = "300") -> subpr
     env = {**os.environ, "COMMCARE_DB": url, "COMMCARE_BUSY_TIMEOUT": timeout, "COMMCARE_LANG": "en"}
     if gate is not None:
         env["COMMCARE_TEST_MIGRATION_GATE"] = str(gate)
-    return subprocess.Popen([sys.executable, str(RUNNER), "db", "upgrade"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, str(RUNNER), "db", "upgrade"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _run(url: str, *args, timeout: str = "0.3") -> subprocess.CompletedProcess:
     env = {**os.environ, "COMMCARE_DB": url, "COMMCARE_BUSY_TIMEOUT": timeout, "COMMCARE_LANG": "en"}
-    return subprocess.run([sys.executable, str(RUNNER), *args], env=env, capture_output=True,
-                          text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, str(RUNNER), *args], env=env, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 def _wait_for(path: Path, procs: list[subprocess.Popen]) -> None:
@@ -132,7 +156,8 @@ def test_parallel_upgrades_leave_one_head(older, tmp_path):
         assert "locked" in listing.stderr and "locked" in impatient.stderr
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             sqlite3.connect(f"file:{url}?mode=ro", uri=True, timeout=0).execute(
-                "SELECT count(*) FROM residents").fetchone()
+                "SELECT count(*) FROM residents"
+            ).fetchone()
     else:
         assert "commcare db upgrade" in listing.stderr
         assert "locked" in impatient.stderr
@@ -140,8 +165,9 @@ def test_parallel_upgrades_leave_one_head(older, tmp_path):
     (gate / "open").touch()
     results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
     assert [code for code, _, _ in results] == [0, 0, 0], results
-    said = sorted("upgraded" if "upgraded" in out else "nothing" if "nothing to do" in out else out
-                  for _, out, _ in results)
+    said = sorted(
+        "upgraded" if "upgraded" in out else "nothing" if "nothing to do" in out else out for _, out, _ in results
+    )
     assert said == ["nothing", "nothing", "upgraded"], results
     assert scalar_rows(url, "SELECT version_num FROM alembic_version") == ["test"]
     after = snapshot(url)
@@ -186,8 +212,10 @@ def test_two_waiting_for_the_whole_file_do_not_deadlock(older, tmp_path, monkeyp
         except Exception as exc:  # noqa: BLE001
             outcomes[name] = exc
 
-    threads = [threading.Thread(target=upgrade, args=("first",)),
-               threading.Thread(target=upgrade if second == "upgrade" else restores_lock, args=("second",))]
+    threads = [
+        threading.Thread(target=upgrade, args=("first",)),
+        threading.Thread(target=upgrade if second == "upgrade" else restores_lock, args=("second",)),
+    ]
     for thread in threads:
         thread.start()
     time.sleep(1.0)  # both are waiting, each with its shared lock (nothing asserts this time)
@@ -249,7 +277,8 @@ def test_a_migration_that_breaks_foreign_keys_is_rolled_back(tmp_path, monkeypat
     def careless(cfg, revision):
         command.upgrade(cfg, revision)
         cfg.attributes["connection"].exec_driver_sql(
-            "INSERT INTO resident_tags (resident_id, tag) VALUES (999, 'elderly')")
+            "INSERT INTO resident_tags (resident_id, tag) VALUES (999, 'elderly')"
+        )
 
     try:
         with engine.connect() as conn:

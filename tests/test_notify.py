@@ -28,8 +28,15 @@ class Robot(BaseHTTPRequestHandler):
     def do_POST(self):
         parts = urlsplit(self.path)
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.seen.append({"path": parts.path, "query": dict(parse_qsl(parts.query)), "at": time.monotonic(),
-                                 "type": self.headers["Content-Type"], "body": body})
+        self.server.seen.append(
+            {
+                "path": parts.path,
+                "query": dict(parse_qsl(parts.query)),
+                "at": time.monotonic(),
+                "type": self.headers["Content-Type"],
+                "body": body,
+            }
+        )
         tries = sum(1 for s in self.server.seen if s["path"] == parts.path)
         if parts.path.startswith("/fail500") or (parts.path.startswith("/flaky") and tries == 1):
             return self._answer(500, b"busy")
@@ -88,10 +95,18 @@ def today(cli) -> dict:
 def lines_of(report: dict) -> list[str]:
     """The figures as the message must carry them (label：count), from the report's JSON."""
     r, c, h = report["requests"], report["calls"], report["staff_health"]
-    return [f"新增求助：{r['opened']}", f"办结求助：{r['resolved']}", f"未办结求助：{r['open']}",
-            f"逾期求助：{r['overdue']}", f"应联系（特殊群体）：{c['due']}", f"已联系：{c['made']}",
-            f"未联系到：{len(c['missed'])}", f"应报体温人数：{h['due']}", f"体温未报齐：{len(h['missing'])}",
-            f"收到捐赠：{report['donations']['received']}"]
+    return [
+        f"新增求助：{r['opened']}",
+        f"办结求助：{r['resolved']}",
+        f"未办结求助：{r['open']}",
+        f"逾期求助：{r['overdue']}",
+        f"应联系（特殊群体）：{c['due']}",
+        f"已联系：{c['made']}",
+        f"未联系到：{len(c['missed'])}",
+        f"应报体温人数：{h['due']}",
+        f"体温未报齐：{len(h['missing'])}",
+        f"收到捐赠：{report['donations']['received']}",
+    ]
 
 
 def body_of(robots, path_part: str) -> dict:
@@ -103,10 +118,12 @@ def body_of(robots, path_part: str) -> dict:
 def test_each_robot_gets_its_documented_message(demo, cli, robots):
     report = today(cli)
     title = f"本社区 工作日报 {report['date']}"
-    targets = {"wecom": f"{robots.base}/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4",
-               "dingtalk": f"{robots.base}/robot/send?access_token=98975521a1b23c02",
-               "feishu": f"{robots.base}/open-apis/bot/v2/hook/5e3d587e-d78e-4a07-bd07",
-               "webhook": f"{robots.base}/office/evening"}
+    targets = {
+        "wecom": f"{robots.base}/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4",
+        "dingtalk": f"{robots.base}/robot/send?access_token=98975521a1b23c02",
+        "feishu": f"{robots.base}/open-apis/bot/v2/hook/5e3d587e-d78e-4a07-bd07",
+        "webhook": f"{robots.base}/office/evening",
+    }
     result = cli("report", "today", "-f", "json", *[x for t in targets.values() for x in ("--notify", t)])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["date"] == report["date"]  # the report itself, as ever
@@ -124,36 +141,58 @@ def test_each_robot_gets_its_documented_message(demo, cli, robots):
     assert ding["markdown"]["text"] == f"### {title}\n\n" + "\n".join(f"- {x}" for x in lines_of(report))
 
     feishu = body_of(robots, "/open-apis/bot/v2/hook/")  # open.feishu.cn/document/client-docs/bot-v3/add-custom-bot
-    assert feishu == {"msg_type": "post", "content": {"post": {"zh_cn": {
-        "title": title, "content": [[{"tag": "text", "text": x}] for x in lines_of(report)]}}}}
+    assert feishu == {
+        "msg_type": "post",
+        "content": {
+            "post": {"zh_cn": {"title": title, "content": [[{"tag": "text", "text": x}] for x in lines_of(report)]}}
+        },
+    }
 
     plain = body_of(robots, "/office/evening")
     assert plain["title"] == title and plain["text"] == "\n".join(lines_of(report))
     r = report["requests"]
     assert plain["figures"] == {
-        "report": "today", "date": report["date"], "community": "default",
-        "requests": {"opened": r["opened"], "resolved": r["resolved"], "open": r["open"], "overdue": r["overdue"],
-                     "by_category": [{k: x[k] for k in ("category", "opened", "resolved", "open")}
-                                     for x in r["by_category"]]},
-        "calls": {"due": report["calls"]["due"], "made": report["calls"]["made"],
-                  "missed": len(report["calls"]["missed"])},
+        "report": "today",
+        "date": report["date"],
+        "community": "default",
+        "requests": {
+            "opened": r["opened"],
+            "resolved": r["resolved"],
+            "open": r["open"],
+            "overdue": r["overdue"],
+            "by_category": [{k: x[k] for k in ("category", "opened", "resolved", "open")} for x in r["by_category"]],
+        },
+        "calls": {
+            "due": report["calls"]["due"],
+            "made": report["calls"]["made"],
+            "missed": len(report["calls"]["missed"]),
+        },
         "staff_health": {"due": report["staff_health"]["due"], "missing": len(report["staff_health"]["missing"])},
-        "donations": {"received": report["donations"]["received"]}}
+        "donations": {"received": report["donations"]["received"]},
+    }
 
 
 def test_signed_robots_carry_the_documented_signature(demo, cli, robots, monkeypatch):
-    demo.write_text('[notify]\ndingtalk_secret = "SEC0123456789abcdef"\nfeishu_secret_env = "FEISHU_SECRET"\n',
-                    encoding="utf-8")
+    demo.write_text(
+        '[notify]\ndingtalk_secret = "SEC0123456789abcdef"\nfeishu_secret_env = "FEISHU_SECRET"\n', encoding="utf-8"
+    )
     monkeypatch.setenv("FEISHU_SECRET", "nIMtb7r3N9pkXyXdtAbx6e")
     before = time.time()
-    result = cli("report", "today", "--notify", f"{robots.base}/robot/send?access_token=abc",
-                 "--notify", f"{robots.base}/open-apis/bot/v2/hook/xyz")
+    result = cli(
+        "report",
+        "today",
+        "--notify",
+        f"{robots.base}/robot/send?access_token=abc",
+        "--notify",
+        f"{robots.base}/open-apis/bot/v2/hook/xyz",
+    )
     assert result.exit_code == 0, result.stderr
     [ding] = [s for s in robots.seen if s["path"] == "/robot/send"]
     stamp = ding["query"]["timestamp"]  # milliseconds; sign = base64(HmacSHA256(secret, "ts\nsecret"))
     assert ding["query"]["access_token"] == "abc" and before * 1000 - 1000 <= int(stamp) <= time.time() * 1000
-    expected = base64.b64encode(hmac.new(b"SEC0123456789abcdef", f"{stamp}\nSEC0123456789abcdef".encode(),
-                                         hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(b"SEC0123456789abcdef", f"{stamp}\nSEC0123456789abcdef".encode(), hashlib.sha256).digest()
+    ).decode()
     assert ding["query"]["sign"] == expected
     feishu = body_of(robots, "/open-apis/bot/v2/hook/")  # seconds; key "ts\nsecret", empty message
     assert before - 1 <= int(feishu["timestamp"]) <= time.time()
@@ -211,8 +250,9 @@ def smtp_server():
         return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
     box, port = Mailbox(), free_port()
-    controller = controller_mod.Controller(box, hostname="127.0.0.1", port=port, authenticator=check,
-                                           auth_require_tls=False)
+    controller = controller_mod.Controller(
+        box, hostname="127.0.0.1", port=port, authenticator=check, auth_require_tls=False
+    )
     controller.start()
     box.port = port
     yield box
@@ -221,9 +261,11 @@ def smtp_server():
 
 def test_mail_through_smtp_with_login(demo, cli, smtp_server, monkeypatch):
     monkeypatch.setenv("OFFICE_SMTP_PASSWORD", "s3cret")
-    demo.write_text(f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_server.port}\nuser = "office"\n'
-                    f'password_env = "OFFICE_SMTP_PASSWORD"\nfrom = "居委会 <office@example.org>"\n',
-                    encoding="utf-8")
+    demo.write_text(
+        f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_server.port}\nuser = "office"\n'
+        f'password_env = "OFFICE_SMTP_PASSWORD"\nfrom = "居委会 <office@example.org>"\n',
+        encoding="utf-8",
+    )
     report = today(cli)
     result = cli("report", "today", "--notify", "mailto:sec@example.org,head@example.org")
     assert result.exit_code == 0, result.stderr
@@ -236,12 +278,14 @@ def test_mail_through_smtp_with_login(demo, cli, smtp_server, monkeypatch):
 
 
 def test_mail_refused_login_and_a_mail_server_that_is_down(demo, cli, smtp_server):
-    demo.write_text(f'[notify]\nbackoff = 0.01\n[smtp]\nhost = "127.0.0.1"\nport = {smtp_server.port}\n'
-                    f'user = "office"\npassword = "wrong"\n', encoding="utf-8")
+    demo.write_text(
+        f'[notify]\nbackoff = 0.01\n[smtp]\nhost = "127.0.0.1"\nport = {smtp_server.port}\n'
+        f'user = "office"\npassword = "wrong"\n',
+        encoding="utf-8",
+    )
     refused = cli("report", "today", "--notify", "mailto:sec@example.org")
     assert refused.exit_code == 1 and "SMTP 535" in refused.stderr and "试了 1 次" in refused.stderr
-    demo.write_text(f'[notify]\nbackoff = 0.01\n[smtp]\nhost = "127.0.0.1"\nport = {free_port()}\n',
-                    encoding="utf-8")
+    demo.write_text(f'[notify]\nbackoff = 0.01\n[smtp]\nhost = "127.0.0.1"\nport = {free_port()}\n', encoding="utf-8")
     down = cli("report", "today", "--notify", "mailto:sec@example.org")
     assert down.exit_code == 1 and "试了 3 次" in down.stderr and smtp_server.envelopes == []
 
@@ -255,13 +299,30 @@ def test_bad_targets_are_refused_before_anything_is_sent(demo, cli, robots):
 
 
 def test_no_name_phone_or_id_number_leaves_the_office(demo, cli, robots, smtp_server, tmp_path):
-    demo.write_text(f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_server.port}\nuser = "office"\n'
-                    f'password = "s3cret"\n', encoding="utf-8")
-    targets = [f"{robots.base}/cgi-bin/webhook/send?key=k", f"{robots.base}/robot/send?access_token=t",
-               f"{robots.base}/open-apis/bot/v2/hook/h", f"{robots.base}/any", "mailto:sec@example.org"]
+    demo.write_text(
+        f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_server.port}\nuser = "office"\npassword = "s3cret"\n',
+        encoding="utf-8",
+    )
+    targets = [
+        f"{robots.base}/cgi-bin/webhook/send?key=k",
+        f"{robots.base}/robot/send?access_token=t",
+        f"{robots.base}/open-apis/bot/v2/hook/h",
+        f"{robots.base}/any",
+        "mailto:sec@example.org",
+    ]
     for report in ("today", "week"):
-        assert cli("schedule", "run", "--report", report, "--dir", tmp_path / report,
-                   *[x for t in targets for x in ("--notify", t)]).exit_code == 0
+        assert (
+            cli(
+                "schedule",
+                "run",
+                "--report",
+                report,
+                "--dir",
+                tmp_path / report,
+                *[x for t in targets for x in ("--notify", t)],
+            ).exit_code
+            == 0
+        )
     sent = [unquote(s["body"].decode("utf-8")) for s in robots.seen]  # JSON with the characters as they are
     for envelope in smtp_server.envelopes:  # the mail decoded from its transfer encoding
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -269,8 +330,10 @@ def test_no_name_phone_or_id_number_leaves_the_office(demo, cli, robots, smtp_se
     assert len(robots.seen) == 8 and len(smtp_server.envelopes) == 2
     db = sqlite3.connect(tmp_path / "commcare.db")
     secrets = set()
-    for row in db.execute("SELECT name, phone, id_number, emergency_name, emergency_phone FROM residents "
-                          "UNION ALL SELECT name, phone, NULL, NULL, NULL FROM staff"):
+    for row in db.execute(
+        "SELECT name, phone, id_number, emergency_name, emergency_phone FROM residents "
+        "UNION ALL SELECT name, phone, NULL, NULL, NULL FROM staff"
+    ):
         secrets |= {v for v in row if v}
     secrets |= {f"{p[:3]}****{p[-4:]}" for p in list(secrets) if p.isdigit() and len(p) == 11}
     assert len(secrets) > 100
@@ -292,12 +355,17 @@ def test_the_installed_line_delivers_and_the_delivery_is_recorded(demo, cli, rob
     assert cli("schedule", "install", "--at", now.strftime("%H:%M"), "--dir", reports, "--notify", url).exit_code == 0
     [line] = [x for x in (tmp_path / "crontab").read_text(encoding="utf-8").splitlines() if "commcare-summary" in x]
     assert f"--notify '{url}'" in line
-    subprocess.run(["env", "-i", "SHELL=/bin/sh", "PATH=/usr/bin:/bin", f"HOME={tmp_path}", "sh", "-c",
-                    line.split(" ", 5)[5]], check=True, timeout=120, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        ["env", "-i", "SHELL=/bin/sh", "PATH=/usr/bin:/bin", f"HOME={tmp_path}", "sh", "-c", line.split(" ", 5)[5]],
+        check=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     content = body_of(robots, "/cgi-bin/webhook/send")["markdown"]["content"]
     assert content.startswith(f"## 本社区 工作日报 {now.date().isoformat()}\n新增求助：")
     assert (reports / f"{now.date().isoformat()}.md").exists()
     status = json.loads(cli("schedule", "status", "-f", "json").stdout)
-    assert status["runs"][-1]["delivery"] == [{"to": f"{robots.base}/cgi-bin/webhook/send?key=***", "kind": "wecom",
-                                               "ok": True, "tries": 1, "error": None}]
+    assert status["runs"][-1]["delivery"] == [
+        {"to": f"{robots.base}/cgi-bin/webhook/send?key=***", "kind": "wecom", "ok": True, "tries": 1, "error": None}
+    ]
     assert "693a91f6" not in json.dumps(status) and status["problem"] is None

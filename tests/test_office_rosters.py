@@ -29,8 +29,14 @@ class Register:
     def __init__(self, db: str, tmp: Path, config: str = "", lang: str = "en") -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         (tmp / "commcare.toml").write_text(config, encoding="utf-8")
-        self.env = {**os.environ, "COMMCARE_DB": db, "COMMCARE_CONFIG": str(tmp / "commcare.toml"),
-                    "COMMCARE_LANG": lang, "COMMCARE_USER": "tester", "COMMCARE_COMMUNITY": "如意湖社区"}
+        self.env = {
+            **os.environ,
+            "COMMCARE_DB": db,
+            "COMMCARE_CONFIG": str(tmp / "commcare.toml"),
+            "COMMCARE_LANG": lang,
+            "COMMCARE_USER": "tester",
+            "COMMCARE_COMMUNITY": "如意湖社区",
+        }
         for var in ("COMMCARE_NOW", "COMMCARE_TZ", "COMMCARE_DEBUG"):
             self.env.pop(var, None)
         assert self("init").returncode == 0
@@ -100,8 +106,19 @@ def test_the_summary_counts_the_round_in_chinese_too(register):
     assert dry.returncode == 0 and "将纳入每日电话关怀：10 位" in dry.stdout and reg.residents() == []
     done = reg("resident", "import", FIXTURES / "office_taizhang_gbk.csv")
     assert "纳入每日电话关怀：10 位" in done.stdout and "另有 1 位" in done.stdout
-    summary = json.loads(reg("resident", "import", FIXTURES / "office_unknown_headers.csv", "--map", "情况=tags",
-                             "--map", "负责同志=liaison", "--format", "json").stdout)
+    summary = json.loads(
+        reg(
+            "resident",
+            "import",
+            FIXTURES / "office_unknown_headers.csv",
+            "--map",
+            "情况=tags",
+            "--map",
+            "负责同志=liaison",
+            "--format",
+            "json",
+        ).stdout
+    )
     assert summary["daily_round"] == 3 and summary["imported"] == 4
 
 
@@ -154,8 +171,11 @@ def test_the_ignored_columns_are_told_when_the_import_is_refused(register, tmp_p
     reg = register()
     reg.staff("张敏")
     path = tmp_path / "r.csv"
-    path.write_text("序号,姓名,小区,楼栋,单元,门牌,类别,包保人\n1,甲,幸福小区,1,1,101,老人,张敏\n"
-                    "2,乙,幸福小区,1,1,101,老人,无此人\n", encoding="utf-8")
+    path.write_text(
+        "序号,姓名,小区,楼栋,单元,门牌,类别,包保人\n1,甲,幸福小区,1,1,101,老人,张敏\n"
+        "2,乙,幸福小区,1,1,101,老人,无此人\n",
+        encoding="utf-8",
+    )
     refused = reg("resident", "import", path)
     assert refused.returncode == 1 and "row 3: liaison" in refused.stderr
     assert "ignored unknown columns: 序号" in refused.stderr
@@ -164,7 +184,10 @@ def test_the_ignored_columns_are_told_when_the_import_is_refused(register, tmp_p
 def test_map_joins_columns_and_names_only_columns_that_exist(register, tmp_path):
     reg = register()
     path = tmp_path / "r.csv"
-    path.write_text("姓名,街路巷,门牌号,人员类别,困难类型,备注,走访情况\n甲,和平路,12号,独居,低保,腿脚不便,每周两次\n", encoding="utf-8")
+    path.write_text(
+        "姓名,街路巷,门牌号,人员类别,困难类型,备注,走访情况\n甲,和平路,12号,独居,低保,腿脚不便,每周两次\n",
+        encoding="utf-8",
+    )
     done = reg("resident", "import", path, "--map", "街路巷=address", "--map", "走访情况=note")
     assert done.returncode == 0, done.stderr
     (row,) = reg.residents()
@@ -182,7 +205,9 @@ def test_a_column_left_out_on_purpose(register, tmp_path):
     reg = register()
     reg.staff("张敏", "杨帆")
     path = tmp_path / "r.csv"
-    path.write_text("姓名,住址,类别,包保人,网格员\n甲,1-101,老人,张敏,杨帆\n乙,1-102,老人,张敏,杨帆\n", encoding="utf-8")
+    path.write_text(
+        "姓名,住址,类别,包保人,网格员\n甲,1-101,老人,张敏,杨帆\n乙,1-102,老人,张敏,杨帆\n", encoding="utf-8"
+    )
     refused = reg("resident", "import", path)
     assert refused.returncode == 1
     assert "column 网格员 holds staff members too" in refused.stderr and "--map 网格员=ignore" in refused.stderr
@@ -227,6 +252,7 @@ def test_a_word_of_two_groups_is_refused_as_a_filter(register):
 
 # --- out: exports an office can send up the line, and import again -------------------------------
 
+
 def imported(tmp_path, name: str, office: dict, lang: str = "en") -> Register:
     reg = fresh(tmp_path, name, office.get("config", ""), lang)
     reg.staff(*office["staff"])
@@ -243,12 +269,16 @@ def households(rows: list[dict]) -> dict:
 
 
 def comparable(rows: list[dict]) -> list[dict]:
-    return sorted(({k: v for k, v in r.items() if k not in ("id", "created_at")} for r in rows),
-                  key=lambda r: r["name"])
+    return sorted(
+        ({k: v for k, v in r.items() if k not in ("id", "created_at")} for r in rows), key=lambda r: r["name"]
+    )
 
 
-@pytest.mark.parametrize(("office", "lang"), [(o, "en" if i == 3 else "zh") for i, o in enumerate(offices.OFFICES[:4])],
-                         ids=lambda v: v["file"] if isinstance(v, dict) else v)
+@pytest.mark.parametrize(
+    ("office", "lang"),
+    [(o, "en" if i == 3 else "zh") for i, o in enumerate(offices.OFFICES[:4])],
+    ids=lambda v: v["file"] if isinstance(v, dict) else v,
+)
 def test_an_export_imports_again_unchanged(tmp_path, office, lang):
     """Imported from the office's file, exported (CSV and XLSX), imported into new registers:
     the same residents, fields, groups, households and liaisons."""
@@ -270,9 +300,17 @@ def test_an_export_imports_again_unchanged(tmp_path, office, lang):
 def test_the_export_speaks_the_commands_language(tmp_path):
     office = offices.OFFICES[0]
     for lang, header, words in (
-            ("zh", "编号,姓名,性别,出生日期,联系电话,小区,住址,人群类别,联络员,紧急联系人,备注", ("女", "老年人、独居/空巢")),
-            ("en", "id,name,sex,born,phone,compound,address,tags,liaison,emergency_contact,note",
-             ("female", "elderly, lives-alone"))):
+        (
+            "zh",
+            "编号,姓名,性别,出生日期,联系电话,小区,住址,人群类别,联络员,紧急联系人,备注",
+            ("女", "老年人、独居/空巢"),
+        ),
+        (
+            "en",
+            "id,name,sex,born,phone,compound,address,tags,liaison,emergency_contact,note",
+            ("female", "elderly, lives-alone"),
+        ),
+    ):
         reg = imported(tmp_path, lang, office, lang)
         text = reg("resident", "export").stdout  # masked: no ID numbers
         lines = text.lstrip("\ufeff").splitlines()
@@ -306,8 +344,9 @@ def test_an_xlsx_export_has_a_title_a_frozen_header_and_widths(tmp_path):
 # --- LibreOffice opens what commcare writes ------------------------------------------------------
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
-needs_soffice = pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed: "
-                                                           "apt-get install libreoffice-calc-nogui")
+needs_soffice = pytest.mark.skipif(
+    SOFFICE is None, reason="LibreOffice (soffice) is not installed: apt-get install libreoffice-calc-nogui"
+)
 
 
 def convert(path: Path, to: str, outdir: Path, infilter: str | None = None) -> Path:
@@ -317,8 +356,9 @@ def convert(path: Path, to: str, outdir: Path, infilter: str | None = None) -> P
     args = [SOFFICE, f"-env:UserInstallation=file://{outdir / 'profile'}", "--headless"]
     if infilter:
         args.append(f"--infilter={infilter}")
-    subprocess.run(args + ["--convert-to", to, "--outdir", str(outdir), str(path)], check=True,
-                   capture_output=True, timeout=180)
+    subprocess.run(
+        args + ["--convert-to", to, "--outdir", str(outdir), str(path)], check=True, capture_output=True, timeout=180
+    )
     return outdir / f"{path.stem}.{to.split(':')[0]}"
 
 
@@ -368,8 +408,11 @@ def test_headers_and_address_parts_as_offices_write_them(register, tmp_path):
     reg = register()
     ident = offices.id_number("410105", "19421103", 777)
     path = tmp_path / "r.csv"
-    path.write_text('*姓名,"身份证号码\n（18位）",楼 栋,单元,室,人员类别（独居/空巢等）\n'
-                    f"甲,{ident},３,２,１０１,独居老人\n乙,,东区7栋,2,1-1,老人\n", encoding="utf-8")
+    path.write_text(
+        '*姓名,"身份证号码\n（18位）",楼 栋,单元,室,人员类别（独居/空巢等）\n'
+        f"甲,{ident},３,２,１０１,独居老人\n乙,,东区7栋,2,1-1,老人\n",
+        encoding="utf-8",
+    )
     done = reg("resident", "import", path)
     assert done.returncode == 0, done.stderr
     by_name = {r["name"]: r for r in reg.residents()}

@@ -16,14 +16,27 @@ from usercli import EXE, commcare, ok
 
 # Every command that takes --output, with what it needs to run.
 OUTPUT_COMMANDS = [
-    ("resident", "list"), ("resident", "list", "--format", "csv"), ("household", "list"),
-    ("staff", "list"), ("audit",), ("request", "list"), ("call", "due"),
-    ("call", "due", "--format", "json"), ("call", "due", "--format", "csv"), ("call", "list"),
-    ("health", "due"), ("health", "list"), ("donation", "list"),
-    ("donation", "list", "--format", "json"), ("directory", "list"), ("report", "today"),
-    ("report", "day", "2026-05-08"), ("report", "week"),
+    ("resident", "list"),
+    ("resident", "list", "--format", "csv"),
+    ("household", "list"),
+    ("staff", "list"),
+    ("audit",),
+    ("request", "list"),
+    ("call", "due"),
+    ("call", "due", "--format", "json"),
+    ("call", "due", "--format", "csv"),
+    ("call", "list"),
+    ("health", "due"),
+    ("health", "list"),
+    ("donation", "list"),
+    ("donation", "list", "--format", "json"),
+    ("directory", "list"),
+    ("report", "today"),
+    ("report", "day", "2026-05-08"),
+    ("report", "week"),
     ("report", "range", "--from", "2026-05-01", "--to", "2026-05-08"),
-    ("report", "today", "--all-communities"), ("resident", "export"),
+    ("report", "today", "--all-communities"),
+    ("resident", "export"),
     ("resident", "export", "--format", "xlsx"),
 ]
 
@@ -75,15 +88,21 @@ def test_existing_file_refused_then_replaced_with_force(register, tmp_path, args
 @pytest.mark.parametrize("args", OUTPUT_COMMANDS, ids=" ".join)
 def test_new_file_is_0600_whatever_the_umask(register, tmp_path, args):
     target = tmp_path / "new.file"
-    subprocess.run(["sh", "-c", 'umask 000 && exec "$@"', "sh", EXE, *args, "--output", str(target)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["sh", "-c", 'umask 000 && exec "$@"', "sh", EXE, *args, "--output", str(target)],
+        check=True,
+        capture_output=True,
+    )
     assert mode(target) == 0o600
     assert target.stat().st_size > 0
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
 
 
-@pytest.mark.parametrize("args", [("resident", "list"), ("report", "today"), ("audit",),
-                                  ("resident", "export"), ("call", "due")], ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [("resident", "list"), ("report", "today"), ("audit",), ("resident", "export"), ("call", "due")],
+    ids=" ".join,
+)
 def test_symlink_never_followed_even_with_force(register, tmp_path, args):
     elsewhere = tmp_path / "elsewhere.txt"
     elsewhere.write_text("not yours\n")
@@ -109,17 +128,31 @@ def _register_intact(db) -> None:
     assert "张桂兰" in ok("resident", "list").stdout
 
 
-@pytest.mark.parametrize("args", [("report", "today"), ("resident", "list"), ("audit",),
-                                  ("resident", "export", "--unmask"), ("call", "due", "--format", "json")],
-                         ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("report", "today"),
+        ("resident", "list"),
+        ("audit",),
+        ("resident", "export", "--unmask"),
+        ("call", "due", "--format", "json"),
+    ],
+    ids=" ".join,
+)
 def test_database_in_use_never_written(register, tmp_path, args):
     db = register
     (tmp_path / "sub").mkdir()
     (tmp_path / "alias").symlink_to(tmp_path, target_is_directory=True)
     os.link(db, tmp_path / "hard.db")
     before = db.read_bytes()
-    names = [db, f"{db}-wal", f"{db}-shm", tmp_path / "sub" / ".." / "commcare.db",
-             tmp_path / "alias" / "commcare.db", tmp_path / "hard.db"]
+    names = [
+        db,
+        f"{db}-wal",
+        f"{db}-shm",
+        tmp_path / "sub" / ".." / "commcare.db",
+        tmp_path / "alias" / "commcare.db",
+        tmp_path / "hard.db",
+    ]
     for name in names:
         for force in ((), ("--force",)):
             result = commcare(*args, "--output", name, *force)
@@ -157,8 +190,10 @@ def test_stale_temporary_of_a_killed_run_is_removed(register, tmp_path):
 
 # --- --output-dir ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("fmt", "ext"), [("markdown", "md"), ("html", "html"), ("json", "json"),
-                                          ("csv", "csv"), ("table", "txt")])
+
+@pytest.mark.parametrize(
+    ("fmt", "ext"), [("markdown", "md"), ("html", "html"), ("json", "json"), ("csv", "csv"), ("table", "txt")]
+)
 def test_output_dir_names_the_file_by_report_date_and_format(register, tmp_path, fmt, ext):
     # 23:30 UTC on the 8th is the 9th in Shanghai (the default zone): the file says the 9th
     env = {"COMMCARE_NOW": "2026-05-08T23:30:00+00:00"}
@@ -213,8 +248,11 @@ def test_output_dir_is_in_help():
         assert "--output-dir" in text and "--force" in text
 
 
-@pytest.mark.parametrize("args", [("resident", "list", "--unmask"), ("staff", "list", "--unmask"),
-                                  ("resident", "export", "--unmask")], ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [("resident", "list", "--unmask"), ("staff", "list", "--unmask"), ("resident", "export", "--unmask")],
+    ids=" ".join,
+)
 def test_refused_output_records_no_unmask(register, tmp_path, args):
     """A command refused for its file has done nothing: no "unmask" entry in the audit trail."""
     target = tmp_path / "taken.csv"

@@ -7,10 +7,20 @@ import pytest
 PHONE, ID_NUMBER, CONTACT = "13912345678", "11010519491231002X", "13600002222"
 FORMATS = ["table", "json", "csv", "markdown"]
 MASKED = [
-    ["resident", "list"], ["resident", "list", "--search", "zgl"], ["staff", "list"], ["audit"],
-    ["request", "list", "--status", "all"], ["request", "show", "1"], ["household", "list"],
-    ["report", "today"], ["report", "week"], ["donation", "list"], ["call", "list"], ["health", "due"],
-    ["resident", "duplicates"], ["config", "show"],
+    ["resident", "list"],
+    ["resident", "list", "--search", "zgl"],
+    ["staff", "list"],
+    ["audit"],
+    ["request", "list", "--status", "all"],
+    ["request", "show", "1"],
+    ["household", "list"],
+    ["report", "today"],
+    ["report", "week"],
+    ["donation", "list"],
+    ["call", "list"],
+    ["health", "due"],
+    ["resident", "duplicates"],
+    ["config", "show"],
 ]
 
 
@@ -18,9 +28,25 @@ MASKED = [
 def seeded(cli, monkeypatch):
     monkeypatch.setenv("COMMCARE_NOW", "2026-05-08T09:00:00+08:00")
     cli("staff", "add", "王秀英", "--phone", "13800001111")
-    cli("resident", "add", "张桂兰", "--phone", PHONE, "--id-number", ID_NUMBER, "--tag", "老人",
-        "--compound", "幸福小区", "--address", "1-101", "--liaison", "王秀英",
-        "--emergency-contact", f"李明 {CONTACT}")
+    cli(
+        "resident",
+        "add",
+        "张桂兰",
+        "--phone",
+        PHONE,
+        "--id-number",
+        ID_NUMBER,
+        "--tag",
+        "老人",
+        "--compound",
+        "幸福小区",
+        "--address",
+        "1-101",
+        "--liaison",
+        "王秀英",
+        "--emergency-contact",
+        f"李明 {CONTACT}",
+    )
     cli("add-request", PHONE, "-c", "medicine", "--note", "降压药")
     cli("call", "log", PHONE, "--outcome", "no-answer")
     cli("call", "log", PHONE, "--outcome", "no-answer")

@@ -35,9 +35,11 @@ def options(cmd) -> set[str]:
 
 
 def listing_commands() -> list[tuple[str, ...]]:
-    return sorted(path for path, cmd in leaves().items()
-                  if "--format" in options(cmd) and not any(p.required for p in cmd.params)
-                  and path not in ALLOWED | SIDE_EFFECTS)
+    return sorted(
+        path
+        for path, cmd in leaves().items()
+        if "--format" in options(cmd) and not any(p.required for p in cmd.params) and path not in ALLOWED | SIDE_EFFECTS
+    )
 
 
 # Commands that need arguments, each run below with every format against the seeded register.
@@ -48,18 +50,49 @@ WITH_ARGS = {
     ("report", "range"): ["report", "range", "--from", "2026-05-01", "--to", "2026-05-08"],
 }
 # Commands that write: their confirmations are checked as the register is seeded (seed_all).
-WRITES = {("add-request",), ("resident", "add"), ("resident", "edit"), ("staff", "add"), ("call", "log"),
-          ("health", "log"), ("donation", "add"), ("directory", "add"), ("request", "assign"),
-          ("request", "start"), ("request", "resolve"), ("request", "cancel"), ("request", "reopen"),
-          ("request", "note"), ("resident", "archive"), ("resident", "unarchive"), ("staff", "edit"),
-          ("household", "assign"), ("community", "add"), ("community", "rename")}
+WRITES = {
+    ("add-request",),
+    ("resident", "add"),
+    ("resident", "edit"),
+    ("staff", "add"),
+    ("call", "log"),
+    ("health", "log"),
+    ("donation", "add"),
+    ("directory", "add"),
+    ("request", "assign"),
+    ("request", "start"),
+    ("request", "resolve"),
+    ("request", "cancel"),
+    ("request", "reopen"),
+    ("request", "note"),
+    ("resident", "archive"),
+    ("resident", "unarchive"),
+    ("staff", "edit"),
+    ("household", "assign"),
+    ("community", "add"),
+    ("community", "rename"),
+}
 # Commands that print no resident data: set-up, files in and out (exports are in
 # test_privacy.py), the database, the interactive round (it shows the number to call).
-NO_RESIDENT_OUTPUT = {("init",), ("demo",), ("schedule", "install"), ("schedule", "show"),
-                      ("schedule", "remove"), ("db", "path"), ("db", "backup"), ("db", "restore"),
-                      ("db", "check"), ("db", "upgrade"), ("audit", "verify"), ("retention", "run"),
-                      ("resident", "import"), ("resident", "export"), ("resident", "merge"),
-                      ("directory", "import"), ("call", "round")}
+NO_RESIDENT_OUTPUT = {
+    ("init",),
+    ("demo",),
+    ("schedule", "install"),
+    ("schedule", "show"),
+    ("schedule", "remove"),
+    ("db", "path"),
+    ("db", "backup"),
+    ("db", "restore"),
+    ("db", "check"),
+    ("db", "upgrade"),
+    ("audit", "verify"),
+    ("retention", "run"),
+    ("resident", "import"),
+    ("resident", "export"),
+    ("resident", "merge"),
+    ("directory", "import"),
+    ("call", "round"),
+}
 
 
 def test_every_command_is_swept_or_accounted_for():
@@ -78,8 +111,19 @@ def seeded(cli, monkeypatch, tmp_path):
     monkeypatch.setenv("COMMCARE_CRONTAB", str(tmp_path / "crontab"))
     monkeypatch.setenv("COMMCARE_NOW", "2026-05-08T09:00:00+08:00")
     cli("staff", "add", "王秀英", "--phone", "13800001111")
-    cli("resident", "add", "张桂兰", "--phone", PHONE, "--id-number", ID_NUMBER,
-        "--address", "1-101", "--emergency-contact", f"李明 {CONTACT}")
+    cli(
+        "resident",
+        "add",
+        "张桂兰",
+        "--phone",
+        PHONE,
+        "--id-number",
+        ID_NUMBER,
+        "--address",
+        "1-101",
+        "--emergency-contact",
+        f"李明 {CONTACT}",
+    )
     cli("add-request", PHONE, "-c", "medicine", "--note", "降压药")
     return cli
 
@@ -129,9 +173,12 @@ def test_confirmations_of_writes_are_masked(seeded):
     """What the writing commands print, in table and JSON form, as a worker would run them."""
     runs = [
         ["resident", "add", "刘建国", "--phone", "13700009999", "--id-number", "110105194912310046"],
-        ["resident", "edit", "#1", "--note", "复诊"], ["staff", "add", "李华", "--phone", "13700008888"],
-        ["add-request", PHONE, "-c", "trash"], ["call", "log", PHONE, "--outcome", "ok"],
-        ["request", "assign", "1", "王秀英"], ["request", "note", "1", "已联系"],
+        ["resident", "edit", "#1", "--note", "复诊"],
+        ["staff", "add", "李华", "--phone", "13700008888"],
+        ["add-request", PHONE, "-c", "trash"],
+        ["call", "log", PHONE, "--outcome", "ok"],
+        ["request", "assign", "1", "王秀英"],
+        ["request", "note", "1", "已联系"],
     ]
     for args in runs:
         for fmt in ("table", "json"):

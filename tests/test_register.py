@@ -20,13 +20,21 @@ def rows(cli, *args):
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("args, field", [
-    (["", "--phone", "13912345678"], "name"), (["a\x00b"], "name"), (["x", "--phone", "123"], "phone"),
-    (["x", "--phone", "23912345678"], "phone"), (["x", "--id-number", "110105194912310021"], "id_number"),
-    (["x", "--id-number", "11010519491331002X"], "id_number"), (["x", "--born", "2026-02-30"], "born"),
-    (["x", "--tag", "martian"], "tag"), (["x", "--sex", "?"], "sex"),
-    (["x", "--emergency-contact", "李明"], "emergency-contact"),
-])
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (["", "--phone", "13912345678"], "name"),
+        (["a\x00b"], "name"),
+        (["x", "--phone", "123"], "phone"),
+        (["x", "--phone", "23912345678"], "phone"),
+        (["x", "--id-number", "110105194912310021"], "id_number"),
+        (["x", "--id-number", "11010519491331002X"], "id_number"),
+        (["x", "--born", "2026-02-30"], "born"),
+        (["x", "--tag", "martian"], "tag"),
+        (["x", "--sex", "?"], "sex"),
+        (["x", "--emergency-contact", "李明"], "emergency-contact"),
+    ],
+)
 def test_every_bad_value_is_exit_2_one_line_and_changes_nothing(reg, args, field):
     result = reg("resident", "add", *args)
     assert result.exit_code == 2
@@ -35,7 +43,9 @@ def test_every_bad_value_is_exit_2_one_line_and_changes_nothing(reg, args, field
     assert rows(reg, "resident", "list") == []
 
 
-@pytest.mark.parametrize("name", ["阿依古丽·买买提", "王🌸", "Robert'); DROP TABLE residents;--", "100%_张", "  李 四  "])
+@pytest.mark.parametrize(
+    "name", ["阿依古丽·买买提", "王🌸", "Robert'); DROP TABLE residents;--", "100%_张", "  李 四  "]
+)
 def test_odd_names_round_trip_verbatim(reg, name):
     added = rows(reg, "resident", "add", name, "--phone", "13912345678")
     assert added["name"] == name.strip()
@@ -52,7 +62,15 @@ def test_a_shared_name_is_ambiguous_and_lists_both(reg):
 
 def test_residents_are_named_by_number_id_number_phone_or_name(reg):
     reg("resident", "add", "张桂兰", "--phone", "139 1234 5678", "--id-number", "11010519491231002x")
-    for ref in ("1", "#1", "11010519491231002X", "13912345678", "+86 139-1234-5678", "１３９１２３４５６７８", "张桂兰"):
+    for ref in (
+        "1",
+        "#1",
+        "11010519491231002X",
+        "13912345678",
+        "+86 139-1234-5678",
+        "１３９１２３４５６７８",
+        "张桂兰",
+    ):
         assert rows(reg, "resident", "show", ref)["id"] == 1, ref
     assert reg("resident", "show", "13900000000").exit_code == 1
 
@@ -63,10 +81,14 @@ def test_one_liaison_per_household_is_enforced_unless_reassigned(reg):
     assert refused.exit_code == 1 and "household assign" in refused.stderr
     assert [r["name"] for r in rows(reg, "resident", "list")] == ["张桂兰"]
     assert reg("household", "assign", "幸福小区 1-101", "李强").exit_code == 0
-    assert reg("resident", "add", "刘建国", "--compound", "幸福小区", "--address", "1-101", "--liaison", "李强").exit_code == 0
+    assert (
+        reg("resident", "add", "刘建国", "--compound", "幸福小区", "--address", "1-101", "--liaison", "李强").exit_code
+        == 0
+    )
     assert {r["liaison"] for r in rows(reg, "resident", "list")} == {"李强"}
-    assert rows(reg, "household", "list") == [{"id": 1, "compound": "幸福小区", "address": "1-101",
-                                               "liaison": "李强", "members": 2, "special": 0}]
+    assert rows(reg, "household", "list") == [
+        {"id": 1, "compound": "幸福小区", "address": "1-101", "liaison": "李强", "members": 2, "special": 0}
+    ]
 
 
 def test_search_by_initials_pinyin_chinese_and_phone(reg):
@@ -90,7 +112,9 @@ def test_phones_masked_in_lists_full_in_show_and_unmask_is_audited(reg):
 
 def test_edit_archive_and_unarchive(reg):
     reg("resident", "add", "张桂兰", "--compound", "幸福小区", "--address", "1-101", "--tag", "老人")
-    edited = rows(reg, "resident", "edit", "张桂兰", "--add-tag", "独居", "--remove-tag", "elderly", "--address", "1-102")
+    edited = rows(
+        reg, "resident", "edit", "张桂兰", "--add-tag", "独居", "--remove-tag", "elderly", "--address", "1-102"
+    )
     assert edited["tags"] == ["lives-alone"] and edited["address"] == "1-102"
     assert reg("resident", "archive", "张桂兰", "--reason", "").exit_code != 0
     assert reg("resident", "archive", "张桂兰", "--reason", "随子女搬走").exit_code == 0

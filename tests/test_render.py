@@ -15,11 +15,23 @@ from commcare.render import formats
 # What commcare writes: 64-bit integers, and floats that Python writes without an exponent
 # (temperatures, quantities); JSON itself is checked beyond that in the tests at the end.
 FLOATS = st.floats(min_value=-1e15, max_value=1e15).filter(lambda x: x == 0 or abs(x) >= 1e-4)
-PLAIN = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**63, max_value=2**64 - 1), FLOATS,
-                  st.text(), st.dates(), st.datetimes())
+PLAIN = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    FLOATS,
+    st.text(),
+    st.dates(),
+    st.datetimes(),
+)
 KEYS = st.one_of(st.text(), st.integers(), st.booleans(), st.none())
-VALUES = st.recursive(PLAIN, lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner),
-                                                     st.dictionaries(KEYS, inner, max_size=4)), max_leaves=30)
+VALUES = st.recursive(
+    PLAIN,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.tuples(inner, inner), st.dictionaries(KEYS, inner, max_size=4)
+    ),
+    max_leaves=30,
+)
 
 
 def dumps(data) -> str:
@@ -32,8 +44,10 @@ def test_to_json_is_json_dumps_with_indent_2(data):
 
 
 def test_to_json_on_a_report_shaped_value():
-    rows = [{"id": i, "resident": f"居民\"{i}\"\n", "liaison": None if i % 3 else "王秀英", "due": dt.date(2026, 5, i + 1)}
-            for i in range(5)]
+    rows = [
+        {"id": i, "resident": f'居民"{i}"\n', "liaison": None if i % 3 else "王秀英", "due": dt.date(2026, 5, i + 1)}
+        for i in range(5)
+    ]
     data = {"date": "2026-05-08", "calls": {"due": 5, "missed": rows, "none": []}, "empty": {}, "x": [[], [{}]]}
     assert formats.to_json(data) == dumps(data)
     assert formats.to_json([]) == "[]\n" and formats.to_json({}) == "{}\n"
@@ -61,7 +75,16 @@ def test_any_number_is_still_json_of_the_same_value(number):
 
 
 def test_the_json_of_a_register_row_is_byte_for_byte_json_dumps():
-    row = {"id": 12, "name": "张桂兰·阿依古丽", "phone": "139****5678", "tags": ["elderly", "lives-alone"],
-           "temp": 36.5, "quantity": 50.0, "born": dt.date(1949, 12, 31), "note": "降压药\n吃完了\t\"急\"",
-           "at": dt.datetime(2026, 5, 8, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))), "archived": None}
+    row = {
+        "id": 12,
+        "name": "张桂兰·阿依古丽",
+        "phone": "139****5678",
+        "tags": ["elderly", "lives-alone"],
+        "temp": 36.5,
+        "quantity": 50.0,
+        "born": dt.date(1949, 12, 31),
+        "note": '降压药\n吃完了\t"急"',
+        "at": dt.datetime(2026, 5, 8, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        "archived": None,
+    }
     assert formats.to_json([row, row]) == dumps([row, row])

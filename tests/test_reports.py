@@ -17,17 +17,33 @@ import pytest
 @pytest.fixture
 def day(db_url, cli, monkeypatch):
     """2026-05-08 in Shanghai, built through the CLI as the office would log it."""
+
     def at(when):
         monkeypatch.setenv("COMMCARE_NOW", when)
 
     at("2026-05-07T09:00:00+08:00")
     for name in ("王秀英", "李强", "赵敏"):
         assert cli("staff", "add", name).exit_code == 0
-    people = [("张桂兰", "独居", "王秀英", "1-101"), ("刘建国", "老人", "王秀英", "1-102"),
-              ("赵小宝", "儿童", "李强", "2-201"), ("陈明", None, "李强", "2-202")]
+    people = [
+        ("张桂兰", "独居", "王秀英", "1-101"),
+        ("刘建国", "老人", "王秀英", "1-102"),
+        ("赵小宝", "儿童", "李强", "2-201"),
+        ("陈明", None, "李强", "2-202"),
+    ]
     for i, (name, tag, liaison, address) in enumerate(people):
-        args = ["resident", "add", name, "--phone", f"1390000000{i}", "--compound", "幸福小区",
-                "--address", address, "--liaison", liaison] + (["--tag", tag] if tag else [])
+        args = [
+            "resident",
+            "add",
+            name,
+            "--phone",
+            f"1390000000{i}",
+            "--compound",
+            "幸福小区",
+            "--address",
+            address,
+            "--liaison",
+            liaison,
+        ] + (["--tag", tag] if tag else [])
         assert cli(*args).exit_code == 0
     # the day before: one request left open and overdue by the end of the 8th, one resolved on the 8th
     assert cli("add-request", "张桂兰", "-c", "trash", "--due", "2026-05-08 12:00").exit_code == 0  # 1
@@ -60,18 +76,28 @@ def test_every_figure_of_the_contract(day):
     r = data["requests"]
     assert (r["opened"], r["resolved"], r["open"], r["overdue"]) == (2, 2, 2, 2)
     assert {c["category"]: (c["opened"], c["resolved"], c["open"]) for c in r["by_category"]} == {
-        "groceries": (0, 1, 0), "medicine": (1, 0, 1), "parcel": (1, 1, 0), "trash": (0, 0, 1)}
+        "groceries": (0, 1, 0),
+        "medicine": (1, 0, 1),
+        "parcel": (1, 1, 0),
+        "trash": (0, 0, 1),
+    }
     assert [(o["id"], o["resident"], o["category"]) for o in r["overdue_items"]] == [
-        (3, "赵小宝", "medicine"), (1, "张桂兰", "trash")]  # urgent first
+        (3, "赵小宝", "medicine"),
+        (1, "张桂兰", "trash"),
+    ]  # urgent first
     assert r["overdue_items"][1]["due"] == "2026-05-08T12:00:00+08:00"
     c = data["calls"]
     assert (c["due"], c["made"]) == (3, 2)
     assert c["missed"] == [{"id": 2, "resident": "刘建国", "liaison": "王秀英"}]
-    assert {x["staff"]: (x["residents"], x["calls_made"], x["calls_missing"], x["open_requests"])
-            for x in data["liaisons"]} == {"王秀英": (2, 1, 1, 1), "李强": (1, 1, 0, 1)}
+    assert {
+        x["staff"]: (x["residents"], x["calls_made"], x["calls_missing"], x["open_requests"]) for x in data["liaisons"]
+    } == {"王秀英": (2, 1, 1, 1), "李强": (1, 1, 0, 1)}
     assert data["staff_health"] == {**data["staff_health"], "due": 3, "missing": ["李强", "赵敏"]}
     assert data["donations"]["received"] == 2
-    assert {(i["name"], i["unit"]): i["quantity"] for i in data["donations"]["items"]} == {("矿泉水", "箱"): 60, ("盒饭", "份"): 20}
+    assert {(i["name"], i["unit"]): i["quantity"] for i in data["donations"]["items"]} == {
+        ("矿泉水", "箱"): 60,
+        ("盒饭", "份"): 20,
+    }
 
 
 def test_open_and_overdue_are_as_of_the_end_of_a_past_day(day, monkeypatch):
@@ -98,12 +124,16 @@ def test_the_report_counts_requests_and_finds_the_special_groups_from_indexes_al
     st = state()
     statements = []
     with st.database().connect() as conn:
-        event.listen(conn, "before_cursor_execute",
-                     lambda c, cur, sql, params, ctx, many: statements.append((sql, params)))
+        event.listen(
+            conn, "before_cursor_execute", lambda c, cur, sql, params, ctx, many: statements.append((sql, params))
+        )
         reports.day_report(conn, st.ctx, st.ctx.today())
         raw = conn.connection.dbapi_connection
-        plans = {sql: " | ".join(r[3] for r in raw.execute("EXPLAIN QUERY PLAN " + sql, params))
-                 for sql, params in statements if "FROM requests" in sql or "FROM resident_tags" in sql}
+        plans = {
+            sql: " | ".join(r[3] for r in raw.execute("EXPLAIN QUERY PLAN " + sql, params))
+            for sql, params in statements
+            if "FROM requests" in sql or "FROM resident_tags" in sql
+        }
     assert len(plans) == 6  # five for the figures, one that checks the register reads whole
     for sql, plan in plans.items():
         for line in plan.split(" | "):
@@ -197,11 +227,22 @@ def _set_tz(zone: str | None) -> None:
 def test_crons_environment_produces_the_same_file(day, tmp_path):
     """No TTY, TZ unset, HOME only (plus what the cron line sets) -> the same report."""
     db = os.environ["COMMCARE_DB"]
-    env = {"HOME": str(tmp_path), "COMMCARE_DB": db, "COMMCARE_CONFIG": str(tmp_path / "none.toml"),
-           "COMMCARE_NOW": "2026-05-09T08:00:00+08:00", "COMMCARE_LANG": "en", "PATH": "/usr/bin:/bin"}
+    env = {
+        "HOME": str(tmp_path),
+        "COMMCARE_DB": db,
+        "COMMCARE_CONFIG": str(tmp_path / "none.toml"),
+        "COMMCARE_NOW": "2026-05-09T08:00:00+08:00",
+        "COMMCARE_LANG": "en",
+        "PATH": "/usr/bin:/bin",
+    }
     out = tmp_path / "cron.md"
-    subprocess.run([sys.executable, "-m", "commcare", "report", "day", "2026-05-08", "-f", "markdown",
-                    "-o", str(out)], env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "commcare", "report", "day", "2026-05-08", "-f", "markdown", "-o", str(out)],
+        env=env,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
     assert out.read_text(encoding="utf-8") == report(day, "-f", "markdown")
 
 
@@ -234,4 +275,3 @@ def test_the_live_report_is_of_one_moment_however_long_it_takes(day, settings, d
     assert {x["staff"]: x["open_requests"] for x in data["liaisons"]} == {"王秀英": 1, "李强": 1}
     assert data["requests"]["open"] == 2
     assert data["as_of"] == "2026-05-08T20:00:05+08:00"  # the first reading of the clock
-

@@ -17,8 +17,21 @@ def office(db_url, cli, monkeypatch):
     assert cli("staff", "add", "王秀英").exit_code == 0
     assert cli("staff", "add", "李强").exit_code == 0
     for name, phone in (("张桂兰", "13912345678"), ("刘建国", "13800002222")):
-        r = cli("resident", "add", name, "--phone", phone, "--compound", "幸福小区", "--address", "3-101",
-                "--liaison", "王秀英", "--tag", "老人")
+        r = cli(
+            "resident",
+            "add",
+            name,
+            "--phone",
+            phone,
+            "--compound",
+            "幸福小区",
+            "--address",
+            "3-101",
+            "--liaison",
+            "王秀英",
+            "--tag",
+            "老人",
+        )
         assert r.exit_code == 0, r.stderr
     return cli
 
@@ -51,11 +64,17 @@ def test_several_residents_one_request_each_in_one_transaction(office):
     assert office("request", "list", "--status", "all", "-f", "json").stdout == before
 
 
-@pytest.mark.parametrize("args, code", [
-    (["-c", "nonsense"], 2), (["-c", "trash", "--due", "2026-02-30"], 2),
-    (["-c", "trash", "--urgency", "asap"], 2), (["-c", "trash", "--every", "fortnightly"], 2),
-    (["-c", "trash", "--channel", "pigeon"], 2), (["-c", "trash", "--assign", "nobody"], 1),
-])
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["-c", "nonsense"], 2),
+        (["-c", "trash", "--due", "2026-02-30"], 2),
+        (["-c", "trash", "--urgency", "asap"], 2),
+        (["-c", "trash", "--every", "fortnightly"], 2),
+        (["-c", "trash", "--channel", "pigeon"], 2),
+        (["-c", "trash", "--assign", "nobody"], 1),
+    ],
+)
 def test_bad_values_exit_with_contract_code_and_change_nothing(office, args, code):
     result = office("add-request", "张桂兰", *args)
     assert result.exit_code == code
@@ -125,8 +144,9 @@ def test_every_after_counts_from_the_resolution(office, monkeypatch):
 
 
 def test_until_ends_the_series(office, monkeypatch):
-    rid = add(office, "张桂兰", "-c", "medical-visit", "--every", "2d", "--due", "2026-05-08 10:00",
-              "--until", "2026-05-12")["id"]
+    rid = add(
+        office, "张桂兰", "-c", "medical-visit", "--every", "2d", "--due", "2026-05-08 10:00", "--until", "2026-05-12"
+    )["id"]
     for when in ("2026-05-08T11:00:00+08:00", "2026-05-10T11:00:00+08:00", "2026-05-12T11:00:00+08:00"):
         _resolve_at(office, monkeypatch, rid, when)
         following = [r for r in _series(office) if r["previous"] == rid]
@@ -175,13 +195,24 @@ def test_two_processes_resolving_at_once_open_one_occurrence(db_url, attempt):
     PostgreSQL where both may read it open before either writes: the version check decides)."""
     env = {**os.environ, "COMMCARE_DB": db_url, "COMMCARE_NOW": "2026-05-08T09:00:00+08:00"}
     exe = [sys.executable, "-m", "commcare"]
-    subprocess.run(exe + ["resident", "add", "张桂兰", "--phone", "13912345678"], env=env, check=True, capture_output=True)
-    subprocess.run(exe + ["add-request", "张桂兰", "-c", "medical-visit", "--every", "2d"], env=env, check=True, capture_output=True)
-    procs = [subprocess.Popen(exe + ["request", "resolve", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(2)]
+    subprocess.run(
+        exe + ["resident", "add", "张桂兰", "--phone", "13912345678"], env=env, check=True, capture_output=True
+    )
+    subprocess.run(
+        exe + ["add-request", "张桂兰", "-c", "medical-visit", "--every", "2d"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    procs = [
+        subprocess.Popen(exe + ["request", "resolve", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
     codes = sorted(p.wait() for p in procs)
     assert codes == [0, 1]  # one wins; the other is told the request is resolved (or changed meanwhile)
-    out = subprocess.run(exe + ["request", "list", "--status", "all", "-f", "json"], env=env, capture_output=True, check=True)
+    out = subprocess.run(
+        exe + ["request", "list", "--status", "all", "-f", "json"], env=env, capture_output=True, check=True
+    )
     rows = json.loads(out.stdout)
     assert len([r for r in rows if r["previous"] == 1]) == 1
 

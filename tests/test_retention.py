@@ -12,8 +12,19 @@ def test_retention_erases_personal_fields_from_the_file(tmp_path, cli, monkeypat
     monkeypatch.setenv("COMMCARE_DB", str(db))
     monkeypatch.setenv("COMMCARE_CONFIG", str(cfg))
     monkeypatch.setenv("COMMCARE_NOW", "2026-01-01T09:00:00+08:00")
-    cli("resident", "add", "张桂兰", "--id-number", "11010519491231002X", "--phone", "13912345678",
-        "--note", "secret-note-7781", "--tag", "老人")
+    cli(
+        "resident",
+        "add",
+        "张桂兰",
+        "--id-number",
+        "11010519491231002X",
+        "--phone",
+        "13912345678",
+        "--note",
+        "secret-note-7781",
+        "--tag",
+        "老人",
+    )
     cli("resident", "add", "刘建国", "--phone", "13800002222")
     assert cli("resident", "archive", "张桂兰", "--reason", "搬走").exit_code == 0
     monkeypatch.setenv("COMMCARE_NOW", "2026-01-20T09:00:00+08:00")

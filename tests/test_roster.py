@@ -12,7 +12,7 @@ import pytest
 HEADER = "序号,姓名,身份证号,联系电话,小区,住址,人群类别,联络员,备注\n"
 GOOD = [
     "1,张桂兰,11010519491231002x,139-1234-5678,幸福小区,1-101,独居、老人,王秀英,",
-    "2,阿依古丽·买买提,,０３７１-６７８９１２３４,幸福小区,1-102,残疾；体弱,王秀英,=HYPERLINK(\"x\")",
+    '2,阿依古丽·买买提,,０３７１-６７８９１２３４,幸福小区,1-102,残疾；体弱,王秀英,=HYPERLINK("x")',
     "3,刘建国,,13800002222,阳光花园,2-201,,,",
 ]
 
@@ -58,26 +58,38 @@ def test_xlsx_with_chinese_headers_and_a_serial_column(office, tmp_path):
 
 
 BAD_ROWS = [
-    ("11010519491231002X", "1391234567", "老人", "王秀英", "phone"),   # short phone
+    ("11010519491231002X", "1391234567", "老人", "王秀英", "phone"),  # short phone
     ("110105194912310021", "13912345678", "老人", "王秀英", "id_number"),  # bad check digit
-    ("", "13912345678", "外星人", "王秀英", "tags"),                   # unknown tag
-    ("", "13912345678", "老人", "无此人", "liaison"),                  # unknown liaison
+    ("", "13912345678", "外星人", "王秀英", "tags"),  # unknown tag
+    ("", "13912345678", "老人", "无此人", "liaison"),  # unknown liaison
 ]
 
 
 def test_every_bad_row_is_reported_by_row_and_field_and_nothing_is_imported(office, tmp_path):
-    lines = [f"{i},某某{i},{idn},{phone},幸福小区,9-{i},{tag},{liaison}," for i, (idn, phone, tag, liaison, _) in enumerate(BAD_ROWS)]
-    lines += ["9,,,13900000009,幸福小区,9-9,,,",                                   # empty name: row 6
-              "10,甲,11010519491231002X,13900000010,幸福小区,8-1,,王秀英,",          # fine alone: row 7
-              "11,乙,11010519491231002X,13900000011,幸福小区,8-2,,王秀英,",          # repeats row 7's ID: row 8
-              "12,丙,,13900000012,幸福小区,8-1,,李强,"]                              # household liaison conflict: row 9
+    lines = [
+        f"{i},某某{i},{idn},{phone},幸福小区,9-{i},{tag},{liaison},"
+        for i, (idn, phone, tag, liaison, _) in enumerate(BAD_ROWS)
+    ]
+    lines += [
+        "9,,,13900000009,幸福小区,9-9,,,",  # empty name: row 6
+        "10,甲,11010519491231002X,13900000010,幸福小区,8-1,,王秀英,",  # fine alone: row 7
+        "11,乙,11010519491231002X,13900000011,幸福小区,8-2,,王秀英,",  # repeats row 7's ID: row 8
+        "12,丙,,13900000012,幸福小区,8-1,,李强,",
+    ]  # household liaison conflict: row 9
     path = tmp_path / "bad.csv"
     path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
     result = office("resident", "import", path)
     assert result.exit_code == 1
     report = result.stderr
-    for row, field in [(2, "phone"), (3, "id_number"), (4, "tags"), (5, "liaison"), (6, "name"),
-                       (8, "id_number"), (9, "liaison")]:
+    for row, field in [
+        (2, "phone"),
+        (3, "id_number"),
+        (4, "tags"),
+        (5, "liaison"),
+        (6, "name"),
+        (8, "id_number"),
+        (9, "liaison"),
+    ]:
         assert f"row {row}: {field}:" in report, (row, field, report)
     assert "row 7:" not in report
     assert names(office) == []
@@ -113,7 +125,7 @@ def test_export_is_masked_private_and_neutralised(office, tmp_path):
     text = raw.decode("utf-8-sig")
     assert "13912345678" not in text and "139****5678" in text and "11010519491231002X" not in text
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert rows[1]["note"] == "'=HYPERLINK(\"x\")"
+    assert rows[1]["note"] == '\'=HYPERLINK("x")'
     assert office("resident", "export", "-o", out).exit_code == 1  # never overwritten silently
     assert office("resident", "export", "-o", out, "--force").exit_code == 0
 
@@ -136,8 +148,23 @@ def test_xlsx_export_keeps_id_numbers_as_text(office, tmp_path):
 def test_round_trip_export_unmask_then_import_gives_the_same_register(office, tmp_path, cli, monkeypatch):
     path = tmp_path / "r.csv"
     path.write_text(HEADER + "\n".join(GOOD) + "\n", encoding="utf-8")
-    office("resident", "add", "李大爷", "--phone", "13700001111", "--emergency-contact", "李明 13600002222",
-           "--compound", "阳光花园", "--address", "5-501", "--liaison", "李强", "--tag", "sick")
+    office(
+        "resident",
+        "add",
+        "李大爷",
+        "--phone",
+        "13700001111",
+        "--emergency-contact",
+        "李明 13600002222",
+        "--compound",
+        "阳光花园",
+        "--address",
+        "5-501",
+        "--liaison",
+        "李强",
+        "--tag",
+        "sick",
+    )
     office("resident", "import", path)
     out = tmp_path / "all.csv"
     assert office("resident", "export", "--unmask", "-o", out).exit_code == 0
@@ -149,7 +176,9 @@ def test_round_trip_export_unmask_then_import_gives_the_same_register(office, tm
     result = cli("resident", "import", out)
     assert result.exit_code == 0, result.stderr
     after = json.loads(cli("resident", "list", "--unmask", "-f", "json").stdout)
-    strip = lambda rows: sorted(({k: v for k, v in r.items() if k not in ("id", "created_at")} for r in rows), key=lambda r: r["name"])
+    strip = lambda rows: sorted(
+        ({k: v for k, v in r.items() if k not in ("id", "created_at")} for r in rows), key=lambda r: r["name"]
+    )
     assert strip(after) == strip(before)
 
 
@@ -178,7 +207,9 @@ def test_a_file_named_xlsx_that_is_not_a_workbook_is_refused_in_one_line(office,
     path.write_bytes(content)
     result = office("resident", "import", path)
     assert result.exit_code == 2, result.stderr
-    assert result.stderr.strip().splitlines() == [f"commcare: FILE: {path} is not an Excel workbook (.xlsx), or it is damaged"]
+    assert result.stderr.strip().splitlines() == [
+        f"commcare: FILE: {path} is not an Excel workbook (.xlsx), or it is damaged"
+    ]
     assert names(office) == before
 
 
@@ -202,8 +233,10 @@ def test_every_bad_field_of_a_row_is_reported(office, tmp_path):
 def test_a_row_refused_for_a_registered_id_number_does_not_give_its_household_a_liaison(office, tmp_path):
     office("resident", "add", "张桂兰", "--id-number", "11010519491231002X")
     path = tmp_path / "r.csv"
-    path.write_text(HEADER + "1,张桂兰,11010519491231002X,,幸福小区,1-101,,王秀英,\n"
-                             "2,刘建国,,,幸福小区,1-101,,李强,\n", encoding="utf-8")
+    path.write_text(
+        HEADER + "1,张桂兰,11010519491231002X,,幸福小区,1-101,,王秀英,\n2,刘建国,,,幸福小区,1-101,,李强,\n",
+        encoding="utf-8",
+    )
     result = office("resident", "import", path, "--skip-invalid")
     assert result.exit_code == 0
     assert "row 2: id_number" in result.stderr and "row 3" not in result.stderr
@@ -222,11 +255,29 @@ def test_imported_rows_are_stored_exactly_as_resident_add_stores_them(office, tm
     """The SQLite fast path hands the driver text it formats itself: it must be the text the
     column types would have written (times in UTC, dates in ISO form)."""
     monkeypatch.setenv("COMMCARE_NOW", "2026-05-08 14:30:15.123456")
-    office("resident", "add", "甲", "--id-number", "11010519491231002X", "--phone", "13900000001",
-           "--compound", "幸福小区", "--address", "1-1", "--tag", "老人", "--emergency-contact", "李明 13600002222")
+    office(
+        "resident",
+        "add",
+        "甲",
+        "--id-number",
+        "11010519491231002X",
+        "--phone",
+        "13900000001",
+        "--compound",
+        "幸福小区",
+        "--address",
+        "1-1",
+        "--tag",
+        "老人",
+        "--emergency-contact",
+        "李明 13600002222",
+    )
     path = tmp_path / "r.csv"
-    path.write_text("姓名,身份证号,联系电话,小区,住址,人群类别,emergency_contact\n"
-                    "乙,110105194912310046,13900000002,幸福小区,1-1,老人,李明 13600002222\n", encoding="utf-8")
+    path.write_text(
+        "姓名,身份证号,联系电话,小区,住址,人群类别,emergency_contact\n"
+        "乙,110105194912310046,13900000002,幸福小区,1-1,老人,李明 13600002222\n",
+        encoding="utf-8",
+    )
     assert office("resident", "import", path).exit_code == 0
     from sqlalchemy import create_engine, text
 
@@ -255,8 +306,9 @@ def test_import_and_export_say_nothing_extra_when_piped(tmp_path):
     path.write_text(HEADER + "\n".join(GOOD[2:]) + "\n", encoding="utf-8")
     env = {**os.environ, "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
-    run = lambda *args: subprocess.run([sys.executable, "-m", "commcare", *args], env=env,
-                                       capture_output=True, text=True, check=False)
+    run = lambda *args: subprocess.run(
+        [sys.executable, "-m", "commcare", *args], env=env, capture_output=True, text=True, check=False
+    )
     assert run("init").returncode == 0
     result = run("resident", "import", str(path))
     assert result.returncode == 0, result.stderr
@@ -291,9 +343,11 @@ def test_an_import_does_not_load_the_phrase_dictionary(tmp_path):
 
     path = tmp_path / "r.csv"
     path.write_text(HEADER + GOOD[2] + "\n", encoding="utf-8")
-    code = ("import sys\nfrom commcare.cli import main\nsys.argv = ['commcare', 'resident', 'import', sys.argv[1]]\n"
-            "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
-            "print(sorted(m for m in ('pypinyin.phrases_dict',) if m in sys.modules))")
+    code = (
+        "import sys\nfrom commcare.cli import main\nsys.argv = ['commcare', 'resident', 'import', sys.argv[1]]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "print(sorted(m for m in ('pypinyin.phrases_dict',) if m in sys.modules))"
+    )
     for _ in range(2):  # the first run creates the database
         result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[-1] == "[]", result.stdout + result.stderr
@@ -301,12 +355,15 @@ def test_an_import_does_not_load_the_phrase_dictionary(tmp_path):
 
 def test_blank_and_short_rows_keep_the_spreadsheet_row_numbers(office, tmp_path):
     path = tmp_path / "r.csv"
-    path.write_text(HEADER + ",,,,,,,,\n"                                  # row 2: blank, skipped
-                    "\n"                                                     # row 3: empty line
-                    "3,刘建国\n"                                             # row 4: short, fine
-                    "4,赵小宝,１１０１０５１９４９１２３１００２ｘ,13800002222\n"  # row 5: full-width, fine
-                    "5,钱多多,110105194912310021,13800003333\n"              # row 6: bad check digit
-                    "6,孙小小,11010519491231002X\n", encoding="utf-8")      # row 7: repeats row 5
+    path.write_text(
+        HEADER + ",,,,,,,,\n"  # row 2: blank, skipped
+        "\n"  # row 3: empty line
+        "3,刘建国\n"  # row 4: short, fine
+        "4,赵小宝,１１０１０５１９４９１２３１００２ｘ,13800002222\n"  # row 5: full-width, fine
+        "5,钱多多,110105194912310021,13800003333\n"  # row 6: bad check digit
+        "6,孙小小,11010519491231002X\n",
+        encoding="utf-8",
+    )  # row 7: repeats row 5
     result = office("resident", "import", path)
     assert result.exit_code == 1
     assert "row 6: id_number:" in result.stderr and "row 7: id_number:" in result.stderr
@@ -353,8 +410,9 @@ def test_a_first_import_builds_the_residents_indexes_again_exactly(office, tmp_p
     from commcare.roster import write as roster_write
 
     monkeypatch.setattr(roster_write, "REBUILD_MIN_ROWS", 1)
-    schema = lambda: sqlite3.connect(db_url).execute(
-        "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").fetchall()
+    schema = lambda: (
+        sqlite3.connect(db_url).execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").fetchall()
+    )
     before = schema()
     path = tmp_path / "r.csv"
     path.write_text(HEADER + "\n".join(GOOD) + "\n", encoding="utf-8")
@@ -364,7 +422,9 @@ def test_a_first_import_builds_the_residents_indexes_again_exactly(office, tmp_p
     assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     plan = con.execute("EXPLAIN QUERY PLAN SELECT id FROM residents WHERE name_initials = 'zgl'").fetchall()
     assert "ix_residents_name_initials" in str(plan)
-    assert [r["name"] for r in json.loads(office("resident", "list", "--search", "zgl", "-f", "json").stdout)] == ["张桂兰"]
+    assert [r["name"] for r in json.loads(office("resident", "list", "--search", "zgl", "-f", "json").stdout)] == [
+        "张桂兰"
+    ]
 
 
 def test_an_import_that_fails_keeps_the_indexes(office, tmp_path, monkeypatch, db_url):
@@ -401,8 +461,14 @@ def test_columns_a_roster_leaves_empty_are_stored_as_null(office, tmp_path, db_u
     url = db_url if "://" in db_url else f"sqlite:///{db_url}"
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT name, phone, id_number, note, emergency_name, archived_at, erased_at, "
-                                 "household_id IS NOT NULL FROM residents ORDER BY id")).all()
+        rows = conn.execute(
+            text(
+                "SELECT name, phone, id_number, note, emergency_name, archived_at, erased_at, "
+                "household_id IS NOT NULL FROM residents ORDER BY id"
+            )
+        ).all()
     engine.dispose()
-    assert [tuple(r) for r in rows] == [("甲", "13900000001", None, None, None, None, None, True),
-                                        ("乙", None, None, None, None, None, None, True)]
+    assert [tuple(r) for r in rows] == [
+        ("甲", "13900000001", None, None, None, None, None, True),
+        ("乙", None, None, None, None, None, None, True),
+    ]

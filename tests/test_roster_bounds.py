@@ -51,27 +51,41 @@ def rewrite(data: bytes, path, members: dict) -> None:
 def shared_string(text: bytes) -> dict:
     """The members that make cell F3 a shared string (as Excel and LibreOffice write every
     text cell): the table of shared strings, its relationship and content type."""
-    strings = (b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
-               b'spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>' + text + b"</t></si></sst>")
-    relation = (b'<Relationship Id="rIdStrings" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-                b'relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>')
-    content = (b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
-               b'officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
-    return {"xl/sharedStrings.xml": strings,
-            "xl/_rels/workbook.xml.rels": lambda b: b.replace(b"</Relationships>", relation),
-            "[Content_Types].xml": lambda b: b.replace(b"</Types>", content),
-            SHEET: lambda b: re.sub(rb'<c r="F3"[^>]*>.*?</c>', b'<c r="F3" t="s"><v>0</v></c>', b, count=1, flags=re.S)}
+    strings = (
+        b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
+        b'spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>' + text + b"</t></si></sst>"
+    )
+    relation = (
+        b'<Relationship Id="rIdStrings" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        b'relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>'
+    )
+    content = (
+        b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+        b'officedocument.spreadsheetml.sharedStrings+xml"/></Types>'
+    )
+    return {
+        "xl/sharedStrings.xml": strings,
+        "xl/_rels/workbook.xml.rels": lambda b: b.replace(b"</Relationships>", relation),
+        "[Content_Types].xml": lambda b: b.replace(b"</Types>", content),
+        SHEET: lambda b: re.sub(rb'<c r="F3"[^>]*>.*?</c>', b'<c r="F3" t="s"><v>0</v></c>', b, count=1, flags=re.S),
+    }
 
 
 def with_dimension(ref: str | None):
     """The sheet's ``<dimension ref>`` set to ``ref`` (None: no dimension element at all)."""
+
     def change(xml: bytes) -> bytes:
         xml = re.sub(rb"<dimension[^>]*/>", b"", xml)
         if ref is None:
             return xml
         element = f'<dimension ref="{ref}"/>'.encode()
-        at = xml.index(b"</sheetPr>") + len(b"</sheetPr>") if b"</sheetPr>" in xml else xml.index(b">", xml.index(b"<worksheet")) + 1
+        at = (
+            xml.index(b"</sheetPr>") + len(b"</sheetPr>")
+            if b"</sheetPr>" in xml
+            else xml.index(b">", xml.index(b"<worksheet")) + 1
+        )
         return xml[:at] + element + xml[at:]
+
     return change
 
 
@@ -96,6 +110,7 @@ def register_size() -> int:
 
 # --- the sheet's stated size -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("ref", ["A1:E4", "A1:B2", "A1:A1", "C3:E4", "A1:Z500", "A1:F1048576", None])
 def test_every_row_the_sheet_holds_is_imported_whatever_its_dimension_says(tmp_path, ref):
     path = tmp_path / "roster.xlsx"
@@ -116,10 +131,16 @@ def test_a_large_roster_misstating_its_size_is_read_whole_and_streamed(tmp_path)
     stays that of a streamed read (measured on the import process alone)."""
     path = tmp_path / "large.xlsx"
     rewrite(workbook(30_000, write_only=True), path, {SHEET: with_dimension("A1:F4")})
-    measure = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
-               "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    done = subprocess.run([sys.executable, "-c", measure, EXE, "resident", "import", str(path)],
-                          capture_output=True, text=True, check=True)
+    measure = (
+        "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+        "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", measure, EXE, "resident", "import", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     code, peak_kib = map(int, done.stdout.split()[-2:])
     assert code == 0, done.stderr
     assert "residents imported: 30000" in done.stdout
@@ -128,6 +149,7 @@ def test_a_large_roster_misstating_its_size_is_read_whole_and_streamed(tmp_path)
 
 
 # --- bounds on a workbook ----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def bomb(tmp_path_factory):
@@ -154,10 +176,15 @@ def bomb(tmp_path_factory):
 def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path, bomb):
     assert bomb.stat().st_size < 1100 << 10
     assert zipfile.ZipFile(bomb).getinfo(SHEET).file_size > 1 << 30
-    measure = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-               "sys.stderr.write(r.stderr); print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    for args in (("resident", "import", bomb), ("resident", "import", bomb, "--skip-invalid", "--dry-run"),
-                 ("directory", "import", bomb)):
+    measure = (
+        "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "sys.stderr.write(r.stderr); print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    for args in (
+        ("resident", "import", bomb),
+        ("resident", "import", bomb, "--skip-invalid", "--dry-run"),
+        ("directory", "import", bomb),
+    ):
         done = subprocess.run([sys.executable, "-c", measure, EXE, *map(str, args)], capture_output=True, text=True)
         code, peak_kib = map(int, done.stdout.split()[-2:])
         assert code == 2, done.stderr
@@ -204,9 +231,11 @@ def test_a_cell_longer_than_excel_allows_is_refused_as_it_is_read(tmp_path, wher
     text = "".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(100_000)).encode()  # 300 KB
     path = tmp_path / "cell.xlsx"
     if where == "sheet":
+
         def change(xml):
             cell = b'<c r="F3" t="inlineStr"><is><t>' + text + b"</t></is></c>"
             return re.sub(rb'<c r="F3"[^>]*>.*?</c>', cell, xml, count=1, flags=re.S)
+
         rewrite(workbook(5), path, {SHEET: change})
     else:
         rewrite(workbook(5), path, shared_string(text))
@@ -237,6 +266,7 @@ def test_a_row_past_the_last_row_of_a_sheet_is_refused(tmp_path):
 
 
 # --- a CSV field past the csv module's limit ---------------------------------------------------
+
 
 def test_a_csv_field_over_128_kib_names_its_row_and_column(tmp_path):
     path = tmp_path / "big.csv"

@@ -12,12 +12,32 @@ def round_(db_url, cli, monkeypatch):
     monkeypatch.setenv("COMMCARE_NOW", "2026-05-08T09:00:00+08:00")
     for staff in ("王秀英", "李强"):
         assert cli("staff", "add", staff).exit_code == 0
-    people = [("张桂兰", "13912345678", "独居", "王秀英"), ("刘建国", "13800002222", "老人", "王秀英"),
-              ("赵小宝", "13700003333", "儿童", "李强")]
+    people = [
+        ("张桂兰", "13912345678", "独居", "王秀英"),
+        ("刘建国", "13800002222", "老人", "王秀英"),
+        ("赵小宝", "13700003333", "儿童", "李强"),
+    ]
     for i, (name, phone, tag, liaison) in enumerate(people):
-        assert cli("resident", "add", name, "--phone", phone, "--tag", tag, "--compound", "幸福小区",
-                   "--address", f"{i}-101", "--liaison", liaison,
-                   "--emergency-contact", f"家属{i} 1590000000{i}").exit_code == 0
+        assert (
+            cli(
+                "resident",
+                "add",
+                name,
+                "--phone",
+                phone,
+                "--tag",
+                tag,
+                "--compound",
+                "幸福小区",
+                "--address",
+                f"{i}-101",
+                "--liaison",
+                liaison,
+                "--emergency-contact",
+                f"家属{i} 1590000000{i}",
+            ).exit_code
+            == 0
+        )
     return cli
 
 
@@ -26,8 +46,10 @@ def due(cli, *args):
 
 
 def calls_of(cli):
-    return [(c["resident"], c["outcome"], c["by"], c["note"], c["request"])
-            for c in json.loads(cli("call", "list", "-f", "json").stdout)]
+    return [
+        (c["resident"], c["outcome"], c["by"], c["note"], c["request"])
+        for c in json.loads(cli("call", "list", "-f", "json").stdout)
+    ]
 
 
 def test_round_records_each_answer_with_one_key(round_):
@@ -37,8 +59,10 @@ def test_round_records_each_answer_with_one_key(round_):
     assert set(due(round_, "--liaison", "王秀英")) == set()
     requests = json.loads(round_("request", "list", "-f", "json").stdout)
     assert [(r["resident"], r["category"]) for r in requests] == [("刘建国", "medicine")]
-    assert calls_of(round_) == [("张桂兰", "ok", "王秀英", None, None),
-                                ("刘建国", "needs-help", "王秀英", None, requests[0]["id"])]
+    assert calls_of(round_) == [
+        ("张桂兰", "ok", "王秀英", None, None),
+        ("刘建国", "needs-help", "王秀英", None, requests[0]["id"]),
+    ]
 
 
 def test_round_shows_phone_emergency_contact_and_last_note(round_):

@@ -30,8 +30,10 @@ for i in range(8):
 def test_eight_processes_writing_at_once_lose_nothing(db_url, cli):
     assert cli("resident", "add", "张桂兰", "--tag", "老人").exit_code == 0
     env = {**os.environ, "COMMCARE_DB": db_url}
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(n)], env=env, stderr=subprocess.PIPE, text=True)
-             for n in range(8)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER, str(n)], env=env, stderr=subprocess.PIPE, text=True)
+        for n in range(8)
+    ]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     assert all(code == 0 for code, _ in results), results
     assert not any("locked" in err for _, err in results)
@@ -144,8 +146,14 @@ def test_a_postgresql_table_locked_past_the_timeout_is_exit_3(db_url, cli):
     with psycopg.connect(plain) as holder:
         holder.execute("LOCK TABLE residents IN ACCESS EXCLUSIVE MODE")
         env = {**os.environ, "COMMCARE_DB": db_url, "COMMCARE_BUSY_TIMEOUT": "0.2"}
-        done = subprocess.run([sys.executable, "-m", "commcare", "resident", "add", "刘建国"],
-                              env=env, capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "commcare", "resident", "add", "刘建国"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         holder.rollback()
     assert done.returncode == 3, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

@@ -23,8 +23,15 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def commcare(*args, env: dict, check: bool = True) -> subprocess.CompletedProcess:
     """The installed console script, as a person runs it."""
-    result = subprocess.run([str(COMMCARE), *map(str, args)], env=env, capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL, timeout=120, check=False)
+    result = subprocess.run(
+        [str(COMMCARE), *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -36,10 +43,16 @@ def office(tmp_path):
     one staff member; no LANG (the scheduled report must still be Chinese), the machine in UTC."""
     home = tmp_path / "居委会 办公室"
     home.mkdir()
-    env = {"PATH": f"{COMMCARE.parent}:/usr/bin:/bin", "HOME": str(tmp_path), "TZ": "UTC",
-           "COMMCARE_DB": str(home / "花名册.db"), "COMMCARE_CONFIG": str(home / "commcare.toml"),
-           "COMMCARE_COMMUNITY": "阳光 社区", "COMMCARE_CRONTAB": str(tmp_path / "crontab"),
-           "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    env = {
+        "PATH": f"{COMMCARE.parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "TZ": "UTC",
+        "COMMCARE_DB": str(home / "花名册.db"),
+        "COMMCARE_CONFIG": str(home / "commcare.toml"),
+        "COMMCARE_COMMUNITY": "阳光 社区",
+        "COMMCARE_CRONTAB": str(tmp_path / "crontab"),
+        "XDG_DATA_HOME": str(tmp_path / "xdg"),
+    }
     commcare("init", env=env)
     commcare("staff", "add", "王秀英", env=env)
     return home, env
@@ -62,14 +75,20 @@ def test_the_line_pins_the_register_and_holds_no_percent(office, tmp_path):
     assert "%" not in command and "date" not in command and "\\" not in command
     words = shlex.split(command)
     pinned = dict(w.split("=", 1) for w in words if w.startswith("COMMCARE_"))
-    assert pinned == {"COMMCARE_DB": env["COMMCARE_DB"], "COMMCARE_CONFIG": env["COMMCARE_CONFIG"],
-                      "COMMCARE_TZ": "Asia/Shanghai", "COMMCARE_LANG": "zh", "COMMCARE_COMMUNITY": "阳光 社区"}
+    assert pinned == {
+        "COMMCARE_DB": env["COMMCARE_DB"],
+        "COMMCARE_CONFIG": env["COMMCARE_CONFIG"],
+        "COMMCARE_TZ": "Asia/Shanghai",
+        "COMMCARE_LANG": "zh",
+        "COMMCARE_COMMUNITY": "阳光 社区",
+    }
     assert words[words.index("--dir") + 1] == str(reports)
     assert f">>{reports / 'commcare-cron.log'}" in " ".join(words)
     assert oct((reports / "commcare-cron.log").stat().st_mode & 0o777) == "0o600"
     shown = commcare("schedule", "show", env=env).stdout
-    assert shown.strip() == next(x for x in (tmp_path / "crontab").read_text(encoding="utf-8").splitlines()
-                                 if "commcare-summary" in x)
+    assert shown.strip() == next(
+        x for x in (tmp_path / "crontab").read_text(encoding="utf-8").splitlines() if "commcare-summary" in x
+    )
 
 
 def test_installing_twice_keeps_one_line_and_a_percent_is_refused(office, tmp_path):
@@ -97,12 +116,19 @@ def as_cron_runs(command: str, home: Path, utc: str) -> subprocess.CompletedProc
     """``command`` as cron runs it: /bin/sh -c in an environment of SHELL, PATH and HOME alone,
     at the UTC moment ``utc`` (faketime), on a machine whose zone is UTC."""
     env = ["env", "-i", "SHELL=/bin/sh", "PATH=/usr/bin:/bin", f"HOME={home}", "TZ=UTC"]
-    return subprocess.run([*env, "faketime", utc, "sh", "-c", command], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=120, check=False)
+    return subprocess.run(
+        [*env, "faketime", utc, "sh", "-c", command],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
 
 
-needs_faketime = pytest.mark.skipif(shutil.which("faketime") is None,
-                                    reason="faketime is not installed (Debian package faketime)")
+needs_faketime = pytest.mark.skipif(
+    shutil.which("faketime") is None, reason="faketime is not installed (Debian package faketime)"
+)
 
 
 @needs_faketime
@@ -121,10 +147,12 @@ def test_the_installed_line_run_as_cron_writes_the_shanghai_days_chinese_report(
         assert oct((reports / name).stat().st_mode & 0o777) == "0o600"
     log = (reports / "commcare-cron.log").read_text(encoding="utf-8")
     assert log == f"2026-11-30 07:30 已生成 {reports / '2026-11-30.md'}\n"
-    status = json.loads(commcare("schedule", "status", "-f", "json",
-                                 env={**env, "COMMCARE_NOW": "2026-11-30T07:45:00+08:00"}).stdout)
+    status = json.loads(
+        commcare("schedule", "status", "-f", "json", env={**env, "COMMCARE_NOW": "2026-11-30T07:45:00+08:00"}).stdout
+    )
     assert [(r["slot"], r["date"], r["exit"], r["file"]) for r in status["runs"]] == [
-        ("2026-11-30T07:30:00+08:00", "2026-11-30", 0, str(reports / "2026-11-30.md"))]
+        ("2026-11-30T07:30:00+08:00", "2026-11-30", 0, str(reports / "2026-11-30.md"))
+    ]
     assert status["problem"] is None
 
 
@@ -138,19 +166,23 @@ def test_the_line_does_nothing_at_another_hour_and_runs_once_per_evening(office,
     assert not (reports / "2026-11-29.md").exists()
     for _ in range(2):  # the second start (a clock put back, a line run twice) is the same evening's
         assert as_cron_runs(command, tmp_path, "2026-11-29 12:00:03").returncode == 0
-    runs = json.loads(commcare("schedule", "status", "-f", "json",
-                               env={**env, "COMMCARE_NOW": "2026-11-29T20:30:00+08:00"}).stdout)["runs"]
+    runs = json.loads(
+        commcare("schedule", "status", "-f", "json", env={**env, "COMMCARE_NOW": "2026-11-29T20:30:00+08:00"}).stdout
+    )["runs"]
     assert [r["date"] for r in runs] == ["2026-11-29"]
     assert (reports / "commcare-cron.log").read_text(encoding="utf-8").count("已生成") == 1
 
 
-@pytest.mark.parametrize(("system", "expected"), [
-    ("UTC", [(12, 0)]),
-    ("Asia/Shanghai", [(20, 0)]),
-    ("Europe/Berlin", [(13, 0), (14, 0)]),  # winter (CET) and summer (CEST)
-    ("America/New_York", [(7, 0), (8, 0)]),
-    ("Asia/Kolkata", [(17, 30)]),
-])
+@pytest.mark.parametrize(
+    ("system", "expected"),
+    [
+        ("UTC", [(12, 0)]),
+        ("Asia/Shanghai", [(20, 0)]),
+        ("Europe/Berlin", [(13, 0), (14, 0)]),  # winter (CET) and summer (CEST)
+        ("America/New_York", [(7, 0), (8, 0)]),
+        ("Asia/Kolkata", [(17, 30)]),
+    ],
+)
 def test_the_crontab_time_is_the_system_zones_for_every_day_of_the_year(system, expected):
     from commcare.schedule.cron import cron_times
 
@@ -161,8 +193,9 @@ def test_a_machine_with_summer_time_gets_both_hours_and_runs_at_the_right_one(of
     from commcare.schedule.history import slot_to_run
 
     home, env = office
-    line = commcare("schedule", "install", "--at", "20:00", "--dir", home, "--print",
-                    env={**env, "TZ": "Europe/Berlin"}).stdout
+    line = commcare(
+        "schedule", "install", "--at", "20:00", "--dir", home, "--print", env={**env, "TZ": "Europe/Berlin"}
+    ).stdout
     assert line.startswith("0 13,14 * * * ")
     berlin = ZoneInfo("Europe/Berlin")
     summer_13 = dt.datetime(2026, 7, 1, 13, 0, 5, tzinfo=berlin)  # 19:00 in Shanghai
@@ -193,6 +226,7 @@ def test_without_cron_install_names_the_package_and_print_still_works(office, tm
 
 
 # --- a real cron daemon ---------------------------------------------------------------------
+
 
 def _cron_pid() -> int | None:
     for pidfile in ("/run/crond.pid", "/var/run/crond.pid"):
@@ -238,7 +272,7 @@ def test_a_real_cron_daemon_runs_the_entry_and_the_chinese_report_arrives(office
     tab = Path(f"/etc/cron.d/commcare-test-{os.getpid()}")  # no dot in the name: cron skips those
     env = {**env, "COMMCARE_CRONTAB": str(tab)}
     now = dt.datetime.now(SHANGHAI)
-    at = (now.replace(second=0, microsecond=0) + dt.timedelta(minutes=2))  # one whole minute ahead at least
+    at = now.replace(second=0, microsecond=0) + dt.timedelta(minutes=2)  # one whole minute ahead at least
     try:
         commcare("schedule", "install", "--at", at.strftime("%H:%M"), "--dir", reports, env=env)
         assert tab.read_text(encoding="utf-8").count("commcare-summary") == 1

@@ -75,15 +75,22 @@ def test_a_run_that_did_not_happen_is_missed_after_its_time(office, cli, monkeyp
     at(monkeypatch, "2026-05-08T20:30:00+08:00")
     status = cli("schedule", "status", "-f", "json")
     assert status.exit_code == 1
-    assert json.loads(status.stdout)["problem"] == {"problem": "missed", "slot": "2026-05-08T20:00:00+08:00",
-                                                    "message": ""}
-    assert warnings(cli("resident", "list")) == [("commcare: 今天 20:00 的自动日报没有运行（cron 没有执行定时任务）；"
-                                                  "运行 commcare schedule status 查看")]
+    assert json.loads(status.stdout)["problem"] == {
+        "problem": "missed",
+        "slot": "2026-05-08T20:00:00+08:00",
+        "message": "",
+    }
+    assert warnings(cli("resident", "list")) == [
+        ("commcare: 今天 20:00 的自动日报没有运行（cron 没有执行定时任务）；运行 commcare schedule status 查看")
+    ]
     at(monkeypatch, "2026-05-09T08:00:00+08:00")
     monkeypatch.setenv("COMMCARE_LANG", "en")
     assert warnings(cli("resident", "list")) == [
-        ("commcare: the scheduled report of yesterday at 20:00 did not run (cron did not start it); "
-         "see commcare schedule status")]
+        (
+            "commcare: the scheduled report of yesterday at 20:00 did not run (cron did not start it); "
+            "see commcare schedule status"
+        )
+    ]
     late = cli("schedule", "run", "--at", "20:00", "--dir", office)  # 12 hours late: not that evening's
     assert late.exit_code == 0 and late.stdout == "" and not office.joinpath("2026-05-08.md").exists()
     assert cli("schedule", "status").exit_code == 1
@@ -132,28 +139,45 @@ def test_an_undelivered_report_is_written_recorded_and_said(office, cli, monkeyp
     assert "2026-05-08.md" in run.stderr and "试了 3 次" in run.stderr
     record = records(tmp_path / "commcare.db")[-1]
     assert record["exit"] == 1 and record["file"] == str(office / "2026-05-08.md")
-    assert record["delivery"] == [{"to": url, "kind": "webhook", "ok": False, "tries": 3,
-                                   "error": "Connection refused"}]
+    assert record["delivery"] == [
+        {"to": url, "kind": "webhook", "ok": False, "tries": 3, "error": "Connection refused"}
+    ]
     at(monkeypatch, "2026-05-08T21:00:00+08:00")
     status = cli("schedule", "status")
     assert status.exit_code == 1 and "网址（JSON）✗3" in status.stdout
     assert warnings(cli("resident", "list")) == [
-        f"commcare: 今天 20:00 的自动日报已生成，但没有送达（{record['message']}）；运行 commcare schedule status 查看"]
+        f"commcare: 今天 20:00 的自动日报已生成，但没有送达（{record['message']}）；运行 commcare schedule status 查看"
+    ]
 
 
 def test_the_warning_costs_no_database_library(office, monkeypatch, tmp_path):
     """The check every command makes reads the small file: SQLAlchemy is not imported for it."""
     db = tmp_path / "commcare.db"
-    db.with_name("commcare.db.schedule.jsonl").write_text(json.dumps(
-        {"kind": "run", "time": "2026-05-08T20:00:01+08:00", "exit": 3, "message": "坏了",
-         "slot": "2026-05-08T20:00:00+08:00"}) + "\n", encoding="utf-8")
-    code = ("import sys\nfrom commcare.commands import common\ncommon.start().settings\n"
-            "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'\n")
+    db.with_name("commcare.db.schedule.jsonl").write_text(
+        json.dumps(
+            {
+                "kind": "run",
+                "time": "2026-05-08T20:00:01+08:00",
+                "exit": 3,
+                "message": "坏了",
+                "slot": "2026-05-08T20:00:00+08:00",
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    code = (
+        "import sys\nfrom commcare.commands import common\ncommon.start().settings\n"
+        "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'\n"
+    )
     env = {**os.environ, "COMMCARE_NOW": "2026-05-09T08:00:00+08:00"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
-    assert done.stderr == "commcare: 昨天 20:00 的自动日报没有生成（退出码 3：坏了）；运行 commcare schedule status 查看\n"
+    assert (
+        done.stderr == "commcare: 昨天 20:00 的自动日报没有生成（退出码 3：坏了）；运行 commcare schedule status 查看\n"
+    )
 
 
 def test_the_record_stays_small(tmp_path):
@@ -161,8 +185,9 @@ def test_the_record_stays_small(tmp_path):
 
     path = tmp_path / "r.db.schedule.jsonl"
     for n in range(2000):
-        history.append(path, {"kind": "run", "time": "2026-05-08T20:00:00+08:00", "exit": 0, "n": n,
-                                   "message": "x" * 200})
+        history.append(
+            path, {"kind": "run", "time": "2026-05-08T20:00:00+08:00", "exit": 0, "n": n, "message": "x" * 200}
+        )
     kept = history.read(path)
     assert len(kept) <= history.KEEP + 300 and kept[-1]["n"] == 1999
     assert oct(path.stat().st_mode & 0o777) == "0o600"

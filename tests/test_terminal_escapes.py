@@ -27,15 +27,48 @@ def stored(tmp_path_factory):
     (notes take any text), names and a compound written straight into the file as an older
     version or a hand-edited import could have left them. Built once for the module."""
     folder = tmp_path_factory.mktemp("stored")
-    env = {"COMMCARE_DB": str(folder / "commcare.db"), "COMMCARE_CONFIG": str(folder / "commcare.toml"),
-           "COMMCARE_LANG": "en", "COMMCARE_USER": "tester", "NO_COLOR": "1"}
+    env = {
+        "COMMCARE_DB": str(folder / "commcare.db"),
+        "COMMCARE_CONFIG": str(folder / "commcare.toml"),
+        "COMMCARE_LANG": "en",
+        "COMMCARE_USER": "tester",
+        "NO_COLOR": "1",
+    }
     run = lambda *args: ok(*args, env=env)
     run("init")
     run("staff", "add", "王秀英")
-    run("resident", "add", "张桂兰", "--phone", "13912345678", "--tag", "elderly", "--liaison", "王秀英",
-        "--compound", "幸福小区", "--address", "1-101", "--note", ESC_NOTE)
-    run("resident", "add", "刘建国", "--tag", "elderly", "--note", RICH_NOTE, "--compound", "幸福小区",
-        "--address", "1-102", "--liaison", "王秀英")
+    run(
+        "resident",
+        "add",
+        "张桂兰",
+        "--phone",
+        "13912345678",
+        "--tag",
+        "elderly",
+        "--liaison",
+        "王秀英",
+        "--compound",
+        "幸福小区",
+        "--address",
+        "1-101",
+        "--note",
+        ESC_NOTE,
+    )
+    run(
+        "resident",
+        "add",
+        "刘建国",
+        "--tag",
+        "elderly",
+        "--note",
+        RICH_NOTE,
+        "--compound",
+        "幸福小区",
+        "--address",
+        "1-102",
+        "--liaison",
+        "王秀英",
+    )
     run("resident", "add", "陈明", "--tag", "elderly", "--note", HTML)
     run("add-request", "张桂兰", "--category", "groceries", "--note", ESC_NOTE + HTML)
     run("call", "log", "刘建国", "--outcome", "no-answer", "--note", ESC_NOTE)
@@ -62,10 +95,21 @@ def assert_no_raw_controls(text: str) -> None:
         assert ch not in text, repr(text[:400])
 
 
-TERMINAL = [("resident", "show", "张桂兰"), ("resident", "show", "刘建国"), ("resident", "show", "#3"),
-            ("resident", "list"), ("call", "due"), ("call", "list"), ("request", "show", "1"),
-            ("request", "list"), ("household", "list"), ("report", "today"), ("report", "week"),
-            ("audit",), ("donation", "list")]
+TERMINAL = [
+    ("resident", "show", "张桂兰"),
+    ("resident", "show", "刘建国"),
+    ("resident", "show", "#3"),
+    ("resident", "list"),
+    ("call", "due"),
+    ("call", "list"),
+    ("request", "show", "1"),
+    ("request", "list"),
+    ("household", "list"),
+    ("report", "today"),
+    ("report", "week"),
+    ("audit",),
+    ("donation", "list"),
+]
 
 
 @pytest.mark.parametrize("args", TERMINAL, ids=" ".join)
@@ -90,10 +134,22 @@ def test_json_keeps_the_stored_text_as_it_is(register):
     assert json.loads(ok("resident", "show", "刘建国", "-f", "json").stdout)["note"] == RICH_NOTE
 
 
-@pytest.mark.parametrize("args", [("resident", "list"), ("request", "list"), ("call", "list"), ("call", "due"),
-                                  ("donation", "list"), ("household", "list"), ("report", "today"),
-                                  ("report", "week"), ("resident", "show", "陈明"), ("request", "show", "1")],
-                         ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("resident", "list"),
+        ("request", "list"),
+        ("call", "list"),
+        ("call", "due"),
+        ("donation", "list"),
+        ("household", "list"),
+        ("report", "today"),
+        ("report", "week"),
+        ("resident", "show", "陈明"),
+        ("request", "show", "1"),
+    ],
+    ids=" ".join,
+)
 def test_markdown_escapes_html_links_and_controls(register, args):
     args = tuple("#3" if a == "陈明" else a for a in args)
     text = ok(*args, "--format", "markdown").stdout
@@ -125,12 +181,19 @@ def test_html_escapes_stored_text(register, args):
         assert "陈\\x1b[31m明&lt;i&gt;" in html and "&lt;b&gt;矿泉水&lt;/b&gt;" in html
 
 
-@pytest.mark.parametrize("args", [("resident", "add", "张\x1b[31m三"), ("staff", "add", "王\x07五"),
-                                  ("resident", "add", "李四", "--emergency-contact", "李\x1bM明 13912340000"),
-                                  ("donation", "add", "超\x9b市", "--item", "水:1"),
-                                  ("directory", "add", "医\x1b院", "--phone", "12345", "--kind", "hospital"),
-                                  ("community", "add", "社\x1b区"),
-                                  ("resident", "edit", "张桂兰", "--name", "张\x1b桂兰")], ids=lambda a: a[0])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("resident", "add", "张\x1b[31m三"),
+        ("staff", "add", "王\x07五"),
+        ("resident", "add", "李四", "--emergency-contact", "李\x1bM明 13912340000"),
+        ("donation", "add", "超\x9b市", "--item", "水:1"),
+        ("directory", "add", "医\x1b院", "--phone", "12345", "--kind", "hospital"),
+        ("community", "add", "社\x1b区"),
+        ("resident", "edit", "张桂兰", "--name", "张\x1b桂兰"),
+    ],
+    ids=lambda a: a[0],
+)
 def test_names_with_control_characters_are_refused(register, args):
     result = commcare(*args)
     assert result.returncode == 2, result.stderr

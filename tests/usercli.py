@@ -10,11 +10,20 @@ import sys
 EXE = os.path.join(os.path.dirname(sys.executable), "commcare")
 
 
-def commcare(*args, env: dict | None = None, cwd=None, input: str | None = None,
-             timeout: float = 300) -> subprocess.CompletedProcess:
+def commcare(
+    *args, env: dict | None = None, cwd=None, input: str | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     full = {**os.environ, **(env or {})}
-    return subprocess.run([EXE, *map(str, args)], env=full, cwd=cwd, input=input, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [EXE, *map(str, args)],
+        env=full,
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def ok(*args, **kwargs) -> subprocess.CompletedProcess:

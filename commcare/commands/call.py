@@ -10,8 +10,19 @@ import typer
 from commcare.commands.common import AtOpt, ForceOpt, FormatOpt, OutputOpt, confirm, emit, state, write_out
 
 app = typer.Typer(help="Daily check-in calls to the special groups.", no_args_is_help=True)
-DUE_COLUMNS = ["liaison", "id", "resident", "phone", "compound", "address", "calls_today", "escalate",
-               "emergency_contact", "days_unreached", "unreached_flag"]
+DUE_COLUMNS = [
+    "liaison",
+    "id",
+    "resident",
+    "phone",
+    "compound",
+    "address",
+    "calls_today",
+    "escalate",
+    "emergency_contact",
+    "days_unreached",
+    "unreached_flag",
+]
 
 
 @app.command("log")
@@ -19,8 +30,9 @@ def call_log(
     resident: Annotated[str, typer.Argument(help="Number, ID number, phone or name.")],
     outcome: Annotated[str, typer.Option(help="ok, needs-help, no-answer or unreachable.")],
     note: Annotated[str | None, typer.Option(help="What was said.")] = None,
-    request: Annotated[str | None, typer.Option(
-        "--request", help="With needs-help: open a request of this category.")] = None,
+    request: Annotated[
+        str | None, typer.Option("--request", help="With needs-help: open a request of this category.")
+    ] = None,
     at: AtOpt = None,
     fmt: FormatOpt = None,
 ) -> None:
@@ -34,8 +46,14 @@ def call_log(
     from commcare import calls
 
     row = state().write(calls.log_call, resident, outcome, note, request, at)
-    confirm(row, fmt, "call.logged", resident=row["resident"], outcome=row["outcome"],
-             request=f" (#{row['request']})" if row["request"] else "")
+    confirm(
+        row,
+        fmt,
+        "call.logged",
+        resident=row["resident"],
+        outcome=row["outcome"],
+        request=f" (#{row['request']})" if row["request"] else "",
+    )
 
 
 @app.command("due")
@@ -81,8 +99,9 @@ def call_list(
     from commcare import calls
     from commcare.timeparse import parse_date
 
-    rows = state().read(lambda conn, ctx: calls.call_rows(
-        conn, ctx, parse_date(date, ctx.tz, ctx.now()) if date else None, resident))
+    rows = state().read(
+        lambda conn, ctx: calls.call_rows(conn, ctx, parse_date(date, ctx.tz, ctx.now()) if date else None, resident)
+    )
     emit(rows, fmt, output, columns=["id", "at", "resident", "outcome", "by", "note", "request"], force=force)
 
 

@@ -53,17 +53,31 @@ def run(st, liaison: str | None) -> None:
             break
         if outcome != "s":
             done[outcome] = done.get(outcome, 0) + 1
-    say("round.done", done=sum(done.values()), total=len(due),
-        outcomes=", ".join(f"{k} {v}" for k, v in done.items()) or "-")
+    say(
+        "round.done",
+        done=sum(done.values()),
+        total=len(due),
+        outcomes=", ".join(f"{k} {v}" for k, v in done.items()) or "-",
+    )
 
 
 def show_card(row: dict, n: int, total: int) -> None:
     from commcare.i18n import t
 
     place = " ".join(p for p in (row["compound"], row["address"]) if p)
-    lines = [t("round.card", n=n, total=total, resident=row["resident"], phone=row["phone"] or "-",
-               address=place, tries=row["calls_today"], contact=row["emergency_contact"] or "-",
-               last=row["last_note"] or "-")]
+    lines = [
+        t(
+            "round.card",
+            n=n,
+            total=total,
+            resident=row["resident"],
+            phone=row["phone"] or "-",
+            address=place,
+            tries=row["calls_today"],
+            contact=row["emergency_contact"] or "-",
+            last=row["last_note"] or "-",
+        )
+    ]
     if row["escalate"]:
         lines.append(t("round.escalate"))
     if row["unreached_flag"]:
@@ -111,5 +125,6 @@ def save(st, row: dict, outcome: str, category: str | None, note: str | None) ->
     from commcare.i18n import t
 
     saved = st.write(calls.log_call, f"#{row['id']}", outcome, note, category, None)
-    sys.stderr.write(t("round.saved", outcome=outcome,
-                       request=f" #{saved['request']}" if saved["request"] else "") + "\n")
+    sys.stderr.write(
+        t("round.saved", outcome=outcome, request=f" #{saved['request']}" if saved["request"] else "") + "\n"
+    )

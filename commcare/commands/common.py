@@ -15,15 +15,24 @@ if TYPE_CHECKING:
     from commcare.context import Ctx
     from commcare.db import Database
 
-FormatOpt = Annotated[str | None, typer.Option(
-    "--format", "-f", help="table, json, csv or markdown (reports also html).", show_default=False)]
-OutputOpt = Annotated[str | None, typer.Option(
-    "--output", "-o", help="Write to this file instead of standard output: a new file, 0600, "
-    "never through a symbolic link, never the database in use.", show_default=False)]
-ForceOpt = Annotated[bool, typer.Option(
-    "--force", help="Let --output replace an existing file (the new one is 0600).")]
-UnmaskOpt = Annotated[bool, typer.Option(
-    "--unmask", help="Show phone and ID numbers in full (recorded in the audit trail).")]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help="table, json, csv or markdown (reports also html).", show_default=False),
+]
+OutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write to this file instead of standard output: a new file, 0600, "
+        "never through a symbolic link, never the database in use.",
+        show_default=False,
+    ),
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Let --output replace an existing file (the new one is 0600).")]
+UnmaskOpt = Annotated[
+    bool, typer.Option("--unmask", help="Show phone and ID numbers in full (recorded in the audit trail).")
+]
 AtOpt = Annotated[str | None, typer.Option(help="When it happened (backfill from a paper log).")]
 
 
@@ -61,8 +70,9 @@ class AppState:
         if self._db is None:
             from commcare.db import open_database
 
-            self._db = open_database(self.settings.database, create=create, allow_old=allow_old,
-                                     server_timeout=self.settings.db_timeout)
+            self._db = open_database(
+                self.settings.database, create=create, allow_old=allow_old, server_timeout=self.settings.db_timeout
+            )
             resume_gc()
             if self._db.created and not create:
                 note("db.created_notice", path=self._db.where)
@@ -75,6 +85,7 @@ class AppState:
 
     def write(self, fn, *args, **kwargs):
         """``fn(connection, ctx, …)`` in one write transaction, retried when the database is busy."""
+
         def run(conn):
             self.ctx._community_id = None  # a retried transaction may have rolled it back
             return fn(conn, self.ctx, *args, **kwargs)
@@ -150,8 +161,16 @@ def out_format(fmt: str | None, allowed=("table", "json", "csv", "markdown")) ->
     return fmt
 
 
-def emit(data, fmt: str | None = None, output: str | None = None, columns=None, title=None,
-         allowed=("table", "json", "csv", "markdown"), force: bool = False, labels: dict | None = None) -> None:
+def emit(
+    data,
+    fmt: str | None = None,
+    output: str | None = None,
+    columns=None,
+    title=None,
+    allowed=("table", "json", "csv", "markdown"),
+    force: bool = False,
+    labels: dict | None = None,
+) -> None:
     """Render ``data`` and write it to stdout or ``output``; ``labels``: message keys for
     column headers other than ``col.<column>``."""
     from commcare import i18n

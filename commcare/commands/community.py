@@ -18,15 +18,20 @@ def community_list(fmt: FormatOpt = None, output: OutputOpt = None, force: Force
     """
     from commcare import communities
 
-    emit(state().read(communities.listing), fmt, output,
-         columns=["id", "name", "residents", "staff", "created_at"], force=force,
-         labels={"name": "community.col_name", "residents": "community.col_residents",
-                 "staff": "community.col_staff"})
+    emit(
+        state().read(communities.listing),
+        fmt,
+        output,
+        columns=["id", "name", "residents", "staff", "created_at"],
+        force=force,
+        labels={"name": "community.col_name", "residents": "community.col_residents", "staff": "community.col_staff"},
+    )
 
 
 @app.command("add")
-def community_add(name: Annotated[str, typer.Argument(help="The community's name (社区名称).")],
-                  fmt: FormatOpt = None) -> None:
+def community_add(
+    name: Annotated[str, typer.Argument(help="The community's name (社区名称).")], fmt: FormatOpt = None
+) -> None:
     """Add a community to this register (one database for several communities).
 
     Example:
@@ -39,9 +44,11 @@ def community_add(name: Annotated[str, typer.Argument(help="The community's name
 
 
 @app.command("rename")
-def community_rename(old: Annotated[str, typer.Argument(help="Its name now.")],
-                     new: Annotated[str, typer.Argument(help="The new name.")],
-                     fmt: FormatOpt = None) -> None:
+def community_rename(
+    old: Annotated[str, typer.Argument(help="Its name now.")],
+    new: Annotated[str, typer.Argument(help="The new name.")],
+    fmt: FormatOpt = None,
+) -> None:
     """Rename a community: its residents, staff and history stay with it (audited).
 
     Example:

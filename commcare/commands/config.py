@@ -18,9 +18,17 @@ def config_show(fmt: FormatOpt = None) -> None:
     s = st.settings
     from commcare.db import display_url
 
-    values = {"database": display_url(s.database), "config": str(s.config_path), "timezone": s.timezone,
-              "lang": s.lang or "", "operator": s.operator, "community": s.community,
-              "retention_days": s.retention_days}
-    rows = [{"key": k, "value": v, "source": s.sources.get(k, "config file" if k in s.file else "default")}
-            for k, v in values.items()]
+    values = {
+        "database": display_url(s.database),
+        "config": str(s.config_path),
+        "timezone": s.timezone,
+        "lang": s.lang or "",
+        "operator": s.operator,
+        "community": s.community,
+        "retention_days": s.retention_days,
+    }
+    rows = [
+        {"key": k, "value": v, "source": s.sources.get(k, "config file" if k in s.file else "default")}
+        for k, v in values.items()
+    ]
     emit(rows, fmt)

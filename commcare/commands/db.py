@@ -22,9 +22,11 @@ def db_path() -> None:
 
 
 @app.command("backup")
-def db_backup(path: Annotated[str, typer.Argument(help="Where to write the backup.")],
-              force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
-              fmt: FormatOpt = None) -> None:
+def db_backup(
+    path: Annotated[str, typer.Argument(help="Where to write the backup.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    fmt: FormatOpt = None,
+) -> None:
     """Write a consistent, verified snapshot of the live database (SQLite), created 0600.
 
     Example:
@@ -37,8 +39,9 @@ def db_backup(path: Annotated[str, typer.Argument(help="Where to write the backu
 
 
 @app.command("restore")
-def db_restore(path: Annotated[str, typer.Argument(help="A backup made by commcare db backup.")],
-               fmt: FormatOpt = None) -> None:
+def db_restore(
+    path: Annotated[str, typer.Argument(help="A backup made by commcare db backup.")], fmt: FormatOpt = None
+) -> None:
     """Replace the database with a verified backup, keeping a copy of the one it replaces.
 
     Example:

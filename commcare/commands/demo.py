@@ -9,7 +9,9 @@ from commcare.commands.common import FormatOpt, ProgressBar, color_enabled, note
 
 def demo(
     residents: Annotated[int, typer.Option(min=1, max=2_000_000, help="How many residents.")] = 300,
-    requests: Annotated[int, typer.Option(min=0, max=20_000_000, help="How many requests for help, over the days.")] = 600,
+    requests: Annotated[
+        int, typer.Option(min=0, max=20_000_000, help="How many requests for help, over the days.")
+    ] = 600,
     days: Annotated[int, typer.Option(min=1, max=3650, help="How many days of history, ending now.")] = 14,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same community.")] = 1,
     fmt: FormatOpt = None,
@@ -50,4 +52,3 @@ def _print_report(st, fmt: str) -> None:
 
     data = st.read(lambda conn, ctx: reports.day_report(conn, ctx, ctx.today()))
     sys.stdout.write(report_render.render_day(data, fmt, color=color_enabled()))
-

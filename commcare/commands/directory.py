@@ -44,8 +44,13 @@ def directory_list(
     """
     from commcare import directory
 
-    emit(state().read(directory.list_directory, kind, search), fmt, output,
-         columns=["id", "name", "phone", "kind", "hours", "address"], force=force)
+    emit(
+        state().read(directory.list_directory, kind, search),
+        fmt,
+        output,
+        columns=["id", "name", "phone", "kind", "hours", "address"],
+        force=force,
+    )
 
 
 @app.command("import")

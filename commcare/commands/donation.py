@@ -54,14 +54,15 @@ def donation_list(
         fn = logs.donation_totals if totals else logs.list_donations
         emit(st.read(fn, from_, to), fmt, output, force=force)
         return
-    donations, sums = st.read(lambda conn, ctx: (logs.list_donations(conn, ctx, from_, to),
-                                                 logs.donation_totals(conn, ctx, from_, to)))
+    donations, sums = st.read(
+        lambda conn, ctx: (logs.list_donations(conn, ctx, from_, to), logs.donation_totals(conn, ctx, from_, to))
+    )
     from commcare import i18n
     from commcare.render import formats
 
-    headers = {c: i18n.t(f"col.{c}") for c in ("id", "at", "donor", "for", "items", "note", "item",
-                                                "quantity", "unit")}
+    headers = {c: i18n.t(f"col.{c}") for c in ("id", "at", "donor", "for", "items", "note", "item", "quantity", "unit")}
     text = formats.to_table(donations, ["id", "at", "donor", "for", "items", "note"], headers)
-    text += "\n" + formats.to_table(sums, ["item", "quantity", "unit", "donations"], headers,
-                                    title=i18n.t("donation.totals"))
+    text += "\n" + formats.to_table(
+        sums, ["item", "quantity", "unit", "donations"], headers, title=i18n.t("donation.totals")
+    )
     write_out(text, output, force)

@@ -7,10 +7,18 @@ import typer
 from commcare.commands.common import note, say, state
 
 
-def init(community: Annotated[str | None, typer.Option(
-        "--community", help="Name the register's community (社区); asked on a terminal when the "
-        "register has none yet. Not on a terminal and not given: \"default\" (rename it later "
-        "with community rename).", show_default=False)] = None) -> None:
+def init(
+    community: Annotated[
+        str | None,
+        typer.Option(
+            "--community",
+            help="Name the register's community (社区); asked on a terminal when the "
+            'register has none yet. Not on a terminal and not given: "default" (rename it later '
+            "with community rename).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Create the database (at the newest schema), its community and a config file; safe to
     run twice.
 

@@ -8,16 +8,29 @@ from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, color_enabl
 
 app = typer.Typer(help="Reports: what was done, what is overdue, who was missed.", no_args_is_help=True)
 ALL_FORMATS = ("table", "json", "csv", "markdown", "html")
-FailOpt = Annotated[str | None, typer.Option("--fail-on", help="Exit 1 when there is something to act on: overdue, missed or any.")]
+FailOpt = Annotated[
+    str | None, typer.Option("--fail-on", help="Exit 1 when there is something to act on: overdue, missed or any.")
+]
 AllOpt = Annotated[bool, typer.Option("--all-communities", help="One summary with a row per community.")]
-OutputDirOpt = Annotated[str | None, typer.Option(
-    "--output-dir", help="Write the report to DIR/<report date>.<ext> (md, html, json, csv or txt by "
-    "--format; the date in COMMCARE_TZ, a week's or range's last day), created 0600 like --output; "
-    "the directory is made if missing. For cron.", show_default=False)]
-NotifyOpt = Annotated[list[str] | None, typer.Option(
-    "--notify", help="Also send the day's figures (no names or numbers) to a 企业微信/钉钉/飞书 robot webhook, "
-                     "any other https URL (JSON), or mailto:ADDRESS (SMTP from the config). Repeatable.",
-    show_default=False)]
+OutputDirOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output-dir",
+        help="Write the report to DIR/<report date>.<ext> (md, html, json, csv or txt by "
+        "--format; the date in COMMCARE_TZ, a week's or range's last day), created 0600 like --output; "
+        "the directory is made if missing. For cron.",
+        show_default=False,
+    ),
+]
+NotifyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--notify",
+        help="Also send the day's figures (no names or numbers) to a 企业微信/钉钉/飞书 robot webhook, "
+        "any other https URL (JSON), or mailto:ADDRESS (SMTP from the config). Repeatable.",
+        show_default=False,
+    ),
+]
 
 
 class Target:
@@ -80,7 +93,9 @@ def failed_deliveries(results: list[dict]) -> str:
     """The failed deliveries, in one line."""
     from commcare.i18n import t
 
-    return "; ".join(t("notify.problem", to=r["to"], error=r["error"], tries=r["tries"]) for r in results if not r["ok"])
+    return "; ".join(
+        t("notify.problem", to=r["to"], error=r["error"], tries=r["tries"]) for r in results if not r["ok"]
+    )
 
 
 def _day(day_text: str | None, target: Target, fail_on, all_communities, notify=None) -> None:
@@ -115,9 +130,15 @@ def _day(day_text: str | None, target: Target, fail_on, all_communities, notify=
 
 
 @app.command("today")
-def report_today(fmt: FormatOpt = None, output: OutputOpt = None, fail_on: FailOpt = None,
-                 all_communities: AllOpt = False, force: ForceOpt = False, output_dir: OutputDirOpt = None,
-                 notify: NotifyOpt = None) -> None:
+def report_today(
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    fail_on: FailOpt = None,
+    all_communities: AllOpt = False,
+    force: ForceOpt = False,
+    output_dir: OutputDirOpt = None,
+    notify: NotifyOpt = None,
+) -> None:
     """Today's report: requests opened/resolved/open/overdue, calls due/made/missed, liaisons,
     staff health, donations. --notify also sends the figures to the office's group chat or mail.
 
@@ -131,9 +152,15 @@ def report_today(fmt: FormatOpt = None, output: OutputOpt = None, fail_on: FailO
 
 
 @app.command("day")
-def report_day(date: Annotated[str, typer.Argument(help="The day, YYYY-MM-DD (or yesterday).")],
-               fmt: FormatOpt = None, output: OutputOpt = None, fail_on: FailOpt = None,
-               all_communities: AllOpt = False, force: ForceOpt = False, output_dir: OutputDirOpt = None) -> None:
+def report_day(
+    date: Annotated[str, typer.Argument(help="The day, YYYY-MM-DD (or yesterday).")],
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    fail_on: FailOpt = None,
+    all_communities: AllOpt = False,
+    force: ForceOpt = False,
+    output_dir: OutputDirOpt = None,
+) -> None:
     """The report of a past day, as it stood at the end of that day.
 
     Example:
@@ -162,9 +189,13 @@ def _range(first: str | None, last: str | None, target: Target, week: bool) -> N
 
 
 @app.command("week")
-def report_week(date: Annotated[str | None, typer.Option("--date", help="Last day of the week (default today).")] = None,
-                fmt: FormatOpt = None, output: OutputOpt = None, force: ForceOpt = False,
-                output_dir: OutputDirOpt = None) -> None:
+def report_week(
+    date: Annotated[str | None, typer.Option("--date", help="Last day of the week (default today).")] = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    output_dir: OutputDirOpt = None,
+) -> None:
     """The seven days ending today (or --date): a row per day, with totals.
 
     Example:
@@ -175,10 +206,14 @@ def report_week(date: Annotated[str | None, typer.Option("--date", help="Last da
 
 
 @app.command("range")
-def report_range(from_: Annotated[str, typer.Option("--from", help="First day.")],
-                 to: Annotated[str, typer.Option("--to", help="Last day.")],
-                 fmt: FormatOpt = None, output: OutputOpt = None, force: ForceOpt = False,
-                 output_dir: OutputDirOpt = None) -> None:
+def report_range(
+    from_: Annotated[str, typer.Option("--from", help="First day.")],
+    to: Annotated[str, typer.Option("--to", help="Last day.")],
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    output_dir: OutputDirOpt = None,
+) -> None:
     """Any span of days: a row per day, with totals.
 
     Example:

@@ -6,24 +6,40 @@ import typer
 
 from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, emit, say, state
 
-app = typer.Typer(help="Requests for help: list, show, assign, start, resolve, cancel, reopen, note.",
-                          no_args_is_help=True)
+app = typer.Typer(
+    help="Requests for help: list, show, assign, start, resolve, cancel, reopen, note.", no_args_is_help=True
+)
 LIST_COLUMNS = ["id", "resident", "category", "status", "urgency", "due", "assignee", "overdue"]
 IdsArg = Annotated[list[str], typer.Argument(help="Request number(s).")]
 IdArg = Annotated[str, typer.Argument(help="Request number.")]
 
 
 def add_request(
-    residents: Annotated[list[str], typer.Argument(help="Resident(s): number, ID number, phone (a hotline call) or name.")],
-    category: Annotated[str, typer.Option("--category", "-c", help="gas-topup, groceries, medicine, medical-visit, trash, parcel, repair, enquiry, other (or the Chinese label).")],
+    residents: Annotated[
+        list[str], typer.Argument(help="Resident(s): number, ID number, phone (a hotline call) or name.")
+    ],
+    category: Annotated[
+        str,
+        typer.Option(
+            "--category",
+            "-c",
+            help="gas-topup, groceries, medicine, medical-visit, trash, parcel, repair, enquiry, other (or the Chinese label).",
+        ),
+    ],
     note: Annotated[str | None, typer.Option(help="What is needed.")] = None,
     urgency: Annotated[str, typer.Option(help="low, normal, high or urgent (urgent: due within 4 hours).")] = "normal",
-    due: Annotated[str | None, typer.Option(help="When it is due (2026-05-08 14:00, +4h); default from the category.")] = None,
+    due: Annotated[
+        str | None, typer.Option(help="When it is due (2026-05-08 14:00, +4h); default from the category.")
+    ] = None,
     every: Annotated[str | None, typer.Option(help="Repeat on a fixed schedule: 2d, daily, weekly.")] = None,
-    every_after: Annotated[str | None, typer.Option("--every-after", help="Repeat this long after each completion.")] = None,
+    every_after: Annotated[
+        str | None, typer.Option("--every-after", help="Repeat this long after each completion.")
+    ] = None,
     until: Annotated[str | None, typer.Option(help="Last day of the repetition (YYYY-MM-DD).")] = None,
     channel: Annotated[str | None, typer.Option(help="phone, hotline, visit, wechat or walk-in.")] = None,
-    assign: Annotated[str | None, typer.Option(help="Staff member to do it (default: the household's liaison).")] = None,
+    assign: Annotated[
+        str | None, typer.Option(help="Staff member to do it (default: the household's liaison).")
+    ] = None,
     at: Annotated[str | None, typer.Option(help="When the request was made, to backfill a paper log.")] = None,
     fmt: FormatOpt = None,
 ) -> None:
@@ -36,9 +52,21 @@ def add_request(
     from commcare import help_requests as hr
 
     def run(s, ctx):
-        made = hr.open_requests(s, ctx, residents, category, note=note, urgency=urgency, due=due,
-                                every=every, every_after=every_after, until=until, channel=channel,
-                                assign=assign, at=at)
+        made = hr.open_requests(
+            s,
+            ctx,
+            residents,
+            category,
+            note=note,
+            urgency=urgency,
+            due=due,
+            every=every,
+            every_after=every_after,
+            until=until,
+            channel=channel,
+            assign=assign,
+            at=at,
+        )
         return hr.request_rows(s, ctx, made)
 
     rows = state().write(run)
@@ -51,7 +79,10 @@ def add_request(
 
 @app.command("list")
 def request_list(
-    status: Annotated[str | None, typer.Option(help="open, assigned, in_progress, resolved, cancelled, active or all (default: active).")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="open, assigned, in_progress, resolved, cancelled, active or all (default: active)."),
+    ] = None,
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
     assignee: Annotated[str | None, typer.Option(help="Only this staff member's requests.")] = None,
     compound: Annotated[str | None, typer.Option(help="Only residents of this compound.")] = None,
@@ -70,9 +101,23 @@ def request_list(
     """
     from commcare import help_requests as hr
 
-    rows = state().read(lambda s, ctx: hr.request_rows(s, ctx, hr.list_requests(
-        s, ctx, status=status, category=category, assignee=assignee, compound=compound,
-        overdue=overdue, resident=resident, limit=limit)))
+    rows = state().read(
+        lambda s, ctx: hr.request_rows(
+            s,
+            ctx,
+            hr.list_requests(
+                s,
+                ctx,
+                status=status,
+                category=category,
+                assignee=assignee,
+                compound=compound,
+                overdue=overdue,
+                resident=resident,
+                limit=limit,
+            ),
+        )
+    )
     emit(rows, fmt, output, columns=None if fmt == "json" else LIST_COLUMNS, force=force)
 
 
@@ -106,8 +151,9 @@ def _transition(refs, action, note=None, staff=None, fmt=None) -> None:
 
 
 @app.command("assign")
-def request_assign(ref: IdArg, staff: Annotated[str, typer.Argument(help="Staff member (number or name).")],
-                   fmt: FormatOpt = None) -> None:
+def request_assign(
+    ref: IdArg, staff: Annotated[str, typer.Argument(help="Staff member (number or name).")], fmt: FormatOpt = None
+) -> None:
     """Give a request to a staff member.
 
     Example:
@@ -127,8 +173,9 @@ def request_start(ref: IdArg, fmt: FormatOpt = None) -> None:
 
 
 @app.command("resolve")
-def request_resolve(refs: IdsArg, note: Annotated[str | None, typer.Option(help="What was done.")] = None,
-                    fmt: FormatOpt = None) -> None:
+def request_resolve(
+    refs: IdsArg, note: Annotated[str | None, typer.Option(help="What was done.")] = None, fmt: FormatOpt = None
+) -> None:
     """Mark requests done, all or none; a recurring one opens its next occurrence.
 
     Example:
@@ -138,8 +185,9 @@ def request_resolve(refs: IdsArg, note: Annotated[str | None, typer.Option(help=
 
 
 @app.command("cancel")
-def request_cancel(ref: IdArg, reason: Annotated[str, typer.Option(help="Why it is cancelled.")],
-                   fmt: FormatOpt = None) -> None:
+def request_cancel(
+    ref: IdArg, reason: Annotated[str, typer.Option(help="Why it is cancelled.")], fmt: FormatOpt = None
+) -> None:
     """Cancel a request, with a reason.
 
     Example:

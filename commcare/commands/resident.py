@@ -13,13 +13,25 @@ RESIDENT_COLUMNS = ["id", "name", "sex", "born", "phone", "compound", "address",
 @app.command("add")
 def resident_add(
     name: Annotated[str, typer.Argument(help="Full name, as on the ID card.")],
-    phone: Annotated[str | None, typer.Option(help="Mobile (13912345678) or landline with area code (0371-67891234).")] = None,
-    id_number: Annotated[str | None, typer.Option("--id-number", help="18-character resident ID number (身份证号).")] = None,
+    phone: Annotated[
+        str | None, typer.Option(help="Mobile (13912345678) or landline with area code (0371-67891234).")
+    ] = None,
+    id_number: Annotated[
+        str | None, typer.Option("--id-number", help="18-character resident ID number (身份证号).")
+    ] = None,
     sex: Annotated[str | None, typer.Option(help="M/F or 男/女 (taken from the ID number when given).")] = None,
-    born: Annotated[str | None, typer.Option(help="Birth date YYYY-MM-DD (taken from the ID number when given).")] = None,
+    born: Annotated[
+        str | None, typer.Option(help="Birth date YYYY-MM-DD (taken from the ID number when given).")
+    ] = None,
     compound: Annotated[str | None, typer.Option(help="Compound (小区/院区).")] = None,
     address: Annotated[str | None, typer.Option(help="Building-unit-room (住址).")] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="Special group: elderly/老人, frail/体弱, sick/慢病, disabled/残疾, pregnant/孕妇, child/儿童, lives-alone/独居. Repeatable.")] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag",
+            help="Special group: elderly/老人, frail/体弱, sick/慢病, disabled/残疾, pregnant/孕妇, child/儿童, lives-alone/独居. Repeatable.",
+        ),
+    ] = None,
     liaison: Annotated[str | None, typer.Option(help="The household's liaison (staff number or name).")] = None,
     emergency_contact: Annotated[str | None, typer.Option("--emergency-contact", help='"NAME PHONE".')] = None,
     note_: Annotated[str | None, typer.Option("--note", help="A note.")] = None,
@@ -33,10 +45,27 @@ def resident_add(
     from commcare import register
 
     st = state()
-    row = st.write(lambda conn, ctx: register.row_of(conn, ctx, register.add_resident(
-        conn, ctx, name, phone=phone, id_number=id_number, sex=sex, born=born, compound=compound,
-        address=address, tags=tag or [], liaison=liaison, emergency_contact=emergency_contact,
-        note=note_)))
+    row = st.write(
+        lambda conn, ctx: register.row_of(
+            conn,
+            ctx,
+            register.add_resident(
+                conn,
+                ctx,
+                name,
+                phone=phone,
+                id_number=id_number,
+                sex=sex,
+                born=born,
+                compound=compound,
+                address=address,
+                tags=tag or [],
+                liaison=liaison,
+                emergency_contact=emergency_contact,
+                note=note_,
+            ),
+        )
+    )
     confirm(row, fmt, "resident.added", id=row["id"], name=row["name"])
 
 
@@ -45,7 +74,9 @@ def resident_list(
     tag: Annotated[str | None, typer.Option(help="Only this special group.")] = None,
     compound: Annotated[str | None, typer.Option(help="Only this compound.")] = None,
     liaison: Annotated[str | None, typer.Option(help="Only this liaison's households.")] = None,
-    search: Annotated[str | None, typer.Option(help="Name, pinyin or initials (zgl finds 张桂兰), or phone digits.")] = None,
+    search: Annotated[
+        str | None, typer.Option(help="Name, pinyin or initials (zgl finds 张桂兰), or phone digits.")
+    ] = None,
     archived: Annotated[bool, typer.Option("--archived", help="List archived residents instead.")] = False,
     unmask: UnmaskOpt = False,
     fmt: FormatOpt = None,
@@ -62,10 +93,21 @@ def resident_list(
     st = state()
     check_output(output, force)
     rows = (st.write if unmask else st.read)(
-        register.list_residents, tag=tag, compound=compound, liaison=liaison, search=search,
-        archived=archived, unmask=unmask)
-    emit(rows, fmt, output, columns=None if fmt == "json" else RESIDENT_COLUMNS + (["id_number"] if unmask else []),
-         force=force)
+        register.list_residents,
+        tag=tag,
+        compound=compound,
+        liaison=liaison,
+        search=search,
+        archived=archived,
+        unmask=unmask,
+    )
+    emit(
+        rows,
+        fmt,
+        output,
+        columns=None if fmt == "json" else RESIDENT_COLUMNS + (["id_number"] if unmask else []),
+        force=force,
+    )
 
 
 @app.command("show")
@@ -111,10 +153,30 @@ def resident_edit(
     """
     from commcare import register
 
-    row = state().write(lambda conn, ctx: register.row_of(conn, ctx, register.edit_resident(
-        conn, ctx, ref, compound=compound, address=address, liaison=liaison, add_tags=add_tag or [],
-        remove_tags=remove_tag or [], name=name, phone=phone, id_number=id_number, sex=sex, born=born,
-        tags=tag, emergency_contact=emergency_contact, note=note_)))
+    row = state().write(
+        lambda conn, ctx: register.row_of(
+            conn,
+            ctx,
+            register.edit_resident(
+                conn,
+                ctx,
+                ref,
+                compound=compound,
+                address=address,
+                liaison=liaison,
+                add_tags=add_tag or [],
+                remove_tags=remove_tag or [],
+                name=name,
+                phone=phone,
+                id_number=id_number,
+                sex=sex,
+                born=born,
+                tags=tag,
+                emergency_contact=emergency_contact,
+                note=note_,
+            ),
+        )
+    )
     confirm(row, fmt, "resident.edited", id=row["id"], name=row["name"])
 
 

@@ -25,14 +25,25 @@ app = typer.Typer()  # its commands join the resident group (cli.py)
 @app.command("import")
 def resident_import(
     file: Annotated[str, typer.Argument(help="A .csv (UTF-8 or GBK) or .xlsx roster.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row and say what would happen; write nothing.")] = False,
-    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the valid rows and report the others.")] = False,
-    map_: Annotated[list[str] | None, typer.Option(
-        "--map", help="HEADER=FIELD: read that column as FIELD (also building, unit, room, liaison_phone, "
-                      "or ignore); repeat it for several columns; columns mapped to tags, note or an "
-                      "address part are joined.")] = None,
-    no_groups: Annotated[bool, typer.Option(
-        "--no-groups", help="Import without special groups on purpose: nobody joins the daily round.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row and say what would happen; write nothing.")
+    ] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Import the valid rows and report the others.")
+    ] = False,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="HEADER=FIELD: read that column as FIELD (also building, unit, room, liaison_phone, "
+            "or ignore); repeat it for several columns; columns mapped to tags, note or an "
+            "address part are joined.",
+        ),
+    ] = None,
+    no_groups: Annotated[
+        bool,
+        typer.Option("--no-groups", help="Import without special groups on purpose: nobody joins the daily round."),
+    ] = False,
     fmt: FormatOpt = None,
 ) -> None:
     """Import a roster. Every row is checked first; if any is invalid nothing is imported and
@@ -106,7 +117,9 @@ def _tell_columns(heading) -> None:
 def resident_export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv, xlsx or json.")] = "csv",
     output: OutputOpt = None,
-    unmask: Annotated[bool, typer.Option("--unmask", help="Full phone and ID numbers (recorded in the audit trail).")] = False,
+    unmask: Annotated[
+        bool, typer.Option("--unmask", help="Full phone and ID numbers (recorded in the audit trail).")
+    ] = False,
     force: ForceOpt = False,
     tag: Annotated[str | None, typer.Option(help="Only this special group.")] = None,
     compound: Annotated[str | None, typer.Option(help="Only this compound.")] = None,
@@ -146,7 +159,9 @@ def resident_duplicates(fmt: FormatOpt = None) -> None:
 def resident_merge(
     keep: Annotated[str, typer.Argument(help="The resident to keep.")],
     other: Annotated[str, typer.Argument(help="The duplicate: its calls, requests and tags move to the first.")],
-    dismiss: Annotated[bool, typer.Option("--dismiss", help="They are two different people: stop listing the pair.")] = False,
+    dismiss: Annotated[
+        bool, typer.Option("--dismiss", help="They are two different people: stop listing the pair.")
+    ] = False,
 ) -> None:
     """Merge a duplicate into the resident to keep (or --dismiss the pair).
 

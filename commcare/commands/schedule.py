@@ -14,14 +14,22 @@ app = typer.Typer(help="Cron entries for the scheduled evening summary.", no_arg
 AtOpt = Annotated[str, typer.Option("--at", help="Time of day, HH:MM, in COMMCARE_TZ.")]
 ReportOpt = Annotated[str, typer.Option("--report", help="today or week.")]
 SchedFormatOpt = Annotated[str, typer.Option("--format", help="markdown, html, json or csv.")]
-DirOpt = Annotated[str | None, typer.Option("--dir", help="Where the dated files go (default: here).", show_default=False)]
+DirOpt = Annotated[
+    str | None, typer.Option("--dir", help="Where the dated files go (default: here).", show_default=False)
+]
 
 
 @app.command("install")
 def schedule_install(
-    at: AtOpt = "20:00", report: ReportOpt = "today", fmt: SchedFormatOpt = "markdown", directory: DirOpt = None,
+    at: AtOpt = "20:00",
+    report: ReportOpt = "today",
+    fmt: SchedFormatOpt = "markdown",
+    directory: DirOpt = None,
     notify: NotifyOpt = None,
-    print_: Annotated[bool, typer.Option("--print", help="Print the line for a system crontab (/etc/cron.d) instead of installing it.")] = False,
+    print_: Annotated[
+        bool,
+        typer.Option("--print", help="Print the line for a system crontab (/etc/cron.d) instead of installing it."),
+    ] = False,
 ) -> None:
     """Install (or replace) the one cron entry that writes the evening report to DIR/YYYY-MM-DD.md
     at --at in COMMCARE_TZ, with this database, config, zone, language and community pinned.
@@ -45,11 +53,23 @@ def schedule_install(
     from commcare.schedule import notify as notify_mod
 
     kept = {k: v for k, v in entry.items() if k not in ("command", "notify")}
-    history.append(history.path_for(settings.database), {
-        "kind": "install", "time": history.now(settings.tz).isoformat(), **kept,
-        "notify": [notify_mod.masked(u) for u in entry["notify"]]})
-    say("schedule.installed_at", at=entry["at"], timezone=entry["timezone"], dir=entry["dir"], cron=entry["cron"],
-        system=time.strftime("%Z"))
+    history.append(
+        history.path_for(settings.database),
+        {
+            "kind": "install",
+            "time": history.now(settings.tz).isoformat(),
+            **kept,
+            "notify": [notify_mod.masked(u) for u in entry["notify"]],
+        },
+    )
+    say(
+        "schedule.installed_at",
+        at=entry["at"],
+        timezone=entry["timezone"],
+        dir=entry["dir"],
+        cron=entry["cron"],
+        system=time.strftime("%Z"),
+    )
     if not cron.cron_running():
         note("schedule.cron_not_running")
 
@@ -91,8 +111,18 @@ def schedule_remove() -> None:
 
 @app.command("run")
 def schedule_run(
-    at: Annotated[str | None, typer.Option("--at", help="The HH:MM (COMMCARE_TZ) the entry is for: run only when it is that time, once.", show_default=False)] = None,
-    report: ReportOpt = "today", fmt: SchedFormatOpt = "markdown", directory: DirOpt = None, notify: NotifyOpt = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="The HH:MM (COMMCARE_TZ) the entry is for: run only when it is that time, once.",
+            show_default=False,
+        ),
+    ] = None,
+    report: ReportOpt = "today",
+    fmt: SchedFormatOpt = "markdown",
+    directory: DirOpt = None,
+    notify: NotifyOpt = None,
 ) -> None:
     """What the cron entry runs: write DIR/<report date>.<ext> (replacing it), deliver it, and
     record how it went beside the register (commcare schedule status), even when it fails.
@@ -108,8 +138,19 @@ def schedule_run(
         from commcare.errors import InvalidValue
 
         raise InvalidValue("value.bad_choice", field="report", value=report, choices="|".join(cron.REPORTS))
-    record: dict = {"kind": "run", "time": None, "at": None, "timezone": None, "report": report, "slot": None, "date": None,
-              "exit": 0, "file": None, "message": "", "delivery": []}
+    record: dict = {
+        "kind": "run",
+        "time": None,
+        "at": None,
+        "timezone": None,
+        "report": report,
+        "slot": None,
+        "date": None,
+        "exit": 0,
+        "file": None,
+        "message": "",
+        "delivery": [],
+    }
     try:
         _run_scheduled(st, record, at, report, fmt, directory or ".", notify or ())
     except BaseException as exc:
@@ -156,7 +197,9 @@ def _run_scheduled(st, record: dict, at: str | None, report: str, fmt: str, dire
     problems = failed_deliveries(record["delivery"])
     if problems:
         raise Refused("schedule.undelivered", file=record["file"], problems=problems)
-    record["message"] = t("schedule.ran", time=moment.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M"), file=record["file"])
+    record["message"] = t(
+        "schedule.ran", time=moment.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M"), file=record["file"]
+    )
     sys.stdout.write(record["message"] + "\n")
 
 
@@ -240,11 +283,19 @@ def _status_table(entry, runs, problem, moment, tz, fmt) -> None:
         return
     if entry is not None:
         sys.stdout.write(t("schedule.status_entry", at=entry["at"], timezone=entry["timezone"]) + "\n")
-    rows = [{"time": dt.datetime.fromisoformat(r["time"]).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-             "date": r.get("date") or "", "exit": r.get("exit"), "file": r.get("file") or "",
-             "delivery": " ".join(f"{t('notify.kind.' + d['kind'])}{'✓' if d['ok'] else '✗'}{d['tries']}"
-                                  for d in r.get("delivery", [])),
-             "message": r.get("message", "")} for r in runs]
+    rows = [
+        {
+            "time": dt.datetime.fromisoformat(r["time"]).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+            "date": r.get("date") or "",
+            "exit": r.get("exit"),
+            "file": r.get("file") or "",
+            "delivery": " ".join(
+                f"{t('notify.kind.' + d['kind'])}{'✓' if d['ok'] else '✗'}{d['tries']}" for d in r.get("delivery", [])
+            ),
+            "message": r.get("message", ""),
+        }
+        for r in runs
+    ]
     if rows:
         emit(rows, fmt, columns=["time", "date", "exit", "file", "delivery", "message"])
     if problem:

@@ -63,5 +63,7 @@ def staff_edit(
     """
     from commcare import register
 
-    row = state().write(lambda conn, ctx: register.staff_row(register.edit_staff(conn, ctx, ref, name, phone, role, active)))
+    row = state().write(
+        lambda conn, ctx: register.staff_row(register.edit_staff(conn, ctx, ref, name, phone, role, active))
+    )
     say("staff.edited", id=row["id"], name=row["name"])

@@ -42,6 +42,7 @@ HOUSE_SIZES = ((1, 26), (2, 36), (3, 24), (4, 14))
 
 # --- the target database --------------------------------------------------------------------
 
+
 def check_target(s, ctx=None) -> str:
     """Says "empty", or "demo" for a database the demo made; refuses one with real residents."""
     if s.scalar(select(residents.c.id).limit(1)) is None:
@@ -75,8 +76,7 @@ def prepare(database: str) -> None:
 
 def clear(s) -> None:
     """Empty a database that ``check_target`` found to be a demo."""
-    for table in (request_events, calls, donation_items, donations, health_reports, directory,
-                  resident_tags, audit):
+    for table in (request_events, calls, donation_items, donations, health_reports, directory, resident_tags, audit):
         s.execute(delete(table))
     s.execute(update(requests).values(previous_id=None))
     for table in (requests, residents, households, staff):
@@ -92,6 +92,7 @@ def generate(s, ctx, residents=300, requests=600, days=14, seed=1, progress=None
 
 
 # --- the generator --------------------------------------------------------------------------
+
 
 class Generator:
     def __init__(self, s, ctx, residents, requests, days, seed, progress=None):
@@ -117,8 +118,15 @@ class Generator:
         self.make_residents()
         make_activity(self)
         self.fix_sequences()
-        trail.record(self.s, self.ctx, MARK, "community", self.cid, [],
-                     detail=f"residents={self.n_res} requests={self.n_req} days={self.days} seed")
+        trail.record(
+            self.s,
+            self.ctx,
+            MARK,
+            "community",
+            self.cid,
+            [],
+            detail=f"residents={self.n_res} requests={self.n_req} days={self.days} seed",
+        )
         return self.counts
 
     # -- time ------------------------------------------------------------------------------
@@ -165,10 +173,24 @@ class Generator:
             return
         from sqlalchemy import text
 
-        for table in ("staff", "households", "residents", "requests", "request_events", "calls",
-                      "health_reports", "donations", "donation_items", "directory"):
-            self.s.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"))
+        for table in (
+            "staff",
+            "households",
+            "residents",
+            "requests",
+            "request_events",
+            "calls",
+            "health_reports",
+            "donations",
+            "donation_items",
+            "directory",
+        ):
+            self.s.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+                )
+            )
 
     # -- names and numbers -----------------------------------------------------------------
     def given(self, age: int, sex: str) -> str:
@@ -213,9 +235,17 @@ class Generator:
         rows = []
         for i, role in enumerate(plan):
             sex = self.rng.choice("MF")
-            rows.append({"id": first + i, "community_id": self.cid, "role": role, "active": True,
-                         "name": self.rng.choice(self.spec["surnames"]) + self.given(35, sex),
-                         "phone": self.mobile(), "created_at": since})
+            rows.append(
+                {
+                    "id": first + i,
+                    "community_id": self.cid,
+                    "role": role,
+                    "active": True,
+                    "name": self.rng.choice(self.spec["surnames"]) + self.given(35, sex),
+                    "phone": self.mobile(),
+                    "created_at": since,
+                }
+            )
         self.bulk(staff, rows)
         self.staff_names = {r["id"]: r["name"] for r in rows}
         self.liaisons = [r["id"] for r in rows if r["role"] == roles["liaison"]]
@@ -246,8 +276,16 @@ class Generator:
                 per_building, rest = units * floors * 2, n % (units * floors * 2)
                 address = f"{n // per_building + 1}号楼{rest // (floors * 2) + 1}单元{rest % (floors * 2) // 2 + 1}0{rest % 2 + 1}"
                 i = len(rows)
-                rows.append({"id": first + i, "community_id": self.cid, "compound": name, "address": address,
-                             "liaison_id": self.liaisons[i * n_l // len(self.house_sizes)], "created_at": since})
+                rows.append(
+                    {
+                        "id": first + i,
+                        "community_id": self.cid,
+                        "compound": name,
+                        "address": address,
+                        "liaison_id": self.liaisons[i * n_l // len(self.house_sizes)],
+                        "created_at": since,
+                    }
+                )
         self.bulk(households, rows, "households", len(rows))
         self.house_ids = [r["id"] for r in rows]
         self.house_liaison = {r["id"]: r["liaison_id"] for r in rows}
@@ -269,8 +307,9 @@ class Generator:
             for hid, size in zip(self.house_ids, self.house_sizes):
                 self.house_first.append(rid)
                 for person in household_members(self, size, used):
-                    person.update(id=rid, community_id=self.cid, household_id=hid, created_at=since,
-                                  updated_at=since, version=1)
+                    person.update(
+                        id=rid, community_id=self.cid, household_id=hid, created_at=since, updated_at=since, version=1
+                    )
                     self._classify(rid, hid, person.pop("tags"), tags)
                     yield person
                     rid += 1
@@ -292,4 +331,3 @@ class Generator:
             self.series_candidates["dialysis"].append(rid)
         if "lives-alone" in person_tags:
             self.series_candidates["alone"].append(rid)
-

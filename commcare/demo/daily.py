@@ -32,8 +32,16 @@ def _day_calls(g, day: dt.date):
         if rng.random() >= reach:
             continue
         staff = g.resident_liaison[rid]
-        row = {"community_id": g.cid, "resident_id": rid, "staff_id": staff, "actor": g.staff_names[staff],
-               "at": g.when(day, 8 + rng.random() * 10), "outcome": "ok", "note": None, "request_id": None}
+        row = {
+            "community_id": g.cid,
+            "resident_id": rid,
+            "staff_id": staff,
+            "actor": g.staff_names[staff],
+            "at": g.when(day, 8 + rng.random() * 10),
+            "outcome": "ok",
+            "note": None,
+            "request_id": None,
+        }
         r = rng.random()
         if r < 0.86:
             yield row
@@ -58,8 +66,15 @@ def make_health(g) -> None:
                 if (day == g.today and hour > 12 and at < g.work_start) or rng.random() >= kept:
                     continue
                 temp = round(rng.gauss(36.5, 0.2) if rng.random() > 0.01 else rng.uniform(37.3, 38.2), 1)
-                rows.append({"staff_id": sid, "at": at, "temperature": temp,
-                             "test": "negative" if rng.random() < 0.9 else None, "actor": name})
+                rows.append(
+                    {
+                        "staff_id": sid,
+                        "at": at,
+                        "temperature": temp,
+                        "test": "negative" if rng.random() < 0.9 else None,
+                        "actor": name,
+                    }
+                )
     rows = [r for r in rows if r["at"] <= g.now]
     g.counts["health_reports"] = g.bulk(health_reports, rows, "health", len(rows))
 
@@ -70,12 +85,26 @@ def make_donations(g) -> None:
     secretary = next(iter(g.staff_names.values()))
     for day in g.past_days(30):
         for _ in range(rng.choice((0, 1, 1, 2, 3))):
-            made.append({"id": next_id, "community_id": g.cid, "donor": rng.choice(g.spec["donors"]),
-                              "at": g.when(day, 9 + rng.random() * 8), "note": None, "actor": secretary,
-                              "recipients": "staff" if rng.random() < 0.25 else "residents"})
+            made.append(
+                {
+                    "id": next_id,
+                    "community_id": g.cid,
+                    "donor": rng.choice(g.spec["donors"]),
+                    "at": g.when(day, 9 + rng.random() * 8),
+                    "note": None,
+                    "actor": secretary,
+                    "recipients": "staff" if rng.random() < 0.25 else "residents",
+                }
+            )
             for name, unit in rng.sample(g.spec["supplies"], rng.randint(1, 3)):
-                items.append({"donation_id": next_id, "name": name, "unit": unit,
-                              "quantity": rng.choice((10, 20, 50, 100, 200, 500))})
+                items.append(
+                    {
+                        "donation_id": next_id,
+                        "name": name,
+                        "unit": unit,
+                        "quantity": rng.choice((10, 20, 50, 100, 200, 500)),
+                    }
+                )
             next_id += 1
     g.counts["donations"] = g.bulk(donations, made)
     g.bulk(donation_items, items)
@@ -85,7 +114,17 @@ def make_directory(g) -> None:
     rows = []
     for name, kind, local, hours, address in g.spec["directory"]:
         full, initials = identity.pinyin_keys(name)
-        rows.append({"community_id": g.cid, "name": name, "name_pinyin": full, "name_initials": initials,
-                     "phone": identity.normalize_phone(f"{g.spec['area_code']}{local}"), "kind": kind,
-                     "hours": hours, "address": address, "created_at": g.now - dt.timedelta(days=g.days + 30)})
+        rows.append(
+            {
+                "community_id": g.cid,
+                "name": name,
+                "name_pinyin": full,
+                "name_initials": initials,
+                "phone": identity.normalize_phone(f"{g.spec['area_code']}{local}"),
+                "kind": kind,
+                "hours": hours,
+                "address": address,
+                "created_at": g.now - dt.timedelta(days=g.days + 30),
+            }
+        )
     g.bulk(directory, rows)

@@ -16,13 +16,23 @@ from commcare import identity
 from commcare.storage.tables import request_events, requests
 
 H = dt.timedelta(hours=1)
-CATEGORY_WEIGHTS = {"gas-topup": 5, "groceries": 9, "medicine": 7, "medical-visit": 2, "trash": 3,
-                    "parcel": 3, "repair": 1, "enquiry": 2, "other": 1}
+CATEGORY_WEIGHTS = {
+    "gas-topup": 5,
+    "groceries": 9,
+    "medicine": 7,
+    "medical-visit": 2,
+    "trash": 3,
+    "parcel": 3,
+    "repair": 1,
+    "enquiry": 2,
+    "other": 1,
+}
 URGENCIES = (("low", 2), ("normal", 15), ("high", 3), ("urgent", 1))
 EVENT_DAYS = 2  # requests opened this recently get a full timeline
 
 
 # --- people -----------------------------------------------------------------------------------
+
 
 def household_members(g, size: int, used: set) -> list[dict]:
     """The people of one household: who lives alone, the couples, the families with children."""
@@ -58,9 +68,19 @@ def _person(g, i: int, age: int, size: int, surname: str, used: set) -> dict:
     phone = None if age < 16 else g.landline() if age >= 65 and rng.random() < 0.2 else g.mobile()
     full, initials = g.keys(name)
     contact = surname + g.given(40, rng.choice("MF")) if tags and age >= 18 else None
-    return {"name": name, "name_pinyin": full, "name_initials": initials, "sex": sex, "born": born,
-            "id_number": g.id_number(born, sex, used), "phone": phone, "tags": tags,
-            "emergency_name": contact, "emergency_phone": g.mobile() if contact else None, "note": None}
+    return {
+        "name": name,
+        "name_pinyin": full,
+        "name_initials": initials,
+        "sex": sex,
+        "born": born,
+        "id_number": g.id_number(born, sex, used),
+        "phone": phone,
+        "tags": tags,
+        "emergency_name": contact,
+        "emergency_phone": g.mobile() if contact else None,
+        "note": None,
+    }
 
 
 def _tags(rng, age: int, sex: str, size: int) -> list[str]:
@@ -98,6 +118,7 @@ def make_activity(g) -> None:
 
 
 # --- requests ---------------------------------------------------------------------------------
+
 
 def make_requests(g) -> None:
     extras = _rhythms(g)
@@ -152,12 +173,27 @@ class _RequestWriter:
 
 def _base(g, rid: int, category: str, opened: dt.datetime, due: dt.datetime, urgency="normal", note=None) -> dict:
     staff = g.resident_liaison.get(rid) if g.rng.random() < 0.92 else None
-    return {"community_id": g.cid, "resident_id": rid, "category": category, "urgency": urgency,
-            "note": note or g.rng.choice(g.spec["notes"][category]), "status": "open",
-            "channel": g.rng.choice(("phone", "phone", "hotline", "visit", "wechat", "walk-in")),
-            "assignee_id": staff, "due_at": due, "opened_at": opened, "resolved_at": None, "closed_at": None,
-            "cancel_reason": None, "repeat_kind": None, "repeat_interval": None, "repeat_until": None,
-            "previous_id": None, "opened_by": g.staff_names.get(staff, g.ctx.operator), "version": 1}
+    return {
+        "community_id": g.cid,
+        "resident_id": rid,
+        "category": category,
+        "urgency": urgency,
+        "note": note or g.rng.choice(g.spec["notes"][category]),
+        "status": "open",
+        "channel": g.rng.choice(("phone", "phone", "hotline", "visit", "wechat", "walk-in")),
+        "assignee_id": staff,
+        "due_at": due,
+        "opened_at": opened,
+        "resolved_at": None,
+        "closed_at": None,
+        "cancel_reason": None,
+        "repeat_kind": None,
+        "repeat_interval": None,
+        "repeat_until": None,
+        "previous_id": None,
+        "opened_by": g.staff_names.get(staff, g.ctx.operator),
+        "version": 1,
+    }
 
 
 def _random_request(g, day: dt.date) -> dict:
@@ -193,8 +229,14 @@ def _timeline(g, row: dict) -> list[dict]:
     """The request's events, as help_requests would have written them."""
     actor = row["opened_by"]
     ev = lambda kind, at, frm, to, note=None: {
-        "request_id": row["id"], "at": at, "actor": actor, "kind": kind, "from_status": frm,
-        "to_status": to, "note": note}
+        "request_id": row["id"],
+        "at": at,
+        "actor": actor,
+        "kind": kind,
+        "from_status": frm,
+        "to_status": to,
+        "note": note,
+    }
     opened = row["opened_at"]
     events = [ev("opened", opened, None, "open", row["note"])]
     if row["assignee_id"]:
@@ -218,13 +260,22 @@ def _rhythms(g) -> list[dict]:
         return []
     spec, cands = g.spec["recurring"], g.series_candidates
     rows: list[dict] = []
-    plans: list[tuple] = [(cands["chemo"][:max(1, g.n_res // 20_000)], "medical-visit", spec["chemo"], "every", "2d", 9.0)]
+    plans: list[tuple] = [
+        (cands["chemo"][: max(1, g.n_res // 20_000)], "medical-visit", spec["chemo"], "every", "2d", 9.0)
+    ]
     plans.append(("batch", None, None, None, None, None))
-    plans.append((cands["dialysis"][:max(1, g.n_res // 10_000)], "medical-visit", spec["dialysis"], "every", "2d", 7.5))
-    plans.append((cands["alone"][:max(1, g.n_res // 2_000)], "groceries", spec["weekly_groceries"], "every_after", "1w", 10.0))
+    plans.append(
+        (cands["dialysis"][: max(1, g.n_res // 10_000)], "medical-visit", spec["dialysis"], "every", "2d", 7.5)
+    )
+    plans.append(
+        (cands["alone"][: max(1, g.n_res // 2_000)], "groceries", spec["weekly_groceries"], "every_after", "1w", 10.0)
+    )
     for who, category, note, kind, interval, hour in plans:
-        made = _batches(g) if who == "batch" else [
-            r for rid in who for r in _series(g, rid, category, note, kind, interval, hour)]
+        made = (
+            _batches(g)
+            if who == "batch"
+            else [r for rid in who for r in _series(g, rid, category, note, kind, interval, hour)]
+        )
         if len(rows) + len(made) > g.n_req // 5:
             break
         rows += made
@@ -260,7 +311,7 @@ def _batches(g) -> list[dict]:
         opened = g.when(day, 9.5)
         staff = g.rng.choice(g.liaisons)
         done = opened + H * g.rng.uniform(3, 8)
-        for rid in g.house_first[start:start + 26]:
+        for rid in g.house_first[start : start + 26]:
             row = _base(g, rid, "gas-topup", opened, opened + 24 * H, "normal", g.spec["recurring"]["gas_batch"])
             row.update(assignee_id=staff, opened_by=g.staff_names[staff], channel="walk-in", _timeline=True)
             if done <= g.now:

@@ -70,8 +70,13 @@ def to_json(data) -> str:
 
 # Two-space indent and a final newline; keys that are not strings turned into strings, as json
 # does; datetimes and subclasses of str and int handed to ``default=str``, as json does.
-_ORJSON = (orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
-           | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS)
+_ORJSON = (
+    orjson.OPT_INDENT_2
+    | orjson.OPT_APPEND_NEWLINE
+    | orjson.OPT_NON_STR_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 
 
 def to_csv(rows: list[dict] | dict, columns: list[str] | None = None) -> str:
@@ -85,8 +90,9 @@ def to_csv(rows: list[dict] | dict, columns: list[str] | None = None) -> str:
     return out.getvalue()
 
 
-def to_markdown(rows: list[dict] | dict, columns: list[str] | None = None,
-                headers: dict | None = None, title: str | None = None) -> str:
+def to_markdown(
+    rows: list[dict] | dict, columns: list[str] | None = None, headers: dict | None = None, title: str | None = None
+) -> str:
     rows = _as_rows(rows)
     columns = columns or _columns(rows)
     esc = markdown_text
@@ -97,13 +103,16 @@ def to_markdown(rows: list[dict] | dict, columns: list[str] | None = None,
     return "\n".join(lines) + "\n"
 
 
-def to_html(rows: list[dict] | dict, columns: list[str] | None = None,
-            headers: dict | None = None, title: str | None = None) -> str:
+def to_html(
+    rows: list[dict] | dict, columns: list[str] | None = None, headers: dict | None = None, title: str | None = None
+) -> str:
     rows = _as_rows(rows)
-    return (f"<!doctype html><meta charset='utf-8'><title>{html_text(title or '')}</title>"
-            "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
-            "td,th{border:1px solid #999;padding:2px 6px}</style>"
-            f"<h2>{html_text(title or '')}</h2>{html_table(rows, columns or _columns(rows), headers)}\n")
+    return (
+        f"<!doctype html><meta charset='utf-8'><title>{html_text(title or '')}</title>"
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+        "td,th{border:1px solid #999;padding:2px 6px}</style>"
+        f"<h2>{html_text(title or '')}</h2>{html_table(rows, columns or _columns(rows), headers)}\n"
+    )
 
 
 def html_table(rows: list[dict], columns: list[str], headers: dict | None = None) -> str:
@@ -113,9 +122,14 @@ def html_table(rows: list[dict], columns: list[str], headers: dict | None = None
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def to_table(rows: list[dict] | dict, columns: list[str] | None = None,
-             headers: dict | None = None, title: str | None = None, color: bool = False,
-             width: int | None = None) -> str:
+def to_table(
+    rows: list[dict] | dict,
+    columns: list[str] | None = None,
+    headers: dict | None = None,
+    title: str | None = None,
+    color: bool = False,
+    width: int | None = None,
+) -> str:
     from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Table
@@ -124,9 +138,13 @@ def to_table(rows: list[dict] | dict, columns: list[str] | None = None,
     # Every cell a Text: stored text is shown as it is, never read as Rich markup ("[/bold]"
     # in a note was an internal error; "[link=…]" a hyperlink), control characters escaped.
     shown = lambda value: Text(printable(cell(value), "\n\t"))
-    table = Table(title=shown(title) if title else None, show_lines=False,
-                  header_style="bold" if color else None, box=None,
-                  min_width=cell_len(title) + 2 if title else None)
+    table = Table(
+        title=shown(title) if title else None,
+        show_lines=False,
+        header_style="bold" if color else None,
+        box=None,
+        min_width=cell_len(title) + 2 if title else None,
+    )
     if isinstance(rows, dict):
         table.add_column("")
         table.add_column("")
@@ -139,8 +157,15 @@ def to_table(rows: list[dict] | dict, columns: list[str] | None = None,
         for row in rows:
             table.add_row(*(shown(row.get(c)) for c in columns))
     buf = io.StringIO()
-    console = Console(file=buf, force_terminal=color, no_color=not color, width=width or 200,
-                      color_system="standard" if color else None, highlight=False, emoji=False)
+    console = Console(
+        file=buf,
+        force_terminal=color,
+        no_color=not color,
+        width=width or 200,
+        color_system="standard" if color else None,
+        highlight=False,
+        emoji=False,
+    )
     console.print(table)
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
@@ -167,4 +192,3 @@ def render(data, fmt: str, columns=None, headers=None, title=None, color=False, 
     if fmt == "html":
         return to_html(data, columns, headers, title)
     return to_table(data, columns, headers, title, color, width)
-

@@ -23,24 +23,40 @@ def sections(data: dict) -> list[tuple[str, list[dict], list[str]]]:
     """The day report as (title, rows, columns) sections, shared by every text format."""
     r, c, h, d = data["requests"], data["calls"], data["staff_health"], data["donations"]
     summary = [
-        {"measure": t("report.opened"), "count": r["opened"]}, {"measure": t("report.resolved"), "count": r["resolved"]},
-        {"measure": t("report.open"), "count": r["open"]}, {"measure": t("report.overdue"), "count": r["overdue"]},
-        {"measure": t("report.calls_due"), "count": c["due"]}, {"measure": t("report.calls_made"), "count": c["made"]},
+        {"measure": t("report.opened"), "count": r["opened"]},
+        {"measure": t("report.resolved"), "count": r["resolved"]},
+        {"measure": t("report.open"), "count": r["open"]},
+        {"measure": t("report.overdue"), "count": r["overdue"]},
+        {"measure": t("report.calls_due"), "count": c["due"]},
+        {"measure": t("report.calls_made"), "count": c["made"]},
         {"measure": t("report.calls_missed"), "count": len(c["missed"])},
         {"measure": t("report.health_due"), "count": h["due"]},
         {"measure": t("report.health_missing"), "count": len(h["missing"])},
         {"measure": t("report.donations_received"), "count": d["received"]},
     ]
-    by_cat = [{"category": category_label(x["category"]), "opened": x["opened"], "resolved": x["resolved"],
-               "open": x["open"]} for x in r["by_category"]]
-    overdue = [{**x, "category": category_label(x["category"]), "due": _short(x["due"]),
-                "urgency": t(f"urgency.{x['urgency']}")} for x in r["overdue_items"]]
+    by_cat = [
+        {"category": category_label(x["category"]), "opened": x["opened"], "resolved": x["resolved"], "open": x["open"]}
+        for x in r["by_category"]
+    ]
+    overdue = [
+        {
+            **x,
+            "category": category_label(x["category"]),
+            "due": _short(x["due"]),
+            "urgency": t(f"urgency.{x['urgency']}"),
+        }
+        for x in r["overdue_items"]
+    ]
     return [
         (t("report.summary"), summary, ["measure", "count"]),
         (t("report.by_category"), by_cat, ["category", "opened", "resolved", "open"]),
         (t("report.overdue_items"), overdue, ["id", "resident", "category", "due", "urgency"]),
         (t("report.missed"), c["missed"], ["resident", "liaison"]),
-        (t("report.liaisons"), data["liaisons"], ["staff", "residents", "calls_made", "calls_missing", "open_requests"]),
+        (
+            t("report.liaisons"),
+            data["liaisons"],
+            ["staff", "residents", "calls_made", "calls_missing", "open_requests"],
+        ),
         (t("report.health_missing"), [{"staff": n} for n in h["missing"]], ["staff"]),
         (t("report.donations"), d["items"], ["name", "quantity", "unit"]),
     ]
@@ -93,26 +109,40 @@ def to_csv(data: dict) -> str:
         for key in ("opened", "resolved", "open"):
             rows.append({"section": "requests.by_category", "key": f"{x['category']}.{key}", "value": x[key]})
     for x in r["overdue_items"]:
-        rows.append({"section": "requests.overdue_items", "key": str(x["id"]), "value": f"{x['resident']} {x['category']} {x['due']}"})
-    rows += [{"section": "calls", "key": "due", "value": data["calls"]["due"]},
-             {"section": "calls", "key": "made", "value": data["calls"]["made"]}]
-    rows += [{"section": "calls.missed", "key": m["resident"], "value": m["liaison"] or ""} for m in data["calls"]["missed"]]
+        rows.append(
+            {
+                "section": "requests.overdue_items",
+                "key": str(x["id"]),
+                "value": f"{x['resident']} {x['category']} {x['due']}",
+            }
+        )
+    rows += [
+        {"section": "calls", "key": "due", "value": data["calls"]["due"]},
+        {"section": "calls", "key": "made", "value": data["calls"]["made"]},
+    ]
+    rows += [
+        {"section": "calls.missed", "key": m["resident"], "value": m["liaison"] or ""} for m in data["calls"]["missed"]
+    ]
     for x in data["liaisons"]:
         for key in ("residents", "calls_made", "calls_missing", "open_requests"):
             rows.append({"section": "liaisons", "key": f"{x['staff']}.{key}", "value": x[key]})
     rows.append({"section": "staff_health", "key": "due", "value": data["staff_health"]["due"]})
     rows += [{"section": "staff_health.missing", "key": n, "value": 1} for n in data["staff_health"]["missing"]]
     rows.append({"section": "donations", "key": "received", "value": data["donations"]["received"]})
-    rows += [{"section": "donations.items", "key": f"{i['name']} ({i['unit']})", "value": i["quantity"]}
-             for i in data["donations"]["items"]]
+    rows += [
+        {"section": "donations.items", "key": f"{i['name']} ({i['unit']})", "value": i["quantity"]}
+        for i in data["donations"]["items"]
+    ]
     return formats.to_csv(rows, ["section", "key", "value"])
 
 
-CSS = ("body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:1.5em;color:#222}"
-       "h1{font-size:1.4em}h2{font-size:1.1em;border-bottom:1px solid #ccc;margin-top:1.4em}"
-       "table{border-collapse:collapse;margin:.4em 0}td,th{border:1px solid #bbb;padding:2px 8px;text-align:left}"
-       "th{background:#f0f0f0}.none{color:#777}svg text{font-size:12px}"
-       "@page{size:A4;margin:15mm}@media print{body{margin:0}}")
+CSS = (
+    "body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:1.5em;color:#222}"
+    "h1{font-size:1.4em}h2{font-size:1.1em;border-bottom:1px solid #ccc;margin-top:1.4em}"
+    "table{border-collapse:collapse;margin:.4em 0}td,th{border:1px solid #bbb;padding:2px 8px;text-align:left}"
+    "th{background:#f0f0f0}.none{color:#777}svg text{font-size:12px}"
+    "@page{size:A4;margin:15mm}@media print{body{margin:0}}"
+)
 
 
 def bars(pairs: Sequence[tuple[str, float, float]], width: int = 520) -> str:
@@ -125,17 +155,24 @@ def bars(pairs: Sequence[tuple[str, float, float]], width: int = 520) -> str:
     for i, (label, value, whole) in enumerate(pairs):
         y = i * row_h
         if whole:
-            body.append(f"<rect x='{label_w}' y='{y + 3}' width='{(width - label_w - 60) * whole / top:.1f}' height='14' fill='#ddd'/>")
-        body.append(f"<rect x='{label_w}' y='{y + 3}' width='{(width - label_w - 60) * value / top:.1f}' height='14' fill='#3b7dd8'/>")
+            body.append(
+                f"<rect x='{label_w}' y='{y + 3}' width='{(width - label_w - 60) * whole / top:.1f}' height='14' fill='#ddd'/>"
+            )
+        body.append(
+            f"<rect x='{label_w}' y='{y + 3}' width='{(width - label_w - 60) * value / top:.1f}' height='14' fill='#3b7dd8'/>"
+        )
         text = f"{value:g}" + (f" / {whole:g}" if whole else "")
-        body.append(f"<text x='0' y='{y + 15}'>{escape(label)}</text>"
-                    f"<text x='{width - 55}' y='{y + 15}'>{text}</text>")
-    return f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{len(pairs) * row_h}'>{''.join(body)}</svg>"
+        body.append(f"<text x='0' y='{y + 15}'>{escape(label)}</text><text x='{width - 55}' y='{y + 15}'>{text}</text>")
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{len(pairs) * row_h}'>{''.join(body)}</svg>"
+    )
 
 
 def to_html(data: dict) -> str:
-    parts = [f"<!doctype html><html lang='{get_lang()}'><meta charset='utf-8'><title>{escape(title(data))}</title>",
-             f"<style>{CSS}</style><h1>{escape(title(data))}</h1>"]
+    parts = [
+        f"<!doctype html><html lang='{get_lang()}'><meta charset='utf-8'><title>{escape(title(data))}</title>",
+        f"<style>{CSS}</style><h1>{escape(title(data))}</h1>",
+    ]
     # what is still to do, per category (opened + open would count a request opened today and
     # still open twice)
     cats = [(category_label(x["category"]), x["open"], 0) for x in data["requests"]["by_category"] if x["open"]]
@@ -170,9 +207,12 @@ def render_range(data: dict, fmt: str, color=False, width=None) -> str:
         return f"# {formats.markdown_text(heading)}\n\n" + formats.to_markdown(data["days"], cols, headers(cols))
     if fmt == "html":
         trend = [(d["date"][5:], d["calls_made"], d["calls_due"]) for d in data["days"]]
-        return (f"<!doctype html><meta charset='utf-8'><title>{escape(heading)}</title><style>{CSS}</style>"
-                f"<h1>{escape(heading)}</h1><h2>{escape(t('report.chart_trend'))}</h2>{bars(trend)}"
-                + formats.html_table(data["days"], cols, headers(cols)) + "\n")
+        return (
+            f"<!doctype html><meta charset='utf-8'><title>{escape(heading)}</title><style>{CSS}</style>"
+            f"<h1>{escape(heading)}</h1><h2>{escape(t('report.chart_trend'))}</h2>{bars(trend)}"
+            + formats.html_table(data["days"], cols, headers(cols))
+            + "\n"
+        )
     return formats.to_table(data["days"], cols, headers(cols), heading, color, width or 100)
 
 

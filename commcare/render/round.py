@@ -54,12 +54,20 @@ def _due_cells(r: dict, t) -> list[str]:
     if r["unreached_flag"]:
         alerts.append(t("call.alert_unreached", days=r["days_unreached"]))
     place = " ".join(p for p in (r["compound"], r["address"]) if p)
-    return [f"#{r['id']}", _clean(r["resident"]), r["phone"] or "-", _clean(place), str(r["calls_today"]),
-            _clean("; ".join(alerts))]
+    return [
+        f"#{r['id']}",
+        _clean(r["resident"]),
+        r["phone"] or "-",
+        _clean(place),
+        str(r["calls_today"]),
+        _clean("; ".join(alerts)),
+    ]
 
 
-WIDE = ("[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf"
-        "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]")
+WIDE = (
+    "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf"
+    "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]"
+)
 
 
 def display_width(text: str) -> int:

@@ -28,8 +28,18 @@ if TYPE_CHECKING:
 CHUNK = 10_000  # rows per step of the progress bar, and per executemany
 FIRST_CHUNK = 1_000
 MEMO_LIMIT = 20_000  # checked values kept per column, to check a value that recurs only once
-RESIDENT_COLUMNS = ("name", "name_pinyin", "name_initials", "sex", "born", "id_number", "phone",
-                    "emergency_name", "emergency_phone", "note")
+RESIDENT_COLUMNS = (
+    "name",
+    "name_pinyin",
+    "name_initials",
+    "sex",
+    "born",
+    "id_number",
+    "phone",
+    "emergency_name",
+    "emergency_phone",
+    "note",
+)
 
 
 class Checked:
@@ -118,13 +128,17 @@ class Chunks:
     ``heading()`` waits for the file to be read and its header understood: a file that cannot
     be read or has no name column is refused there (call it before opening the database)."""
 
-    def __init__(self, path: str, ctx, overrides: dict | None = None, background: bool = False,
-                 size: int | None = None) -> None:
+    def __init__(
+        self, path: str, ctx, overrides: dict | None = None, background: bool = False, size: int | None = None
+    ) -> None:
         from commcare.roster import forked_producer
 
         self.progress = None
-        self._start = lambda: (forked_producer.produce(read_and_check, path, ctx, overrides, size) if background
-                               else read_and_check(path, ctx, overrides, size))
+        self._start = lambda: (
+            forked_producer.produce(read_and_check, path, ctx, overrides, size)
+            if background
+            else read_and_check(path, ctx, overrides, size)
+        )
         self._source: Generator | forked_producer.Produced | None = self._start()
         self._heading: Heading | None = None
         self._walked = False
@@ -188,8 +202,9 @@ def _raw_columns(rows: list[list[str]], first: int, mapping: dict[int, str]) -> 
     raw: dict[str, list[str]] = {}
     for i, field in mapping.items():
         cells = _cells(rows, i)
-        raw[field] = cells if field not in raw else [JOINED[field].join(filter(None, pair))
-                                                     for pair in zip(raw[field], cells)]
+        raw[field] = (
+            cells if field not in raw else [JOINED[field].join(filter(None, pair)) for pair in zip(raw[field], cells)]
+        )
     if not raw.keys().isdisjoint(ADDRESS_PARTS):
         parts = {f: raw.pop(f) for f in ("address",) + ADDRESS_PARTS if f in raw}
         raw["address"] = join_address(parts, len(rows))
@@ -226,6 +241,7 @@ def _cleaners(ctx) -> dict:
     """field -> function of one non-empty cell: ``identity.clean_resident_fields`` for a
     resident's own fields, and the household's compound, address and liaison name. (Names
     are checked as a column: ``_clean_names``.)"""
+
     def resident_field(field):
         return lambda value: identity.clean_resident_fields(ctx, **{field: value})
 
@@ -366,13 +382,19 @@ def _append_rows(out: Checked, numbers: list[int], clean: dict, bad: dict) -> No
     born, sex = identity.born_and_sex(col("born", "born"), col("sex", "sex"), ids)
     emergency = col("emergency_contact")
     columns = {
-        "name": list(map(itemgetter(0), names)), "name_pinyin": list(map(itemgetter(1), names)),
-        "name_initials": list(map(itemgetter(2), names)), "sex": sex, "born": born,
-        "id_number": ids, "phone": col("phone"),
+        "name": list(map(itemgetter(0), names)),
+        "name_pinyin": list(map(itemgetter(1), names)),
+        "name_initials": list(map(itemgetter(2), names)),
+        "sex": sex,
+        "born": born,
+        "id_number": ids,
+        "phone": col("phone"),
         "emergency_name": [e["emergency_name"] if e else None for e in emergency],
         "emergency_phone": [e["emergency_phone"] if e else None for e in emergency],
-        "note": col("note", "note"), "tags": [t or () for t in col("tags", "tags")],
-        "compound": [c or "" for c in col("compound")], "address": [a or "" for a in col("address")],
+        "note": col("note", "note"),
+        "tags": [t or () for t in col("tags", "tags")],
+        "compound": [c or "" for c in col("compound")],
+        "address": [a or "" for a in col("address")],
         "liaison": col("liaison"),
     }
     out.numbers += [numbers[i] for i in good]

@@ -12,14 +12,22 @@ from commcare.storage.tables import calls, duplicate_dismissals, requests, resid
 
 def find(conn, ctx) -> list[dict]:
     a, b = residents.alias("a"), residents.alias("b")
-    same = and_(a.c.name == b.c.name, a.c.id < b.c.id, a.c.community_id == ctx.community_id(conn),
-                b.c.community_id == a.c.community_id, a.c.archived_at.is_(None), b.c.archived_at.is_(None))
+    same = and_(
+        a.c.name == b.c.name,
+        a.c.id < b.c.id,
+        a.c.community_id == ctx.community_id(conn),
+        b.c.community_id == a.c.community_id,
+        a.c.archived_at.is_(None),
+        b.c.archived_at.is_(None),
+    )
     why = (a.c.phone.is_not(None) & (a.c.phone == b.c.phone)) | (
-        a.c.household_id.is_not(None) & (a.c.household_id == b.c.household_id))
+        a.c.household_id.is_not(None) & (a.c.household_id == b.c.household_id)
+    )
     d = duplicate_dismissals.c
     dismissed = select(d.resident_a).where(d.resident_a == a.c.id, d.resident_b == b.c.id).exists()
-    rows = conn.execute(select(a.c.id, b.c.id, a.c.name, a.c.phone == b.c.phone)
-                        .where(same, why, ~dismissed).order_by(a.c.id, b.c.id))
+    rows = conn.execute(
+        select(a.c.id, b.c.id, a.c.name, a.c.phone == b.c.phone).where(same, why, ~dismissed).order_by(a.c.id, b.c.id)
+    )
     return [{"a": x, "b": y, "name": n, "reason": "same phone" if p else "same address"} for x, y, n, p in rows]
 
 
@@ -29,8 +37,11 @@ def dismiss(conn, ctx, ref_a, ref_b) -> None:
     if conn.scalar(select(d.resident_a).where(d.resident_a == a, d.resident_b == b)) is None:
         conn.execute(insert(duplicate_dismissals).values(resident_a=a, resident_b=b, at=ctx.now(), actor=ctx.operator))
     else:
-        conn.execute(update(duplicate_dismissals).where(d.resident_a == a, d.resident_b == b)
-                     .values(at=ctx.now(), actor=ctx.operator))
+        conn.execute(
+            update(duplicate_dismissals)
+            .where(d.resident_a == a, d.resident_b == b)
+            .values(at=ctx.now(), actor=ctx.operator)
+        )
     audit.record(conn, ctx, "resident.not_duplicate", "resident", a, [], detail=f"#{b}")
 
 
@@ -57,7 +68,10 @@ def merge(conn, ctx, keep_ref, drop_ref) -> int:
     changes = {"updated_at": ctx.now(), "version": residents.c.version + 1}
     if filled:
         conn.execute(update(residents).where(residents.c.id == keep_id).values(**filled, **changes))
-    conn.execute(update(residents).where(residents.c.id == drop_id).values(
-        archived_at=ctx.now(), archive_reason=f"merged into #{keep_id}", **changes))
+    conn.execute(
+        update(residents)
+        .where(residents.c.id == drop_id)
+        .values(archived_at=ctx.now(), archive_reason=f"merged into #{keep_id}", **changes)
+    )
     audit.record(conn, ctx, "resident.merge", "resident", keep_id, list(filled), detail=f"#{drop_id}")
     return keep_id

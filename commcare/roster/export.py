@@ -28,8 +28,20 @@ from commcare.render import formats
 from commcare.storage import integrity
 from commcare.storage.tables import households, resident_tags, residents, staff
 
-COLUMNS = ["id", "name", "sex", "born", "id_number", "phone", "compound", "address", "tags", "liaison",
-           "emergency_contact", "note"]
+COLUMNS = [
+    "id",
+    "name",
+    "sex",
+    "born",
+    "id_number",
+    "phone",
+    "compound",
+    "address",
+    "tags",
+    "liaison",
+    "emergency_contact",
+    "note",
+]
 
 
 def export_rows(conn, ctx, unmask=False, tag=None, compound=None, progress=None) -> list[dict]:
@@ -62,18 +74,33 @@ class Export(list):
 
         super().__init__(rows)
         self.lang = get_lang()
-        self.title = t("rosters.export_title", community=community_name(ctx.community),
-                       date=ctx.today().isoformat()) if ctx else ""
+        self.title = (
+            t("rosters.export_title", community=community_name(ctx.community), date=ctx.today().isoformat())
+            if ctx
+            else ""
+        )
         table = identity.tag_table(ctx.extra_tags if ctx else None)
         self.tag_words = {slug: spec.get("zh", slug) if self.lang == "zh" else slug for slug, spec in table.items()}
 
 
 CHUNK = 10_000
 _JOINED = residents.outerjoin(households, residents.c.household_id == households.c.id).outerjoin(
-    staff, households.c.liaison_id == staff.c.id)
-_SELECTED = (residents.c.id, residents.c.name, residents.c.sex, residents.c.born, residents.c.id_number,
-             residents.c.phone, households.c.compound, households.c.address, staff.c.name.label("liaison"),
-             residents.c.emergency_name, residents.c.emergency_phone, residents.c.note)
+    staff, households.c.liaison_id == staff.c.id
+)
+_SELECTED = (
+    residents.c.id,
+    residents.c.name,
+    residents.c.sex,
+    residents.c.born,
+    residents.c.id_number,
+    residents.c.phone,
+    households.c.compound,
+    households.c.address,
+    staff.c.name.label("liaison"),
+    residents.c.emergency_name,
+    residents.c.emergency_phone,
+    residents.c.note,
+)
 
 
 def _filtered(query, ctx, cid, tag, compound):
@@ -90,7 +117,9 @@ def _filtered(query, ctx, cid, tag, compound):
 
 def _tags(conn, ctx, cid, tag, compound) -> dict[int, list[str]]:
     joined = (_JOINED if compound else residents).join(resident_tags, resident_tags.c.resident_id == residents.c.id)
-    query = _filtered(select(resident_tags.c.resident_id, resident_tags.c.tag).select_from(joined), ctx, cid, tag, compound)
+    query = _filtered(
+        select(resident_tags.c.resident_id, resident_tags.c.tag).select_from(joined), ctx, cid, tag, compound
+    )
     out: dict[int, list[str]] = {}
     for rid, name in conn.execute(query.order_by(resident_tags.c.resident_id, resident_tags.c.tag)):
         out.setdefault(rid, []).append(name)
@@ -105,9 +134,15 @@ def _rows(part, tags: dict[int, list[str]], unmask: bool) -> list[dict]:
         row = {"id": rid, "name": name, "sex": sex, "born": born.isoformat() if born else None}
         if unmask:
             row["id_number"] = id_number
-        row.update(phone=mask(phone), compound=compound, address=address, tags=tags.get(rid, []),
-                   liaison=liaison, emergency_contact=" ".join(p for p in (e_name, mask(e_phone)) if p) or None,
-                   note=note)
+        row.update(
+            phone=mask(phone),
+            compound=compound,
+            address=address,
+            tags=tags.get(rid, []),
+            liaison=liaison,
+            emergency_contact=" ".join(p for p in (e_name, mask(e_phone)) if p) or None,
+            note=note,
+        )
         out.append(row)
     return out
 
@@ -230,8 +265,9 @@ def _width(cells: list) -> float:
     between 6 and 40."""
     import unicodedata
 
-    widest = max((sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in formats.cell(v))
-                  for v in cells), default=0)
+    widest = max(
+        (sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in formats.cell(v)) for v in cells), default=0
+    )
     return float(min(max(widest + 2, 6), 40))
 
 
@@ -253,5 +289,8 @@ def check_format(fmt: str, output: str | None) -> None:
 
 def encode(rows: list[dict], fmt: str) -> bytes:
     """The export's bytes, for a file (``outfile.write_file``) or standard output."""
-    return {"csv": to_csv, "xlsx": to_xlsx,
-            "json": lambda r: (json.dumps(r, ensure_ascii=False, indent=2) + "\n").encode()}[fmt](rows)
+    return {
+        "csv": to_csv,
+        "xlsx": to_xlsx,
+        "json": lambda r: (json.dumps(r, ensure_ascii=False, indent=2) + "\n").encode(),
+    }[fmt](rows)

@@ -23,8 +23,20 @@ HEADER_SEARCH = 10  # the header row is looked for among the first rows (title r
 SAMPLE_ROWS = 200  # rows after the header whose cells tell what a column left out holds
 MOSTLY = 0.5  # the share of a column's cells that makes it a group or a staff column
 
-IMPORTED = ("name", "sex", "id_number", "phone", "compound", "address", "tags", "liaison", "note",
-            "born", "emergency_contact", "emergency_phone")
+IMPORTED = (
+    "name",
+    "sex",
+    "id_number",
+    "phone",
+    "compound",
+    "address",
+    "tags",
+    "liaison",
+    "note",
+    "born",
+    "emergency_contact",
+    "emergency_phone",
+)
 ADDRESS_PARTS = ("building", "unit", "room")
 # What ``--map HEADER=FIELD`` may name: the imported fields, the address parts, the liaison's
 # phone (read, not imported) and ``ignore`` (left out on purpose).
@@ -70,6 +82,7 @@ def generic_phones() -> list[str]:
 
 
 # --- the header row --------------------------------------------------------------------------
+
 
 @dataclass
 class Layout:
@@ -119,7 +132,7 @@ def _is_second_header(row: list[str], header: list[str], words: dict[str, str]) 
     """A row of header words under a header row whose name column it leaves empty."""
     cells = [c for c in row if c.strip()]
     name_at = [words.get(key(c)) for c in header].index("name")
-    return bool(cells) and not (row[name_at:name_at + 1] or [""])[0].strip() and all(key(c) in words for c in cells)
+    return bool(cells) and not (row[name_at : name_at + 1] or [""])[0].strip() and all(key(c) in words for c in cells)
 
 
 def _check_map(wanted: dict[str, str], header: list[str]) -> None:
@@ -127,8 +140,12 @@ def _check_map(wanted: dict[str, str], header: list[str]) -> None:
     present = {key(c) for c in header}
     for column in wanted:
         if column not in present:
-            raise InvalidValue("rosters.map_no_column", field="map", column=column,
-                               columns="、".join(c.strip() for c in header if c.strip()))
+            raise InvalidValue(
+                "rosters.map_no_column",
+                field="map",
+                column=column,
+                columns="、".join(c.strip() for c in header if c.strip()),
+            )
 
 
 def _assign(header: list[str], row_number: int, words: dict[str, str], explicit: set[str]) -> Layout:
@@ -163,6 +180,7 @@ def _assign(header: list[str], row_number: int, words: dict[str, str], explicit:
 
 # --- the address -------------------------------------------------------------------------------
 
+
 def join_address(columns: dict[str, list[str]], rows: int) -> list[str]:
     """One address per row from the address and its parts (``ADDRESS_PARTS``), in that order:
     3 | 2 | 101 -> 3号楼2单元101. 号楼 and 单元 are added to a bare number only; any other
@@ -185,6 +203,7 @@ def _suffixed(cells: list[str] | None, suffix: str) -> list[str] | None:
 
 
 # --- what the columns left out hold ------------------------------------------------------------
+
 
 @dataclass
 class Heading:
@@ -210,9 +229,17 @@ def heading(layout: Layout, sample: list[list[str]], estimate: int, extra_tags: 
         cells = [r[i].strip() for r in sample if i < len(r) and r[i].strip()]
         samples[layout.headers[i].strip()] = cells
     groups = [column for column, cells in samples.items() if cells and _share(cells, _is_group(extra_tags)) >= MOSTLY]
-    return Heading(estimate, layout.header_row, layout.names(layout.unknown), layout.names(layout.liaison_phones),
-                   layout.column_of("tags"), layout.column_of("liaison"),
-                   any(any(c.strip() for c in row) for row in sample), samples, groups)
+    return Heading(
+        estimate,
+        layout.header_row,
+        layout.names(layout.unknown),
+        layout.names(layout.liaison_phones),
+        layout.column_of("tags"),
+        layout.column_of("liaison"),
+        any(any(c.strip() for c in row) for row in sample),
+        samples,
+        groups,
+    )
 
 
 def _share(cells: list[str], test) -> float:
@@ -240,16 +267,31 @@ def refusals(found: Heading, staff: dict, no_groups: bool = False) -> list[str]:
     for column, cells in found.samples.items():
         if column in found.group_columns:
             if not no_groups:
-                lines.append(t("rosters.groups_ignored", column=column, examples=_examples(cells),
-                               map=_map(column, "tags")))
+                lines.append(
+                    t("rosters.groups_ignored", column=column, examples=_examples(cells), map=_map(column, "tags"))
+                )
         elif cells and _share(cells, lambda c: _nfc(c) in staff) >= MOSTLY:
             names = _examples([c for c in cells if _nfc(c) in staff])
             if found.liaison_column is None:
-                lines.append(t("rosters.staff_ignored", column=column, examples=names, map=_map(column, "liaison"),
-                               ignore=_map(column, "ignore")))
+                lines.append(
+                    t(
+                        "rosters.staff_ignored",
+                        column=column,
+                        examples=names,
+                        map=_map(column, "liaison"),
+                        ignore=_map(column, "ignore"),
+                    )
+                )
             else:
-                lines.append(t("rosters.staff_beside_liaison", column=column, examples=names,
-                               liaison=found.liaison_column, ignore=_map(column, "ignore")))
+                lines.append(
+                    t(
+                        "rosters.staff_beside_liaison",
+                        column=column,
+                        examples=names,
+                        liaison=found.liaison_column,
+                        ignore=_map(column, "ignore"),
+                    )
+                )
     if found.has_rows and found.tags_column is None and not found.group_columns and not no_groups:
         lines.append(t("rosters.no_group_column"))
     return lines

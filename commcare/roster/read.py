@@ -66,8 +66,9 @@ def _unreadable_csv(text: str, path: str, exc: csv.Error) -> InvalidValue:
             if long:
                 name = header[long[0]].strip() if number > 1 and long[0] < len(header) else ""
                 column = name if name and len(name) <= 40 else f"#{long[0] + 1}"
-                return InvalidValue("roster.csv_field_too_long", field=column, path=path, row=number,
-                                    limit=f"{limit // 1024} KiB")
+                return InvalidValue(
+                    "roster.csv_field_too_long", field=column, path=path, row=number, limit=f"{limit // 1024} KiB"
+                )
     except csv.Error:
         pass
     finally:
@@ -121,12 +122,21 @@ def header_words(section: str | None = None) -> dict[str, str]:
     table = load_toml("headers")
     if section is not None:
         table = table[section]
-    return {identity.nfkc(word).strip().lower(): field
-            for field, words in table.items() if isinstance(words, list) for word in words}
+    return {
+        identity.nfkc(word).strip().lower(): field
+        for field, words in table.items()
+        if isinstance(words, list)
+        for word in words
+    }
 
 
-def map_headers(header: list[str], fields: tuple[str, ...], overrides: dict | None = None,
-                section: str | None = None, required: tuple[str, ...] = ("name",)) -> tuple[dict[int, str], list[str]]:
+def map_headers(
+    header: list[str],
+    fields: tuple[str, ...],
+    overrides: dict | None = None,
+    section: str | None = None,
+    required: tuple[str, ...] = ("name",),
+) -> tuple[dict[int, str], list[str]]:
     """column index -> field of ``fields``, and the unknown headers (ignored with a warning), by
     the words of ``data/headers.toml`` (its table ``section``). A table without a name column
     is refused (``required``). (A roster's own layout is ``commcare.roster.layout``.)"""
@@ -153,8 +163,15 @@ class Roster:
     as they are checked; ``first_row``, the spreadsheet row number of the first of them;
     ``heading``, what the header and a sample of the first rows tell."""
 
-    def __init__(self, rows, overrides: dict | None = None, estimate: int | None = None, *,
-                 headers: dict | None = None, tags: dict | None = None) -> None:
+    def __init__(
+        self,
+        rows,
+        overrides: dict | None = None,
+        estimate: int | None = None,
+        *,
+        headers: dict | None = None,
+        tags: dict | None = None,
+    ) -> None:
         from itertools import chain
 
         from commcare.roster import layout as roster_layout
@@ -164,7 +181,7 @@ class Roster:
         if not any(any(c.strip() for c in row) for row in top):
             raise InvalidValue("roster.empty", field="FILE")
         layout = roster_layout.find_layout(top, overrides, headers)
-        sample = top[layout.header_row:]
+        sample = top[layout.header_row :]
         sample += islice(rows, max(roster_layout.SAMPLE_ROWS - len(sample), 0))
         self.mapping = layout.columns
         self.rows = chain(sample, rows)

@@ -43,8 +43,9 @@ def check_archive(file: Path, path: str) -> None:
         with zipfile.ZipFile(file) as archive:
             members = archive.infolist()
             if len(members) > MAX_MEMBERS:
-                raise InvalidValue("roster.workbook_members", field="FILE", path=path, count=len(members),
-                                   limit=MAX_MEMBERS)
+                raise InvalidValue(
+                    "roster.workbook_members", field="FILE", path=path, count=len(members), limit=MAX_MEMBERS
+                )
             for member in members:
                 _check_member(member, path)
             if SHARED_STRINGS in archive.NameToInfo:
@@ -56,12 +57,24 @@ def check_archive(file: Path, path: str) -> None:
 
 def _check_member(member: zipfile.ZipInfo, path: str) -> None:
     if member.file_size > RATIO_FLOOR and member.file_size > MAX_RATIO * max(member.compress_size, 1):
-        raise InvalidValue("roster.workbook_ratio", field="FILE", path=path, member=member.filename,
-                           ratio=member.file_size // max(member.compress_size, 1), limit=MAX_RATIO)
+        raise InvalidValue(
+            "roster.workbook_ratio",
+            field="FILE",
+            path=path,
+            member=member.filename,
+            ratio=member.file_size // max(member.compress_size, 1),
+            limit=MAX_RATIO,
+        )
     limit = MAX_SHEET if member.filename.startswith("xl/worksheets/") else MAX_OTHER
     if member.file_size > limit:
-        raise InvalidValue("roster.workbook_member_size", field="FILE", path=path, member=member.filename,
-                           size=_mib(member.file_size), limit=_mib(limit))
+        raise InvalidValue(
+            "roster.workbook_member_size",
+            field="FILE",
+            path=path,
+            member=member.filename,
+            size=_mib(member.file_size),
+            limit=_mib(limit),
+        )
 
 
 def _mib(size: int) -> str:
@@ -94,8 +107,9 @@ class Bounded:
             if self.run <= MAX_TEXT:
                 self.run = len(block) - block.rfind(b"<") - 1
         if self.run > MAX_TEXT:
-            raise InvalidValue("roster.workbook_cell", field="FILE", path=self.path, member=self.member,
-                               limit=f"{MAX_TEXT >> 10} KiB")
+            raise InvalidValue(
+                "roster.workbook_cell", field="FILE", path=self.path, member=self.member, limit=f"{MAX_TEXT >> 10} KiB"
+            )
         return block
 
     def close(self) -> None:

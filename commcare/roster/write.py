@@ -19,8 +19,9 @@ from commcare.roster.check import CHUNK, RESIDENT_COLUMNS, Checked, Chunks, _t
 from commcare.storage.tables import households, resident_tags, residents, staff
 
 
-def import_roster(conn, ctx, chunks: Chunks, source: str, dry_run=False, skip_invalid=False,
-                  progress=None, no_groups=False) -> dict:
+def import_roster(
+    conn, ctx, chunks: Chunks, source: str, dry_run=False, skip_invalid=False, progress=None, no_groups=False
+) -> dict:
     """Check the rows against the register and, unless ``dry_run``, write the valid ones, in
     the caller's one transaction (``conn``: a Core connection), chunk by chunk as ``chunks``
     come. Any invalid row refuses the whole file unless ``skip_invalid``: the writing stops at
@@ -36,21 +37,32 @@ def import_roster(conn, ctx, chunks: Chunks, source: str, dry_run=False, skip_in
     if refused := layout.refusals(chunks.heading(), plan.by_name, no_groups):
         raise ImportRejected("rosters.columns_refused", problems=refused)
     writer = None if dry_run else Writer(conn, ctx, plan)
-    with indexes_built_after(conn, (households, residents), 0 if dry_run else chunks.total), \
-            larger_cache(conn, 0 if dry_run else chunks.total):
+    with (
+        indexes_built_after(conn, (households, residents), 0 if dry_run else chunks.total),
+        larger_cache(conn, 0 if dry_run else chunks.total),
+    ):
         for chunk in chunks:
             rows = plan.take(chunk)
             if writer and (skip_invalid or not plan.problems):
                 writer.write(chunk, rows)
                 if progress:
                     progress("write", writer.written, chunks.total)
-        lines = [_t("roster.problem", row=r, problem=p if p.startswith((f"{f}:", f"{f}：")) else f"{f}: {p}")
-                 for r, f, p in sorted(plan.problems)]
+        lines = [
+            _t("roster.problem", row=r, problem=p if p.startswith((f"{f}:", f"{f}：")) else f"{f}: {p}")
+            for r, f, p in sorted(plan.problems)
+        ]
         if plan.problems and not skip_invalid:
             raise ImportRejected("roster.rejected", problems=lines, count=len(plan.problems))
-    summary = {"valid": plan.valid, "invalid": len(plan.problems), "problems": lines,
-               "unknown_columns": chunks.unknown, "imported": 0, "dry_run": dry_run,
-               "daily_round": plan.daily, "outside_round": plan.outside}
+    summary = {
+        "valid": plan.valid,
+        "invalid": len(plan.problems),
+        "problems": lines,
+        "unknown_columns": chunks.unknown,
+        "imported": 0,
+        "dry_run": dry_run,
+        "daily_round": plan.daily,
+        "outside_round": plan.outside,
+    }
     if writer:
         summary.update(writer.finish(source))
     return summary
@@ -126,7 +138,9 @@ class Plan:
         out = {}
         for name in set(names) - {None}:
             found = self.by_name.get(name, ())
-            out[name] = found[0] if len(found) == 1 else "roster.unknown_liaison" if not found else "roster.ambiguous_liaison"
+            out[name] = (
+                found[0] if len(found) == 1 else "roster.unknown_liaison" if not found else "roster.ambiguous_liaison"
+            )
         return out
 
     def _household_refuses(self, key: tuple[str, str], liaison_id: int | None) -> str | None:
@@ -165,11 +179,12 @@ def _registered_ids(conn, ids: list[str]) -> set[str]:
     col = residents.c.id_number
     found: set[str] = set()
     for i in range(0, len(ids), 500):
-        found.update(conn.scalars(select(col).where(col.in_(ids[i:i + 500]))))
+        found.update(conn.scalars(select(col).where(col.in_(ids[i : i + 500]))))
     return found
 
 
 # --- writing -----------------------------------------------------------------------------------
+
 
 class Writer:
     """Inserts the valid rows of each chunk: its new households, residents and tags."""
@@ -193,8 +208,11 @@ class Writer:
         self._new_households(keys)
         ids = reserve_ids(self.conn, residents, n)
         houses = self.houses
-        data = {"id": ids, "community_id": [self.cid] * n,
-                "household_id": [houses[k][0] if k in houses else None for k in keys]}
+        data = {
+            "id": ids,
+            "community_id": [self.cid] * n,
+            "household_id": [houses[k][0] if k in houses else None for k in keys],
+        }
         data.update({f: pick(f) for f in RESIDENT_COLUMNS})
         data.update(created_at=[self.now] * n, updated_at=[self.now] * n, version=[1] * n)
         bulk_insert(self.conn, residents, data, self.stored)
@@ -207,10 +225,18 @@ class Writer:
         liaisons = self.plan.households
         new = [k for k in dict.fromkeys(keys) if k not in self.houses and k in liaisons]
         new_ids = reserve_ids(self.conn, households, len(new))
-        bulk_insert(self.conn, households, {
-            "id": new_ids, "community_id": [self.cid] * len(new), "compound": [k[0] for k in new],
-            "address": [k[1] for k in new], "liaison_id": [liaisons[k] for k in new],
-            "created_at": [self.now] * len(new)})
+        bulk_insert(
+            self.conn,
+            households,
+            {
+                "id": new_ids,
+                "community_id": [self.cid] * len(new),
+                "compound": [k[0] for k in new],
+                "address": [k[1] for k in new],
+                "liaison_id": [liaisons[k] for k in new],
+                "created_at": [self.now] * len(new),
+            },
+        )
         self.houses.update(zip(new, zip(new_ids, (liaisons[k] for k in new))))
 
     def finish(self, source: str) -> dict:
@@ -218,13 +244,25 @@ class Writer:
         or in an earlier chunk) and that a later row named one for; one audit entry."""
         from pathlib import Path
 
-        assign = [{"hid": self.houses[k][0], "lid": lid} for k, lid in self.plan.households.items()
-                  if lid and k in self.houses and self.houses[k][1] is None]
+        assign = [
+            {"hid": self.houses[k][0], "lid": lid}
+            for k, lid in self.plan.households.items()
+            if lid and k in self.houses and self.houses[k][1] is None
+        ]
         if assign:
-            self.conn.execute(update(households).where(households.c.id == bindparam("hid"))
-                              .values(liaison_id=bindparam("lid")), assign)
-        audit.record(self.conn, self.ctx, "resident.import", "resident", None, ["rows"],
-                     detail=f"{Path(source).name}: {self.written} imported, {len(self.plan.problems)} invalid")
+            self.conn.execute(
+                update(households).where(households.c.id == bindparam("hid")).values(liaison_id=bindparam("lid")),
+                assign,
+            )
+        audit.record(
+            self.conn,
+            self.ctx,
+            "resident.import",
+            "resident",
+            None,
+            ["rows"],
+            detail=f"{Path(source).name}: {self.written} imported, {len(self.plan.problems)} invalid",
+        )
         return {"imported": self.written, "households": len(self.plan.households)}
 
 
@@ -244,7 +282,9 @@ def indexes_built_after(conn, tables, rows: int):
             if conn.scalar(select(func.count()).select_from(table)) <= rows:
                 plain += conn.exec_driver_sql(
                     "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-                    "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE %'", (table.name,)).all()
+                    "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE %'",
+                    (table.name,),
+                ).all()
     for name, _ in plain:
         conn.exec_driver_sql(f'DROP INDEX "{name}"')
     yield
@@ -282,8 +322,12 @@ def reserve_ids(conn, table, count: int) -> list[int]:
     if conn.dialect.name == "postgresql":
         from sqlalchemy import text
 
-        return list(conn.scalars(text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
-                                      "FROM generate_series(1, :n)"), {"n": count}))
+        return list(
+            conn.scalars(
+                text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"),
+                {"n": count},
+            )
+        )
     top = conn.scalar(select(func.max(table.c.id))) or 0
     return list(range(top + 1, top + 1 + count))
 
@@ -303,13 +347,18 @@ def bulk_insert(conn, table, data: dict[str, list], memos: dict | None = None) -
         # leaving one out stores the same NULL.)
         columns = [c for c in columns if data[c][0] is not None or data[c].count(None) < n] or columns[:1]
         memos = {} if memos is None else memos
-        stored = {c: _as_stored(table.c[c], data[c], conn.dialect, memos.setdefault((table.name, c), {None: None}))
-                  for c in columns}
+        stored = {
+            c: _as_stored(table.c[c], data[c], conn.dialect, memos.setdefault((table.name, c), {None: None}))
+            for c in columns
+        }
         # A value every row shares (the community, the time of the import) goes into the
         # statement once rather than being bound for each row: a tenth of the residents' insert.
         # (A column whose first and last values differ is not one: told without a pass over it.)
-        same = {c: literal for c, v in stored.items()
-                if v[0] == v[-1] and v.count(v[0]) == n and (literal := _literal(v[0]))}
+        same = {
+            c: literal
+            for c, v in stored.items()
+            if v[0] == v[-1] and v.count(v[0]) == n and (literal := _literal(v[0]))
+        }
         bound = [c for c in columns if c not in same]
         values = ", ".join(same.get(c, "?") for c in columns)
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
@@ -319,7 +368,7 @@ def bulk_insert(conn, table, data: dict[str, list], memos: dict | None = None) -
         rows = [dict(zip(columns, values)) for values in zip(*data.values())]
         run = lambda part: conn.execute(insert(table), part)
     for start in range(0, n, CHUNK):
-        run(rows[start:start + CHUNK])
+        run(rows[start : start + CHUNK])
 
 
 _TIME_TEXT = re.compile(r"[0-9][0-9 :.+-]*", re.ASCII)

@@ -87,9 +87,12 @@ def pinned_env(settings) -> dict[str, str]:
     from commcare.storage.engine import sqlite_path
 
     path = sqlite_path(settings.database)
-    env = {"COMMCARE_DB": str(path) if path is not None else settings.database,
-           "COMMCARE_CONFIG": str(Path(settings.config_path).expanduser().resolve()),
-           "COMMCARE_TZ": settings.timezone, "COMMCARE_LANG": pinned_lang(settings)}
+    env = {
+        "COMMCARE_DB": str(path) if path is not None else settings.database,
+        "COMMCARE_CONFIG": str(Path(settings.config_path).expanduser().resolve()),
+        "COMMCARE_TZ": settings.timezone,
+        "COMMCARE_LANG": pinned_lang(settings),
+    }
     community = named_in(settings)
     if community is not None:
         env["COMMCARE_COMMUNITY"] = community
@@ -109,8 +112,10 @@ def command_line(settings, at: str, report: str, fmt: str, directory: Path, noti
     where = shlex.quote(_safe("dir", str(directory)))
     targets = "".join(f" --notify {shlex.quote(_safe('notify', url))}" for url in notify)
     log = shlex.quote(str(directory / LOG_NAME))
-    return (f"umask 077; {prefix} {executable()} schedule run --at {at} --report {report}"
-            f" --format {fmt} --dir {where}{targets} >>{log} 2>&1")
+    return (
+        f"umask 077; {prefix} {executable()} schedule run --at {at} --report {report}"
+        f" --format {fmt} --dir {where}{targets} >>{log} 2>&1"
+    )
 
 
 def cron_times(hour: int, minute: int, zone, local=None, start: dt.date | None = None) -> list[tuple[int, int]]:
@@ -141,8 +146,7 @@ def parse_at(at: str) -> tuple[int, int]:
     raise InvalidValue("value.bad_when", field="at", value=at)
 
 
-def plan(settings, at: str = "20:00", report: str = "today", fmt: str = "markdown", directory=None,
-         notify=()) -> dict:
+def plan(settings, at: str = "20:00", report: str = "today", fmt: str = "markdown", directory=None, notify=()) -> dict:
     """The entry to install, checked: its cron time and its command line."""
     from commcare.schedule import notify as notify_mod
 
@@ -155,9 +159,16 @@ def plan(settings, at: str = "20:00", report: str = "today", fmt: str = "markdow
         notify_mod.check_target(target, settings.file)
     directory = Path(directory or Path.cwd()).expanduser().resolve()
     at = f"{hour:02d}:{minute:02d}"
-    return {"at": at, "timezone": settings.timezone, "report": report, "format": fmt, "dir": str(directory),
-            "notify": list(notify), "cron": cron_spec(cron_times(hour, minute, settings.tz)),
-            "command": command_line(settings, at, report, fmt, directory, notify)}
+    return {
+        "at": at,
+        "timezone": settings.timezone,
+        "report": report,
+        "format": fmt,
+        "dir": str(directory),
+        "notify": list(notify),
+        "cron": cron_spec(cron_times(hour, minute, settings.tz)),
+        "command": command_line(settings, at, report, fmt, directory, notify),
+    }
 
 
 def system_line(entry: dict) -> str:
@@ -223,5 +234,4 @@ def remove() -> int:
 
 
 def entry_row(job) -> dict:
-    return {"schedule": str(job.slices), "command": job.command, "enabled": job.is_enabled(),
-            "line": job.render()}
+    return {"schedule": str(job.slices), "command": job.command, "enabled": job.is_enabled(), "line": job.render()}

@@ -122,8 +122,12 @@ def schedule_of(records: list[dict]) -> dict | None:
             current = r
         elif r["kind"] == "remove":
             current = None
-        elif r["kind"] == "run" and r.get("at") and r.get("timezone") and (
-                current is None or (current["at"], current["timezone"]) != (r["at"], r["timezone"])):
+        elif (
+            r["kind"] == "run"
+            and r.get("at")
+            and r.get("timezone")
+            and (current is None or (current["at"], current["timezone"]) != (r["at"], r["timezone"]))
+        ):
             current = {"kind": "install", "time": r.get("slot") or r["time"], "at": r["at"], "timezone": r["timezone"]}
     return current
 
@@ -141,9 +145,16 @@ def verdict(records: list[dict], moment: dt.datetime) -> dict | None:
             return {"problem": "missed", "slot": slot.isoformat(), "message": ""}
     if runs and runs[-1].get("exit"):
         last = runs[-1]
-        kind = "undelivered" if last.get("file") and any(not d.get("ok") for d in last.get("delivery", [])) else "failed"
-        return {"problem": kind, "slot": last.get("slot") or last["time"], "message": last.get("message", ""),
-                "exit": last["exit"], "file": last.get("file")}
+        kind = (
+            "undelivered" if last.get("file") and any(not d.get("ok") for d in last.get("delivery", [])) else "failed"
+        )
+        return {
+            "problem": kind,
+            "slot": last.get("slot") or last["time"],
+            "message": last.get("message", ""),
+            "exit": last["exit"],
+            "file": last.get("file"),
+        }
     return None
 
 

@@ -90,16 +90,30 @@ def figures(data: dict, report: str = "today") -> dict:
     """The counts of a day report (or a week's rows), and nothing that names a person."""
     if "days" in data:
         keys = ("date", "opened", "resolved", "open", "overdue", "calls_due", "calls_made", "donations")
-        return {"report": report, "from": data["from"], "to": data["to"], "community": data["community"],
-                "totals": dict(data["totals"]), "days": [{k: d[k] for k in keys} for d in data["days"]]}
+        return {
+            "report": report,
+            "from": data["from"],
+            "to": data["to"],
+            "community": data["community"],
+            "totals": dict(data["totals"]),
+            "days": [{k: d[k] for k in keys} for d in data["days"]],
+        }
     r, c, h = data["requests"], data["calls"], data["staff_health"]
-    return {"report": report, "date": data["date"], "community": data["community"],
-            "requests": {"opened": r["opened"], "resolved": r["resolved"], "open": r["open"], "overdue": r["overdue"],
-                         "by_category": [{k: x[k] for k in ("category", "opened", "resolved", "open")}
-                                         for x in r["by_category"]]},
-            "calls": {"due": c["due"], "made": c["made"], "missed": len(c["missed"])},
-            "staff_health": {"due": h["due"], "missing": len(h["missing"])},
-            "donations": {"received": data["donations"]["received"]}}
+    return {
+        "report": report,
+        "date": data["date"],
+        "community": data["community"],
+        "requests": {
+            "opened": r["opened"],
+            "resolved": r["resolved"],
+            "open": r["open"],
+            "overdue": r["overdue"],
+            "by_category": [{k: x[k] for k in ("category", "opened", "resolved", "open")} for x in r["by_category"]],
+        },
+        "calls": {"due": c["due"], "made": c["made"], "missed": len(c["missed"])},
+        "staff_health": {"due": h["due"], "missing": len(h["missing"])},
+        "donations": {"received": data["donations"]["received"]},
+    }
 
 
 def summary(figs: dict) -> tuple[str, list[str]]:
@@ -114,17 +128,37 @@ def summary(figs: dict) -> tuple[str, list[str]]:
 
     if "days" in figs:
         total = figs["totals"]
-        lines = [line("report.opened", total["opened"]), line("report.resolved", total["resolved"]),
-                 line("report.calls_made", total["calls_made"]), line("report.donations_received", total["donations"])]
-        lines += [t("notify.day_line", date=d["date"], opened=d["opened"], resolved=d["resolved"],
-                    made=d["calls_made"], due=d["calls_due"]) for d in figs["days"]]
+        lines = [
+            line("report.opened", total["opened"]),
+            line("report.resolved", total["resolved"]),
+            line("report.calls_made", total["calls_made"]),
+            line("report.donations_received", total["donations"]),
+        ]
+        lines += [
+            t(
+                "notify.day_line",
+                date=d["date"],
+                opened=d["opened"],
+                resolved=d["resolved"],
+                made=d["calls_made"],
+                due=d["calls_due"],
+            )
+            for d in figs["days"]
+        ]
         return t("report.range_title", start=figs["from"], end=figs["to"], community=community), lines
     r, c, h = figs["requests"], figs["calls"], figs["staff_health"]
-    lines = [line("report.opened", r["opened"]), line("report.resolved", r["resolved"]), line("report.open", r["open"]),
-             line("report.overdue", r["overdue"]), line("report.calls_due", c["due"]),
-             line("report.calls_made", c["made"]), line("report.calls_missed", c["missed"]),
-             line("report.health_due", h["due"]), line("report.health_missing", h["missing"]),
-             line("report.donations_received", figs["donations"]["received"])]
+    lines = [
+        line("report.opened", r["opened"]),
+        line("report.resolved", r["resolved"]),
+        line("report.open", r["open"]),
+        line("report.overdue", r["overdue"]),
+        line("report.calls_due", c["due"]),
+        line("report.calls_made", c["made"]),
+        line("report.calls_missed", c["missed"]),
+        line("report.health_due", h["due"]),
+        line("report.health_missing", h["missing"]),
+        line("report.donations_received", figs["donations"]["received"]),
+    ]
     return t("report.title", date=figs["date"], community=community), lines
 
 
@@ -137,8 +171,10 @@ def request(kind: str, target: str, figs: dict, config: dict, now: float | None 
     if kind == "wecom":
         return target, {"msgtype": "markdown", "markdown": {"content": "\n".join([f"## {title}", *lines])}}
     if kind == "dingtalk":
-        body = {"msgtype": "markdown",
-                "markdown": {"title": title, "text": f"### {title}\n\n" + "\n".join(f"- {x}" for x in lines)}}
+        body = {
+            "msgtype": "markdown",
+            "markdown": {"title": title, "text": f"### {title}\n\n" + "\n".join(f"- {x}" for x in lines)},
+        }
         secret = _secret(config, "dingtalk")
         if secret:
             stamp = str(int(now * 1000))
@@ -147,8 +183,10 @@ def request(kind: str, target: str, figs: dict, config: dict, now: float | None 
         return target, body
     if kind == "feishu":
         lang = "zh_cn" if get_lang() == "zh" else "en_us"
-        body = {"msg_type": "post", "content": {"post": {lang: {
-            "title": title, "content": [[{"tag": "text", "text": x}] for x in lines]}}}}
+        body = {
+            "msg_type": "post",
+            "content": {"post": {lang: {"title": title, "content": [[{"tag": "text", "text": x}] for x in lines]}}},
+        }
         secret = _secret(config, "feishu")
         if secret:
             stamp = str(int(now))
@@ -208,8 +246,12 @@ def _send_http(kind: str, url: str, body: dict, timeout: float) -> None:
     from commcare import __version__
 
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    req = urllib.request.Request(url, data=data, method="POST", headers={
-        "Content-Type": "application/json; charset=utf-8", "User-Agent": f"commcare/{__version__}"})
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": f"commcare/{__version__}"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             answer = resp.read(65536)
@@ -258,7 +300,11 @@ def _send_mail(addresses: list[str], figs: dict, config: dict, timeout: float) -
     password = os.environ.get(smtp["password_env"]) if smtp.get("password_env") else smtp.get("password")
     title, lines = summary(figs)
     msg = EmailMessage()
-    msg["Subject"], msg["From"], msg["To"] = title, smtp.get("from") or user or "commcare@localhost", ", ".join(addresses)
+    msg["Subject"], msg["From"], msg["To"] = (
+        title,
+        smtp.get("from") or user or "commcare@localhost",
+        ", ".join(addresses),
+    )
     msg["Date"], msg["Message-ID"] = formatdate(localtime=True), make_msgid(domain="commcare")
     msg.set_content("\n".join([title, "", *lines]) + "\n")
     try:

@@ -76,8 +76,13 @@ def create_private_file(path: Path) -> None:
 # Every SQLite connection's settings. cell_size_check: SQLite checks each cell's size against
 # its page as it reads it, so more of a damaged page is reported (SQLITE_CORRUPT) than read
 # as something else (its cost is in bench/bench_integrity.py).
-PRAGMAS = ["foreign_keys = ON", "secure_delete = ON", "synchronous = NORMAL", "cell_size_check = ON",
-           "journal_mode = WAL"]
+PRAGMAS = [
+    "foreign_keys = ON",
+    "secure_delete = ON",
+    "synchronous = NORMAL",
+    "cell_size_check = ON",
+    "journal_mode = WAL",
+]
 
 
 def _sqlite_events(engine, timeout: float) -> None:
@@ -114,12 +119,15 @@ def make_engine(database: str, timeout: float | None = None, server_timeout: flo
     timeout = busy_timeout() if timeout is None else timeout
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, poolclass=NullPool, hide_parameters=True, connect_args={"timeout": timeout},
+            url,
+            poolclass=NullPool,
+            hide_parameters=True,
+            connect_args={"timeout": timeout},
         )
         _sqlite_events(engine, timeout)
         return engine
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     seconds = server_timeout
     try:
         args = _server_args(url, seconds, timeout)
@@ -167,6 +175,7 @@ def quiet_driver_logs() -> None:
 
 
 # --- errors ----------------------------------------------------------------------------------
+
 
 def is_retryable(exc: BaseException) -> bool:
     orig = getattr(exc, "orig", exc)

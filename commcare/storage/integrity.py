@@ -80,8 +80,7 @@ _SQLITE = {
 
 # PostgreSQL: the inserts (a bulk import, the demo) are counted once per statement from its
 # transition table; the rest row by row, as on SQLite.
-_PG_ADD = ("ON CONFLICT (community_id, tag) DO UPDATE "
-           "SET residents = register_counts.residents + EXCLUDED.residents")
+_PG_ADD = "ON CONFLICT (community_id, tag) DO UPDATE SET residents = register_counts.residents + EXCLUDED.residents"
 _PG_FUNCTIONS = {
     "register_counts_residents_added": f"""
         INSERT INTO register_counts (community_id, tag, residents)
@@ -127,17 +126,24 @@ _PG_FUNCTIONS = {
 _PG_TRIGGERS = {
     "register_counts_resident_insert": (
         "AFTER INSERT ON residents REFERENCING NEW TABLE AS added FOR EACH STATEMENT",
-        "register_counts_residents_added"),
+        "register_counts_residents_added",
+    ),
     "register_counts_resident_delete": ("BEFORE DELETE ON residents FOR EACH ROW", "register_counts_resident_gone"),
     "register_counts_resident_update": (
-        ("AFTER UPDATE OF archived_at, community_id ON residents FOR EACH ROW "
-         "WHEN ((OLD.archived_at IS NULL) <> (NEW.archived_at IS NULL) OR OLD.community_id <> NEW.community_id)"),
-        "register_counts_resident_moved"),
+        (
+            "AFTER UPDATE OF archived_at, community_id ON residents FOR EACH ROW "
+            "WHEN ((OLD.archived_at IS NULL) <> (NEW.archived_at IS NULL) OR OLD.community_id <> NEW.community_id)"
+        ),
+        "register_counts_resident_moved",
+    ),
     "register_counts_tag_insert": (
         "AFTER INSERT ON resident_tags REFERENCING NEW TABLE AS added FOR EACH STATEMENT",
-        "register_counts_tags_added"),
-    "register_counts_tag_change": ("AFTER DELETE OR UPDATE ON resident_tags FOR EACH ROW",
-                                   "register_counts_tag_changed"),
+        "register_counts_tags_added",
+    ),
+    "register_counts_tag_change": (
+        "AFTER DELETE OR UPDATE ON resident_tags FOR EACH ROW",
+        "register_counts_tag_changed",
+    ),
 }
 
 
@@ -148,10 +154,14 @@ def install(conn) -> None:
             conn.exec_driver_sql(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
         return
     for name, body in _PG_FUNCTIONS.items():
-        conn.exec_driver_sql(f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql "
-                             f"AS $$ BEGIN {body} END $$")
-    present = set(conn.exec_driver_sql(
-        "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'register_counts%%' AND NOT tgisinternal").scalars())
+        conn.exec_driver_sql(
+            f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} END $$"
+        )
+    present = set(
+        conn.exec_driver_sql(
+            "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'register_counts%%' AND NOT tgisinternal"
+        ).scalars()
+    )
     for name, (when, function) in _PG_TRIGGERS.items():
         if name not in present:
             conn.exec_driver_sql(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION {function}()")
@@ -173,8 +183,12 @@ def recount(conn) -> None:
     r, t = residents.c, resident_tags.c
     conn.execute(register_counts.delete())
     active = select(r.community_id, func.count()).where(r.archived_at.is_(None)).group_by(r.community_id)
-    tagged = (select(r.community_id, t.tag, func.count()).select_from(resident_tags.join(residents, r.id == t.resident_id))
-              .where(r.archived_at.is_(None)).group_by(r.community_id, t.tag))
+    tagged = (
+        select(r.community_id, t.tag, func.count())
+        .select_from(resident_tags.join(residents, r.id == t.resident_id))
+        .where(r.archived_at.is_(None))
+        .group_by(r.community_id, t.tag)
+    )
     rows = [{"community_id": c, "tag": ALL, "residents": n} for c, n in conn.execute(active)]
     rows += [{"community_id": c, "tag": tag, "residents": n} for c, tag, n in conn.execute(tagged)]
     if rows:
@@ -208,10 +222,13 @@ def compare(conn, cid: int, tags=(), everyone: bool = True) -> list[tuple[str, i
     tags = [ALL] * everyone + sorted(set(tags) - {ALL})
     joined = resident_tags.join(residents, r.id == t.resident_id)
     read = [select(func.count()).select_from(residents).where(*mine).scalar_subquery()] * everyone
-    read += [select(func.count()).select_from(joined).where(t.tag == tag, *mine).scalar_subquery()
-             for tag in tags[everyone:]]
-    kept = [func.coalesce(select(k.residents).where(k.community_id == cid, k.tag == tag).scalar_subquery(), 0)
-            for tag in tags]
+    read += [
+        select(func.count()).select_from(joined).where(t.tag == tag, *mine).scalar_subquery() for tag in tags[everyone:]
+    ]
+    kept = [
+        func.coalesce(select(k.residents).where(k.community_id == cid, k.tag == tag).scalar_subquery(), 0)
+        for tag in tags
+    ]
     row = conn.execute(select(*read, *kept)).one()
     return [(tag, row[i], row[len(tags) + i]) for i, tag in enumerate(tags)]
 
@@ -223,11 +240,22 @@ def differences(conn) -> list[str]:
     t = resident_tags.c
     problems = []
     for cid, name in conn.execute(select(communities.c.id, communities.c.name).order_by(communities.c.id)):
-        tags = conn.execute(select(register_counts.c.tag).where(register_counts.c.community_id == cid)
-                            .union(select(t.tag).select_from(resident_tags.join(residents, residents.c.id == t.resident_id))
-                                   .where(residents.c.community_id == cid))).scalars().all()
-        problems += [f"{name}: {label(tag)} {read} != {kept}" for tag, read, kept in compare(conn, cid, tags)
-                     if read != kept]
+        tags = (
+            conn.execute(
+                select(register_counts.c.tag)
+                .where(register_counts.c.community_id == cid)
+                .union(
+                    select(t.tag)
+                    .select_from(resident_tags.join(residents, residents.c.id == t.resident_id))
+                    .where(residents.c.community_id == cid)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        problems += [
+            f"{name}: {label(tag)} {read} != {kept}" for tag, read, kept in compare(conn, cid, tags) if read != kept
+        ]
     return problems
 
 

@@ -104,6 +104,7 @@ def _write_verified(target_path: Path, copy, source: Path) -> dict:
     """``copy(tmp)`` into a temporary file created 0600 beside the target, verify it, then
     move it into place (the target is never half-written). A copy that fails the check
     means the source is damaged: the error names it, not the temporary file."""
+
     def verified(tmp: Path) -> dict:
         try:
             copy(tmp)
@@ -135,8 +136,9 @@ def _writing(target: Path):
     try:
         yield
     except OSError as exc:
-        raise InvalidValue("maint.cannot_write", field="PATH", path=str(target),
-                           problem=exc.strerror or type(exc).__name__) from exc
+        raise InvalidValue(
+            "maint.cannot_write", field="PATH", path=str(target), problem=exc.strerror or type(exc).__name__
+        ) from exc
 
 
 def remove_stale_temporaries(folder: Path) -> list[str]:
@@ -224,8 +226,12 @@ def restore(database: str, source: str) -> dict:
     else:
         _write_private(current, lambda tmp: _copy(source_path, tmp))
     dbm.clear_damage(database)
-    return {"restored": str(current), "from": str(source_path), "kept": str(kept) if kept else None,
-            "revision": info["revision"]}
+    return {
+        "restored": str(current),
+        "from": str(source_path),
+        "kept": str(kept) if kept else None,
+        "revision": info["revision"],
+    }
 
 
 def _write_private(target: Path, copy):
@@ -280,9 +286,11 @@ DAMAGE = ("integrity", "foreign_keys", "counts")  # the checks whose failure mea
 def _sqlite_rows(con: sqlite3.Connection, path: Path, revision: str) -> list[dict]:
     damage = integrity_problems(con)
     fk = [] if damage else _foreign_key_problems(con)
-    rows = [{"check": "integrity", "ok": not damage, "detail": "; ".join(damage) or "ok"},
-            {"check": "foreign_keys", "ok": not fk, "detail": f"{len(fk)} foreign key violations" if fk else "ok"},
-            _schema_row(revision)]
+    rows = [
+        {"check": "integrity", "ok": not damage, "detail": "; ".join(damage) or "ok"},
+        {"check": "foreign_keys", "ok": not fk, "detail": f"{len(fk)} foreign key violations" if fk else "ok"},
+        _schema_row(revision),
+    ]
     if not damage and revision not in ("0001", "0002"):
         rows.append(_counts_row(lambda: _read_only_engine(path)))
     mode = con.execute("PRAGMA journal_mode").fetchone()[0]
@@ -298,8 +306,9 @@ def _read_only_engine(path: Path):
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
-    return create_engine("sqlite://", poolclass=NullPool,
-                         creator=lambda: sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+    return create_engine(
+        "sqlite://", poolclass=NullPool, creator=lambda: sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    )
 
 
 def _counts_row(make_engine) -> dict:

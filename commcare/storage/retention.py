@@ -23,9 +23,18 @@ def due_for_erasure(conn, ctx, days: int) -> list[int]:
     """The residents archived more than ``days`` ago whose personal fields are still there."""
     cutoff = ctx.now() - dt.timedelta(days=days)
     r = residents.c
-    return list(conn.scalars(select(r.id).where(
-        r.community_id == ctx.community_id(conn), r.archived_at.is_not(None),
-        r.archived_at < cutoff, r.erased_at.is_(None)).order_by(r.id)))
+    return list(
+        conn.scalars(
+            select(r.id)
+            .where(
+                r.community_id == ctx.community_id(conn),
+                r.archived_at.is_not(None),
+                r.archived_at < cutoff,
+                r.erased_at.is_(None),
+            )
+            .order_by(r.id)
+        )
+    )
 
 
 def run(conn, ctx, dry_run: bool = False) -> dict:
@@ -35,8 +44,11 @@ def run(conn, ctx, dry_run: bool = False) -> dict:
     found = due_for_erasure(conn, ctx, days)
     if not dry_run:
         for rid in found:
-            conn.execute(update(residents).where(residents.c.id == rid).values(
-                erased_at=ctx.now(), version=residents.c.version + 1, **dict.fromkeys(ERASED)))
+            conn.execute(
+                update(residents)
+                .where(residents.c.id == rid)
+                .values(erased_at=ctx.now(), version=residents.c.version + 1, **dict.fromkeys(ERASED))
+            )
             audit.record(conn, ctx, "resident.erase", "resident", rid, list(ERASED))
     return {"days": days, "residents": found, "erased": 0 if dry_run else len(found), "dry_run": dry_run}
 

@@ -216,6 +216,29 @@ def test_a_resident_hidden_by_damage_is_not_not_found(copy):
     assert result.returncode == 3 and "commcare db check" in result.stderr, result.stderr
 
 
+def test_a_garbled_registration_time_does_not_drop_a_resident_from_the_round(copy):
+    """Bytes garbled inside one special-group resident's record, where SQLite sees nothing
+    wrong and every count still holds: the registration time no longer reads as a time, it
+    compares as later than any day, and the resident fell out of ``call due`` and the
+    report, exit 0 (found by damaging random bytes of the residents' pages)."""
+    con = sqlite3.connect(copy)
+    id_number, phone, created = con.execute(
+        "SELECT r.id_number, r.phone, r.created_at FROM residents r JOIN resident_tags t ON t.resident_id = r.id "
+        "WHERE r.archived_at IS NULL AND r.id_number IS NOT NULL AND r.phone IS NOT NULL ORDER BY r.id LIMIT 1"
+    ).fetchone()
+    con.close()
+    data = bytearray(copy.read_bytes())
+    record = (id_number + phone).encode()  # side by side in the table's record, not in an index
+    assert data.count(record) == 1
+    at = data.index(created.encode(), data.index(record))  # its registration time
+    data[at : at + 5] = b"XZ\xfd\xca\xe6"
+    copy.write_bytes(bytes(data))
+    for args in [("call", "due"), ("report", "today")]:
+        assert_refused_naming_db_check(commcare(copy, *args, "-f", "json"))
+    check = commcare(copy, "db", "check")
+    assert check.returncode == 3 and "created_at" in check.stderr, check.stderr
+
+
 # --- the counts are kept by every write path, on both backends ------------------------------
 
 

@@ -134,7 +134,7 @@ def test_the_report_counts_requests_and_finds_the_special_groups_from_indexes_al
             for sql, params in statements
             if "FROM requests" in sql or "FROM resident_tags" in sql
         }
-    assert len(plans) == 6  # five for the figures, one that checks the register reads whole
+    assert len(plans) == 7  # five for the figures, two that check the register reads whole
     for sql, plan in plans.items():
         for line in plan.split(" | "):
             if line.startswith(("SEARCH requests", "SEARCH resident_tags")):

@@ -206,6 +206,32 @@ def verify(conn, cid: int | None, tags=(), everyone: bool = True) -> None:
     for tag, read, kept in compare(conn, cid, tags, everyone):
         if read != kept:
             raise Damaged("integrity.counts_differ", what=label(tag), read=read, kept=kept)
+    garbled = unreadable_since(conn, cid, tags)
+    if garbled:
+        raise Damaged("integrity.garbled_since", count=garbled)
+
+
+def unreadable_since(conn, cid: int, tags=()) -> int:
+    """SQLite: how many active residents carrying one of ``tags`` have a registration time
+    that is not a time. The daily round and the reports leave out residents registered
+    after the day they cover, by comparing that text: a garbled time compares as later than
+    any day, and the resident would drop out of the round with every count still right.
+    (PostgreSQL stores a typed timestamp: nothing to check.)"""
+    if not tags or conn.dialect.name != "sqlite":
+        return 0
+    r, t = residents.c, resident_tags.c
+    joined = resident_tags.join(residents, r.id == t.resident_id)
+    query = (
+        select(func.count(func.distinct(r.id)))
+        .select_from(joined)
+        .where(
+            t.tag.in_(sorted(set(tags) - {ALL})),
+            r.community_id + 0 == cid,
+            r.archived_at.is_(None),
+            func.datetime(r.created_at).is_(None),
+        )
+    )
+    return int(conn.execute(query).scalar_one())
 
 
 def compare(conn, cid: int, tags=(), everyone: bool = True) -> list[tuple[str, int, int]]:
@@ -256,6 +282,9 @@ def differences(conn) -> list[str]:
         problems += [
             f"{name}: {label(tag)} {read} != {kept}" for tag, read, kept in compare(conn, cid, tags) if read != kept
         ]
+        garbled = unreadable_since(conn, cid, tags)
+        if garbled:
+            problems.append(f"{name}: created_at garbled ({garbled})")
     return problems
 
 

@@ -16,6 +16,9 @@ checked / unchecked, for ``call due`` and ``report today`` (JSON), and for ``res
 of a generated roster into a fresh register with and without the counting triggers (which
 keep the counts on every write). CPU time rather than wall time: on a shared machine whose
 other work comes and goes, a command's wall time varies far more than the checks cost.
+``--nightly`` also times the scheduled summary (``schedule run``, which checks the whole
+file with SQLite's integrity check before it reports) beside the same report made by hand
+(``report today --output-dir``).
 ``--instructions`` counts each read's instructions once with valgrind's callgrind instead
 (the same count whatever else the machine does).
 Every form runs the installed commcare through the same small wrapper, which switches the
@@ -146,6 +149,23 @@ def time_import(rows: int, runs: int, env: dict, folder: Path, count: bool = Fal
     return out
 
 
+def time_nightly(env: dict, runs: int, folder: Path) -> dict:
+    """CPU seconds of the evening run (whole-file check, then the report) and of the same
+    report alone, both writing Markdown into ``folder``."""
+    from run import commcare
+
+    times: dict = {"schedule run": [], "report today": []}
+    for _ in range(runs):
+        for form, args in (
+            ("schedule run", ["schedule", "run", "--dir", str(folder)]),
+            ("report today", ["report", "today", "--format", "markdown", "--output-dir", str(folder), "--force"]),
+        ):
+            for old in folder.glob("*.md"):
+                old.unlink()
+            times[form].append(cpu(commcare() + args, env))
+    return {"evening summary, whole-file check included": times}
+
+
 def report(times: dict, base: str) -> list[str]:
     lines = []
     for what, forms in times.items():
@@ -175,6 +195,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=60)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--import-rows", type=int, default=20_000)
+    ap.add_argument("--nightly", action="store_true", help="time the evening run's whole-file check")
     ap.add_argument("--instructions", action="store_true", help="count the reads' instructions (callgrind)")
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
@@ -189,6 +210,9 @@ def main() -> None:
     lines += report(time_reads(env, args.runs), "unchecked")
     if args.instructions:
         lines += report(count_reads(env), "unchecked")
+    if args.nightly:
+        with tempfile.TemporaryDirectory() as tmp:
+            lines += report(time_nightly(env, args.runs, Path(tmp)), "report today")
     with tempfile.TemporaryDirectory() as tmp:
         lines += report(
             time_import(args.import_rows, max(3, args.runs // 2), env, Path(tmp), args.instructions), "no triggers"

@@ -239,6 +239,22 @@ def test_a_garbled_registration_time_does_not_drop_a_resident_from_the_round(cop
     assert check.returncode == 3 and "created_at" in check.stderr, check.stderr
 
 
+def test_the_evening_run_checks_the_whole_file_and_does_not_report_from_a_damaged_one(copy, tmp_path):
+    """Damage in a page no daily command reads (here the directory's) is found by the
+    scheduled summary's full integrity check: no report file, exit 3 naming db check, the
+    run recorded as failed, and the register refused until it is checked or restored."""
+    damage(copy, "directory", 8)
+    assert commcare(copy, "call", "due", "-f", "json").returncode == 0  # the daily read sees nothing
+    reports = tmp_path / "reports"
+    run = commcare(copy, "schedule", "run", "--dir", str(reports))
+    assert run.returncode == 3 and "commcare db check" in run.stderr and "directory" in run.stderr, run.stderr
+    assert not reports.exists() or not list(reports.glob("*.md"))
+    status = commcare(copy, "schedule", "status")
+    assert status.returncode == 1, status.stdout + status.stderr
+    after = commcare(copy, "call", "due", "-f", "json")  # refused; the failed run is told too
+    assert after.returncode == 3 and after.stdout == "" and "commcare db check" in after.stderr, after.stderr
+
+
 # --- the counts are kept by every write path, on both backends ------------------------------
 
 

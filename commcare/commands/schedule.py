@@ -186,6 +186,9 @@ def _run_scheduled(st, record: dict, at: str | None, report: str, fmt: str, dire
         raise InvalidValue("value.bad_choice", field="format", value=fmt, choices="|".join(cron.FORMAT_SUFFIX))
     targets = notify_targets(notify)
     week = report == "week"
+    from commcare.storage import maintenance
+
+    maintenance.nightly_check(settings.database)
     data = st.read(lambda conn, ctx: (reports.week_report if week else reports.day_report)(conn, ctx, day))
     text = (report_render.render_range if week else report_render.render_day)(data, fmt)
     from commcare import outfile

@@ -50,6 +50,27 @@ def verify_file(path: Path) -> dict:
     return {"revision": revision, "integrity": "ok", "foreign_keys": "ok"}
 
 
+def nightly_check(database: str) -> None:
+    """The scheduled summary's check of the whole file before it reports (SQLite): SQLite's
+    full integrity check, which also finds what the daily commands' counts cannot see (an
+    index of calls that no longer agrees with its table, a requests page no report reaches).
+    Damage found is remembered (``NAME.damaged``) and is exit 3, so the evening's run is
+    recorded as failed and every command says so until the register is checked or restored."""
+    path = dbm.sqlite_path(database)
+    if path is None:
+        return
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=dbm.busy_timeout())
+    try:
+        found = integrity_problems(con)
+    finally:
+        con.close()
+    if found:
+        from commcare.storage import damage
+
+        damage.mark_damaged(database, "; ".join(found))
+        raise Damaged("maint.nightly_damaged", path=str(path), problem="; ".join(found))
+
+
 def integrity_problems(con: sqlite3.Connection) -> list[str]:
     """What SQLite's integrity check finds, one finding per damaged table (its indexes
     included), each naming it ("residents: database disk image is malformed"); [] when the

@@ -11,7 +11,7 @@ import datetime as dt
 
 from sqlalchemy import and_, exists, func, or_, select
 
-from commcare import identity
+from commcare import audit, identity
 from commcare.calls import REACHED, by_liaison, in_community
 from commcare.donations import quantity
 from commcare.health import FEVER_AT
@@ -59,6 +59,7 @@ def day_report(conn, ctx, day: dt.date, verify: bool = True) -> dict:
         "liaisons": _liaisons(conn, cid, special, open_by_assignee),
         "staff_health": _health(conn, cid, start, end),
         "donations": _donations(conn, cid, start, end),
+        "audit": audit.head(conn),
     }
 
 
@@ -246,6 +247,7 @@ def range_report(conn, ctx, first: dt.date, last: dt.date) -> dict:
         "community": ctx.community,
         "days": days,
         "totals": totals,
+        "audit": audit.head(conn),
     }
 
 
@@ -281,7 +283,7 @@ def all_communities(conn, ctx, day: dt.date) -> dict:
             }
         )
     total = {k: sum(r[k] for r in rows) for k in SUMMARY_KEYS}
-    return {"date": day.isoformat(), "communities": rows, "total": total}
+    return {"date": day.isoformat(), "communities": rows, "total": total, "audit": audit.head(conn)}
 
 
 FAIL_ON = ("overdue", "missed", "any")

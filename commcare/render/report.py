@@ -79,6 +79,13 @@ def headers(columns) -> dict:
     return out
 
 
+def audit_line(data: dict) -> str:
+    """The audit trail's number of entries and head hash, as every report prints them (keep a
+    report, and ``audit verify --anchor REPORT`` checks the trail against it later)."""
+    found = data.get("audit") or {"entries": 0, "head": ""}
+    return t("report.audit_line", entries=found["entries"], head=found["head"] or "-")
+
+
 def to_markdown(data: dict) -> str:
     parts = [f"# {formats.markdown_text(title(data))}\n"]
     for name, rows, cols in sections(data):
@@ -86,6 +93,7 @@ def to_markdown(data: dict) -> str:
             parts.append(formats.to_markdown(rows, cols, headers(cols), name))
         else:
             parts.append(f"## {name}\n\n{t('report.none')}\n")
+    parts.append(formats.markdown_text(audit_line(data)) + "\n")
     return "\n".join(parts)
 
 
@@ -96,6 +104,7 @@ def to_table(data: dict, color: bool = False, width: int | None = None) -> str:
             parts.append(formats.to_table(rows, cols, headers(cols), name, color, width or 80))
         else:
             parts.append(f"{name}: {t('report.none')}\n")
+    parts.append(audit_line(data) + "\n")
     return "\n".join(parts)
 
 
@@ -133,6 +142,8 @@ def to_csv(data: dict) -> str:
         {"section": "donations.items", "key": f"{i['name']} ({i['unit']})", "value": i["quantity"]}
         for i in data["donations"]["items"]
     ]
+    found = data.get("audit") or {}
+    rows += [{"section": "audit", "key": k, "value": found[k]} for k in ("entries", "head") if k in found]
     return formats.to_csv(rows, ["section", "key", "value"])
 
 
@@ -186,6 +197,7 @@ def to_html(data: dict) -> str:
             parts.append(f"<h2>{escape(name)}</h2>" + formats.html_table(rows, cols, headers(cols)))
         else:
             parts.append(f"<h2>{escape(name)}</h2><p class='none'>{escape(t('report.none'))}</p>")
+    parts.append(f"<p class='audit'>{escape(audit_line(data))}</p>")
     return "".join(parts) + "</html>\n"
 
 
@@ -204,16 +216,20 @@ def render_range(data: dict, fmt: str, color=False, width=None) -> str:
     if fmt == "csv":
         return formats.to_csv(data["days"], cols)
     if fmt == "markdown":
-        return f"# {formats.markdown_text(heading)}\n\n" + formats.to_markdown(data["days"], cols, headers(cols))
+        return (
+            f"# {formats.markdown_text(heading)}\n\n"
+            + formats.to_markdown(data["days"], cols, headers(cols))
+            + f"\n{formats.markdown_text(audit_line(data))}\n"
+        )
     if fmt == "html":
         trend = [(d["date"][5:], d["calls_made"], d["calls_due"]) for d in data["days"]]
         return (
             f"<!doctype html><meta charset='utf-8'><title>{escape(heading)}</title><style>{CSS}</style>"
             f"<h1>{escape(heading)}</h1><h2>{escape(t('report.chart_trend'))}</h2>{bars(trend)}"
             + formats.html_table(data["days"], cols, headers(cols))
-            + "\n"
+            + f"<p class='audit'>{escape(audit_line(data))}</p>\n"
         )
-    return formats.to_table(data["days"], cols, headers(cols), heading, color, width or 100)
+    return formats.to_table(data["days"], cols, headers(cols), heading, color, width or 100) + audit_line(data) + "\n"
 
 
 def render_all(data: dict, fmt: str) -> str:
@@ -222,7 +238,13 @@ def render_all(data: dict, fmt: str) -> str:
         return formats.to_json(data)
     rows = data["communities"] + [{"community": "Σ", **data["total"]}]
     cols = ["community", "opened", "resolved", "open", "overdue", "calls_due", "calls_made", "missed"]
-    return formats.render(rows, fmt, cols, headers(cols), t("report.all_title", date=data["date"]), False, 100)
+    text = formats.render(rows, fmt, cols, headers(cols), t("report.all_title", date=data["date"]), False, 100)
+    if fmt == "csv":
+        return text
+    line = audit_line(data)
+    if fmt == "html":
+        return text + f"<p class='audit'>{escape(line)}</p>\n"
+    return text + "\n" + (formats.markdown_text(line) if fmt == "markdown" else line) + "\n"
 
 
 def community_name(name: str) -> str:

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Sequence
 
 from sqlalchemy import insert, select
 
@@ -224,7 +225,7 @@ def as_row(entry, tz) -> dict:
 # --- verifying --------------------------------------------------------------------------------
 
 
-def verify(conn, key: bytes, anchors: list[dict] = ()) -> dict:
+def verify(conn, key: bytes, anchors: Sequence[dict] = ()) -> dict:
     """Walk the whole chain, then check it against each anchor (``{"entries": n or None,
     "head": "…", "source": …}``). Exit 1 (``Refused``) at the first entry whose hash or link does
     not hold, at a gap in the numbers (``entries missing after #N``), or at an anchor the chain

@@ -34,7 +34,8 @@ def upgrade() -> None:
 def _key() -> bytes:
     """The key ``commcare db upgrade`` hands over (a function, asked only when there are entries
     to chain), else the one the environment's settings name (made if there is none yet)."""
-    given = op.get_context().config.attributes.get("audit_key")
+    config = op.get_context().config
+    given = config.attributes.get("audit_key") if config is not None else None
     if given is not None:
         return given()
     from commcare import audit

@@ -198,3 +198,38 @@ def test_every_report_prints_the_head(trail):
     week = json.loads(ok("report", "week", "--format", "json").stdout)
     assert week["audit"] == {"entries": last["seq"], "head": last["hash"]}
     assert last["hash"] in ok("report", "today", "--all-communities").stdout
+
+
+def test_an_upgrade_chains_the_entries_already_there(db_url, tmp_path):
+    """A register from before the keyed chain (at 0003, its entries hashed with plain SHA-256)
+    is numbered and chained with the key by db upgrade, which records that it did so."""
+    from sqlalchemy import text
+
+    from commcare import db as dbm
+
+    engine = dbm.make_engine(db_url)
+    try:
+        dbm.downgrade(engine, "0003")
+        with engine.begin() as conn:
+            for n, action in enumerate(("staff.add", "resident.add", "unmask"), start=1):
+                conn.execute(
+                    text(
+                        "INSERT INTO audit (id, at, actor, action, entity, fields, detail, prev_hash, hash) "
+                        "VALUES (:id, :at, 'tester', :action, 'resident', '', '', '', :hash)"
+                    ),
+                    {"id": n * 10, "at": dt.datetime(2026, 5, n, tzinfo=dt.UTC), "action": action, "hash": "0" * 64},
+                )
+    finally:
+        engine.dispose()
+    assert not (tmp_path / "audit.key").exists()
+    assert commcare("audit", "verify").returncode == 3  # the old schema: upgrade first
+    ok("db", "upgrade")
+    assert stat.S_IMODE((tmp_path / "audit.key").stat().st_mode) == 0o600
+    result = ok("audit", "verify")
+    assert "4 entries" in result.stdout
+    engine = dbm.make_engine(db_url)
+    with engine.connect() as conn:
+        last = conn.execute(text("SELECT seq, action, detail FROM audit ORDER BY seq")).all()
+    engine.dispose()
+    assert [r[0] for r in last] == [1, 2, 3, 4]
+    assert last[-1][1] == "audit.chain" and "1-3" in last[-1][2]

@@ -256,11 +256,11 @@ def _against(anchor: dict, count: int, hashes: dict, found_heads: dict) -> None:
     n, head_hash, source = anchor.get("entries"), anchor["head"], anchor["source"]
     if n:
         if n > count:
-            raise Refused("audit.missing_after_anchor", seq=count, entries=n, source=source)
+            raise Refused("audit.missing_after_anchor", seq=count, entries=n, path=source)
         if hashes.get(n) != head_hash:
-            raise Refused("audit.anchor_mismatch", seq=n, source=source)
+            raise Refused("audit.anchor_mismatch", seq=n, path=source)
     elif head_hash not in found_heads:
-        raise Refused("audit.anchor_not_found", head=head_hash[:16], source=source)
+        raise Refused("audit.anchor_not_found", head=head_hash[:16], path=source)
 
 
 def parse_anchor(text: str) -> dict:
@@ -271,7 +271,7 @@ def parse_anchor(text: str) -> dict:
     plain = text.strip()
     found = re.fullmatch(r"(?:#?([0-9]+)[: ])?([0-9a-fA-F]{64})", plain)
     if found:
-        return {"entries": int(found[1]) if found[1] else None, "head": found[2].lower(), "source": plain[:20]}
+        return {"entries": int(found[1]) if found[1] else None, "head": found[2].lower(), "source": "--anchor"}
     path = Path(plain).expanduser()
     try:
         content = path.read_text(encoding="utf-8-sig")

@@ -194,10 +194,11 @@ def _older_than(conn, xid: int) -> bool:
     )
 
 
-def backups_holding(database, erased: dict[int, str]) -> list[dict]:
+def backups_holding(database, erased: dict[int, tuple]) -> list[dict]:
     """The copies of a SQLite register in its folder (any SQLite file there with a residents
     table) that still hold the personal fields of a resident the register has erased
-    (``erased``: number -> name, both must match): ``[{"file": path, "residents": n}]``."""
+    (``erased``: number -> (name, registered at), all three must match: a copy of this
+    register, not another register that also has a #1 张桂兰): ``[{"file": path, "residents": n}]``."""
     from commcare.db import sqlite_path
 
     path = sqlite_path(database.database)
@@ -213,7 +214,7 @@ def backups_holding(database, erased: dict[int, str]) -> list[dict]:
     return found
 
 
-def _held_in(file: Path, erased: dict[int, str]) -> int:
+def _held_in(file: Path, erased: dict[int, tuple]) -> int:
     try:
         with open(file, "rb") as fh:
             if fh.read(16) != b"SQLite format 3\x00":
@@ -228,11 +229,11 @@ def _held_in(file: Path, erased: dict[int, str]) -> int:
             part = ids[start : start + 500]
             marks = ",".join("?" * len(part))
             rows = con.execute(
-                f"SELECT id, name FROM residents WHERE id IN ({marks}) AND "
+                f"SELECT id, name, created_at FROM residents WHERE id IN ({marks}) AND "
                 "(id_number IS NOT NULL OR phone IS NOT NULL OR note IS NOT NULL OR emergency_phone IS NOT NULL)",
                 part,
             ).fetchall()
-            held += sum(1 for rid, name in rows if erased.get(rid) == name)
+            held += sum(1 for rid, name, at in rows if erased.get(rid) == (name, _utc(at)))
         return held
     except sqlite3.DatabaseError:
         return 0
@@ -240,8 +241,17 @@ def _held_in(file: Path, erased: dict[int, str]) -> int:
         con.close()
 
 
-def erased_residents(conn, ctx) -> dict[int, str]:
-    """Every erased resident of the community: number -> name."""
+def _utc(text) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(str(text)).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+def erased_residents(conn, ctx) -> dict[int, tuple]:
+    """Every erased resident of the community: number -> (name, registered at)."""
     r = residents.c
-    found = conn.execute(select(r.id, r.name).where(r.community_id == ctx.community_id(conn), r.erased_at.is_not(None)))
-    return {row.id: row.name for row in found}
+    found = conn.execute(
+        select(r.id, r.name, r.created_at).where(r.community_id == ctx.community_id(conn), r.erased_at.is_not(None))
+    )
+    return {row.id: (row.name, row.created_at) for row in found}

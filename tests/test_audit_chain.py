@@ -94,6 +94,7 @@ def test_deleting_the_last_entries_hiding_an_unmask_is_found(trail):
     assert f"entries missing after #{kept}" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_write_after_a_truncation_does_not_move_the_anchor(trail):
     """The next entry takes the deleted one's number; the anchor stays where it was, every
     write says so, and verify still finds the entries missing."""
@@ -119,6 +120,7 @@ def test_an_edit_re_chained_with_plain_hashlib_is_found(trail):
     assert result.returncode == 1 and "entry #1 does not hold" in result.stderr
 
 
+@pytest.mark.slow
 def test_an_edit_in_a_copy_is_found_against_a_saved_report(trail, tmp_path):
     """Even someone holding the key, re-chaining a copy, is caught by a report kept elsewhere."""
     saved = {}
@@ -174,6 +176,7 @@ def test_a_key_others_may_read_is_refused(trail, tmp_path):
     assert result.returncode == 3 and "chmod 600" in result.stderr
 
 
+@pytest.mark.slow
 def test_looking_residents_up_by_id_number_is_audited_found_or_not(trail):
     """The ID-number oracle: ``resident show`` over candidate ID numbers, one of them right."""
     from commcare.identity import id_check_digit
@@ -191,6 +194,7 @@ def test_looking_residents_up_by_id_number_is_audited_found_or_not(trail):
     ok("audit", "verify")
 
 
+@pytest.mark.slow
 def test_every_report_prints_the_head(trail):
     last = rows(trail)[-1]
     for args in (("report", "today"), ("report", "week", "--format", "markdown"), ("report", "week", "-f", "html")):
@@ -200,6 +204,7 @@ def test_every_report_prints_the_head(trail):
     assert last["hash"] in ok("report", "today", "--all-communities").stdout
 
 
+@pytest.mark.slow
 def test_an_upgrade_chains_the_entries_already_there(db_url, tmp_path):
     """A register from before the keyed chain (at 0003, its entries hashed with plain SHA-256)
     is numbered and chained with the key by db upgrade, which records that it did so."""

@@ -41,6 +41,7 @@ def sqlite_bytes(db: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(db.parent.glob(db.name + "*")))
 
 
+@pytest.mark.slow
 def test_a_reader_holding_a_snapshot_is_told_then_the_bytes_go(register, tmp_path, monkeypatch):
     db = tmp_path / "r.db"
     monkeypatch.setenv("COMMCARE_DB", str(db))

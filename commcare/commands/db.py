@@ -89,8 +89,13 @@ def db_upgrade() -> None:
     from commcare import audit
     from commcare.storage import maintenance
 
-    settings = state().settings
+    st = state()
+    settings = st.settings
     row = maintenance.upgrade(settings.database, lambda: audit.key_for(settings))
+    if row["from"] != row["to"]:
+        from commcare import audit_anchor
+
+        audit_anchor.reset(st.database())  # the trail as the upgrade chained it
     if row["from"] == row["to"]:
         say("maint.up_to_date", revision=row["to"])
     else:

@@ -99,8 +99,23 @@ def _ctx_key(conn, ctx) -> bytes:
 
 
 def last(conn):
-    """(seq, hash) of the newest entry, or None."""
+    """(seq, hash) of the newest entry, or None. On PostgreSQL, where row-level security shows
+    a staff login only its communities' entries, through ``commcare_audit_head()`` (SECURITY
+    DEFINER, made by the access migration) when the database has it."""
+    if conn.dialect.name == "postgresql" and _head_function(conn):
+        from sqlalchemy import text
+
+        row = conn.execute(text("SELECT head_id AS seq, head_hash AS hash FROM commcare_audit_head()")).first()
+        return row if row is not None and row.seq is not None else None
     return conn.execute(select(AUDIT.c.seq, AUDIT.c.hash).order_by(AUDIT.c.seq.desc()).limit(1)).first()
+
+
+def _head_function(conn) -> bool:
+    """Does the database have ``commcare_audit_head()``? (asked once per connection)"""
+    if "commcare_audit_head" not in conn.info:
+        found = conn.exec_driver_sql("SELECT to_regprocedure('commcare_audit_head()')").scalar()
+        conn.info["commcare_audit_head"] = found is not None
+    return conn.info["commcare_audit_head"]
 
 
 def record(

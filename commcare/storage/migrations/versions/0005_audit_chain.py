@@ -29,6 +29,16 @@ def upgrade() -> None:
     with op.batch_alter_table("audit", schema=None) as batch_op:
         batch_op.alter_column("seq", existing_type=sa.Integer(), nullable=False)
         batch_op.create_unique_constraint(batch_op.f("uq_audit_seq"), ["seq"])
+    if bind.dialect.name == "postgresql" and bind.scalar(sa.text("SELECT to_regprocedure('commcare_audit_head()')")):
+        # the head a staff login chains to (row-level security hides other communities'
+        # entries from it): the newest by number
+        bind.exec_driver_sql(HEAD_FUNCTION.format(order="seq"))
+
+
+HEAD_FUNCTION = """CREATE OR REPLACE FUNCTION commcare_audit_head(OUT head_id integer, OUT head_hash text)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+      SELECT {order}, hash FROM audit ORDER BY {order} DESC LIMIT 1
+    $$"""
 
 
 def _key() -> bytes:
@@ -45,6 +55,9 @@ def _key() -> bytes:
 
 
 def downgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql" and bind.scalar(sa.text("SELECT to_regprocedure('commcare_audit_head()')")):
+        bind.exec_driver_sql(HEAD_FUNCTION.format(order="id"))
     with op.batch_alter_table("audit", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_audit_seq"), type_="unique")
         batch_op.drop_column("seq")

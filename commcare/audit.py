@@ -245,6 +245,13 @@ def verify(conn, key: bytes, anchors: Sequence[dict] = ()) -> dict:
     "head": "…", "source": …}``). Exit 1 (``Refused``) at the first entry whose hash or link does
     not hold, at a gap in the numbers (``entries missing after #N``), or at an anchor the chain
     does not reach or does not match."""
+    if (
+        conn.dialect.name == "postgresql"
+        and not conn.exec_driver_sql(
+            "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = 'audit'::regclass"
+        ).scalar()
+    ):
+        raise Refused("audit.verify_owner")  # a staff login sees its communities' entries only
     prev, count = "", 0
     rows = conn.execute(select(AUDIT).order_by(AUDIT.c.seq).execution_options(yield_per=2000))
     hashes: dict[int, str] = {}

@@ -1,0 +1,133 @@
+"""Help in the user's language, built into the Click command before it renders anything.
+
+The English help is written once, in the code (docstrings and ``help=``); its Chinese is in
+``data/help/zh.json``, keyed by the English text with its whitespace collapsed (as gettext keys
+a translation by its source). A command's help is read paragraph by paragraph, so the same
+sentence is translated once wherever it appears; an ``Example:`` block is never translated or
+rewrapped: it is written behind Click's no-rewrap marker (``\\b``), line by line, so a command
+can be copied out of it. Click's own words (Usage, Options, Commands, Arguments, "Show this
+message and exit.", default, required) are in the same file.
+
+A help text without its Chinese is shown in English; tests/test_language.py walks every
+command's ``--help`` in Chinese and fails on it, so a new command or option cannot go without.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+EXAMPLE_HEADS = ("Example:", "Examples:")
+SHORT = 36  # characters of a command's line in its group's list (each two columns wide)
+PARAGRAPHS = re.compile(r"\n[ \t]*\n")
+
+
+@cache
+def zh_help() -> dict[str, str]:
+    import json
+
+    from commcare.resources import data_dir
+
+    with open(data_dir() / "help" / "zh.json", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def words(text: str, lang: str) -> str:
+    """One paragraph or option help in ``lang`` (English as written when it has no Chinese)."""
+    if lang == "en":
+        return text
+    key = " ".join(text.split())
+    return zh_help().get(key, text)
+
+
+def command_help(text: str, lang: str) -> str:
+    """A command's help: prose paragraphs translated, ``Example:`` blocks kept line by line."""
+    import inspect
+
+    parts = []
+    for paragraph in PARAGRAPHS.split(inspect.cleandoc(text)):
+        lines = paragraph.strip("\n").splitlines()
+        head = lines[0].strip() if lines else ""
+        if head in EXAMPLE_HEADS:
+            label = head if lang == "en" else words(head, lang)
+            body = [line.rstrip() for line in lines[1:]]
+            parts.append("\n".join(["\b", label, *body]))
+        elif paragraph.strip():
+            parts.append(words(paragraph, lang))
+    return "\n\n".join(parts)
+
+
+def short_help(text: str, lang: str) -> str | None:
+    """The one line a group lists for a command: the first sentence. Click finds it by the
+    English full stop; in Chinese it is the first 。 (or the whole first paragraph)."""
+    if lang == "en":
+        return None
+    first = text.split("\n\n", 1)[0].strip()
+    end = first.find("。")
+    first = first[: end + 1] if end != -1 else first
+    if len(first) <= SHORT:
+        return first
+    cut = max(first.rfind(mark, 0, SHORT) for mark in "，；：（")
+    return (first[:cut] if cut > 0 else first[:SHORT]) + "……"
+
+
+def localise(command, lang: str) -> None:
+    """Put ``lang``'s help on ``command`` and every command below it (once per process)."""
+    if getattr(command, "_commcare_lang", None) == lang:
+        return
+    command._commcare_lang = lang
+    source = getattr(command, "_commcare_help", None)
+    if source is None:
+        source = command._commcare_help = command.help or ""
+    if source:
+        command.help = command_help(source, lang)
+        command.short_help = short_help(command.help, lang)
+    for param in command.params:
+        original = getattr(param, "_commcare_help", None)
+        if original is None:
+            original = param._commcare_help = getattr(param, "help", None) or ""
+        if original:
+            param.help = words(original, lang)
+    for sub in getattr(command, "commands", {}).values():
+        localise(sub, lang)
+
+
+def install_click_words(lang: str) -> None:
+    """Click's own words in ``lang``: the help formatter's prefix and headings, and the words
+    Typer passes through gettext (default, required, Options, Arguments, Commands)."""
+    import typer.core
+    from typer._click import core, formatting
+
+    if lang == "en":
+        core.Context.formatter_class = formatting.HelpFormatter
+        typer.core._ = _identity  # type: ignore[attr-defined]
+        return
+    core.Context.formatter_class = _formatter_class()
+    typer.core._ = _click_word  # type: ignore[attr-defined]
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def _click_word(text: str) -> str:
+    return zh_help().get(text, text)
+
+
+@cache
+def _formatter_class():
+    from typer._click.formatting import HelpFormatter
+
+    class ChineseHelpFormatter(HelpFormatter):
+        """Click's help layout with its own words in Chinese."""
+
+        def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+            super().write_usage(prog, args, _click_word("Usage: ") if prefix is None else prefix)
+
+        def write_heading(self, heading: str) -> None:
+            self.write(f"{'':>{self.current_indent}}{_click_word(heading)}：\n")
+
+        def write_dl(self, rows, col_max: int = 30, col_spacing: int = 2) -> None:
+            super().write_dl([(first, _click_word(second)) for first, second in rows], col_max, col_spacing)
+
+    return ChineseHelpFormatter

@@ -128,6 +128,13 @@ def t(key: str, lang: str | None = None, /, **values: object) -> str:
         return text
 
 
+def field_label(name: str, lang: str | None = None) -> str:
+    """A field as an error message names it: 「联系电话」 in Chinese, ``phone`` in English (an
+    option or a name without a catalogue entry as it is)."""
+    entry = catalog().get(f"field.{name}")
+    return (entry.get(lang or get_lang()) or name) if entry else name
+
+
 def plural(count: int, key: str, lang: str | None = None, /, **values: object) -> str:
     """``key.one`` for one and ``key.other`` otherwise, with ``count`` among the values (English
     reads "1 entry", "2 entries"; the Chinese of both is the same)."""

@@ -350,16 +350,26 @@ def categories() -> dict[str, dict]:
 def parse_category(raw: str, field: str = "category") -> str:
     text = nfkc(raw).strip().lower()
     for slug, spec in categories().items():
-        if text in (slug, spec.get("zh"), spec.get("en")) or text in spec.get("zh", "").split("/"):
+        words = (slug, spec.get("zh"), spec.get("en"), *spec.get("zh", "").split("/"), *spec.get("aliases", []))
+        if text in {nfkc(str(w)).strip().lower() for w in words if w}:
             return slug
-    raise InvalidValue("value.bad_category", field=field, value=raw, choices=", ".join(categories()))
+    from commcare.i18n import get_lang
+
+    listed = (
+        ", ".join(categories()) if get_lang() == "en" else "、".join(s.get("zh", k) for k, s in categories().items())
+    )
+    raise InvalidValue("value.bad_category", field=field, value=raw, choices=listed)
+
+
+# The option whose value names each list of ``data/words.toml``.
+CHOICE_FIELDS = {"for": "recipients"}
 
 
 def parse_choice(raw: str, choices: tuple[str, ...], field: str) -> str:
-    text = nfkc(raw).strip().lower()
-    if text not in choices:
-        raise InvalidValue("value.bad_choice", field=field, value=raw, choices="|".join(choices))
-    return text
+    """One of ``choices``, named by its slug or a word of ``data/words.toml`` (热线, 无人接听)."""
+    from commcare import words
+
+    return words.parse(CHOICE_FIELDS.get(field, field), raw, choices, option=field)
 
 
 @lru_cache(maxsize=1 << 16)

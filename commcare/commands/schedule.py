@@ -190,7 +190,11 @@ def _run_scheduled(st, record: dict, at: str | None, report: str, fmt: str, dire
 
     maintenance.nightly_check(settings.database)
     data = st.read(lambda conn, ctx: (reports.week_report if week else reports.day_report)(conn, ctx, day))
-    text = (report_render.render_range if week else report_render.render_day)(data, fmt)
+    from commcare.commands.report import made_by
+
+    text = (report_render.render_range if week else report_render.render_day)(data, fmt, made=made_by())
+    if fmt == "csv":
+        text = "\ufeff" + text
     from commcare import outfile
 
     target = outfile.dated_path(directory, day, fmt)  # as report --output-dir writes it

@@ -128,6 +128,13 @@ def t(key: str, lang: str | None = None, /, **values: object) -> str:
         return text
 
 
+def column(name: str, key: str | None = None) -> str:
+    """A column's header: the message ``key`` (default ``col.NAME``), or the name itself when
+    the catalogue has none (a column added by a newer branch, an ad-hoc key)."""
+    key = key or f"col.{name}"
+    return t(key) if key in catalog() else name
+
+
 def field_label(name: str, lang: str | None = None) -> str:
     """A field as an error message names it: 「联系电话」 in Chinese, ``phone`` in English (an
     option or a name without a catalogue entry as it is)."""

@@ -20,6 +20,7 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("COMMCARE_DB", str(tmp_path / "commcare.db"))
     monkeypatch.setenv("COMMCARE_CONFIG", str(tmp_path / "commcare.toml"))
     monkeypatch.setenv("COMMCARE_LANG", "en")
+    monkeypatch.setenv("COMMCARE_STRICT_I18N", "1")  # a message key missing from data/messages fails
     monkeypatch.setenv("COMMCARE_USER", "tester")
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))

@@ -182,8 +182,7 @@ def emit(
         from commcare import words
 
         data = words.display(data)
-    headers = {c: i18n.t((labels or {}).get(c, f"col.{c}")) for c in (columns or _keys(data))}
-    headers = {k: (v if not v.startswith("col.") else k) for k, v in headers.items()}
+    headers = {c: i18n.column(c, (labels or {}).get(c)) for c in (columns or _keys(data))}
     color = output is None and color_enabled()
     width = None
     if output is None and is_terminal():

@@ -103,7 +103,9 @@ def schedule_remove() -> None:
     from commcare.schedule import cron, history
 
     settings = state().settings
-    say("schedule.removed", count=cron.remove())
+    from commcare.i18n import plural
+
+    say("schedule.removed", entries=plural(cron.remove(), "count.entries"))
     path = history.path_for(settings.database)
     if path.exists():
         history.append(path, {"kind": "remove", "time": history.now(settings.tz).isoformat()})

@@ -72,11 +72,9 @@ def title(data: dict) -> str:
 
 
 def headers(columns) -> dict:
-    out = {}
-    for col in columns:
-        label = t(f"col.{col}")
-        out[col] = col if label.startswith("col.") else label
-    return out
+    from commcare.i18n import column
+
+    return {col: column(col) for col in columns}
 
 
 def to_markdown(data: dict) -> str:

@@ -100,18 +100,18 @@ def install_click_words(lang: str) -> None:
 
     if lang == "en":
         core.Context.formatter_class = formatting.HelpFormatter
-        typer.core._ = _identity  # type: ignore[attr-defined]
+        typer.core._ = _identity
         return
     core.Context.formatter_class = _formatter_class()
-    typer.core._ = _click_word  # type: ignore[attr-defined]
+    typer.core._ = _click_word  # Typer calls its gettext ``_`` by the module's name
 
 
-def _identity(text: str) -> str:
-    return text
+def _identity(message: str) -> str:
+    return message
 
 
-def _click_word(text: str) -> str:
-    return zh_help().get(text, text)
+def _click_word(message: str) -> str:
+    return zh_help().get(message, message)
 
 
 @cache

@@ -200,6 +200,7 @@ def demo_register(tmp_path_factory):
     )
     ok("demo", "--residents", "80", "--requests", "60", "--days", "4", env=env)
     ok("community", "rename", "default", "幸福社区", env=env)
+    env["COMMCARE_COMMUNITY"] = "幸福社区"  # config show would otherwise show the word default
     ok("call", "log", "#1", "--outcome", "无人接听", env=env)
     return env
 
@@ -211,7 +212,7 @@ READS = [
     ["staff", "list"],
     ["request", "list", "--status", "all"],
     ["request", "show", "1"],
-    ["call", "log"],
+    ["call", "list"],
     ["call", "due"],
     ["health", "list"],
     ["health", "due"],

@@ -88,8 +88,25 @@ def localise(command, lang: str) -> None:
             original = param._commcare_help = getattr(param, "help", None) or ""
         if original:
             param.help = words(original, lang)
+        _default_in_words(param, lang)
     for sub in getattr(command, "commands", {}).values():
         localise(sub, lang)
+
+
+# Options whose default is a slug of data/words.toml: shown in the words of the language.
+DEFAULT_FIELDS = {"--urgency": "urgency", "--for": "recipients", "--status": "status", "--outcome": "outcome"}
+
+
+def _default_in_words(param, lang: str) -> None:
+    field = next((DEFAULT_FIELDS[o] for o in getattr(param, "opts", ()) if o in DEFAULT_FIELDS), None)
+    if field is None or not isinstance(param.default, str) or param.show_default is False:
+        return
+    if lang == "en":
+        param.show_default = True
+        return
+    from commcare.words import label
+
+    param.show_default = label(field, param.default, lang)
 
 
 def install_click_words(lang: str) -> None:
@@ -127,7 +144,67 @@ def _formatter_class():
         def write_heading(self, heading: str) -> None:
             self.write(f"{'':>{self.current_indent}}{_click_word(heading)}：\n")
 
+        def write_text(self, text: str) -> None:
+            """Paragraphs wrapped by columns (a Chinese character takes two); a ``\b`` block
+            written line by line."""
+            indent = " " * self.current_indent
+            out = []
+            for paragraph in PARAGRAPHS.split(text):
+                lines = paragraph.splitlines()
+                if lines and lines[0].strip() == "\b":
+                    out.append("\n".join(indent + line for line in lines[1:]))
+                elif paragraph.strip():
+                    out.append(wrap_cells(" ".join(x.strip() for x in lines), self.width, indent, indent))
+            self.write("\n\n".join(out) + "\n")
+
         def write_dl(self, rows, col_max: int = 30, col_spacing: int = 2) -> None:
-            super().write_dl([(first, _click_word(second)) for first, second in rows], col_max, col_spacing)
+            rows = [(first, _click_word(second)) for first, second in rows]
+            first_col = min(max((cells(f) for f, _ in rows), default=0), col_max) + col_spacing
+            pad = " " * (first_col + self.current_indent)
+            for first, second in rows:
+                self.write(f"{'':>{self.current_indent}}{first}")
+                if not second:
+                    self.write("\n")
+                    continue
+                if cells(first) <= first_col - col_spacing:
+                    self.write(" " * (first_col - cells(first)))
+                else:
+                    self.write("\n" + pad)
+                wrapped = wrap_cells(second, max(self.width - first_col - 2, 10) + len(pad), pad, pad)
+                self.write(wrapped[len(pad) :] + "\n")
 
     return ChineseHelpFormatter
+
+
+CJK_CHUNK = re.compile(
+    r"[\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]+|\s+"
+)
+
+
+CLOSING = "，。、；：）」』！？,.;:)"  # never at the start of a line
+
+
+def cells(text: str) -> int:
+    """Terminal columns ``text`` takes: two for a wide (Chinese) character."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def wrap_cells(text: str, width: int, initial: str = "", subsequent: str = "") -> str:
+    """``text`` wrapped to ``width`` columns: between any two Chinese characters, at spaces
+    between other words; a line never starts with a space."""
+    lines, line = [], initial
+    used = cells(initial)
+    for chunk in CJK_CHUNK.findall(text):
+        chunk = " " if chunk.isspace() else chunk
+        size = cells(chunk)
+        if used + size > width and line.strip() and chunk not in CLOSING:
+            lines.append(line.rstrip())
+            line, used = subsequent, cells(subsequent)
+        if chunk == " " and not line.strip():
+            continue
+        line += chunk
+        used += size
+    lines.append(line.rstrip())
+    return "\n".join(lines)

@@ -32,6 +32,9 @@ COLUMN_FIELDS = {
     "category": "category",
     "tags": "tags",
     "special": "tags",
+    "entity": "entity",
+    "action": "action",
+    "fields": "fields",
 }
 
 
@@ -86,6 +89,13 @@ def label(field: str, slug, lang: str | None = None):
         spec = tag_table(_extra[0].get("__tags__")).get(slug)
     elif field == "source" and isinstance(slug, str) and slug.startswith("env "):
         return f"{label(field, 'env', lang)} {slug[4:]}"
+    elif field == "action" and isinstance(slug, str) and "." in slug:
+        entity, _, verb = slug.partition(".")
+        return slug if lang == "en" else f"{label('entity', entity, lang)}·{label('verb', verb, lang)}"
+    elif field == "fields" and isinstance(slug, str):
+        from commcare.i18n import field_label
+
+        return field_label(slug, lang).strip("「」")
     else:
         spec = table().get(field, {}).get(slug)
     if not isinstance(spec, dict):

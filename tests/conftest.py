@@ -27,9 +27,10 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     for var in ("COMMCARE_NOW", "COMMCARE_COMMUNITY", "COMMCARE_TZ", "COMMCARE_DEBUG"):
         monkeypatch.delenv(var, raising=False)
-    from commcare import i18n
+    from commcare import helptext, i18n
 
     i18n.set_lang("en")
+    helptext.install_click_words("en")  # an in-process Chinese help before must not leak into this test
     yield
 
 

@@ -101,12 +101,27 @@ def _default_in_words(param, lang: str) -> None:
     field = next((DEFAULT_FIELDS[o] for o in getattr(param, "opts", ()) if o in DEFAULT_FIELDS), None)
     if field is None or not isinstance(param.default, str) or param.show_default is False:
         return
-    if lang == "en":
-        param.show_default = True
-        return
-    from commcare.words import label
+    param.show_default = True if lang == "en" else DefaultInWords(field, param.default)
 
-    param.show_default = label(field, param.default, lang)
+
+class DefaultInWords(str):
+    """An option's default slug, shown (only when help is written) as its word: the word list
+    is read then, not each time the command is built."""
+
+    field: str
+
+    def __new__(cls, field: str, slug: str) -> DefaultInWords:
+        made = super().__new__(cls, slug)
+        made.field = field
+        return made
+
+    def __str__(self) -> str:
+        from commcare.words import label
+
+        return str(label(self.field, str.__str__(self)))
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
 
 
 def install_click_words(lang: str) -> None:
@@ -177,11 +192,27 @@ def _formatter_class():
 
 
 CJK_CHUNK = re.compile(
-    r"[\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]+|\s+"
+    r"\[[^\]\s]{1,30}\]|[\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]+|\s+"
 )
 
 
-CLOSING = "，。、；：）」』！？,.;:)"  # never at the start of a line
+CLOSING = "，。、；：）」』】！？,.;:)]"  # never at the start of a line
+
+
+OPENING = "（「『[(【"  # never at the end of a line
+
+
+def _chunks(text: str) -> list[str]:
+    """The pieces a line may break between: each Chinese character, each other word, a space;
+    an opening bracket joined to what follows it."""
+    out: list[str] = []
+    for chunk in CJK_CHUNK.findall(text):
+        chunk = " " if chunk.isspace() else chunk
+        if out and out[-1][-1:] in OPENING and chunk != " ":
+            out[-1] += chunk
+        else:
+            out.append(chunk)
+    return out
 
 
 def cells(text: str) -> int:
@@ -196,10 +227,10 @@ def wrap_cells(text: str, width: int, initial: str = "", subsequent: str = "") -
     between other words; a line never starts with a space."""
     lines, line = [], initial
     used = cells(initial)
-    for chunk in CJK_CHUNK.findall(text):
-        chunk = " " if chunk.isspace() else chunk
+    for chunk in _chunks(text):
         size = cells(chunk)
-        if used + size > width and line.strip() and chunk not in CLOSING:
+        # two columns kept for a closing mark, which may not start the next line
+        if used + size > width - 2 and line.strip() and chunk not in CLOSING:
             lines.append(line.rstrip())
             line, used = subsequent, cells(subsequent)
         if chunk == " " and not line.strip():

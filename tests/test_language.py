@@ -106,7 +106,7 @@ def rendered_help(path: list[str], lang: str) -> str:
     from commcare import cli
 
     command = cli.build(["--lang", lang, *path, "--help"])
-    ctx = Context(command, info_name="commcare")
+    ctx = Context(command, info_name="commcare", terminal_width=80)
     for name in path:
         command = command.commands[name]
         ctx = Context(command, info_name=name, parent=ctx)
@@ -133,6 +133,18 @@ def test_every_command_and_option_has_chinese_help():
         assert "用法：" in text and "选项：" in text and "显示此帮助并退出" in text, text
         assert "Usage" not in text and "Options:" not in text and "Show this message" not in text
     assert not missing, "help without Chinese (add it to data/help/zh.json):\n" + "\n".join(missing)
+
+
+def test_chinese_help_fits_an_80_column_terminal():
+    """A Chinese character takes two columns: help is wrapped by columns, not characters
+    (example lines are kept whole, to be copied)."""
+    from commcare.helptext import cells
+
+    for path, _command in every_command("zh"):
+        for line in rendered_help(path, "zh").splitlines():
+            if not line.strip().startswith("commcare") and CJK.search(line):
+                assert cells(line) <= 80, (path, line)
+                assert not line.lstrip().startswith(("，", "。", "、", "）", "]")), (path, line)
 
 
 def test_every_command_has_english_help_when_asked():

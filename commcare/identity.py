@@ -362,7 +362,7 @@ def parse_category(raw: str, field: str = "category") -> str:
 
 
 # The option whose value names each list of ``data/words.toml``.
-CHOICE_FIELDS = {"for": "recipients"}
+CHOICE_FIELDS = {"for": "recipients", "fail-on": "fail_on"}
 
 
 def parse_choice(raw: str, choices: tuple[str, ...], field: str) -> str:

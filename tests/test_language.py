@@ -324,6 +324,24 @@ def test_each_fixed_list_option_takes_its_chinese_words(register):
     assert [r["id"] for r in done] == [opened["id"]]
     shown = ok("request", "list", "--status", "已办结", env=env).stdout
     assert "已办结" in shown and "燃气圈存" in shown and "紧急" in shown
+    assert ok("directory", "list", "--kind", "药店", env=env).stdout.count("大药房") == 1
+    assert "张桂兰" in ok("resident", "list", "--tag", "老人", env=env).stdout
+    for word in ("未联系到", "逾期", "任一"):  # 张桂兰 was reached (需要帮助) and nothing is overdue
+        assert commcare("report", "today", "--fail-on", word, env=env).returncode == 0
+    refused = commcare("report", "today", "--fail-on", "迟了", env=env)
+    assert refused.returncode == 2 and "逾期、未联系到、任一" in refused.stderr
+
+
+def test_the_round_reads_a_category_by_its_everyday_word():
+    from commcare.identity import parse_category
+
+    assert [parse_category(w) for w in ("燃气", "买药", "看病", "快递", "gas-topup")] == [
+        "gas-topup",
+        "medicine",
+        "medical-visit",
+        "parcel",
+        "gas-topup",
+    ]
 
 
 def test_an_unknown_word_is_refused_listing_the_chinese_words(register):

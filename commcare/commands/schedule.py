@@ -136,10 +136,9 @@ def schedule_run(
 
     st = state()
     st.schedule_quiet = True
-    if report not in cron.REPORTS:
-        from commcare.errors import InvalidValue
+    from commcare.identity import parse_choice
 
-        raise InvalidValue("value.bad_choice", field="report", value=report, choices="|".join(cron.REPORTS))
+    report = parse_choice(report, cron.REPORTS, "report")
     record: dict = {
         "kind": "run",
         "time": None,

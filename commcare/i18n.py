@@ -30,9 +30,6 @@ def locale_lang() -> str:
     return "zh"
 
 
-detect_lang = locale_lang
-
-
 def config_lang(path: str | None = None) -> str | None:
     """The ``lang`` of the config file (``--config``, COMMCARE_CONFIG or the default place),
     read cheaply before the command is built (help must be in the right language): the

@@ -306,12 +306,20 @@ def tag_words(extra: dict | None = None) -> dict[str, tuple[str, ...]]:
     return words
 
 
+def _tag_listing(extra: dict | None) -> str:
+    """The tags an error lists: their Chinese words (老年人、独居 …), or the slugs in English."""
+    from commcare.i18n import get_lang
+
+    table = tag_table(extra)
+    return ", ".join(table) if get_lang() == "en" else "、".join(str(s.get("zh", k)) for k, s in table.items())
+
+
 def parse_tag(raw: str, extra: dict | None = None, field: str = "tag") -> str:
     """One tag, as a filter names it (``--tag``). A word that means two tags (独居老人) is
     refused: a filter takes one."""
     found = tag_words(extra).get(nfkc(raw).strip().lower())
     if not found:
-        raise InvalidValue("value.bad_tag", field=field, value=raw, choices=", ".join(tag_table(extra)))
+        raise InvalidValue("value.bad_tag", field=field, value=raw, choices=_tag_listing(extra))
     if len(found) > 1:
         raise InvalidValue("rosters.tag_means_several", field=field, value=raw, tags=", ".join(found))
     return found[0]
@@ -331,7 +339,7 @@ def parse_tags(raw: str | list[str] | None, extra: dict | None = None, field: st
     for word in (w for part in parts for w in TAG_SEPARATORS.split(nfkc(part)) if w):
         slugs = words.get(word.strip().lower())
         if not slugs:
-            raise InvalidValue("value.bad_tag", field=field, value=word, choices=", ".join(tag_table(extra)))
+            raise InvalidValue("value.bad_tag", field=field, value=word, choices=_tag_listing(extra))
         found.update(slugs)
     return sorted(found)
 

@@ -350,6 +350,8 @@ def test_an_unknown_word_is_refused_listing_the_chinese_words(register):
     assert "平安、需要帮助、无人接听、联系不上" in result.stderr and "no-answer" not in result.stderr
     result = commcare("add-request", "张桂兰", "--category", "洗衣服", env=register)
     assert result.returncode == 2 and "燃气圈存" in result.stderr and "gas-topup" not in result.stderr
+    result = commcare("resident", "list", "--tag", "外星人", env=register)
+    assert result.returncode == 2 and "老年人" in result.stderr and "elderly" not in result.stderr
     english = commcare("--lang", "en", "call", "log", "张桂兰", "--outcome", "nope", env=register)
     assert "ok|needs-help|no-answer|unreachable" in english.stderr
 

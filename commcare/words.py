@@ -38,6 +38,9 @@ COLUMN_FIELDS = {
 }
 
 
+SPECIAL = ("source", "action", "fields")  # words made of parts (env NAME, ENTITY.VERB, field names)
+
+
 def configure(file: dict | None) -> None:
     """The config file's ``[words]`` and ``[tags]`` tables (called when the settings load)."""
     file = file if isinstance(file, dict) else {}
@@ -46,6 +49,7 @@ def configure(file: dict | None) -> None:
     if extra != _extra[0]:
         _extra[0] = extra
         table.cache_clear()
+        _words_of.cache_clear()
 
 
 @cache
@@ -72,35 +76,49 @@ def _key(text: str) -> str:
 def label(field: str, slug, lang: str | None = None):
     """The word a person reads for ``slug`` of ``field`` in ``lang``; anything that is not a
     known slug (a free-text value, None) as it is."""
-    if slug is None or slug == "":
-        return slug
-    if isinstance(slug, (list, tuple)):
-        return [label(field, s, lang) for s in slug]
     from commcare.i18n import get_lang
 
-    lang = lang or get_lang()
+    return _shown(slug, words_of(field, lang or get_lang()), field, lang or get_lang())
+
+
+def _shown(value, known: dict, field: str, lang: str):
+    if isinstance(value, (list, tuple)):
+        return [_shown(v, known, field, lang) for v in value]
+    if not isinstance(value, str) or not value:
+        return value
+    word = known.get(value)
+    if word is not None:
+        return word
+    if field == "source" and value.startswith("env "):
+        return f"{label(field, 'env', lang)} {value[4:]}"
+    if field == "action" and "." in value and lang != "en":
+        entity, _, verb = value.partition(".")
+        return f"{label('entity', entity, lang)}·{label('verb', verb, lang)}"
+    if field == "fields":
+        from commcare.i18n import field_label
+
+        return field_label(value, lang).strip("「」")
+    return value
+
+
+def words_of(field: str, lang: str) -> dict[str, str]:
+    """slug -> the word of ``lang``, for each value of ``field`` (cached with the table)."""
+    return _words_of(field, lang, id(_extra[0]))
+
+
+@cache
+def _words_of(field: str, lang: str, _config: int) -> dict[str, str]:
     if field == "category":
         from commcare.identity import categories
 
-        spec = categories().get(slug)
+        specs = categories()
     elif field == "tags":
         from commcare.identity import tag_table
 
-        spec = tag_table(_extra[0].get("__tags__")).get(slug)
-    elif field == "source" and isinstance(slug, str) and slug.startswith("env "):
-        return f"{label(field, 'env', lang)} {slug[4:]}"
-    elif field == "action" and isinstance(slug, str) and "." in slug:
-        entity, _, verb = slug.partition(".")
-        return slug if lang == "en" else f"{label('entity', entity, lang)}·{label('verb', verb, lang)}"
-    elif field == "fields" and isinstance(slug, str):
-        from commcare.i18n import field_label
-
-        return field_label(slug, lang).strip("「」")
+        specs = tag_table(_extra[0].get("__tags__"))
     else:
-        spec = table().get(field, {}).get(slug)
-    if not isinstance(spec, dict):
-        return slug
-    return spec.get(lang) or slug
+        specs = table().get(field, {})
+    return {slug: str(spec.get(lang) or slug) for slug, spec in specs.items() if isinstance(spec, dict)}
 
 
 def parse(field: str, raw: str, choices: tuple[str, ...] | None = None, option: str | None = None) -> str:
@@ -128,7 +146,30 @@ def listing(field: str, choices: tuple[str, ...] | None = None) -> str:
 
 
 def display(rows, lang: str | None = None):
-    """``rows`` (a list of dicts, or one dict) with the slugs of known columns in words."""
+    """``rows`` (a list of dicts, or one dict) with the slugs of known columns in words: each
+    column's words are looked up once, then each row is one dictionary lookup per such column
+    (100,000 residents' tags and sexes)."""
+    from commcare.i18n import get_lang
+
+    lang = lang or get_lang()
     if isinstance(rows, dict):
-        return {k: (label(COLUMN_FIELDS[k], v, lang) if k in COLUMN_FIELDS else v) for k, v in rows.items()}
-    return [display(row, lang) for row in rows]
+        return display([rows], lang)[0]
+    rows = list(rows)
+    columns = {c for row in rows[:1] for c in row if c in COLUMN_FIELDS}
+    if not columns:
+        return rows
+    plain = {c: words_of(COLUMN_FIELDS[c], lang) for c in columns if COLUMN_FIELDS[c] not in SPECIAL}
+    special = [c for c in columns if COLUMN_FIELDS[c] in SPECIAL]
+    out = []
+    for row in rows:
+        row = dict(row)
+        for c, known in plain.items():
+            value = row.get(c)
+            if isinstance(value, list):
+                row[c] = [known.get(v, v) for v in value]
+            elif isinstance(value, str):
+                row[c] = known.get(value, value)
+        for c in special:
+            row[c] = label(COLUMN_FIELDS[c], row.get(c), lang)
+        out.append(row)
+    return out

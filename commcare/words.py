@@ -35,6 +35,7 @@ COLUMN_FIELDS = {
     "entity": "entity",
     "action": "action",
     "fields": "fields",
+    "key": "setting",
 }
 
 

@@ -36,10 +36,12 @@ COLUMN_FIELDS = {
     "action": "action",
     "fields": "fields",
     "key": "setting",
+    "detail": "detail",
 }
 
 
-SPECIAL = ("source", "action", "fields")  # words made of parts (env NAME, ENTITY.VERB, field names)
+# Words made of parts: env NAME, ENTITY.VERB, field names, an audit detail's "resident #12".
+SPECIAL = ("source", "action", "fields", "detail")
 
 
 def configure(file: dict | None) -> None:
@@ -99,6 +101,10 @@ def _shown(value, known: dict, field: str, lang: str):
         from commcare.i18n import field_label
 
         return field_label(value, lang).strip("「」")
+    if field == "detail" and lang != "en":
+        import re
+
+        return re.sub(r"\b([a-z_]+) #", lambda m: f"{label('entity', m.group(1), lang)} #", value)
     return value
 
 

@@ -261,6 +261,7 @@ def test_no_list_show_or_report_shows_an_english_slug_in_chinese(demo_register, 
         assert result.returncode in (0, 1), (args, result.stderr)
         shown = []
         for cell in cells(result.stdout, fmt):
+            cell = re.sub(r"commcare( [a-z][a-z-]*)+", "", cell)  # a command to type, not a value
             shown += [w for w in re.split(r"[、，,\s]+", cell) if w]
         leaked = sorted({w for w in shown if w in english or w.lower() in english})
         assert not leaked, (args, fmt, leaked, result.stdout[:2000])

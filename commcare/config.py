@@ -238,6 +238,7 @@ def write_default_config(settings: Settings, community: str | None = None) -> bo
         + '# lang = "zh"            # zh or en; default: zh (en under an English locale)\n'
         '# operator = "王秀英"     # who you are, for the audit trail\n'
         "# retention_days = 1095  # erase personal data of residents archived this long ago\n"
+        '# audit_key = "/secure/commcare-audit.key"  # the audit trail\'s key (default: audit.key beside this file)\n'
         "\n# Extra special-group tags, in addition to those shipped in data/tags.toml:\n"
         '# [tags.bedridden]\n# zh = "卧床"\n# aliases = ["卧床", "失能"]\n# daily_call = true\n'
     )

@@ -21,7 +21,9 @@ _NUMBER = re.compile(
 )
 _DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)?", re.ASCII)
 _COMPACT_DATE = re.compile(r"(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])", re.ASCII)
-KEPT = frozenset({"path", "member"})  # values that name files, not people
+# values that name files, not people; and the command line that registers a caller, whose
+# number the person has just typed themselves (a masked number would not register anyone)
+KEPT = frozenset({"path", "member", "register_line"})
 
 
 def mask_numbers(text: str) -> str:

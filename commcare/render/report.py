@@ -30,8 +30,10 @@ def sections(data: dict) -> list[tuple[str, list[dict], list[str]]]:
         {"measure": t("report.calls_due"), "count": c["due"]},
         {"measure": t("report.calls_made"), "count": c["made"]},
         {"measure": t("report.calls_missed"), "count": len(c["missed"])},
+        {"measure": t("report.calls_escalated"), "count": len(c.get("escalated", []))},
         {"measure": t("report.health_due"), "count": h["due"]},
         {"measure": t("report.health_missing"), "count": len(h["missing"])},
+        {"measure": t("report.health_fever"), "count": len(h.get("fever", []))},
         {"measure": t("report.donations_received"), "count": d["received"]},
     ]
     by_cat = [
@@ -47,17 +49,22 @@ def sections(data: dict) -> list[tuple[str, list[dict], list[str]]]:
         }
         for x in r["overdue_items"]
     ]
+    escalated = [{**x, "action": t(f"escalate.{x['action']}")} for x in c.get("escalated", [])]
+    apart = {x["id"] for x in escalated}
+    merely_missed = [x for x in c["missed"] if x.get("id") not in apart]
     return [
         (t("report.summary"), summary, ["measure", "count"]),
         (t("report.by_category"), by_cat, ["category", "opened", "resolved", "open"]),
         (t("report.overdue_items"), overdue, ["id", "resident", "category", "due", "urgency"]),
-        (t("report.missed"), c["missed"], ["resident", "liaison"]),
+        (t("report.escalated"), escalated, ["resident", "liaison", "unanswered", "action"]),
+        (t("report.missed_only") if escalated else t("report.missed"), merely_missed, ["resident", "liaison"]),
         (
             t("report.liaisons"),
             data["liaisons"],
             ["staff", "residents", "calls_made", "calls_missing", "open_requests"],
         ),
         (t("report.health_missing"), [{"staff": n} for n in h["missing"]], ["staff"]),
+        (t("report.health_fever"), [{"staff": n} for n in h.get("fever", [])], ["staff"]),
         (t("report.donations"), d["items"], ["name", "quantity", "unit"]),
     ]
 
@@ -123,11 +130,16 @@ def to_csv(data: dict) -> str:
     rows += [
         {"section": "calls.missed", "key": m["resident"], "value": m["liaison"] or ""} for m in data["calls"]["missed"]
     ]
+    rows += [
+        {"section": "calls.escalated", "key": m["resident"], "value": m["action"]}
+        for m in data["calls"].get("escalated", [])
+    ]
     for x in data["liaisons"]:
         for key in ("residents", "calls_made", "calls_missing", "open_requests"):
             rows.append({"section": "liaisons", "key": f"{x['staff']}.{key}", "value": x[key]})
     rows.append({"section": "staff_health", "key": "due", "value": data["staff_health"]["due"]})
     rows += [{"section": "staff_health.missing", "key": n, "value": 1} for n in data["staff_health"]["missing"]]
+    rows += [{"section": "staff_health.fever", "key": n, "value": 1} for n in data["staff_health"].get("fever", [])]
     rows.append({"section": "donations", "key": "received", "value": data["donations"]["received"]})
     rows += [
         {"section": "donations.items", "key": f"{i['name']} ({i['unit']})", "value": i["quantity"]}

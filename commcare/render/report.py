@@ -44,7 +44,7 @@ def sections(data: dict) -> list[tuple[str, list[dict], list[str]]]:
         {
             **x,
             "category": category_label(x["category"]),
-            "due": _short(x["due"]),
+            "due": _short(x["due"], int(data["date"][:4]) if data.get("date") else None),
             "urgency": t(f"urgency.{x['urgency']}"),
         }
         for x in r["overdue_items"]
@@ -69,9 +69,12 @@ def sections(data: dict) -> list[tuple[str, list[dict], list[str]]]:
     ]
 
 
-def _short(iso_time: str | None) -> str:
-    """``2026-05-08T14:00:00+08:00`` as a person reads it: ``05-08 14:00``."""
-    return f"{iso_time[5:10]} {iso_time[11:16]}" if iso_time else ""
+def _short(iso_time: str | None, year: int | None = None) -> str:
+    """``2026-05-08T14:00:00+08:00`` as a person writes it: ``5月8日 14:00`` / ``05-08 14:00``
+    in the report's year, the year written out in another."""
+    from commcare.render.times import human_time
+
+    return human_time(iso_time, year)
 
 
 def title(data: dict) -> str:

@@ -89,12 +89,12 @@ def _directory_phone(raw: str) -> str:
 
 
 def _area_service(digits: str) -> str | None:
-    """``037196677`` as ``0371-96677``: an area code, then a service number of 3 to 6 digits."""
+    """``037196677`` as ``0371-96677``: an area code, then a five-digit service number."""
     if not re.fullmatch(r"0[0-9]{5,9}", digits, re.ASCII):
         return None
     area_len = 3 if identity.THREE_DIGIT_AREAS.match(digits) else 4
     local = digits[area_len:]
-    if re.fullmatch(r"[1-9][0-9]{2,5}", local, re.ASCII):
+    if re.fullmatch(r"[1-9][0-9]{4}", local, re.ASCII):
         return f"{digits[:area_len]}-{local}"
     return None
 

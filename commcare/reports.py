@@ -200,7 +200,11 @@ def _health(conn, cid, start, end, fever_limit: float) -> dict:
     feverish = and_(st.community_id == cid, h.at >= start, h.at < end, h.temperature >= fever_limit)
     fever = conn.scalar(select(func.count(h.id)).join(staff, h.staff_id == st.id).where(feverish)) or 0
     who = conn.execute(
-        select(st.name).join(health_reports, h.staff_id == st.id).where(feverish).group_by(st.id, st.name).order_by(st.id)
+        select(st.name)
+        .join(health_reports, h.staff_id == st.id)
+        .where(feverish)
+        .group_by(st.id, st.name)
+        .order_by(st.id)
     )
     return {"due": due, "missing": list(missing), "fever": list(who.scalars()), "fever_reports": fever}
 

@@ -256,7 +256,7 @@ def test_directory_finds_any_part_and_takes_service_numbers(day):
     ok("directory", "add", "如意湖社区卫生服务中心", "--phone", "0371-96677", "--kind", "clinic")
     ok("directory", "add", "市民服务热线", "--phone", "12345", "--kind", "hotline")
     ok("directory", "add", "郑州人民医院", "--phone", "0371 67891234", "--kind", "hospital")
-    names = lambda *a: [e["name"] for e in as_json("directory", "list", *a)]  # noqa: E731
+    names = lambda *a: [e["name"] for e in as_json("directory", "list", *a)]
     assert names("--search", "sqws") == ["如意湖社区卫生服务中心"]
     assert names("--search", "weisheng") == ["如意湖社区卫生服务中心"]
     assert names("--search", "卫生服务") == ["如意湖社区卫生服务中心"]

@@ -181,6 +181,8 @@ def needs_help(st, row: dict, memo: str | None = None) -> str:
             return "needs-help"
         except InvalidValue as exc:
             sys.stderr.write(exc.message() + "\n")
+
+
 def save(st, row: dict, outcome: str, category: str | None, note: str | None) -> None:
     from commcare import calls
     from commcare.i18n import t

@@ -27,7 +27,6 @@ def health_log(
       commcare health log 王秀英 --temp 36.5 --test negative
     """
     from commcare import health
-
     from commcare.commands.common import note
 
     row = state().write(health.log_health, staff, temp, test, at)

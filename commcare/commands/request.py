@@ -43,9 +43,7 @@ def add_request(
     at: Annotated[str | None, typer.Option(help="When the request was made, to backfill a paper log.")] = None,
     again: Annotated[
         bool,
-        typer.Option(
-            "--again", help="Open it even though the resident already has an open request of this category."
-        ),
+        typer.Option("--again", help="Open it even though the resident already has an open request of this category."),
     ] = False,
     fmt: FormatOpt = None,
 ) -> None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import re
 
-ISO_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})", re.ASCII)
+ISO_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})",
+    re.ASCII,
+)
 
 
 def human_time(text: str | None, this_year: int | None = None, lang: str | None = None) -> str:

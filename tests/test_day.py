@@ -240,11 +240,21 @@ def test_two_unanswered_calls_without_an_emergency_contact_say_visit(day):
 
 
 def test_an_unknown_callers_phone_says_how_to_register_them(day):
+    """In a pipe (a log, a cron mail) the number stays masked, as every error masks it."""
     result = commcare("add-request", "13000000000", "--category", "gas-topup")
-    assert result.returncode == 1
-    assert "To register the caller: commcare resident add NAME --phone 13000000000" in result.stderr
+    assert result.returncode == 1 and "13000000000" not in result.stderr
+    assert "To register the caller: commcare resident add NAME --phone 130****0000" in result.stderr
     zh = commcare("--lang", "zh", "add-request", "130 0000 0000", "--category", "gas-topup")
-    assert "登记来电人：commcare resident add 姓名 --phone 13000000000" in zh.stderr
+    assert "登记来电人：commcare resident add 姓名 --phone 130****0000" in zh.stderr
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="script (util-linux) is not installed: no terminal")
+def test_on_a_terminal_the_register_line_is_whole_and_works(day):
+    """At a terminal the person who just typed the number gets the line to copy, whole."""
+    line = f"{EXE} add-request 13000000000 --category gas-topup"
+    shown = subprocess.run(["script", "-qec", line, "/dev/null"], capture_output=True, text=True, check=False)
+    assert shown.returncode == 1
+    assert "To register the caller: commcare resident add NAME --phone 13000000000" in shown.stdout
     ok("resident", "add", "王大爷", "--phone", "13000000000")
     assert as_json("add-request", "13000000000", "--category", "gas-topup")["resident"] == "王大爷"
 

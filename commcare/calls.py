@@ -262,7 +262,7 @@ def card_details(conn, ctx, resident_id: int) -> dict:
     }
 
 
-def escalated(conn, ctx, cid, start, end, missed_ids: set) -> dict:
+def escalated(conn, cid, start, end, missed_ids: set) -> dict:
     """Of the residents not reached in [start, end): those with two or more unanswered calls,
     id -> (unanswered calls, what to do), from the day's calls on ``ix_calls_community_at``."""
     c, r = calls.c, residents.c

@@ -55,7 +55,7 @@ def day_report(conn, ctx, day: dt.date, verify: bool = True) -> dict:
         "community": ctx.community,
         "as_of": iso(at, ctx.tz),
         "requests": requests_part,
-        "calls": _calls(special, calls_escalated(conn, ctx, cid, start, end, special)),
+        "calls": _calls(special, _escalated_of(conn, cid, start, end, special)),
         "liaisons": _liaisons(conn, cid, special, open_by_assignee),
         "staff_health": _health(conn, cid, start, end, fever_at(ctx)),
         "donations": _donations(conn, cid, start, end),
@@ -140,8 +140,9 @@ def _special_residents(conn, ctx, cid, start, end) -> list:
     ).all()
 
 
-def calls_escalated(conn, ctx, cid, start, end, special: list) -> dict:
-    return escalated(conn, ctx, cid, start, end, {r[0] for r in special if not r[4]})
+def _escalated_of(conn, cid, start, end, special: list) -> dict:
+    """The escalations among the special-group residents not reached (``calls.escalated``)."""
+    return escalated(conn, cid, start, end, {r[0] for r in special if not r[4]})
 
 
 def _calls(special: list, escalations: dict) -> dict:

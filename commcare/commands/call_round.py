@@ -49,7 +49,7 @@ def read_line(prompt: str) -> str | None:
 def run(st, liaison: str | None) -> None:
     """The round over the residents due now; start-up (imports, database) is paid once."""
     from commcare import calls
-    from commcare.commands.common import say
+    from commcare.commands.common import label, say
 
     due = st.read(calls.due_calls, liaison, None, True)
     fever_notice(st)
@@ -65,7 +65,7 @@ def run(st, liaison: str | None) -> None:
         "round.done",
         done=sum(done.values()),
         total=len(due),
-        outcomes=", ".join(f"{k} {v}" for k, v in done.items()) or "-",
+        outcomes="、".join(f"{label('outcome', k)} {v}" for k, v in done.items()) or "-",
     )
 
 
@@ -107,21 +107,18 @@ def show_card(row: dict, n: int, total: int, details: dict | None = None, year: 
 
 def detail_lines(details: dict, year: int | None) -> list[str]:
     """The card's tags (in words) and open requests (category, due as people write it)."""
-    from commcare.i18n import get_lang, t
-    from commcare.identity import categories, tag_table
+    from commcare import words
+    from commcare.i18n import t
     from commcare.render.times import human_time
 
-    lang = get_lang()
-    tags = tag_table()
-    words = [tags.get(slug, {}).get(lang, slug) for slug in details["tags"]]
-    lines = [t("round.tags", tags="、".join(words) or "-")]
-    cats = categories()
+    groups = [str(words.label("tags", slug)) for slug in details["tags"]]
+    lines = [t("round.tags", tags="、".join(groups) or "-")]
     for r in details["requests"]:
         lines.append(
             t(
                 "round.open_request",
                 id=r["id"],
-                category=cats.get(r["category"], {}).get(lang, r["category"]),
+                category=words.label("category", r["category"]),
                 due=human_time(r["due"], year),
             )
         )
@@ -184,10 +181,15 @@ def needs_help(st, row: dict, memo: str | None = None) -> str:
 
 
 def save(st, row: dict, outcome: str, category: str | None, note: str | None) -> None:
-    from commcare import calls
+    from commcare import calls, words
     from commcare.i18n import t
 
     saved = st.write(calls.log_call, f"#{row['id']}", outcome, note, category, None)
     sys.stderr.write(
-        t("round.saved", outcome=outcome, request=f" #{saved['request']}" if saved["request"] else "") + "\n"
+        t(
+            "round.saved",
+            outcome=words.label("outcome", outcome),
+            request=f" #{saved['request']}" if saved["request"] else "",
+        )
+        + "\n"
     )

@@ -222,7 +222,7 @@ def main() -> None:
         small_name: c + ["report", "today", "--format", "json"],
         "call due --format json": c + ["call", "due", "--format", "json"],
         "request list --overdue --limit 100": c + ["request", "list", "--overdue", "--limit", "100"],
-        "add-request": c + ["add-request", "#1", "--category", "trash"],
+        "add-request": c + ["add-request", "#1", "--category", "trash", "--again"],
         "request resolve": None,  # filled per run with the request just opened
     }
     envs = {small_name: small_env}

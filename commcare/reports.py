@@ -12,9 +12,9 @@ import datetime as dt
 from sqlalchemy import and_, exists, func, or_, select
 
 from commcare import audit, identity
-from commcare.calls import REACHED, by_liaison, in_community
+from commcare.calls import REACHED, by_liaison, escalated, in_community
 from commcare.donations import quantity
-from commcare.health import FEVER_AT
+from commcare.health import fever_at
 from commcare.help_requests import OPEN_STATES
 from commcare.storage import integrity
 from commcare.storage.tables import (
@@ -55,9 +55,9 @@ def day_report(conn, ctx, day: dt.date, verify: bool = True) -> dict:
         "community": ctx.community,
         "as_of": iso(at, ctx.tz),
         "requests": requests_part,
-        "calls": _calls(special),
+        "calls": _calls(special, _escalated_of(conn, cid, start, end, special)),
         "liaisons": _liaisons(conn, cid, special, open_by_assignee),
-        "staff_health": _health(conn, cid, start, end),
+        "staff_health": _health(conn, cid, start, end, fever_at(ctx)),
         "donations": _donations(conn, cid, start, end),
         "audit": audit.head(conn),
     }
@@ -141,13 +141,25 @@ def _special_residents(conn, ctx, cid, start, end) -> list:
     ).all()
 
 
-def _calls(special: list) -> dict:
-    """The residents not reached, by liaison (those without one last), then number."""
+def _escalated_of(conn, cid, start, end, special: list) -> dict:
+    """The escalations among the special-group residents not reached (``calls.escalated``)."""
+    return escalated(conn, cid, start, end, {r[0] for r in special if not r[4]})
+
+
+def _calls(special: list, escalations: dict) -> dict:
+    """The residents not reached, by liaison (those without one last), then number; among
+    them (``escalated``) those with two or more unanswered calls, and what to do: ring the
+    emergency contact, or visit (上门查看) when there is none."""
     missed = by_liaison([r for r in special if not r[4]], 3, (0,))
     return {
         "due": len(special),
         "made": len(special) - len(missed),
         "missed": [{"id": i, "resident": n, "liaison": liaison} for i, n, _, liaison, _ in missed],
+        "escalated": [
+            {"id": i, "resident": n, "liaison": liaison, "unanswered": escalations[i][0], "action": escalations[i][1]}
+            for i, n, _, liaison, _ in missed
+            if i in escalations
+        ],
     }
 
 
@@ -176,7 +188,7 @@ def _liaisons(conn, cid, special: list, open_by_assignee: dict) -> list[dict]:
     return out
 
 
-def _health(conn, cid, start, end) -> dict:
+def _health(conn, cid, start, end, fever_limit: float) -> dict:
     h, st = health_reports.c, staff.c
     reports = (
         select(func.count(h.id))
@@ -187,15 +199,16 @@ def _health(conn, cid, start, end) -> dict:
     active = and_(st.community_id == cid, st.active.is_(True))
     due = conn.scalar(select(func.count(st.id)).where(active)) or 0
     missing = conn.execute(select(st.name).where(active, reports < 2).order_by(st.id)).scalars().all()
-    fever = (
-        conn.scalar(
-            select(func.count(h.id))
-            .join(staff, h.staff_id == st.id)
-            .where(st.community_id == cid, h.at >= start, h.at < end, h.temperature >= FEVER_AT)
-        )
-        or 0
+    feverish = and_(st.community_id == cid, h.at >= start, h.at < end, h.temperature >= fever_limit)
+    fever = conn.scalar(select(func.count(h.id)).join(staff, h.staff_id == st.id).where(feverish)) or 0
+    who = conn.execute(
+        select(st.name)
+        .join(health_reports, h.staff_id == st.id)
+        .where(feverish)
+        .group_by(st.id, st.name)
+        .order_by(st.id)
     )
-    return {"due": due, "missing": list(missing), "fever_reports": fever}
+    return {"due": due, "missing": list(missing), "fever": list(who.scalars()), "fever_reports": fever}
 
 
 def _donations(conn, cid, start, end) -> dict:

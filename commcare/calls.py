@@ -152,7 +152,7 @@ def due_calls(conn, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
         .outerjoin(h, r.c.household_id == h.c.id)
         .outerjoin(st, h.c.liaison_id == st.c.id)
         .where(
-            in_community(r, ctx.community_id(conn)),
+            in_community(conn, r, ctx.community_id(conn)),
             r.c.archived_at.is_(None),
             r.c.created_at < end,
             r.c.id.in_(tagged),
@@ -181,11 +181,19 @@ def by_liaison(rows: list, liaison: int, then: tuple[int, ...]) -> list:
     return placed + unplaced
 
 
-def in_community(r, cid):
-    """``community_id = cid`` that no index can serve (``+ 0``): the plan then starts from the
-    special groups on the tag index and fetches each resident by its key, instead of walking
-    the whole register in name order through ``ix_residents_community_name``."""
-    return r.c.community_id + 0 == cid
+def in_community(conn, r, cid):
+    """On SQLite, ``community_id = cid`` that no index can serve (``+ 0``): the plan then
+    starts from the special groups on the tag index and fetches each resident by its key,
+    instead of walking the whole register in name order through ``ix_residents_community_name``.
+
+    On PostgreSQL the plain condition, and the planner chooses from the statistics (analysed
+    after every bulk load): in a city the tag index holds every community's special groups,
+    and starting from it would read them all for one community's round (docs/scale.md); the
+    community's own residents, each looked up in the tags' key, cost the same whatever the
+    city's size (bench/plans/)."""
+    if conn.dialect.name == "sqlite":
+        return r.c.community_id + 0 == cid
+    return r.c.community_id == cid
 
 
 def unreached_days(ctx) -> int:

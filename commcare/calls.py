@@ -182,18 +182,10 @@ def by_liaison(rows: list, liaison: int, then: tuple[int, ...]) -> list:
 
 
 def in_community(conn, r, cid):
-    """On SQLite, ``community_id = cid`` that no index can serve (``+ 0``): the plan then
-    starts from the special groups on the tag index and fetches each resident by its key,
-    instead of walking the whole register in name order through ``ix_residents_community_name``.
-
-    On PostgreSQL the plain condition, and the planner chooses from the statistics (analysed
-    after every bulk load): in a city the tag index holds every community's special groups,
-    and starting from it would read them all for one community's round (docs/scale.md); the
-    community's own residents, each looked up in the tags' key, cost the same whatever the
-    city's size (bench/plans/)."""
-    if conn.dialect.name == "sqlite":
-        return r.c.community_id + 0 == cid
-    return r.c.community_id == cid
+    """The residents of community ``cid``, as the check of the counts reads them
+    (``integrity.of_community``: on SQLite through the tag index, on PostgreSQL as the planner
+    chooses: from the community's residents in a city)."""
+    return integrity.of_community(conn, r.c.community_id, cid)
 
 
 def unreached_days(ctx) -> int:

@@ -57,21 +57,23 @@ def check_target(s, ctx=None) -> str:
 
 
 def prepare(database: str) -> None:
-    """Check the target before the demo opens it for writing; a SQLite file the demo made
-    before is removed (much faster than deleting a million rows), a server database is
-    emptied by ``generate`` in its transaction."""
+    """Check a SQLite target before the demo opens it for writing: a file the demo made before
+    is removed (much faster than deleting a million rows). A server database is checked and
+    emptied by ``generate`` in its transaction, on the command's one connection."""
     from pathlib import Path
 
     from commcare.db import open_database, sqlite_path
 
+    path = sqlite_path(database)
+    if path is None:
+        return
     db = open_database(database, create=True)
     try:
         with db.connect() as conn:
             kind = check_target(conn)
     finally:
         db.dispose()
-    path = sqlite_path(database)
-    if kind == "demo" and path is not None:
+    if kind == "demo":
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 

@@ -39,7 +39,7 @@ READS = {
     "report today --format json": ["report", "today", "--format", "json"],
     "call due --format json": ["call", "due", "--format", "json"],
     "request list --overdue --limit 100": ["request", "list", "--overdue", "--limit", "100"],
-    "resident list --search zh --limit 50": ["resident", "list", "--search", "zh", "--limit", "50"],
+    "resident list --search zgl": ["resident", "list", "--search", "zgl"],
     "resident show #1": ["resident", "show", "#1"],
 }
 

@@ -96,10 +96,17 @@ def main() -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{pg_db}"')
     try:
-        pg_url = psycopg.conninfo.make_conninfo(url, dbname=pg_db)
         pg_sqla = "postgresql://" + url.split("://", 1)[1].rsplit("/", 1)[0] + f"/{pg_db}"
         subprocess.run([exe, "--db", pg_sqla, "init"], env=env, check=True, capture_output=True)
-        cases["commcare report today (PostgreSQL, empty)"] = [exe, "--db", pg_sqla, "report", "today", "--format", "json"]
+        cases["commcare report today (PostgreSQL, empty)"] = [
+            exe,
+            "--db",
+            pg_sqla,
+            "report",
+            "today",
+            "--format",
+            "json",
+        ]
         if ssl == "on":
             cases["psycopg connect + SELECT 1 (TCP, TLS)"] = [py, "-c", connect_script(url + "?sslmode=require")]
         got: dict[str, list[float]] = {k: [] for k in cases}
@@ -114,7 +121,9 @@ def main() -> None:
             lines.append(f"  {name:48} {statistics.median(got[name]) * 1000:8.1f} ms")
         lines.append(f"  in one process, connect + SELECT 1 + close (TCP): {in_process(url, args.runs) * 1000:.2f} ms")
         lines.append(f"  in one process, (Unix socket): {in_process(socket_url, args.runs) * 1000:.2f} ms")
-        lines.append(f"  host {host.get('host')}: authentication rules: " + "; ".join(" ".join(map(str, r)) for r in rules))
+        lines.append(
+            f"  host {host.get('host')}: authentication rules: " + "; ".join(" ".join(map(str, r)) for r in rules)
+        )
         if ssl != "on":
             lines.append("  TLS: the server has ssl = off: a TLS connection cannot be measured here")
     finally:

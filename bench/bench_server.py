@@ -198,7 +198,9 @@ class RosterBoth:
 
     def rows(self, table: Table) -> None:
         g, p = self.got, self.peak
-        table.row(f"resident import ({self.rows:,} rows)", g["sqlite"], g["postgresql"], p["sqlite"], p["postgresql"], 1.0)
+        table.row(
+            f"resident import ({self.rows:,} rows)", g["sqlite"], g["postgresql"], p["sqlite"], p["postgresql"], 1.0
+        )
 
 
 class DemoBoth:
@@ -225,7 +227,14 @@ class DemoBoth:
 
     def rows(self, table: Table) -> None:
         g, p, n = self.got, self.peak, self.args.demo_residents
-        table.row(f"demo ({n:,} residents, {n * 10:,} requests)", g["sqlite"], g["postgresql"], p["sqlite"], p["postgresql"], 1.0)
+        table.row(
+            f"demo ({n:,} residents, {n * 10:,} requests)",
+            g["sqlite"],
+            g["postgresql"],
+            p["sqlite"],
+            p["postgresql"],
+            1.0,
+        )
 
 
 def drop_all(url: str) -> None:
@@ -248,7 +257,7 @@ def city(args, out: Path, env: dict) -> list[str]:
             (out / f"{key}.built").unlink(missing_ok=True)
     took = {"alone": build_once(out, f"alone-{r}-{q}", lambda: _fresh_demo(args, alone_name, r, q, d, env))}
     for size in sizes:
-        took[size] = build_once(out, f"city{size}-{r}-{q}", lambda: _fresh_city(args, names[size], size, env))
+        took[size] = build_once(out, f"city{size}-{r}-{q}", lambda size=size: _fresh_city(args, names[size], size, env))
     target = min(10, n)  # a community among the first 20, so that both sizes time the same one
     lines = [
         f"one community ({r:,} residents, {q:,} requests over {d} days) in a city of N such communities "

@@ -71,7 +71,10 @@ def main() -> None:
     ap.add_argument("--what", nargs="*", default=["report today", "call due"])
     args = ap.parse_args()
     seen = capture(args.db, args.community, args.what)
-    head = [f"-- plans on {args.db.split('@')[-1]}, community {args.community or '(default)'}: {', '.join(args.what)}", ""]
+    head = [
+        f"-- plans on {args.db.split('@')[-1]}, community {args.community or '(default)'}: {', '.join(args.what)}",
+        "",
+    ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(head + explain(args.db, seen)) + "\n", encoding="utf-8")
     print(f"wrote {args.out} ({len(seen)} statements)", file=sys.stderr)

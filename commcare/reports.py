@@ -268,7 +268,9 @@ def all_communities(conn, ctx, day: dt.date) -> dict:
     rows = []
     for cid, name in communities.rows(conn):
         integrity.verify(conn, cid, tags, everyone=False)
-        opened, resolved, open_, overdue, due, made = conn.execute(_summary(conn, cid, tags, start, end, at, live)).one()
+        opened, resolved, open_, overdue, due, made = conn.execute(
+            _summary(conn, cid, tags, start, end, at, live)
+        ).one()
         rows.append(
             {
                 "community": name,

@@ -331,11 +331,11 @@ def _special_counts(conn, cids: list, tags, start, end) -> dict:
             ).one()
             out[cid] = (due, made or 0)
         return out
-    reached = exists().where(c.resident_id == res.id, *window)
+    reached_today = exists().where(c.resident_id == res.id, *window)
     return {
         cid: (due, made)
         for cid, due, made in conn.execute(
-            select(res.community_id, func.count(), func.count().filter(reached))
+            select(res.community_id, func.count(), func.count().filter(reached_today))
             .select_from(residents)
             .where(res.community_id.in_(cids), *alive)
             .group_by(res.community_id)

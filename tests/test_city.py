@@ -207,3 +207,56 @@ def test_every_command_opens_one_connection(pg, tmp_path):
         assert _sessions(fresh) - before == 2
     finally:
         drop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_summed_summary_says_what_each_communitys_report_says(backend, pg_template, tmp_path):
+    """``report today --all-communities`` counts what each community's own report lists: the
+    same six figures, today and for a past day, with two communities of different sizes."""
+    import json
+
+    if backend == "sqlite":
+        db, drop = str(tmp_path / "city.db"), None
+    else:
+        db, drop = _fresh_pg_database(pg_template)
+    try:
+        env = {"COMMCARE_NOW": NOW}
+        ok("--db", db, "demo", "--residents", "300", "--requests", "2500", "--days", "10", "--format", "json", env=env)
+        ok("--db", db, "community", "add", "东区", env=env)
+        roster = tmp_path / "east.csv"
+        _roster(roster, 120)
+        ok("--db", db, "resident", "import", roster, env={**env, "COMMCARE_COMMUNITY": "东区"})
+        for when in (["today"], ["day", "2026-11-27"]):
+            summary = json.loads(
+                ok("--db", db, "report", *when, "--all-communities", "--format", "json", env=env).stdout
+            )
+            assert [row["community"] for row in summary["communities"]] == ["default", "东区"]
+            for row in summary["communities"]:
+                one = json.loads(
+                    ok(
+                        "--db",
+                        db,
+                        "report",
+                        *when,
+                        "--format",
+                        "json",
+                        env={**env, "COMMCARE_COMMUNITY": row["community"]},
+                    ).stdout
+                )
+                r, c = one["requests"], one["calls"]
+                assert row == {
+                    "community": row["community"],
+                    "opened": r["opened"],
+                    "resolved": r["resolved"],
+                    "open": r["open"],
+                    "overdue": r["overdue"],
+                    "calls_due": c["due"],
+                    "calls_made": c["made"],
+                    "missed": len(c["missed"]),
+                }
+            assert summary["communities"][0]["calls_due"] > 0  # and 东区's, registered now, from today
+            assert (summary["communities"][1]["calls_due"] > 0) == (when == ["today"])
+    finally:
+        if drop:
+            drop()

@@ -163,9 +163,9 @@ def side_by_side(args, out: Path, env: dict) -> list[str]:
         goal = WRITE_GOAL if key == "add-request" else READ_GOAL
         table.row(key, got[key, "sqlite"], got[key, "postgresql"], peak[key, "sqlite"], peak[key, "postgresql"], goal)
     if imports:
-        imports.rows(table)
+        imports.report(table)
     if demos:
-        demos.rows(table)
+        demos.report(table)
     table.lines.append("ratio: PostgreSQL / SQLite (for the bulk loads, goal: at most 1.0 = at least as fast)")
     return table.lines
 
@@ -196,7 +196,7 @@ class RosterBoth:
             self.peak[side] = max(self.peak[side], rss)
         admin(self.args.db, f'DROP DATABASE IF EXISTS "{self.name}"')
 
-    def rows(self, table: Table) -> None:
+    def report(self, table: Table) -> None:
         g, p = self.got, self.peak
         table.row(
             f"resident import ({self.rows:,} rows)", g["sqlite"], g["postgresql"], p["sqlite"], p["postgresql"], 1.0
@@ -225,7 +225,7 @@ class DemoBoth:
             self.peak[side] = max(self.peak[side], rss)
         admin(self.args.db, f'DROP DATABASE IF EXISTS "{self.name}"')
 
-    def rows(self, table: Table) -> None:
+    def report(self, table: Table) -> None:
         g, p, n = self.got, self.peak, self.args.demo_residents
         table.row(
             f"demo ({n:,} residents, {n * 10:,} requests)",

@@ -163,7 +163,7 @@ def due_list(conn, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
         .outerjoin(h, r.c.household_id == h.c.id)
         .outerjoin(st, h.c.liaison_id == st.c.id)
         .where(
-            in_community(r, ctx.community_id(conn)),
+            in_community(conn, r, ctx.community_id(conn)),
             r.c.archived_at.is_(None),
             r.c.created_at < end,
             r.c.id.in_(tagged),
@@ -192,11 +192,11 @@ def by_liaison(rows: list, liaison: int, then: tuple[int, ...]) -> list:
     return placed + unplaced
 
 
-def in_community(r, cid):
-    """``community_id = cid`` that no index can serve (``+ 0``): the plan then starts from the
-    special groups on the tag index and fetches each resident by its key, instead of walking
-    the whole register in name order through ``ix_residents_community_name``."""
-    return r.c.community_id + 0 == cid
+def in_community(conn, r, cid):
+    """The residents of community ``cid``, as the check of the counts reads them
+    (``integrity.of_community``: on SQLite through the tag index, on PostgreSQL as the planner
+    chooses: from the community's residents in a city)."""
+    return integrity.of_community(conn, r.c.community_id, cid)
 
 
 def unreached_days(ctx) -> int:

@@ -133,7 +133,7 @@ def _special_residents(conn, ctx, cid, start, end) -> list:
         .outerjoin(households, res.household_id == households.c.id)
         .outerjoin(staff, households.c.liaison_id == staff.c.id)
         .where(
-            in_community(residents, cid),
+            in_community(conn, residents, cid),
             res.id.in_(tagged),
             res.created_at < end,
             or_(res.archived_at.is_(None), res.archived_at >= end),
@@ -270,33 +270,92 @@ SUMMARY_KEYS = ("opened", "resolved", "open", "overdue", "calls_due", "calls_mad
 
 def all_communities(conn, ctx, day: dt.date) -> dict:
     """Every community's headline figures for ``day`` (a row each) and their sum (``total``):
-    the summary a district reads, without anyone's name."""
-    import dataclasses
-
+    the summary a district reads, without anyone's name. Each row is counted, not listed: a
+    statement of counts per community on the indexes that lead with the community (the
+    overdue requests and the residents not reached are counted, never read into Python), so
+    the summary's memory does not grow with the city and its time grows with the number of
+    communities only (bench/results.md). On PostgreSQL the special groups of every community
+    are counted in one statement (``_special_counts``). Every community's special groups are checked to be
+    read whole first (``integrity.verify_all``), as in its own report."""
     from commcare import communities
-    from commcare.context import Ctx
 
+    tags = identity.call_tags(ctx.extra_tags)
+    start, end, at, live = moment_of(ctx, day)
+    every = communities.rows(conn)
+    cids = [cid for cid, _ in every]
+    integrity.verify_all(conn, cids, tags)
+    special = _special_counts(conn, cids, tags, start, end)
     rows = []
-    for cid, name in communities.rows(conn):
-        sub = Ctx(
-            dataclasses.replace(ctx.settings, community=name), clock=ctx.clock, _community_id=cid, _community_name=name
-        )
-        full = day_report(conn, sub, day)
-        r, c = full["requests"], full["calls"]
+    for cid, name in every:
+        opened, resolved, open_, overdue = conn.execute(_request_counts(cid, start, end, at, live)).one()
+        due, made = special.get(cid, (0, 0))
         rows.append(
             {
                 "community": name,
-                "opened": r["opened"],
-                "resolved": r["resolved"],
-                "open": r["open"],
-                "overdue": r["overdue"],
-                "calls_due": c["due"],
-                "calls_made": c["made"],
-                "missed": len(c["missed"]),
+                "opened": opened,
+                "resolved": resolved,
+                "open": open_,
+                "overdue": overdue,
+                "calls_due": due,
+                "calls_made": made,
+                "missed": due - made,
             }
         )
     total = {k: sum(r[k] for r in rows) for k in SUMMARY_KEYS}
     return {"date": day.isoformat(), "communities": rows, "total": total, "audit": audit.head(conn)}
+
+
+def _request_counts(cid, start, end, at, live):
+    """One statement: a community's requests opened, resolved, open and overdue, each counted
+    on its own community-first index, with the same conditions as ``day_report``'s."""
+    r = requests.c
+    mine = r.community_id == cid
+
+    def count(*where):
+        return select(func.count()).select_from(requests).where(mine, *where).scalar_subquery()
+
+    is_open = _open_at(at, live)
+    return select(
+        count(r.opened_at >= start, r.opened_at < end),
+        count(r.resolved_at >= start, r.resolved_at < end),
+        count(is_open),
+        count(is_open, r.due_at < at),
+    )
+
+
+def _special_counts(conn, cids: list, tags, start, end) -> dict:
+    """community -> (special-group residents due a call, those reached), with the same
+    conditions as ``_special_residents``. On SQLite a statement per community, planned as the
+    community's own report is; on PostgreSQL one statement grouped by community: the special
+    groups are found by tag, and a statement per community would read the whole city's tags
+    for each (``resident_tags`` carries no community: docs/scale.md)."""
+    from sqlalchemy import case
+
+    res, c = residents.c, calls.c
+    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(tags))
+    window = (c.at >= start, c.at < end, c.outcome.in_(REACHED))
+    alive = (res.id.in_(tagged), res.created_at < end, or_(res.archived_at.is_(None), res.archived_at >= end))
+    if conn.dialect.name == "sqlite":
+        out = {}
+        for cid in cids:
+            reached = select(c.resident_id).where(c.community_id == cid, *window)
+            due, made = conn.execute(
+                select(func.count(), func.sum(case((res.id.in_(reached), 1), else_=0)))
+                .select_from(residents)
+                .where(in_community(conn, residents, cid), *alive)
+            ).one()
+            out[cid] = (due, made or 0)
+        return out
+    reached_today = exists().where(c.resident_id == res.id, *window)
+    return {
+        cid: (due, made)
+        for cid, due, made in conn.execute(
+            select(res.community_id, func.count(), func.count().filter(reached_today))
+            .select_from(residents)
+            .where(res.community_id.in_(cids), *alive)
+            .group_by(res.community_id)
+        ).all()
+    }
 
 
 FAIL_ON = ("overdue", "missed", "any")

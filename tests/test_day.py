@@ -149,7 +149,7 @@ def test_the_round_on_a_real_terminal(day, tmp_path):
     assert "今日发热的工作人员：李金芳 37.8℃" in screen
     assert "[1/3] 张桂兰  电话 13912345678  幸福小区 1-101" in screen  # 王秀英's own first
     assert "人群：独居/空巢" in screen and "未办结求助 #1 燃气圈存，到期 5月8日 17:00" in screen
-    assert "没有按键 1。可用：o 接通" in screen
+    assert "没有按键 1。可用：o 平安" in screen
     assert "已保存：平安" in screen
     assert "[2/3] 刘建国" in screen and "没有紧急联系人：请上门查看" in screen
     calls = as_json("call", "list")

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 n = int(sys.argv[1])
 runner = CliRunner()
 for i in range(8):
-    for args in (["add-request", "#1", "-c", "trash", "--note", f"w{n}-{i}"],
+    for args in (["add-request", "#1", "-c", "trash", "--again", "--note", f"w{n}-{i}"],
                  ["call", "log", "#1", "--outcome", "no-answer", "--note", f"w{n}-{i}"],
                  ["resident", "add", f"居民{n}-{i}"]):
         r = runner.invoke(app, args)

@@ -56,11 +56,15 @@ def record(
     On PostgreSQL an advisory lock held to the end of the transaction orders the writers, so
     the chain follows the order of the commits.
     """
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy import text
+    from sqlalchemy import text
 
+    if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(727272)"))
-    prev = conn.scalar(select(AUDIT.c.hash).order_by(AUDIT.c.id.desc()).limit(1)) or ""
+        # A staff login sees only its communities' entries: the chain's head comes from a
+        # function that reads the whole table for it (commcare.storage.access_sql).
+        prev = conn.scalar(text("SELECT head_hash FROM commcare_audit_head()")) or ""
+    else:
+        prev = conn.scalar(select(AUDIT.c.hash).order_by(AUDIT.c.id.desc()).limit(1)) or ""
     at = ctx.now()
     community_id = ctx.community_id(conn)
     field_text = ",".join(fields)

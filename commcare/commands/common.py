@@ -79,15 +79,25 @@ class AppState:
         return self._db
 
     def read(self, fn, *args, **kwargs):
-        """``fn(connection, ctx, …)`` in a read transaction."""
+        """``fn(connection, ctx, …)`` in a read transaction (a staff login on PostgreSQL
+        first checked to act as itself: ``commcare.access.check_reader``)."""
+        from commcare import access
+
         with self.database().connect() as conn:
+            access.check_reader(conn, self.ctx)
             return fn(conn, self.ctx, *args, **kwargs)
 
     def write(self, fn, *args, **kwargs):
-        """``fn(connection, ctx, …)`` in one write transaction, retried when the database is busy."""
+        """``fn(connection, ctx, …)`` in one write transaction, retried when the database is
+        busy. Every write and every ``--unmask`` comes through here, and here the acting person
+        is checked first (``commcare.access.check_writer``: an active staff member, once the
+        register has staff), in the same transaction."""
+        from commcare import access
 
         def run(conn):
             self.ctx._community_id = None  # a retried transaction may have rolled it back
+            self.ctx._actor = None
+            access.check_writer(conn, self.ctx)
             return fn(conn, self.ctx, *args, **kwargs)
 
         return self.database().transact(run)

@@ -265,7 +265,11 @@ def all_communities(conn, ctx, day: dt.date) -> dict:
 
     if access.is_district(conn):
         rows = access.district_summary(conn, ctx, day)
-        return {"date": day.isoformat(), "communities": rows, "total": {k: sum(r[k] for r in rows) for k in SUMMARY_KEYS}}
+        return {
+            "date": day.isoformat(),
+            "communities": rows,
+            "total": {k: sum(r[k] for r in rows) for k in SUMMARY_KEYS},
+        }
     rows = []
     for cid, name in communities.rows(conn):
         sub = Ctx(

@@ -151,7 +151,12 @@ def test_an_id_number_of_another_community_is_refused_without_naming_its_holder(
     assert staffed("community", "add", "和平社区").exit_code == 0
     assert staffed("--community", "和平社区", "staff", "add", "周敏").exit_code == 0
     id_number = "11010519491231002X"
-    assert staffed("--community", "和平社区", "--as", "周敏", "resident", "add", "钱秘密", "--id-number", id_number).exit_code == 0
+    assert (
+        staffed(
+            "--community", "和平社区", "--as", "周敏", "resident", "add", "钱秘密", "--id-number", id_number
+        ).exit_code
+        == 0
+    )
     result = staffed("--community", "default", "resident", "add", "探子", "--id-number", id_number)
     assert result.exit_code == 1
     assert "id_number" in result.stderr and "another community" in result.stderr

@@ -34,7 +34,7 @@ class Register:
             "COMMCARE_DB": db,
             "COMMCARE_CONFIG": str(tmp / "commcare.toml"),
             "COMMCARE_LANG": lang,
-            "COMMCARE_USER": "tester",
+            "COMMCARE_USER": "王秀英",
             "COMMCARE_COMMUNITY": "如意湖社区",
         }
         for var in ("COMMCARE_NOW", "COMMCARE_TZ", "COMMCARE_DEBUG"):

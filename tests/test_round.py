@@ -80,28 +80,28 @@ def test_skip_stop_and_unknown_keys(round_):
     assert result.stderr.count("o ok  h needs help") == 4  # "x" is asked again
     rows = due(round_)  # 李强's 赵小宝 comes first and is skipped; 王秀英's 张桂兰 gets the no-answer
     assert rows["张桂兰"]["calls_today"] == 1 and rows["赵小宝"]["calls_today"] == 0
-    assert calls_of(round_) == [("张桂兰", "no-answer", "tester", None, None)]
+    assert calls_of(round_) == [("张桂兰", "no-answer", "王秀英", None, None)]
 
 
 def test_a_bad_category_is_asked_again_and_a_note_may_follow(round_):
     result = round_("call", "round", "--liaison", "李强", input="h\nspaceship\n代购药品 降压药吃完了\n")
     assert result.exit_code == 0, result.stderr
     assert "category: unknown category spaceship" in result.stderr
-    assert calls_of(round_)[0][:4] == ("赵小宝", "needs-help", "tester", "降压药吃完了")
+    assert calls_of(round_)[0][:4] == ("赵小宝", "needs-help", "王秀英", "降压药吃完了")
     requests = json.loads(round_("request", "list", "-f", "json").stdout)
     assert [(r["category"], r["note"]) for r in requests] == [("medicine", "降压药吃完了")]
 
 
 def test_needs_help_without_a_category_opens_no_request(round_):
     round_("call", "round", "--liaison", "李强", input="h\n\n")
-    assert calls_of(round_) == [("赵小宝", "needs-help", "tester", None, None)]
+    assert calls_of(round_) == [("赵小宝", "needs-help", "王秀英", None, None)]
     assert json.loads(round_("request", "list", "-f", "json").stdout) == []
 
 
 def test_end_of_input_stops_the_round_keeping_what_was_saved(round_):
     result = round_("call", "round", input="u\n")
     assert result.exit_code == 0 and result.stdout.startswith("recorded 1 calls")
-    assert calls_of(round_) == [("赵小宝", "unreachable", "tester", None, None)]
+    assert calls_of(round_) == [("赵小宝", "unreachable", "王秀英", None, None)]
 
 
 def test_an_escalated_resident_is_marked_on_the_card(round_):

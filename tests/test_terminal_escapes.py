@@ -31,7 +31,7 @@ def stored(tmp_path_factory):
         "COMMCARE_DB": str(folder / "commcare.db"),
         "COMMCARE_CONFIG": str(folder / "commcare.toml"),
         "COMMCARE_LANG": "en",
-        "COMMCARE_USER": "tester",
+        "COMMCARE_USER": "王秀英",
         "NO_COLOR": "1",
     }
     run = lambda *args: ok(*args, env=env)

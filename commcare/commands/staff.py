@@ -29,9 +29,7 @@ def staff_add(
     """
     from commcare import register
 
-    row = state().write(
-        lambda conn, ctx: register.staff_row(register.add_staff(conn, ctx, name, phone, role, login))
-    )
+    row = state().write(lambda conn, ctx: register.staff_row(register.add_staff(conn, ctx, name, phone, role, login)))
     confirm(row, fmt, "staff.added", id=row["id"], name=row["name"])
 
 

@@ -9,6 +9,7 @@ was granted; SQLite has no roles, and gets the column and the table only.
 Revision ID: 0004_access
 Revises: 0003
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -33,8 +34,9 @@ def upgrade() -> None:
         sa.Column("community_id", sa.Integer(), nullable=True),
         sa.Column("staff_id", sa.Integer(), nullable=True),
         sa.Column("granted_at", UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["community_id"], ["communities.id"],
-                                name=op.f("fk_access_grants_community_id_communities")),
+        sa.ForeignKeyConstraint(
+            ["community_id"], ["communities.id"], name=op.f("fk_access_grants_community_id_communities")
+        ),
         sa.ForeignKeyConstraint(["staff_id"], ["staff.id"], name=op.f("fk_access_grants_staff_id_staff")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_access_grants")),
         sa.UniqueConstraint("login", "community_id", name=op.f("uq_access_grants_login_community_id")),

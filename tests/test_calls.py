@@ -151,7 +151,9 @@ def test_bad_call_values_exit_2_and_record_nothing(round_, args):
 
 def test_calls_are_recorded_against_the_caller_and_audited(round_):
     round_("--as", "王秀英", "call", "log", "张桂兰", "--outcome", "ok", "--note", "精神很好")
-    round_("--as", "志愿者小周", "call", "log", "刘建国", "--outcome", "ok")
+    assert round_("--as", "志愿者小周", "call", "log", "刘建国", "--outcome", "ok").exit_code == 1  # not staff
+    assert round_("staff", "add", "志愿者小周", "--role", "志愿者").exit_code == 0
+    assert round_("--as", "志愿者小周", "call", "log", "刘建国", "--outcome", "ok").exit_code == 0
     assert [(c["resident"], c["by"], c["note"]) for c in calls_of(round_)] == [
         ("张桂兰", "王秀英", "精神很好"),
         ("刘建国", "志愿者小周", None),
@@ -167,13 +169,14 @@ def test_staff_link_is_set_when_the_caller_is_staff(round_, read):
     from commcare.storage.tables import calls, staff
 
     round_("--as", "王秀英", "call", "log", "张桂兰", "--outcome", "ok")
-    round_("--as", "志愿者小周", "call", "log", "刘建国", "--outcome", "ok")
+    assert round_("--as", "志愿者小周", "call", "log", "刘建国", "--outcome", "ok").exit_code == 1  # not staff
+    round_("--as", "李强", "call", "log", "刘建国", "--outcome", "ok")
     rows = read(
         lambda s, ctx: s.execute(
             select(calls.c.actor, staff.c.name).outerjoin(staff, calls.c.staff_id == staff.c.id).order_by(calls.c.id)
         ).all()
     )
-    assert [tuple(r) for r in rows] == [("王秀英", "王秀英"), ("志愿者小周", None)]
+    assert [tuple(r) for r in rows] == [("王秀英", "王秀英"), ("李强", "李强")]
 
 
 def test_archived_residents_are_never_due_and_not_called(round_):

@@ -21,7 +21,9 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("COMMCARE_DB", str(tmp_path / "commcare.db"))
     monkeypatch.setenv("COMMCARE_CONFIG", str(tmp_path / "commcare.toml"))
     monkeypatch.setenv("COMMCARE_LANG", "en")
-    monkeypatch.setenv("COMMCARE_USER", "王秀英")  # the register's secretary: most tests add her as their first staff member
+    monkeypatch.setenv(
+        "COMMCARE_USER", "王秀英"
+    )  # the register's secretary: most tests add her as their first staff member
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))

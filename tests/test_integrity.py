@@ -60,7 +60,9 @@ def copy(demo, tmp_path, monkeypatch) -> Path:
     os.chmod(target, 0o600)
     con = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
     try:
-        monkeypatch.setenv("COMMCARE_USER", con.execute("SELECT name FROM staff WHERE active ORDER BY id").fetchone()[0])
+        monkeypatch.setenv(
+            "COMMCARE_USER", con.execute("SELECT name FROM staff WHERE active ORDER BY id").fetchone()[0]
+        )
     finally:
         con.close()
     return target

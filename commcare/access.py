@@ -90,19 +90,33 @@ def check_writer(conn, ctx) -> None:
             if name in (member.name, member.login):
                 ctx._actor = member.name
                 return
-        raise Refused("access.not_staff", field=actor_field(ctx.settings), name=name, community=ctx.community)
+        raise Refused("access.not_staff", field=actor_field(ctx.settings), name=name, community=_where(ctx))
     login = os_user()
     for member in members:
         if login and member.login == login:
             ctx._actor = member.name
             return
-    raise Refused("access.no_actor", login=login or "?", community=ctx.community)
+    raise Refused("access.no_actor", login=login or "?", community=_where(ctx))
+
+
+def _where(ctx) -> str:
+    """The command's community as found, else (none named in a register of several) the register."""
+    from commcare.i18n import t
+
+    return ctx._community_name or t("access.this_register")
 
 
 def _active_members(conn, ctx) -> list:
-    """The active staff of the command's community; of every community when it has none yet."""
+    """The active staff of the command's community; of every community when it has none yet,
+    or when the command names none in a register of several (``community add``, ``rename``:
+    the register's, not one community's; a command that needs one refuses on its own)."""
     active = select(staff.c.name, staff.c.login).where(staff.c.active.is_(True)).order_by(staff.c.id)
-    cid = ctx.community_id(conn)
+    try:
+        cid = ctx.community_id(conn)
+    except Refused as exc:
+        if exc.key != "community.which":
+            raise
+        cid = None
     members = conn.execute(active.where(staff.c.community_id == cid)).all() if cid is not None else []
     if members or (cid is not None and _has_staff(conn, cid)):
         return members
@@ -242,8 +256,15 @@ def district_summary(conn, ctx, day) -> list[dict]:
 
 def id_number_taken_elsewhere(conn, id_number: str) -> bool:
     """On PostgreSQL: whether ``id_number`` is registered in a community this login cannot see."""
-    if conn.dialect.name != "postgresql":
-        return False
+    return conn.dialect.name == "postgresql" and bool(registered_ids(conn, [id_number]))
+
+
+def registered_ids(conn, ids: list[str]) -> set[str]:
+    """PostgreSQL: which of ``ids`` are registered anywhere in the database (a login sees only
+    its communities' residents; the uniqueness is the whole register's)."""
     from sqlalchemy import text
 
-    return bool(conn.scalar(text("SELECT commcare_id_number_taken(:n)"), {"n": id_number}))
+    found: set[str] = set()
+    for i in range(0, len(ids), 500):
+        found.update(conn.scalars(text("SELECT * FROM commcare_id_numbers_taken(:ids)"), {"ids": ids[i : i + 500]}))
+    return found

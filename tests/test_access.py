@@ -174,3 +174,13 @@ def test_the_installed_command_refuses_commcare_user_admin(staffed, db_url):
         "a write or --unmask needs one (see commcare staff list)"
     )
     assert due_names(staffed) == {"赵小宝"}
+
+
+def test_register_wide_writes_in_a_register_of_several_communities(staffed):
+    """``community add``/``rename`` name no community in a register of several: any active
+    staff member of the register may, a stranger may not."""
+    assert staffed("community", "add", "和平社区").exit_code == 0
+    assert staffed("community", "add", "阳光社区").exit_code == 0
+    refused = staffed("--as", "某黑客", "community", "add", "暗影社区")
+    assert refused.exit_code == 1 and "this register" in refused.stderr
+    assert staffed("community", "rename", "阳光社区", "月光社区").exit_code == 0

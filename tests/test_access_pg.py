@@ -238,3 +238,14 @@ def test_the_audit_chain_holds_across_the_logins(server):
     assert as_login(server, "a", "resident", "add", "郑洁").returncode == 0
     result = commcare("--db", server.owner_url, "audit", "verify")
     assert result.returncode == 0, result.stderr
+
+
+def test_an_import_with_the_other_communitys_id_number_is_refused_without_a_name(server, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"姓名,身份证号\n探子,{HEPING_ID}\n", encoding="utf-8")
+    result = as_login(server, "a", "resident", "import", str(roster))
+    assert result.returncode == 1, result.stderr
+    assert "id_number" in result.stderr and "row 2" in result.stderr
+    assert "钱秘密" not in result.stderr + result.stdout and "和平社区" not in result.stderr
+    names = [r["name"] for r in json.loads(as_login(server, "a", "resident", "list", "--format", "json").stdout)]
+    assert "探子" not in names

@@ -23,8 +23,9 @@ How it holds together:
 - A ``district`` login gets no privilege on any table with people in it. It may call
   ``commcare_district_summary(...)`` (SECURITY DEFINER, owned by the owner), which returns one
   row of counts per community and no names: the figures of ``report … --all-communities``.
-- ``commcare_id_number_taken(text)`` (SECURITY DEFINER) answers only whether an ID number is
-  registered anywhere, so ``resident add`` can refuse a duplicate without saying whose it is.
+- ``commcare_id_numbers_taken(text[])`` (SECURITY DEFINER) answers only which of the given ID
+  numbers are registered anywhere, so ``resident add`` and ``resident import`` can refuse a
+  duplicate without saying whose it is (the uniqueness is the whole register's).
 """
 
 from __future__ import annotations
@@ -64,9 +65,9 @@ FUNCTIONS = [
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
       SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1
     $$""",
-    """CREATE OR REPLACE FUNCTION commcare_id_number_taken(wanted text) RETURNS boolean
+    """CREATE OR REPLACE FUNCTION commcare_id_numbers_taken(wanted text[]) RETURNS SETOF text
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-      SELECT EXISTS (SELECT 1 FROM residents WHERE id_number = wanted)
+      SELECT id_number FROM residents WHERE id_number = ANY (wanted)
     $$""",
     """CREATE OR REPLACE FUNCTION commcare_district_summary(
         p_start timestamptz, p_end timestamptz, p_at timestamptz, p_live boolean,
@@ -100,7 +101,7 @@ FUNCTIONS = [
 ]
 SECURITY_DEFINERS = (
     "commcare_audit_head()",
-    "commcare_id_number_taken(text)",
+    "commcare_id_numbers_taken(text[])",
     "commcare_district_summary(timestamptz, timestamptz, timestamptz, boolean, text[], text[], text[])",
 )
 

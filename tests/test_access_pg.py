@@ -242,7 +242,7 @@ def test_the_audit_chain_holds_across_the_logins(server):
 
 def test_an_import_with_the_other_communitys_id_number_is_refused_without_a_name(server, tmp_path):
     roster = tmp_path / "roster.csv"
-    roster.write_text(f"姓名,身份证号\n探子,{HEPING_ID}\n", encoding="utf-8")
+    roster.write_text(f"姓名,身份证号,人群类别\n探子,{HEPING_ID},独居\n", encoding="utf-8")
     result = as_login(server, "a", "resident", "import", str(roster))
     assert result.returncode == 1, result.stderr
     assert "id_number" in result.stderr and "row 2" in result.stderr

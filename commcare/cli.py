@@ -170,9 +170,16 @@ def _access_denied(exc: Exception):
         return None
     from commcare.errors import Refused
 
-    diag = getattr(orig, "diag", None)
-    table = getattr(diag, "table_name", None) or "?"
-    return Refused("access.denied", table=table)
+    login = "?"
+    state = common.current()
+    if state is not None and state._settings is not None:
+        from sqlalchemy.engine import make_url
+
+        try:
+            login = make_url(state.settings.database).username or "?"
+        except Exception:  # noqa: BLE001 - a URL that made a connection is well formed
+            pass
+    return Refused("access.denied", login=login)
 
 
 def _fail(message: str, code: int, exc: Exception | None = None) -> int:

@@ -223,6 +223,7 @@ def test_the_district_login_reads_the_summed_figures_only(server):
         result = as_login(server, "d", *args)
         assert result.returncode == 1, (args, result.stderr)
         assert "张桂兰" not in result.stdout and "钱秘密" not in result.stdout
+        assert result.stderr.startswith("commcare: --db") and len(result.stderr.splitlines()) == 1, result.stderr
     import psycopg
 
     with server.psycopg("d") as conn:

@@ -184,3 +184,13 @@ def test_register_wide_writes_in_a_register_of_several_communities(staffed):
     refused = staffed("--as", "某黑客", "community", "add", "暗影社区")
     assert refused.exit_code == 1 and "this register" in refused.stderr
     assert staffed("community", "rename", "阳光社区", "月光社区").exit_code == 0
+
+
+def test_demo_cannot_slip_fictional_staff_into_a_real_register(db_url, cli):
+    """A register with real staff and no residents yet: the demo would write into it (it has
+    no real residents), so it is a write like any other, by a stranger refused."""
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    result = cli("--as", "某黑客", "demo", "--residents", "5", "--requests", "0", "--days", "1")
+    assert result.exit_code == 1 and "某黑客" in result.stderr
+    staff = json.loads(cli("staff", "list", "--format", "json").stdout)
+    assert [s["name"] for s in staff] == ["王秀英"]

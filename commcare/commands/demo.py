@@ -36,6 +36,7 @@ def demo(
     if st.settings.sources.get("database") not in ("option", "env COMMCARE_DB"):
         st.settings.database = str(user_data_dir() / "demo.db")  # never the real register
     demo_mod.prepare(st.settings.database)
+    st.rebuilds_demo = True
     st.database(create=True)
     with ProgressBar("demo.step") as progress:
         summary = st.write(demo_mod.generate, residents, requests, days, seed, progress)

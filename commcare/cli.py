@@ -254,7 +254,7 @@ def global_options(
 
     if lang is not None and lang not in i18n.LANGS:
         raise typer.BadParameter(f"'{lang}' is not zh or en", param_hint="--lang")
-    i18n.set_lang(lang or os.environ.get("COMMCARE_LANG"))
+    i18n.set_lang(i18n.resolve_lang(lang, config))
     ctx.obj = common.start(database=db, config=config, operator=as_, lang=lang, community=community)
 
 
@@ -357,11 +357,23 @@ def main() -> None:
     """
     import gc
 
-    import typer.main
-
     gc.disable()
     common.GC_HELD[:] = [True]
-
-    with _only(sys.argv[1:]):
-        command = typer.main.get_command(app)
+    command = build(sys.argv[1:])
     command()
+
+
+def build(args: list[str]):
+    """The Click command for ``args``, its help in the language the global options, the
+    environment, the config or the locale choose (known before Click renders anything)."""
+    import typer.main
+
+    from commcare import helptext, i18n
+
+    lang = i18n.early_lang(args)
+    i18n.set_lang(lang)
+    with _only(args):
+        command = typer.main.get_command(app)
+    helptext.install_click_words(lang)
+    helptext.localise(command, lang)
+    return command

@@ -230,7 +230,7 @@ def write_default_config(settings: Settings, community: str | None = None) -> bo
             if community
             else '# community = "幸福社区"  # which one, where the database holds several communities\n'
         )
-        + '# lang = "zh"            # zh or en; default: the system locale\n'
+        + '# lang = "zh"            # zh or en; default: zh (en under an English locale)\n'
         '# operator = "王秀英"     # who you are, for the audit trail\n'
         "# retention_days = 1095  # erase personal data of residents archived this long ago\n"
         "\n# Extra special-group tags, in addition to those shipped in data/tags.toml:\n"

@@ -13,25 +13,6 @@ from commcare.errors import ImportRejected, InvalidValue
 from commcare.storage.tables import directory
 
 KINDS = ("hospital", "clinic", "pharmacy", "hotline", "utility", "other")
-KIND_WORDS = {
-    "医院": "hospital",
-    "诊所": "clinic",
-    "卫生院": "clinic",
-    "卫生服务中心": "clinic",
-    "社区卫生服务中心": "clinic",
-    "卫生室": "clinic",
-    "药店": "pharmacy",
-    "药房": "pharmacy",
-    "热线": "hotline",
-    "公用事业": "utility",
-    "水电气": "utility",
-    "供水": "utility",
-    "供电": "utility",
-    "燃气": "utility",
-    "物业": "utility",
-    "其他": "other",
-    "其它": "other",
-}
 
 
 def add_directory(conn, ctx, name, phone, kind, hours=None, address=None) -> dict:
@@ -68,7 +49,7 @@ def _directory_fields(ctx, name, phone, kind, hours, address) -> dict:
 def parse_kind(raw: str | None) -> str:
     """A kind by its slug or the Chinese word an office list uses (医院, 药店, 热线 …)."""
     text = identity.nfkc(raw or "").strip()
-    return KIND_WORDS.get(text) or identity.parse_choice(text, KINDS, "kind")
+    return identity.parse_choice(text, KINDS, "kind")
 
 
 def _directory_phone(raw: str) -> str:

@@ -23,7 +23,12 @@ class CommcareError(Exception):
         from commcare.i18n import t
         from commcare.masking import mask_values
 
-        return t(self.key, lang, **mask_values(self.values))
+        values = mask_values(self.values)
+        if isinstance(values.get("field"), str):
+            from commcare.i18n import field_label
+
+            values["field"] = field_label(values["field"], lang)
+        return t(self.key, lang, **values)
 
 
 class Refused(CommcareError):

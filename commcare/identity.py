@@ -306,12 +306,20 @@ def tag_words(extra: dict | None = None) -> dict[str, tuple[str, ...]]:
     return words
 
 
+def _tag_listing(extra: dict | None) -> str:
+    """The tags an error lists: their Chinese words (老年人、独居 …), or the slugs in English."""
+    from commcare.i18n import get_lang
+
+    table = tag_table(extra)
+    return ", ".join(table) if get_lang() == "en" else "、".join(str(s.get("zh", k)) for k, s in table.items())
+
+
 def parse_tag(raw: str, extra: dict | None = None, field: str = "tag") -> str:
     """One tag, as a filter names it (``--tag``). A word that means two tags (独居老人) is
     refused: a filter takes one."""
     found = tag_words(extra).get(nfkc(raw).strip().lower())
     if not found:
-        raise InvalidValue("value.bad_tag", field=field, value=raw, choices=", ".join(tag_table(extra)))
+        raise InvalidValue("value.bad_tag", field=field, value=raw, choices=_tag_listing(extra))
     if len(found) > 1:
         raise InvalidValue("rosters.tag_means_several", field=field, value=raw, tags=", ".join(found))
     return found[0]
@@ -331,7 +339,7 @@ def parse_tags(raw: str | list[str] | None, extra: dict | None = None, field: st
     for word in (w for part in parts for w in TAG_SEPARATORS.split(nfkc(part)) if w):
         slugs = words.get(word.strip().lower())
         if not slugs:
-            raise InvalidValue("value.bad_tag", field=field, value=word, choices=", ".join(tag_table(extra)))
+            raise InvalidValue("value.bad_tag", field=field, value=word, choices=_tag_listing(extra))
         found.update(slugs)
     return sorted(found)
 
@@ -350,16 +358,26 @@ def categories() -> dict[str, dict]:
 def parse_category(raw: str, field: str = "category") -> str:
     text = nfkc(raw).strip().lower()
     for slug, spec in categories().items():
-        if text in (slug, spec.get("zh"), spec.get("en")) or text in spec.get("zh", "").split("/"):
+        words = (slug, spec.get("zh"), spec.get("en"), *spec.get("zh", "").split("/"), *spec.get("aliases", []))
+        if text in {nfkc(str(w)).strip().lower() for w in words if w}:
             return slug
-    raise InvalidValue("value.bad_category", field=field, value=raw, choices=", ".join(categories()))
+    from commcare.i18n import get_lang
+
+    listed = (
+        ", ".join(categories()) if get_lang() == "en" else "、".join(s.get("zh", k) for k, s in categories().items())
+    )
+    raise InvalidValue("value.bad_category", field=field, value=raw, choices=listed)
+
+
+# The option whose value names each list of ``data/words.toml``.
+CHOICE_FIELDS = {"for": "recipients", "fail-on": "fail_on"}
 
 
 def parse_choice(raw: str, choices: tuple[str, ...], field: str) -> str:
-    text = nfkc(raw).strip().lower()
-    if text not in choices:
-        raise InvalidValue("value.bad_choice", field=field, value=raw, choices="|".join(choices))
-    return text
+    """One of ``choices``, named by its slug or a word of ``data/words.toml`` (热线, 无人接听)."""
+    from commcare import words
+
+    return words.parse(CHOICE_FIELDS.get(field, field), raw, choices, option=field)
 
 
 @lru_cache(maxsize=1 << 16)

@@ -299,17 +299,17 @@ FAIL_ON = ("overdue", "missed", "any")
 def to_act_on(data: dict, fail_on: str) -> list[str]:
     """What ``--fail-on`` (overdue, missed or any) finds in a day report or in the
     all-communities summary: ``["overdue 3", "missed 2"]``, empty when there is nothing."""
-    from commcare.errors import InvalidValue
+    from commcare import words
+    from commcare.identity import parse_choice
 
-    if fail_on not in FAIL_ON:
-        raise InvalidValue("value.bad_choice", field="fail-on", value=fail_on, choices="|".join(FAIL_ON))
+    fail_on = parse_choice(fail_on, FAIL_ON, "fail-on")
     if "total" in data:
         overdue, missed = data["total"]["overdue"], data["total"]["missed"]
     else:
         overdue, missed = data["requests"]["overdue"], len(data["calls"]["missed"])
     found = []
     if fail_on in ("overdue", "any") and overdue:
-        found.append(f"overdue {overdue}")
+        found.append(f"{words.label('fail_on', 'overdue')} {overdue}")
     if fail_on in ("missed", "any") and missed:
-        found.append(f"missed {missed}")
+        found.append(f"{words.label('fail_on', 'missed')} {missed}")
     return found

@@ -21,17 +21,18 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("COMMCARE_DB", str(tmp_path / "commcare.db"))
     monkeypatch.setenv("COMMCARE_CONFIG", str(tmp_path / "commcare.toml"))
     monkeypatch.setenv("COMMCARE_LANG", "en")
-    monkeypatch.setenv(
-        "COMMCARE_USER", "王秀英"
-    )  # the register's secretary: most tests add her as their first staff member
+    monkeypatch.setenv("COMMCARE_STRICT_I18N", "1")  # a message key missing from data/messages fails
+    # the register's secretary: most tests add her as their first staff member
+    monkeypatch.setenv("COMMCARE_USER", "王秀英")
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     for var in ("COMMCARE_NOW", "COMMCARE_COMMUNITY", "COMMCARE_TZ", "COMMCARE_DEBUG"):
         monkeypatch.delenv(var, raising=False)
-    from commcare import i18n
+    from commcare import helptext, i18n
 
     i18n.set_lang("en")
+    helptext.install_click_words("en")  # an in-process Chinese help before must not leak into this test
     yield
 
 

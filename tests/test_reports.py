@@ -152,10 +152,12 @@ def test_the_html_chart_counts_each_open_request_once(day):
 def test_the_same_figures_in_markdown_csv_and_html(day):
     md = report(day, "-f", "markdown")
     assert "| requests overdue | 2 |" in md and "刘建国" in md and "| 矿泉水 | 60 | 箱 |" in md
-    rows = list(csv.DictReader(io.StringIO(report(day, "-f", "csv"))))
-    figures = {(r["section"], r["key"]): r["value"] for r in rows}
-    assert figures[("requests", "overdue")] == "2" and figures[("calls", "made")] == "2"
-    assert figures[("calls.missed", "刘建国")] == "王秀英"
+    text = report(day, "-f", "csv")
+    assert text.startswith("\ufeff")  # a spreadsheet reads UTF-8 behind its byte-order mark
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    missed = rows.index(["Residents not reached"])
+    assert ["requests overdue", "2"] in rows and ["reached", "2"] in rows
+    assert rows[missed + 1 : missed + 3] == [["resident", "liaison"], ["刘建国", "王秀英"]]
     html = report(day, "-f", "html")
     assert "<svg" in html and "刘建国" in html and "requests overdue</td><td>2<" in html
     assert not re.search(r"(https?:|src=|@import|url\()", html.replace("http://www.w3.org/2000/svg", ""))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import AtOpt, ForceOpt, FormatOpt, OutputOpt, confirm, emit, state, write_out
+from commcare.commands.common import AtOpt, ForceOpt, FormatOpt, OutputOpt, confirm, emit, label, state, write_out
 
 app = typer.Typer(help="Daily check-in calls to the special groups.", no_args_is_help=True)
 DUE_COLUMNS = [
@@ -51,7 +51,7 @@ def call_log(
         fmt,
         "call.logged",
         resident=row["resident"],
-        outcome=row["outcome"],
+        outcome=label("outcome", row["outcome"]),
         request=f" (#{row['request']})" if row["request"] else "",
     )
 

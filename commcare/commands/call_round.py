@@ -42,7 +42,7 @@ def read_line(prompt: str) -> str | None:
 def run(st, liaison: str | None) -> None:
     """The round over the residents due now; start-up (imports, database) is paid once."""
     from commcare import calls
-    from commcare.commands.common import say
+    from commcare.commands.common import label, say
 
     due = st.read(calls.due_calls, liaison, None, True)
     done: dict[str, int] = {}
@@ -57,7 +57,7 @@ def run(st, liaison: str | None) -> None:
         "round.done",
         done=sum(done.values()),
         total=len(due),
-        outcomes=", ".join(f"{k} {v}" for k, v in done.items()) or "-",
+        outcomes="、".join(f"{label('outcome', k)} {v}" for k, v in done.items()) or "-",
     )
 
 
@@ -121,10 +121,15 @@ def needs_help(st, row: dict) -> str:
 
 
 def save(st, row: dict, outcome: str, category: str | None, note: str | None) -> None:
-    from commcare import calls
+    from commcare import calls, words
     from commcare.i18n import t
 
     saved = st.write(calls.log_call, f"#{row['id']}", outcome, note, category, None)
     sys.stderr.write(
-        t("round.saved", outcome=outcome, request=f" #{saved['request']}" if saved["request"] else "") + "\n"
+        t(
+            "round.saved",
+            outcome=words.label("outcome", outcome),
+            request=f" #{saved['request']}" if saved["request"] else "",
+        )
+        + "\n"
     )

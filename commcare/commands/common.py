@@ -50,11 +50,12 @@ class AppState:
     @property
     def settings(self):
         if self._settings is None:
-            from commcare import i18n
+            from commcare import i18n, words
             from commcare.config import load_settings
 
             self._settings = load_settings(**self.options)
             i18n.set_lang(self._settings.lang)
+            words.configure(self._settings.file)
             if not self.schedule_quiet:
                 schedule_warning(self._settings)
         return self._settings
@@ -198,14 +199,19 @@ def emit(
     from commcare.render import formats
 
     fmt = out_format(fmt, allowed)
-    headers = {c: i18n.t((labels or {}).get(c, f"col.{c}")) for c in (columns or _keys(data))}
-    headers = {k: (v if not v.startswith("col.") else k) for k, v in headers.items()}
+    if fmt != "json":  # JSON keeps the slugs (the scripts' contract); people read the words
+        from commcare import words
+
+        data = words.display(data)
+    headers = {c: i18n.column(c, (labels or {}).get(c)) for c in (columns or _keys(data))}
     color = output is None and color_enabled()
     width = None
     if output is None and is_terminal():
         import shutil
 
         width = shutil.get_terminal_size().columns
+    if fmt == "csv" and i18n.get_lang() == "en":
+        headers = {}  # English CSV keeps the column keys its readers' scripts know
     text = formats.render(data, fmt, columns, headers, title, color, width)
     write_out(text.encode("utf-8-sig") if output and fmt == "csv" else text, output, force)
 
@@ -242,6 +248,13 @@ def _keys(data) -> list[str]:
     for row in data:
         keys.update(dict.fromkeys(row))
     return list(keys)
+
+
+def label(field: str, slug):
+    """``slug`` of ``field`` (status, outcome, …) in the words of the command's language."""
+    from commcare import words
+
+    return words.label(field, slug)
 
 
 def note(key: str, **values) -> None:

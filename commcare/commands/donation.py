@@ -57,11 +57,12 @@ def donation_list(
     donations, sums = st.read(
         lambda conn, ctx: (logs.list_donations(conn, ctx, from_, to), logs.donation_totals(conn, ctx, from_, to))
     )
-    from commcare import i18n
+    from commcare import i18n, words
     from commcare.render import formats
 
-    headers = {c: i18n.t(f"col.{c}") for c in ("id", "at", "donor", "for", "items", "note", "item", "quantity", "unit")}
-    text = formats.to_table(donations, ["id", "at", "donor", "for", "items", "note"], headers)
+    columns = ("id", "at", "donor", "for", "items", "note", "item", "quantity", "unit", "donations")
+    headers = {c: i18n.column(c) for c in columns}
+    text = formats.to_table(words.display(donations), ["id", "at", "donor", "for", "items", "note"], headers)
     text += "\n" + formats.to_table(
         sums, ["item", "quantity", "unit", "donations"], headers, title=i18n.t("donation.totals")
     )

@@ -60,7 +60,19 @@ class Target:
             from commcare import outfile
 
             output = str(outfile.dated_path(self.output_dir, dt.date.fromisoformat(last_day), self.fmt))
+        if self.fmt == "csv":  # a spreadsheet reads UTF-8 only behind a byte-order mark
+            text = "\ufeff" + text
         write_out(text, output, self.force)
+
+
+def made_by() -> str:
+    """When the report was made and by whom (its HTML says so at the foot)."""
+    from commcare import __version__
+    from commcare.i18n import t
+
+    ctx = state().ctx
+    when = ctx.now().astimezone(ctx.tz).strftime("%Y-%m-%d %H:%M")
+    return t("report.made_by", when=when, who=ctx.operator or "-", version=__version__)
 
 
 def notify_targets(notify, all_communities: bool = False) -> list[str]:
@@ -114,9 +126,9 @@ def _day(day_text: str | None, target: Target, fail_on, all_communities, notify=
 
     data = state().read(run)
     if all_communities:
-        target.write(report_render.render_all(data, fmt), data["date"])
+        target.write(report_render.render_all(data, fmt, made=made_by()), data["date"])
     else:
-        target.write(report_render.render_day(data, fmt, color=target.color), data["date"])
+        target.write(report_render.render_day(data, fmt, color=target.color, made=made_by()), data["date"])
     failed = failed_deliveries(deliver_figures(data, "today", targets)) if targets else ""
     if failed:
         from commcare.errors import Refused
@@ -185,7 +197,7 @@ def _range(first: str | None, last: str | None, target: Target, week: bool) -> N
         return reports.range_report(conn, ctx, start, end)
 
     data = state().read(run)
-    target.write(report_render.render_range(data, target.fmt, color=target.color), data["to"])
+    target.write(report_render.render_range(data, target.fmt, color=target.color, made=made_by()), data["to"])
 
 
 @app.command("week")

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, emit, say, state
+from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, emit, label, say, state
 
 app = typer.Typer(
     help="Requests for help: list, show, assign, start, resolve, cancel, reopen, note.", no_args_is_help=True
@@ -147,7 +147,7 @@ def _transition(refs, action, note=None, staff=None, fmt=None) -> None:
         emit(rows, fmt)
         return
     for row in rows:
-        say("request.now", id=row["id"], status=row["status"])
+        say("request.now", id=row["id"], status=label("status", row["status"]))
 
 
 @app.command("assign")

@@ -140,7 +140,9 @@ def resident_export(
         rows = run(exporter.export_rows, unmask, tag, compound, progress)
     write_out(exporter.encode(rows, fmt), output, force)
     if output:
-        note("roster.exported", count=len(rows), path=output)
+        from commcare.i18n import plural
+
+        note("roster.exported", residents=plural(len(rows), "count.residents"), path=output)
 
 
 @app.command("duplicates")

@@ -103,7 +103,9 @@ def schedule_remove() -> None:
     from commcare.schedule import cron, history
 
     settings = state().settings
-    say("schedule.removed", count=cron.remove())
+    from commcare.i18n import plural
+
+    say("schedule.removed", entries=plural(cron.remove(), "count.entries"))
     path = history.path_for(settings.database)
     if path.exists():
         history.append(path, {"kind": "remove", "time": history.now(settings.tz).isoformat()})
@@ -134,10 +136,9 @@ def schedule_run(
 
     st = state()
     st.schedule_quiet = True
-    if report not in cron.REPORTS:
-        from commcare.errors import InvalidValue
+    from commcare.identity import parse_choice
 
-        raise InvalidValue("value.bad_choice", field="report", value=report, choices="|".join(cron.REPORTS))
+    report = parse_choice(report, cron.REPORTS, "report")
     record: dict = {
         "kind": "run",
         "time": None,
@@ -190,7 +191,11 @@ def _run_scheduled(st, record: dict, at: str | None, report: str, fmt: str, dire
 
     maintenance.nightly_check(settings.database)
     data = st.read(lambda conn, ctx: (reports.week_report if week else reports.day_report)(conn, ctx, day))
-    text = (report_render.render_range if week else report_render.render_day)(data, fmt)
+    from commcare.commands.report import made_by
+
+    text = (report_render.render_range if week else report_render.render_day)(data, fmt, made=made_by())
+    if fmt == "csv":
+        text = "\ufeff" + text
     from commcare import outfile
 
     target = outfile.dated_path(directory, day, fmt)  # as report --output-dir writes it

@@ -79,12 +79,12 @@ _ORJSON = (
 )
 
 
-def to_csv(rows: list[dict] | dict, columns: list[str] | None = None) -> str:
+def to_csv(rows: list[dict] | dict, columns: list[str] | None = None, headers: dict | None = None) -> str:
     rows = _as_rows(rows)
     columns = columns or _columns(rows)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
+    writer.writerow([(headers or {}).get(c, c) for c in columns])
     for row in rows:
         writer.writerow([neutralise(cell(row.get(c))) for c in columns])
     return out.getvalue()
@@ -186,7 +186,7 @@ def render(data, fmt: str, columns=None, headers=None, title=None, color=False, 
     if fmt == "json":
         return to_json(data)
     if fmt == "csv":
-        return to_csv(data, columns)
+        return to_csv(data, columns, headers)
     if fmt == "markdown":
         return to_markdown(data, columns, headers, title)
     if fmt == "html":

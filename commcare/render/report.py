@@ -72,11 +72,9 @@ def title(data: dict) -> str:
 
 
 def headers(columns) -> dict:
-    out = {}
-    for col in columns:
-        label = t(f"col.{col}")
-        out[col] = col if label.startswith("col.") else label
-    return out
+    from commcare.i18n import column
+
+    return {col: column(col) for col in columns}
 
 
 def to_markdown(data: dict) -> str:
@@ -100,47 +98,31 @@ def to_table(data: dict, color: bool = False, width: int | None = None) -> str:
 
 
 def to_csv(data: dict) -> str:
-    """One tidy table (section, key, value) a spreadsheet can pivot."""
-    rows = []
-    r = data["requests"]
-    for key in ("opened", "resolved", "open", "overdue"):
-        rows.append({"section": "requests", "key": key, "value": r[key]})
-    for x in r["by_category"]:
-        for key in ("opened", "resolved", "open"):
-            rows.append({"section": "requests.by_category", "key": f"{x['category']}.{key}", "value": x[key]})
-    for x in r["overdue_items"]:
-        rows.append(
-            {
-                "section": "requests.overdue_items",
-                "key": str(x["id"]),
-                "value": f"{x['resident']} {x['category']} {x['due']}",
-            }
-        )
-    rows += [
-        {"section": "calls", "key": "due", "value": data["calls"]["due"]},
-        {"section": "calls", "key": "made", "value": data["calls"]["made"]},
-    ]
-    rows += [
-        {"section": "calls.missed", "key": m["resident"], "value": m["liaison"] or ""} for m in data["calls"]["missed"]
-    ]
-    for x in data["liaisons"]:
-        for key in ("residents", "calls_made", "calls_missing", "open_requests"):
-            rows.append({"section": "liaisons", "key": f"{x['staff']}.{key}", "value": x[key]})
-    rows.append({"section": "staff_health", "key": "due", "value": data["staff_health"]["due"]})
-    rows += [{"section": "staff_health.missing", "key": n, "value": 1} for n in data["staff_health"]["missing"]]
-    rows.append({"section": "donations", "key": "received", "value": data["donations"]["received"]})
-    rows += [
-        {"section": "donations.items", "key": f"{i['name']} ({i['unit']})", "value": i["quantity"]}
-        for i in data["donations"]["items"]
-    ]
-    return formats.to_csv(rows, ["section", "key", "value"])
+    """The report as a person reads it in a spreadsheet: each section its title, its column
+    headers and its rows, in the command's language, a blank row between sections."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([title(data)])
+    for name, rows, cols in sections(data):
+        writer.writerow([])
+        writer.writerow([name])
+        if not rows:
+            writer.writerow([t("report.none")])
+            continue
+        names = headers(cols)
+        writer.writerow([names[c] for c in cols])
+        writer.writerows([formats.neutralise(formats.cell(row.get(c))) for c in cols] for row in rows)
+    return out.getvalue()
 
 
 CSS = (
     "body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:1.5em;color:#222}"
     "h1{font-size:1.4em}h2{font-size:1.1em;border-bottom:1px solid #ccc;margin-top:1.4em}"
     "table{border-collapse:collapse;margin:.4em 0}td,th{border:1px solid #bbb;padding:2px 8px;text-align:left}"
-    "th{background:#f0f0f0}.none{color:#777}svg text{font-size:12px}"
+    "th{background:#f0f0f0}.none{color:#777}.made{color:#555;font-size:.9em;margin-top:2em}svg text{font-size:12px}"
     "@page{size:A4;margin:15mm}@media print{body{margin:0}}"
 )
 
@@ -168,7 +150,11 @@ def bars(pairs: Sequence[tuple[str, float, float]], width: int = 520) -> str:
     )
 
 
-def to_html(data: dict) -> str:
+def made_line(made: str | None) -> str:
+    return f"<p class='made'>{escape(made)}</p>" if made else ""
+
+
+def to_html(data: dict, made: str | None = None) -> str:
     parts = [
         f"<!doctype html><html lang='{get_lang()}'><meta charset='utf-8'><title>{escape(title(data))}</title>",
         f"<style>{CSS}</style><h1>{escape(title(data))}</h1>",
@@ -186,23 +172,25 @@ def to_html(data: dict) -> str:
             parts.append(f"<h2>{escape(name)}</h2>" + formats.html_table(rows, cols, headers(cols)))
         else:
             parts.append(f"<h2>{escape(name)}</h2><p class='none'>{escape(t('report.none'))}</p>")
-    return "".join(parts) + "</html>\n"
+    return "".join(parts) + made_line(made) + "</html>\n"
 
 
-def render_day(data: dict, fmt: str, color=False, width=None) -> str:
+def render_day(data: dict, fmt: str, color=False, width=None, made: str | None = None) -> str:
     if fmt == "json":
         return formats.to_json(data)
-    return {"markdown": to_markdown, "csv": to_csv, "html": to_html}.get(fmt, lambda d: to_table(d, color, width))(data)
+    if fmt == "html":
+        return to_html(data, made)
+    return {"markdown": to_markdown, "csv": to_csv}.get(fmt, lambda d: to_table(d, color, width))(data)
 
 
-def render_range(data: dict, fmt: str, color=False, width=None) -> str:
+def render_range(data: dict, fmt: str, color=False, width=None, made: str | None = None) -> str:
     """Week and range reports: a row per day, with totals."""
     if fmt == "json":
         return formats.to_json(data)
     cols = ["date", "opened", "resolved", "open", "overdue", "calls_due", "calls_made", "donations"]
     heading = t("report.range_title", start=data["from"], end=data["to"], community=community_name(data["community"]))
     if fmt == "csv":
-        return formats.to_csv(data["days"], cols)
+        return formats.to_csv(data["days"], cols, headers(cols) if get_lang() != "en" else None)
     if fmt == "markdown":
         return f"# {formats.markdown_text(heading)}\n\n" + formats.to_markdown(data["days"], cols, headers(cols))
     if fmt == "html":
@@ -211,18 +199,20 @@ def render_range(data: dict, fmt: str, color=False, width=None) -> str:
             f"<!doctype html><meta charset='utf-8'><title>{escape(heading)}</title><style>{CSS}</style>"
             f"<h1>{escape(heading)}</h1><h2>{escape(t('report.chart_trend'))}</h2>{bars(trend)}"
             + formats.html_table(data["days"], cols, headers(cols))
+            + made_line(made)
             + "\n"
         )
     return formats.to_table(data["days"], cols, headers(cols), heading, color, width or 100)
 
 
-def render_all(data: dict, fmt: str) -> str:
+def render_all(data: dict, fmt: str, made: str | None = None) -> str:
     """The all-communities summary: a row per community and the sum (Σ)."""
     if fmt == "json":
         return formats.to_json(data)
     rows = data["communities"] + [{"community": "Σ", **data["total"]}]
     cols = ["community", "opened", "resolved", "open", "overdue", "calls_due", "calls_made", "missed"]
-    return formats.render(rows, fmt, cols, headers(cols), t("report.all_title", date=data["date"]), False, 100)
+    text = formats.render(rows, fmt, cols, headers(cols), t("report.all_title", date=data["date"]), False, 100)
+    return text.replace("\n", made_line(made) + "\n", 1) if fmt == "html" and made else text
 
 
 def community_name(name: str) -> str:

@@ -47,10 +47,7 @@ def import_roster(
                 writer.write(chunk, rows)
                 if progress:
                     progress("write", writer.written, chunks.total)
-        lines = [
-            _t("roster.problem", row=r, problem=p if p.startswith((f"{f}:", f"{f}：")) else f"{f}: {p}")
-            for r, f, p in sorted(plan.problems)
-        ]
+        lines = [_t("roster.problem", row=r, problem=_with_field(f, p)) for r, f, p in sorted(plan.problems)]
         if plan.problems and not skip_invalid:
             raise ImportRejected("roster.rejected", problems=lines, count=len(plan.problems))
     summary = {
@@ -399,3 +396,13 @@ def _as_stored(column, values: list, dialect, memo: dict) -> list:
     for value in set(values).difference(memo):
         memo[value] = process(value)
     return list(map(memo.__getitem__, values))
+
+
+def _with_field(field: str, problem: str) -> str:
+    """A row's problem, led by its field (「联系电话」：… or phone: …) once."""
+    from commcare.i18n import field_label
+
+    label = field_label(field)
+    if problem.startswith((label, f"{field}:", f"{field}：")):
+        return problem
+    return f"{label}：{problem}" if label != field else f"{field}: {problem}"

@@ -151,8 +151,9 @@ def plan(settings, at: str = "20:00", report: str = "today", fmt: str = "markdow
     from commcare.schedule import notify as notify_mod
 
     hour, minute = parse_at(at)
-    if report not in REPORTS:
-        raise InvalidValue("value.bad_choice", field="report", value=report, choices="|".join(REPORTS))
+    from commcare.identity import parse_choice
+
+    report = parse_choice(report, REPORTS, "report")  # 今日, 本周 too; the line holds the slug
     if fmt not in FORMAT_SUFFIX:
         raise InvalidValue("value.bad_choice", field="format", value=fmt, choices="|".join(FORMAT_SUFFIX))
     for target in notify:

@@ -194,3 +194,11 @@ def test_demo_cannot_slip_fictional_staff_into_a_real_register(db_url, cli):
     assert result.exit_code == 1 and "某黑客" in result.stderr
     staff = json.loads(cli("staff", "list", "--format", "json").stdout)
     assert [s["name"] for s in staff] == ["王秀英"]
+
+
+def test_staff_grant_is_for_postgresql(cli):
+    """A SQLite file has no roles: its access is the file's permissions (docs/security.md)."""
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    result = cli("staff", "grant", "王秀英", "--login", "wangxy", "--role", "liaison")
+    assert result.exit_code == 2 and result.stderr.startswith("commcare: --db:")
+    assert len(result.stderr.splitlines()) == 1

@@ -2,6 +2,7 @@
 
     python bench/run.py [--residents 100000] [--requests 1000000] [--days 60] [--runs 5] [--quick]
                         [--import-rows 100000] [--instructions]
+    python bench/run.py --db postgresql+psycopg://postgres@127.0.0.1:5432/postgres [--city 100]
 
 Builds a demo community with `commcare demo` (once; reused if the file exists), then runs each
 command several times, interleaved with the floors so that machine noise hits all alike, and
@@ -170,6 +171,27 @@ class RosterImport:
         return [line]
 
 
+def server(args) -> None:
+    """``--db``: PostgreSQL beside SQLite, and the city (bench/bench_server.py)."""
+    import bench_server
+
+    if args.drop:
+        bench_server.drop_all(args.db)
+        return
+    out = Path(args.dir) / "server"
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "COMMCARE_CONFIG": str(out / "none.toml"), "NO_COLOR": "1"}
+    for key in ("COMMCARE_NOW", "COMMCARE_DB", "COMMCARE_COMMUNITY"):
+        env.pop(key, None)
+    byte_compile()
+    lines = [] if args.no_side_by_side else bench_server.side_by_side(args, out, env)
+    if args.city:
+        lines += bench_server.city(args, out, env)
+    text = "\n".join(lines)
+    print(text)
+    (out / f"server-{time.strftime('%Y%m%d-%H%M%S')}.txt").write_text(text + "\n", encoding="utf-8")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--residents", type=int, default=100_000)
@@ -197,9 +219,24 @@ def main() -> None:
         help="also count each command's instructions once under valgrind (callgrind), "
         "a measure the machine's noise does not move",
     )
+    ap.add_argument(
+        "--db",
+        default=None,
+        help="a PostgreSQL server (postgresql+psycopg://USER@HOST:PORT/DB): the same commands on it beside "
+        "SQLite, side by side (bench/bench_server.py)",
+    )
+    ap.add_argument("--city", type=int, default=0, help="with --db: N communities in one database (0: none)")
+    ap.add_argument("--city-residents", type=int, default=2_000, help="residents of each community of the city")
+    ap.add_argument("--city-requests", type=int, default=20_000, help="requests of each community of the city")
+    ap.add_argument("--demo-residents", type=int, default=10_000, help="with --db: a demo timed on each side (0: none)")
+    ap.add_argument("--no-side-by-side", action="store_true", help="with --city: the city alone")
+    ap.add_argument("--drop", action="store_true", help="with --db: drop the benchmark's databases and stop")
     args = ap.parse_args()
     if args.quick:
         args.residents, args.requests = 2_000, 20_000
+    if args.db:
+        server(args)
+        return
     out = Path(args.dir)
     out.mkdir(parents=True, exist_ok=True)
     db = out / f"demo-{args.residents}-{args.requests}.db"
@@ -222,7 +259,7 @@ def main() -> None:
         small_name: c + ["report", "today", "--format", "json"],
         "call due --format json": c + ["call", "due", "--format", "json"],
         "request list --overdue --limit 100": c + ["request", "list", "--overdue", "--limit", "100"],
-        "add-request": c + ["add-request", "#1", "--category", "trash"],
+        "add-request": c + ["add-request", "#1", "--category", "trash", "--again"],
         "request resolve": None,  # filled per run with the request just opened
     }
     envs = {small_name: small_env}

@@ -98,8 +98,9 @@ def entries(
     entity_id: int | None = None,
     limit: int | None = None,
 ) -> list:
-    """The entries (rows with the table's columns as attributes), oldest first."""
-    query = select(AUDIT).order_by(AUDIT.c.id)
+    """The entries (rows with the table's columns as attributes), newest first (``limit``:
+    the latest so many)."""
+    query = select(AUDIT).order_by(AUDIT.c.id.desc())
     community_id = ctx.community_id(conn)
     query = query.where(AUDIT.c.community_id == community_id)
     if since is not None:

@@ -97,6 +97,17 @@ def backfill_time(ctx, at) -> dt.datetime:
 
 
 def due_calls(conn, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
+    """``due_list`` with the acting person's own households first: a liaison who opens the
+    list (``--as 李金芳``) sees her own group at the top, then everyone else's, grouped by
+    liaison as before. With ``--liaison`` only that liaison's are listed."""
+    rows = due_list(conn, ctx, liaison, day, for_round)
+    me = ctx.operator
+    if liaison or not me or not any(r["liaison"] == me for r in rows):
+        return rows
+    return [r for r in rows if r["liaison"] == me] + [r for r in rows if r["liaison"] != me]
+
+
+def due_list(conn, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
     """The special-group residents not yet reached on ``day`` (default today), by liaison.
 
     One Core query: the special groups as a semi-join on the tag index, "not reached" as an
@@ -152,7 +163,7 @@ def due_calls(conn, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
         .outerjoin(h, r.c.household_id == h.c.id)
         .outerjoin(st, h.c.liaison_id == st.c.id)
         .where(
-            in_community(r, ctx.community_id(conn)),
+            in_community(conn, r, ctx.community_id(conn)),
             r.c.archived_at.is_(None),
             r.c.created_at < end,
             r.c.id.in_(tagged),
@@ -181,11 +192,11 @@ def by_liaison(rows: list, liaison: int, then: tuple[int, ...]) -> list:
     return placed + unplaced
 
 
-def in_community(r, cid):
-    """``community_id = cid`` that no index can serve (``+ 0``): the plan then starts from the
-    special groups on the tag index and fetches each resident by its key, instead of walking
-    the whole register in name order through ``ix_residents_community_name``."""
-    return r.c.community_id + 0 == cid
+def in_community(conn, r, cid):
+    """The residents of community ``cid``, as the check of the counts reads them
+    (``integrity.of_community``: on SQLite through the tag index, on PostgreSQL as the planner
+    chooses: from the community's residents in a city)."""
+    return integrity.of_community(conn, r.c.community_id, cid)
 
 
 def unreached_days(ctx) -> int:
@@ -202,7 +213,8 @@ def _due_row(r: tuple, today: dt.date, tz, limit: int, for_round: bool) -> dict:
     tries = tries or 0
     escalate = tries >= ESCALATE_AFTER
     show_contact = escalate or for_round
-    contact = (" ".join(p for p in (emergency_name, emergency_phone) if p) or None) if show_contact else None
+    known = " ".join(p for p in (emergency_name, emergency_phone) if p) or None
+    contact = known if show_contact else None
     row = {
         "id": rid,
         "resident": name,
@@ -212,6 +224,7 @@ def _due_row(r: tuple, today: dt.date, tz, limit: int, for_round: bool) -> dict:
         "address": address,
         "calls_today": tries,
         "escalate": escalate,
+        "escalate_action": escalate_action(escalate, emergency_phone),
         "emergency_contact": contact,
         "days_unreached": days,
         "unreached_flag": days >= limit,
@@ -219,6 +232,51 @@ def _due_row(r: tuple, today: dt.date, tz, limit: int, for_round: bool) -> dict:
     if for_round:
         row["last_note"] = r[10]
     return row
+
+
+def escalate_action(escalate: bool, emergency_phone: str | None) -> str | None:
+    """What to do after two unanswered calls: ring the emergency contact, or, when there is
+    no number to ring, go and see (``visit``, 上门查看)."""
+    if not escalate:
+        return None
+    return "emergency-contact" if emergency_phone else "visit"
+
+
+def card_details(conn, ctx, resident_id: int) -> dict:
+    """What the round's card adds for one resident: the tags and the open requests."""
+    from commcare.help_requests import OPEN_STATES
+    from commcare.storage.tables import requests
+
+    tags = conn.execute(
+        select(resident_tags.c.tag).where(resident_tags.c.resident_id == resident_id).order_by(resident_tags.c.tag)
+    ).scalars()
+    q = requests.c
+    open_ = conn.execute(
+        select(q.id, q.category, q.status, q.due_at)
+        .where(q.resident_id == resident_id, q.status.in_(OPEN_STATES))
+        .order_by(q.due_at, q.id)
+    ).all()
+    return {
+        "tags": list(tags),
+        "requests": [{"id": i, "category": c, "status": st, "due": iso(d, ctx.tz)} for i, c, st, d in open_],
+    }
+
+
+def escalated(conn, cid, start, end, missed_ids: set) -> dict:
+    """Of the residents not reached in [start, end): those with two or more unanswered calls,
+    id -> (unanswered calls, what to do), from the day's calls on ``ix_calls_community_at``."""
+    c, r = calls.c, residents.c
+    counts = conn.execute(
+        select(c.resident_id, func.count())
+        .where(c.community_id == cid, c.at >= start, c.at < end, c.outcome.not_in(REACHED))
+        .group_by(c.resident_id)
+        .having(func.count() >= ESCALATE_AFTER)
+    ).all()
+    ids = [rid for rid, _ in counts if rid in missed_ids]
+    if not ids:
+        return {}
+    phones = dict(conn.execute(select(r.id, r.emergency_phone).where(r.id.in_(ids))).all())
+    return {rid: (n, escalate_action(True, phones.get(rid))) for rid, n in counts if rid in phones}
 
 
 def call_rows(conn, ctx, day=None, resident=None) -> list[dict]:

@@ -137,7 +137,7 @@ def _known(exc: Exception) -> int:
         for line in exc.problems:  # each made of a message whose values are masked
             sys.stderr.write(f"{line}\n")
     if isinstance(exc, CommcareError):
-        return _fail(exc.message(), exc.exit_code, exc)
+        return _fail(exc.message(terminal=sys.stderr.isatty()), exc.exit_code, exc)
     translated = _database_failure(exc)
     if translated is not None:
         return _fail(translated.message(), translated.exit_code, translated)

@@ -53,11 +53,31 @@ def parse_kind(raw: str | None) -> str:
 
 
 def _directory_phone(raw: str) -> str:
-    """Hotlines are short numbers (12345, 120, 95598): accepted as digits; others validated."""
+    """Service numbers are short (12345, 120, 95598, 96677): accepted as digits, and with an
+    area code (``0371-96677``, the same service dialled from another city); phones and
+    landlines are validated as for residents. Only the directory takes these: a resident's
+    phone is a number one can call them on."""
     text = re.sub(r"[\s\-]", "", identity.nfkc(raw or ""))
     if re.fullmatch(r"[0-9]{3,6}", text, re.ASCII) and not text.startswith("0"):
         return text
-    return identity.normalize_phone(raw)
+    try:
+        return identity.normalize_phone(raw)
+    except InvalidValue:
+        service = _area_service(text)
+        if service is None:
+            raise
+        return service
+
+
+def _area_service(digits: str) -> str | None:
+    """``037196677`` as ``0371-96677``: an area code, then a five-digit service number."""
+    if not re.fullmatch(r"0[0-9]{5,9}", digits, re.ASCII):
+        return None
+    area_len = 3 if identity.THREE_DIGIT_AREAS.match(digits) else 4
+    local = digits[area_len:]
+    if re.fullmatch(r"[1-9][0-9]{4}", local, re.ASCII):
+        return f"{digits[:area_len]}-{local}"
+    return None
 
 
 def directory_row(entry) -> dict:
@@ -66,16 +86,20 @@ def directory_row(entry) -> dict:
 
 
 def list_directory(conn, ctx, kind=None, search=None) -> list[dict]:
-    """By kind, then name. ``search``: pinyin or initials (``sqws``), digits of the phone, or
-    part of the name."""
+    """By kind, then name. ``search``: any part of the name, of its pinyin or of its initials
+    (``sqws``, ``weisheng``), or digits of the phone."""
     d = directory.c
     query = select(directory).where(d.community_id == ctx.community_id(conn)).order_by(d.kind, d.name, d.id)
     if kind:
         query = query.where(d.kind == parse_kind(kind))
     if search:
         low = identity.nfkc(search).strip().lower().replace(" ", "")
-        if re.fullmatch(r"[a-z]+", low, re.ASCII):
-            query = query.where(d.name_initials.startswith(low) | d.name_pinyin.startswith(low))
+        if re.fullmatch(r"[a-z]+", low, re.ASCII):  # any part: sqws finds 如意湖社区卫生服务中心
+            query = query.where(
+                d.name_initials.contains(low, autoescape=True)
+                | d.name_pinyin.contains(low, autoescape=True)
+                | d.name.contains(low, autoescape=True)
+            )
         elif re.fullmatch(r"[0-9\-]+", low, re.ASCII):
             query = query.where(d.phone.contains(low.replace("-", ""), autoescape=True))
         else:

@@ -17,13 +17,14 @@ class CommcareError(Exception):
         self.key = key
         self.values = values
 
-    def message(self, lang: str | None = None) -> str:
+    def message(self, lang: str | None = None, terminal: bool = False) -> str:
         """The message in ``lang``, phone and ID numbers in its values masked (a lookup's
-        reference, a value that failed its check): errors reach terminals, logs and mail."""
+        reference, a value that failed its check): errors reach terminals, logs and mail.
+        ``terminal``: it goes to a person's terminal (see ``masking.ON_TERMINAL``)."""
         from commcare.i18n import t
         from commcare.masking import mask_values
 
-        values = mask_values(self.values)
+        values = mask_values(self.values, terminal)
         if isinstance(values.get("field"), str):
             from commcare.i18n import field_label
 

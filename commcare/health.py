@@ -16,6 +16,13 @@ TEMP_RANGE = (35.0, 42.0)
 FEVER_AT = 37.3
 
 
+def fever_at(ctx) -> float:
+    """Config ``fever_at`` (checked to be a number from 34 to 43 when the config is read), else
+    37.3 ℃."""
+    value = ctx.settings.file.get("fever_at", FEVER_AT)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else FEVER_AT
+
+
 def log_health(conn, ctx, staff_ref: str, temp: float, test=None, at=None) -> dict:
     if not TEMP_RANGE[0] <= temp <= TEMP_RANGE[1]:
         raise InvalidValue("health.bad_temp", field="temp", value=temp)
@@ -44,6 +51,8 @@ def log_health(conn, ctx, staff_ref: str, temp: float, test=None, at=None) -> di
         "temp": values["temperature"],
         "test": values["test"],
         "at": iso(when, ctx.tz),
+        "fever": values["temperature"] >= fever_at(ctx),
+        "fever_at": fever_at(ctx),
     }
 
 
@@ -60,10 +69,26 @@ def list_health(conn, ctx, date_from=None, date_to=None, member=None) -> list[di
     )
     if member:
         query = query.where(staff.c.id == lookup.staff_member(conn, ctx, member).id)
+    limit = fever_at(ctx)
     return [
-        {"id": i, "staff": name, "at": iso(at, ctx.tz), "temp": temp, "test": test, "by": actor}
+        {"id": i, "staff": name, "at": iso(at, ctx.tz), "temp": temp, "fever": temp >= limit, "test": test, "by": actor}
         for i, name, at, temp, test, actor in conn.execute(query)
     ]
+
+
+def fever_today(conn, ctx, day=None) -> list[dict]:
+    """The staff whose highest temperature on ``day`` (default today) is a fever, with it."""
+    start, end = day_bounds(day or ctx.today(), ctx.tz)
+    h = health_reports.c
+    query = (
+        select(staff.c.name, func.max(h.temperature))
+        .join(staff, h.staff_id == staff.c.id)
+        .where(staff.c.community_id == ctx.community_id(conn), h.at >= start, h.at < end)
+        .where(h.temperature >= fever_at(ctx))
+        .group_by(staff.c.id, staff.c.name)
+        .order_by(staff.c.id)
+    )
+    return [{"staff": name, "temp": temp} for name, temp in conn.execute(query)]
 
 
 def health_due(conn, ctx, day=None) -> list[dict]:

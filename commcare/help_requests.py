@@ -11,6 +11,7 @@ changing one request at once cannot both succeed.
 """
 
 import datetime as dt
+import re
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -56,14 +57,18 @@ def open_request(
     return _fetch(s, [_insert(s, ctx, resident, spec, _assignee(s, ctx, resident.id, assign))])[0]
 
 
-def open_requests(s, ctx, refs: list[str], category: str, **options) -> list:
-    """One request for each resident named (the gas station's 26 households), all or none."""
+def open_requests(s, ctx, refs: list[str], category: str, again: bool = False, **options) -> list:
+    """One request for each resident named (the gas station's 26 households), all or none.
+    A resident who already has an open request of the category is refused (exit 1, the
+    request named) unless ``again``: a second call about the same errand is not a new one."""
     if not refs:
         raise InvalidValue("value.empty", field="resident")
     found = [lookup.resident(s, ctx, ref) for ref in refs]
     for r in found:
         if r.archived_at is not None:
             raise Refused("request.resident_archived", ref=r.id, name=r.name)
+    if not again:
+        _refuse_duplicates(s, ctx, found, identity.parse_category(category))
     spec = _clean_spec(
         ctx,
         category,
@@ -80,6 +85,48 @@ def open_requests(s, ctx, refs: list[str], category: str, **options) -> list:
     chosen = _staff(s, ctx, assign, "assign") if assign else None
     ids = [_insert(s, ctx, r, spec, chosen if assign else _liaison(s, r.liaison_id)) for r in found]
     return _fetch(s, ids)
+
+
+def _refuse_duplicates(s, ctx, found: list, slug: str) -> None:
+    """Exit 1 naming each open request of ``slug`` the residents already have (``--again``)."""
+    from commcare.render.times import human_time
+
+    r = requests.c
+    ids = [x.id for x in found]
+    open_ = s.execute(
+        select(r.id, r.resident_id, r.due_at, r.status)
+        .where(r.resident_id.in_(ids), r.category == slug, r.status.in_(OPEN_STATES))
+        .order_by(r.id)
+    ).all()
+    if not open_:
+        return
+    names = {x.id: x.name for x in found}
+    year = ctx.today().year
+    shown = "; ".join(f"#{i} {names[rid]} ({human_time(iso(due, ctx.tz), year)})" for i, rid, due, _ in open_[:10])
+    from commcare.i18n import get_lang
+
+    label = identity.categories()[slug].get(get_lang(), slug)
+    raise Refused("request.duplicate", field="category", category=label, requests=shown, count=len(open_))
+
+
+def expand_ranges(refs: list[str], limit: int = 1000) -> list[str]:
+    """``1-26``, ``3,5,9-12`` and single numbers as the request numbers they name, in order.
+    A range backwards, empty or longer than ``limit`` is a bad value (exit 2)."""
+    out: list[str] = []
+    for ref in refs:
+        for part in re.split(r"[,，、]", identity.nfkc(str(ref))):
+            part = part.strip()
+            m = re.fullmatch(r"#?([0-9]+)\s*[-–—~]\s*#?([0-9]+)", part, re.ASCII)
+            if m:
+                first, last = int(m[1]), int(m[2])
+                if last < first or last - first >= limit:
+                    raise InvalidValue("request.bad_range", field="id", value=part, limit=limit)
+                out += [str(n) for n in range(first, last + 1)]
+            elif part:
+                out.append(part)
+            else:
+                raise InvalidValue("request.bad_range", field="id", value=ref, limit=limit)
+    return out
 
 
 def _clean_spec(ctx, category, note, urgency, due, every, every_after, until, channel, at) -> dict:

@@ -56,6 +56,9 @@ def _resident(conn, ctx, ref, field: str):
         found = conn.execute(query.where(residents.c.id_number == text.upper())).all()
         return one(found, "resident", ref, describe_resident)
     found = _by_phone(conn, query, residents.c.phone, text)
+    if not found and _is_phone(text):
+        # a hotline caller not yet registered: say how to register them, in one command
+        raise NotFound("resident.phone_not_found", ref=ref, register_line=register_line(text))
     if not found:
         found = conn.execute(query.where(residents.c.name == identity.normalize_name(ref, field))).all()
     active = [r for r in found if r.archived_at is None]
@@ -76,6 +79,21 @@ def staff_member(conn, ctx, ref, field: str = "staff"):
         if not found:
             found = _by_phone(conn, query, staff.c.phone, text)
     return one(found, "staff", ref, describe_staff)
+
+
+def _is_phone(text: str) -> bool:
+    try:
+        identity.normalize_phone(text)
+    except InvalidValue:
+        return False
+    return True
+
+
+def register_line(text: str) -> str:
+    """The command that registers the caller of ``text`` (the name left for the person)."""
+    from commcare.i18n import t
+
+    return f"commcare resident add {t('resident.name_placeholder')} --phone {identity.normalize_phone(text)}"
 
 
 def _by_phone(conn, query, column, text: str) -> list:

@@ -22,6 +22,10 @@ _NUMBER = re.compile(
 _DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)?", re.ASCII)
 _COMPACT_DATE = re.compile(r"(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])", re.ASCII)
 KEPT = frozenset({"path", "member"})  # values that name files, not people
+# Values shown whole only to a person at a terminal: the command that registers an unknown
+# caller, with the number just typed (masked, it would register no one). In a pipe, a log or
+# a cron mail it is masked like every other number.
+ON_TERMINAL = frozenset({"register_line"})
 
 
 def mask_numbers(text: str) -> str:
@@ -49,6 +53,8 @@ def _mask(found: str) -> str:
     return "*" * (len(digits) - 4) + digits[-4:]
 
 
-def mask_values(values: dict) -> dict:
-    """A message's values with the numbers in their text masked (file names kept)."""
-    return {k: mask_numbers(v) if isinstance(v, str) and k not in KEPT else v for k, v in values.items()}
+def mask_values(values: dict, terminal: bool = False) -> dict:
+    """A message's values with the numbers in their text masked (file names kept; with
+    ``terminal``, the values of ``ON_TERMINAL`` too)."""
+    kept = KEPT | ON_TERMINAL if terminal else KEPT
+    return {k: mask_numbers(v) if isinstance(v, str) and k not in kept else v for k, v in values.items()}

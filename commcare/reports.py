@@ -12,9 +12,9 @@ import datetime as dt
 from sqlalchemy import and_, exists, func, or_, select
 
 from commcare import identity
-from commcare.calls import REACHED, by_liaison, in_community
+from commcare.calls import REACHED, by_liaison, escalated, in_community
 from commcare.donations import quantity
-from commcare.health import FEVER_AT
+from commcare.health import fever_at
 from commcare.help_requests import OPEN_STATES
 from commcare.storage import integrity
 from commcare.storage.tables import (
@@ -55,9 +55,9 @@ def day_report(conn, ctx, day: dt.date, verify: bool = True) -> dict:
         "community": ctx.community,
         "as_of": iso(at, ctx.tz),
         "requests": requests_part,
-        "calls": _calls(special),
+        "calls": _calls(special, _escalated_of(conn, cid, start, end, special)),
         "liaisons": _liaisons(conn, cid, special, open_by_assignee),
-        "staff_health": _health(conn, cid, start, end),
+        "staff_health": _health(conn, cid, start, end, fever_at(ctx)),
         "donations": _donations(conn, cid, start, end),
     }
 
@@ -132,7 +132,7 @@ def _special_residents(conn, ctx, cid, start, end) -> list:
         .outerjoin(households, res.household_id == households.c.id)
         .outerjoin(staff, households.c.liaison_id == staff.c.id)
         .where(
-            in_community(residents, cid),
+            in_community(conn, residents, cid),
             res.id.in_(tagged),
             res.created_at < end,
             or_(res.archived_at.is_(None), res.archived_at >= end),
@@ -140,13 +140,25 @@ def _special_residents(conn, ctx, cid, start, end) -> list:
     ).all()
 
 
-def _calls(special: list) -> dict:
-    """The residents not reached, by liaison (those without one last), then number."""
+def _escalated_of(conn, cid, start, end, special: list) -> dict:
+    """The escalations among the special-group residents not reached (``calls.escalated``)."""
+    return escalated(conn, cid, start, end, {r[0] for r in special if not r[4]})
+
+
+def _calls(special: list, escalations: dict) -> dict:
+    """The residents not reached, by liaison (those without one last), then number; among
+    them (``escalated``) those with two or more unanswered calls, and what to do: ring the
+    emergency contact, or visit (上门查看) when there is none."""
     missed = by_liaison([r for r in special if not r[4]], 3, (0,))
     return {
         "due": len(special),
         "made": len(special) - len(missed),
         "missed": [{"id": i, "resident": n, "liaison": liaison} for i, n, _, liaison, _ in missed],
+        "escalated": [
+            {"id": i, "resident": n, "liaison": liaison, "unanswered": escalations[i][0], "action": escalations[i][1]}
+            for i, n, _, liaison, _ in missed
+            if i in escalations
+        ],
     }
 
 
@@ -175,7 +187,7 @@ def _liaisons(conn, cid, special: list, open_by_assignee: dict) -> list[dict]:
     return out
 
 
-def _health(conn, cid, start, end) -> dict:
+def _health(conn, cid, start, end, fever_limit: float) -> dict:
     h, st = health_reports.c, staff.c
     reports = (
         select(func.count(h.id))
@@ -186,15 +198,16 @@ def _health(conn, cid, start, end) -> dict:
     active = and_(st.community_id == cid, st.active.is_(True))
     due = conn.scalar(select(func.count(st.id)).where(active)) or 0
     missing = conn.execute(select(st.name).where(active, reports < 2).order_by(st.id)).scalars().all()
-    fever = (
-        conn.scalar(
-            select(func.count(h.id))
-            .join(staff, h.staff_id == st.id)
-            .where(st.community_id == cid, h.at >= start, h.at < end, h.temperature >= FEVER_AT)
-        )
-        or 0
+    feverish = and_(st.community_id == cid, h.at >= start, h.at < end, h.temperature >= fever_limit)
+    fever = conn.scalar(select(func.count(h.id)).join(staff, h.staff_id == st.id).where(feverish)) or 0
+    who = conn.execute(
+        select(st.name)
+        .join(health_reports, h.staff_id == st.id)
+        .where(feverish)
+        .group_by(st.id, st.name)
+        .order_by(st.id)
     )
-    return {"due": due, "missing": list(missing), "fever_reports": fever}
+    return {"due": due, "missing": list(missing), "fever": list(who.scalars()), "fever_reports": fever}
 
 
 def _donations(conn, cid, start, end) -> dict:
@@ -255,13 +268,16 @@ SUMMARY_KEYS = ("opened", "resolved", "open", "overdue", "calls_due", "calls_mad
 
 def all_communities(conn, ctx, day: dt.date) -> dict:
     """Every community's headline figures for ``day`` (a row each) and their sum (``total``):
-    the summary a district reads, without anyone's name. A district login on PostgreSQL can
-    read no table with people in it: the database sums the figures for it
+    the summary a district reads, without anyone's name. Each row is counted, not listed: a
+    statement of counts per community on the indexes that lead with the community (the
+    overdue requests and the residents not reached are counted, never read into Python), so
+    the summary's memory does not grow with the city and its time grows with the number of
+    communities only (bench/results.md). On PostgreSQL the special groups of every community
+    are counted in one statement (``_special_counts``). Every community's special groups are checked to be
+    read whole first (``integrity.verify_all``), as in its own report. A district login on
+    PostgreSQL can read no table with people in it: the database sums the figures for it
     (``commcare.access.district_summary``)."""
-    import dataclasses
-
     from commcare import access, communities
-    from commcare.context import Ctx
 
     if access.is_district(conn):
         rows = access.district_summary(conn, ctx, day)
@@ -270,27 +286,83 @@ def all_communities(conn, ctx, day: dt.date) -> dict:
             "communities": rows,
             "total": {k: sum(r[k] for r in rows) for k in SUMMARY_KEYS},
         }
+    tags = identity.call_tags(ctx.extra_tags)
+    start, end, at, live = moment_of(ctx, day)
+    every = communities.rows(conn)
+    cids = [cid for cid, _ in every]
+    integrity.verify_all(conn, cids, tags)
+    special = _special_counts(conn, cids, tags, start, end)
     rows = []
-    for cid, name in communities.rows(conn):
-        sub = Ctx(
-            dataclasses.replace(ctx.settings, community=name), clock=ctx.clock, _community_id=cid, _community_name=name
-        )
-        full = day_report(conn, sub, day)
-        r, c = full["requests"], full["calls"]
+    for cid, name in every:
+        opened, resolved, open_, overdue = conn.execute(_request_counts(cid, start, end, at, live)).one()
+        due, made = special.get(cid, (0, 0))
         rows.append(
             {
                 "community": name,
-                "opened": r["opened"],
-                "resolved": r["resolved"],
-                "open": r["open"],
-                "overdue": r["overdue"],
-                "calls_due": c["due"],
-                "calls_made": c["made"],
-                "missed": len(c["missed"]),
+                "opened": opened,
+                "resolved": resolved,
+                "open": open_,
+                "overdue": overdue,
+                "calls_due": due,
+                "calls_made": made,
+                "missed": due - made,
             }
         )
     total = {k: sum(r[k] for r in rows) for k in SUMMARY_KEYS}
     return {"date": day.isoformat(), "communities": rows, "total": total}
+
+
+def _request_counts(cid, start, end, at, live):
+    """One statement: a community's requests opened, resolved, open and overdue, each counted
+    on its own community-first index, with the same conditions as ``day_report``'s."""
+    r = requests.c
+    mine = r.community_id == cid
+
+    def count(*where):
+        return select(func.count()).select_from(requests).where(mine, *where).scalar_subquery()
+
+    is_open = _open_at(at, live)
+    return select(
+        count(r.opened_at >= start, r.opened_at < end),
+        count(r.resolved_at >= start, r.resolved_at < end),
+        count(is_open),
+        count(is_open, r.due_at < at),
+    )
+
+
+def _special_counts(conn, cids: list, tags, start, end) -> dict:
+    """community -> (special-group residents due a call, those reached), with the same
+    conditions as ``_special_residents``. On SQLite a statement per community, planned as the
+    community's own report is; on PostgreSQL one statement grouped by community: the special
+    groups are found by tag, and a statement per community would read the whole city's tags
+    for each (``resident_tags`` carries no community: docs/scale.md)."""
+    from sqlalchemy import case
+
+    res, c = residents.c, calls.c
+    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(tags))
+    window = (c.at >= start, c.at < end, c.outcome.in_(REACHED))
+    alive = (res.id.in_(tagged), res.created_at < end, or_(res.archived_at.is_(None), res.archived_at >= end))
+    if conn.dialect.name == "sqlite":
+        out = {}
+        for cid in cids:
+            reached = select(c.resident_id).where(c.community_id == cid, *window)
+            due, made = conn.execute(
+                select(func.count(), func.sum(case((res.id.in_(reached), 1), else_=0)))
+                .select_from(residents)
+                .where(in_community(conn, residents, cid), *alive)
+            ).one()
+            out[cid] = (due, made or 0)
+        return out
+    reached_today = exists().where(c.resident_id == res.id, *window)
+    return {
+        cid: (due, made)
+        for cid, due, made in conn.execute(
+            select(res.community_id, func.count(), func.count().filter(reached_today))
+            .select_from(residents)
+            .where(res.community_id.in_(cids), *alive)
+            .group_by(res.community_id)
+        ).all()
+    }
 
 
 FAIL_ON = ("overdue", "missed", "any")

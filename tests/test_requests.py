@@ -105,7 +105,7 @@ def test_cancel_needs_a_reason(office):
 
 
 def test_batch_resolve_of_26_is_atomic(office):
-    ids = [str(add(office, "张桂兰", "-c", "gas-topup")["id"]) for _ in range(26)]
+    ids = [str(add(office, "张桂兰", "-c", "gas-topup", "--again")["id"]) for _ in range(26)]
     assert office("request", "resolve", *ids[:25], "99999").exit_code == 1
     statuses = {r["status"] for r in json.loads(office("request", "list", "--status", "all", "-f", "json").stdout)}
     assert statuses == {"assigned"}

@@ -77,7 +77,8 @@ def test_round_shows_phone_emergency_contact_and_last_note(round_):
 def test_skip_stop_and_unknown_keys(round_):
     result = round_("call", "round", input="x\ns\nn\nq\n")
     assert result.exit_code == 0 and result.stdout.startswith("recorded 1 calls (3 residents were due)")
-    assert result.stderr.count("o ok  h needs help") == 4  # "x" is asked again
+    assert result.stderr.count(" > ") == 4  # "x" is asked again, and said to be no key
+    assert "there is no key x. Keys: o ok  h needs help" in result.stderr
     rows = due(round_)  # 李强's 赵小宝 comes first and is skipped; 王秀英's 张桂兰 gets the no-answer
     assert rows["张桂兰"]["calls_today"] == 1 and rows["赵小宝"]["calls_today"] == 0
     assert calls_of(round_) == [("张桂兰", "no-answer", "王秀英", None, None)]

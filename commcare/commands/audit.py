@@ -19,7 +19,7 @@ def audit_cmd(
     output: OutputOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Who did what, when (field names only, never phone or ID numbers).
+    """Who did what, when, newest first (field names only, never phone or ID numbers).
 
     Example:
       commcare audit --since 2026-05-01 --resident 张桂兰

@@ -19,6 +19,7 @@ DUE_COLUMNS = [
     "address",
     "calls_today",
     "escalate",
+    "escalate_action",
     "emergency_contact",
     "days_unreached",
     "unreached_flag",
@@ -63,9 +64,11 @@ def call_due(
     output: OutputOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """The special-group residents not yet reached today, grouped by liaison, phones in full.
-    Two unanswered calls today: escalate (emergency contact shown). Not reached for
-    unreached_days days running (config, default 2): flagged.
+    """The special-group residents not yet reached today, grouped by liaison, phones in full;
+    the acting liaison's own households first (--as 李金芳), then everyone else's, or only one
+    liaison's with --liaison. Two unanswered calls today: escalate (the emergency contact
+    shown; without one, visit: 上门查看). Not reached for unreached_days days running
+    (config, default 2): flagged.
 
     Example:
       commcare call due --liaison 王秀英
@@ -76,9 +79,10 @@ def call_due(
     from commcare.render import round as round_render
 
     fmt = out_format(fmt)
-    rows = state().read(calls.due_calls, liaison)
+    st = state()
+    rows = st.read(calls.due_calls, liaison)
     if fmt == "table":
-        write_out(round_render.due_table(rows), output, force)
+        write_out(round_render.due_table(rows, st.ctx.operator), output, force)
     else:
         emit(rows, fmt, output, columns=DUE_COLUMNS, force=force)
 

@@ -6,18 +6,21 @@ key is read without Enter; from a pipe (or a test) one line per answer.
 """
 
 import sys
+import unicodedata
 
 KEYS = {"o": "ok", "h": "needs-help", "n": "no-answer", "u": "unreachable"}
+CONTROL = ("s", "q", "m")  # skip, stop, add a note to the answer that follows
 
 
 def read_key(prompt: str) -> str:
-    """One key on a terminal (no Enter needed); the first letter of a line from a pipe.
+    """One key on a terminal (no Enter needed); the first character of a line from a pipe
+    (an empty line is ``""``). Full-width letters count as their ASCII letters (ｏ is o).
     End of input, Ctrl-C and Ctrl-D stop the round ("q")."""
     sys.stderr.write(prompt)
     sys.stderr.flush()
     if not sys.stdin.isatty():
         line = sys.stdin.readline()
-        return line.strip()[:1].lower() if line else "q"
+        return _key(line.strip()[:1]) if line else "q"
     import termios
     import tty
 
@@ -29,7 +32,11 @@ def read_key(prompt: str) -> str:
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, old)
     sys.stderr.write((ch if ch.isprintable() else "") + "\n")
-    return "q" if ch in ("\x03", "\x04", "") else ch.lower()
+    return "q" if ch in ("\x03", "\x04", "") else _key(ch)
+
+
+def _key(ch: str) -> str:
+    return unicodedata.normalize("NFKC", ch).lower()
 
 
 def read_line(prompt: str) -> str | None:
@@ -45,9 +52,10 @@ def run(st, liaison: str | None) -> None:
     from commcare.commands.common import label, say
 
     due = st.read(calls.due_calls, liaison, None, True)
+    fever_notice(st)
     done: dict[str, int] = {}
     for n, row in enumerate(due, start=1):
-        show_card(row, n, len(due))
+        show_card(row, n, len(due), st.read(calls.card_details, row["id"]), st.ctx.today().year)
         outcome = answer(st, row)
         if outcome == "q":
             break
@@ -61,8 +69,19 @@ def run(st, liaison: str | None) -> None:
     )
 
 
-def show_card(row: dict, n: int, total: int) -> None:
+def fever_notice(st) -> None:
+    """Staff with a fever today, named before the round starts (they should not go visiting)."""
+    from commcare import health
+    from commcare.commands.common import note
+
+    fever = st.read(health.fever_today)
+    if fever:
+        note("round.staff_fever", staff="、".join(f"{f['staff']} {f['temp']:g}℃" for f in fever))
+
+
+def show_card(row: dict, n: int, total: int, details: dict | None = None, year: int | None = None) -> None:
     from commcare.i18n import t
+    from commcare.render.terminal_text import printable
 
     place = " ".join(p for p in (row["compound"], row["address"]) if p)
     lines = [
@@ -78,31 +97,71 @@ def show_card(row: dict, n: int, total: int) -> None:
             last=row["last_note"] or "-",
         )
     ]
+    lines += detail_lines(details or {"tags": [], "requests": []}, year)
     if row["escalate"]:
-        lines.append(t("round.escalate"))
+        lines.append(t("round.escalate_visit" if row.get("escalate_action") == "visit" else "round.escalate"))
     if row["unreached_flag"]:
         lines.append(t("call.alert_unreached", days=row["days_unreached"]))
-    from commcare.render.terminal_text import printable
-
     sys.stderr.write(printable("\n".join(lines), "\n") + "\n")
 
 
+def detail_lines(details: dict, year: int | None) -> list[str]:
+    """The card's tags (in words) and open requests (category, due as people write it)."""
+    from commcare import words
+    from commcare.i18n import t
+    from commcare.render.times import human_time
+
+    groups = [str(words.label("tags", slug)) for slug in details["tags"]]
+    lines = [t("round.tags", tags="、".join(groups) or "-")]
+    for r in details["requests"]:
+        lines.append(
+            t(
+                "round.open_request",
+                id=r["id"],
+                category=words.label("category", r["category"]),
+                due=human_time(r["due"], year),
+            )
+        )
+    return lines
+
+
 def answer(st, row: dict) -> str:
-    """Ask until a valid key; save the call. Returns the outcome, or "s"/"q"."""
+    """Ask until a valid key; save the call. Returns the outcome, or "s"/"q". ``m`` first asks
+    for a note, saved with the answer that follows (any outcome)."""
+    from commcare.commands.common import note
     from commcare.i18n import t
 
-    key = read_key(t("round.prompt"))
-    while key not in KEYS and key not in ("s", "q"):
-        key = read_key(t("round.prompt"))
-    if key in ("s", "q"):
-        return key
+    memo: str | None = None
+    while True:
+        key = read_key(t("round.prompt_keys"))
+        if key in ("s", "q"):
+            return key
+        if key == "m":
+            memo = read_line(t("round.note")) or memo
+            if memo:
+                note("round.note_kept", note=memo)
+            continue
+        if key in KEYS:
+            break
+        note("round.unknown_key", pressed=shown_key(key))
     if key == "h":
-        return needs_help(st, row)
-    save(st, row, KEYS[key], None, None)
+        return needs_help(st, row, memo)
+    save(st, row, KEYS[key], None, memo)
     return KEYS[key]
 
 
-def needs_help(st, row: dict) -> str:
+def shown_key(key: str) -> str:
+    """A key as the message names it: Enter, a space, or the character itself."""
+    from commcare.i18n import t
+
+    if key in ("", "\r", "\n"):
+        return t("round.key_enter")
+    if key.isspace():
+        return t("round.key_space")
+    return key if key.isprintable() else repr(key)
+
+
+def needs_help(st, row: dict, memo: str | None = None) -> str:
     """needs-help, then "CATEGORY [note]" (empty: no request). A category that is not known is
     said and asked again; nothing is saved until the answer is valid."""
     from commcare.errors import InvalidValue
@@ -112,9 +171,10 @@ def needs_help(st, row: dict) -> str:
         line = read_line(t("round.category"))
         if line is None:
             return "q"
-        category, _, note = line.partition(" ")
+        category, _, text = line.partition(" ")
+        words = "；".join(p for p in (memo, text.strip()) if p) or None
         try:
-            save(st, row, "needs-help", category or None, note.strip() or None)
+            save(st, row, "needs-help", category or None, words)
             return "needs-help"
         except InvalidValue as exc:
             sys.stderr.write(exc.message() + "\n")

@@ -212,8 +212,19 @@ def emit(
         width = shutil.get_terminal_size().columns
     if fmt == "csv" and i18n.get_lang() == "en":
         headers = {}  # English CSV keeps the column keys its readers' scripts know
-    text = formats.render(data, fmt, columns, headers, title, color, width)
+    text = formats.render(data, fmt, columns, headers, title, color, width, this_year())
     write_out(text.encode("utf-8-sig") if output and fmt == "csv" else text, output, force)
+
+
+def this_year() -> int:
+    """The year of today in the configured zone (``COMMCARE_NOW`` included): a table writes
+    this year's times without it."""
+    import datetime as dt
+
+    st = current()
+    if st is not None and st._settings is not None:
+        return st.ctx.today().year
+    return dt.date.today().year
 
 
 def check_output(output: str | None, force: bool = False) -> None:

@@ -19,15 +19,20 @@ def health_log(
     at: AtOpt = None,
     fmt: FormatOpt = None,
 ) -> None:
-    """Record a staff member's temperature (and test result); two are due each day.
+    """Record a staff member's temperature (and test result); two are due each day. A fever
+    (37.3 ℃ or more, config fever_at) is warned about on stderr and flagged in health list,
+    the round and the report.
 
     Example:
       commcare health log 王秀英 --temp 36.5 --test negative
     """
     from commcare import health
+    from commcare.commands.common import note
 
     row = state().write(health.log_health, staff, temp, test, at)
     confirm(row, fmt, "health.logged", staff=row["staff"], temp=row["temp"])
+    if row["fever"]:
+        note("health.fever_warning", staff=row["staff"], temp=row["temp"], limit=row["fever_at"])
 
 
 @app.command("due")
@@ -59,4 +64,4 @@ def health_list(
     from commcare import health
 
     rows = state().read(health.list_health, from_, to, staff)
-    emit(rows, fmt, output, columns=["id", "at", "staff", "temp", "test", "by"], force=force)
+    emit(rows, fmt, output, columns=["id", "at", "staff", "temp", "fever", "test", "by"], force=force)

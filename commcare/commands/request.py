@@ -10,7 +10,7 @@ app = typer.Typer(
     help="Requests for help: list, show, assign, start, resolve, cancel, reopen, note.", no_args_is_help=True
 )
 LIST_COLUMNS = ["id", "resident", "category", "status", "urgency", "due", "assignee", "overdue"]
-IdsArg = Annotated[list[str], typer.Argument(help="Request number(s).")]
+IdsArg = Annotated[list[str], typer.Argument(help="Request number(s), ranges (1-26) or lists (3,5,9-12).")]
 IdArg = Annotated[str, typer.Argument(help="Request number.")]
 
 
@@ -41,9 +41,15 @@ def add_request(
         str | None, typer.Option(help="Staff member to do it (default: the household's liaison).")
     ] = None,
     at: Annotated[str | None, typer.Option(help="When the request was made, to backfill a paper log.")] = None,
+    again: Annotated[
+        bool,
+        typer.Option("--again", help="Open it even though the resident already has an open request of this category."),
+    ] = False,
     fmt: FormatOpt = None,
 ) -> None:
-    """Log a request for help; prints the new request's number (one per resident).
+    """Log a request for help; prints the new request's number (one per resident). A resident
+    who already has an open request of the category is refused (exit 1, that request named):
+    --again opens a second one on purpose.
 
     Example:
       commcare add-request 13912345678 --category 燃气圈存 --channel hotline
@@ -57,6 +63,7 @@ def add_request(
             ctx,
             residents,
             category,
+            again=again,
             note=note,
             urgency=urgency,
             due=due,
@@ -142,6 +149,8 @@ def request_show(ref: IdArg, fmt: FormatOpt = None) -> None:
 def _transition(refs, action, note=None, staff=None, fmt=None) -> None:
     from commcare import help_requests as hr
 
+    if action == "resolve":
+        refs = hr.expand_ranges(refs)
     rows = state().write(lambda s, ctx: hr.request_rows(s, ctx, hr.transition(s, ctx, refs, action, note, staff)))
     if fmt and fmt != "table":
         emit(rows, fmt)
@@ -176,10 +185,12 @@ def request_start(ref: IdArg, fmt: FormatOpt = None) -> None:
 def request_resolve(
     refs: IdsArg, note: Annotated[str | None, typer.Option(help="What was done.")] = None, fmt: FormatOpt = None
 ) -> None:
-    """Mark requests done, all or none; a recurring one opens its next occurrence.
+    """Mark requests done, all or none; a recurring one opens its next occurrence. Numbers
+    may be ranges and lists: 1-26, 3,5,9-12.
 
     Example:
       commcare request resolve 12 13 14 --note "燃气卡已充值"
+      commcare request resolve 1-26 --note "燃气卡已圈存"
     """
     _transition(refs, "resolve", note=note, fmt=fmt)
 

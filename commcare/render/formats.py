@@ -129,15 +129,22 @@ def to_table(
     title: str | None = None,
     color: bool = False,
     width: int | None = None,
+    year: int | None = None,
 ) -> str:
+    """A table for people; ``year``: the current year, whose times are written without it."""
     from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
+    from commcare.render.times import human_time, is_time
+
     # Every cell a Text: stored text is shown as it is, never read as Rich markup ("[/bold]"
     # in a note was an internal error; "[link=…]" a hyperlink), control characters escaped.
-    shown = lambda value: Text(printable(cell(value), "\n\t"))
+    # Times as people write them (5月8日 14:00; another year's in full), not ISO 8601.
+    def shown(value) -> Text:
+        return Text(printable(human_time(value, year) if is_time(value) else cell(value), "\n\t"))
+
     table = Table(
         title=shown(title) if title else None,
         show_lines=False,
@@ -145,10 +152,12 @@ def to_table(
         box=None,
         min_width=cell_len(title) + 2 if title else None,
     )
-    if isinstance(rows, dict):
+    if isinstance(rows, dict):  # one record (``show``): its fields, the empty ones left out
         table.add_column("")
         table.add_column("")
         for key, value in rows.items():
+            if value is None or value is False or value == "" or value == []:
+                continue
             table.add_row(shown((headers or {}).get(key, key)), shown(value))
     else:
         columns = columns or _columns(rows)
@@ -182,7 +191,7 @@ def _columns(rows: list[dict]) -> list[str]:
     return list(seen)
 
 
-def render(data, fmt: str, columns=None, headers=None, title=None, color=False, width=None) -> str:
+def render(data, fmt: str, columns=None, headers=None, title=None, color=False, width=None, year=None) -> str:
     if fmt == "json":
         return to_json(data)
     if fmt == "csv":
@@ -191,4 +200,4 @@ def render(data, fmt: str, columns=None, headers=None, title=None, color=False, 
         return to_markdown(data, columns, headers, title)
     if fmt == "html":
         return to_html(data, columns, headers, title)
-    return to_table(data, columns, headers, title, color, width)
+    return to_table(data, columns, headers, title, color, width, year)

@@ -30,8 +30,10 @@ def sections(data: dict) -> list[tuple[str, list[dict], list[str]]]:
         {"measure": t("report.calls_due"), "count": c["due"]},
         {"measure": t("report.calls_made"), "count": c["made"]},
         {"measure": t("report.calls_missed"), "count": len(c["missed"])},
+        {"measure": t("report.calls_escalated"), "count": len(c.get("escalated", []))},
         {"measure": t("report.health_due"), "count": h["due"]},
         {"measure": t("report.health_missing"), "count": len(h["missing"])},
+        {"measure": t("report.health_fever"), "count": len(h.get("fever", []))},
         {"measure": t("report.donations_received"), "count": d["received"]},
     ]
     by_cat = [
@@ -42,29 +44,37 @@ def sections(data: dict) -> list[tuple[str, list[dict], list[str]]]:
         {
             **x,
             "category": category_label(x["category"]),
-            "due": _short(x["due"]),
+            "due": _short(x["due"], int(data["date"][:4]) if data.get("date") else None),
             "urgency": t(f"urgency.{x['urgency']}"),
         }
         for x in r["overdue_items"]
     ]
+    escalated = [{**x, "to_do": t(f"escalate.{x['action']}")} for x in c.get("escalated", [])]
+    apart = {x["id"] for x in escalated}
+    merely_missed = [x for x in c["missed"] if x.get("id") not in apart]
     return [
         (t("report.summary"), summary, ["measure", "count"]),
         (t("report.by_category"), by_cat, ["category", "opened", "resolved", "open"]),
         (t("report.overdue_items"), overdue, ["id", "resident", "category", "due", "urgency"]),
-        (t("report.missed"), c["missed"], ["resident", "liaison"]),
+        (t("report.escalated"), escalated, ["resident", "liaison", "unanswered", "to_do"]),
+        (t("report.missed_only") if escalated else t("report.missed"), merely_missed, ["resident", "liaison"]),
         (
             t("report.liaisons"),
             data["liaisons"],
             ["staff", "residents", "calls_made", "calls_missing", "open_requests"],
         ),
         (t("report.health_missing"), [{"staff": n} for n in h["missing"]], ["staff"]),
+        (t("report.health_fever"), [{"staff": n} for n in h.get("fever", [])], ["staff"]),
         (t("report.donations"), d["items"], ["name", "quantity", "unit"]),
     ]
 
 
-def _short(iso_time: str | None) -> str:
-    """``2026-05-08T14:00:00+08:00`` as a person reads it: ``05-08 14:00``."""
-    return f"{iso_time[5:10]} {iso_time[11:16]}" if iso_time else ""
+def _short(iso_time: str | None, year: int | None = None) -> str:
+    """``2026-05-08T14:00:00+08:00`` as a person writes it: ``5月8日 14:00`` / ``05-08 14:00``
+    in the report's year, the year written out in another."""
+    from commcare.render.times import human_time
+
+    return human_time(iso_time, year)
 
 
 def title(data: dict) -> str:

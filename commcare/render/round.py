@@ -17,7 +17,7 @@ def json_rows(rows: list[dict]) -> str:
     return to_json(rows)
 
 
-def due_table(rows: list[dict]) -> str:
+def due_table(rows: list[dict], me: str | None = None) -> str:
     """One block per liaison: a heading with the count, then the residents in aligned columns,
     escalations and long-unreached residents spelled out; a summary line closes the list."""
     from commcare.i18n import t
@@ -37,7 +37,10 @@ def due_table(rows: list[dict]) -> str:
         while stop < len(rows) and rows[stop]["liaison"] == rows[start]["liaison"]:
             stop += 1
         name = rows[start]["liaison"]
-        title = t("call.due_group", liaison=name, n=stop - start) if name else t("call.due_no_liaison", n=stop - start)
+        if not name:
+            title = t("call.due_no_liaison", n=stop - start)
+        else:
+            title = t("call.due_group_mine" if name == me else "call.due_group", liaison=name, n=stop - start)
         out += [title, "  " + line(0)]
         out += ["  " + line(n) for n in range(start + 1, stop + 1)]
         out.append("")
@@ -49,7 +52,9 @@ def due_table(rows: list[dict]) -> str:
 
 def _due_cells(r: dict, t) -> list[str]:
     alerts = []
-    if r["escalate"]:
+    if r["escalate"] and r.get("escalate_action") == "visit":
+        alerts.append(t("call.alert_visit"))
+    elif r["escalate"]:
         alerts.append(t("call.alert_escalate", contact=r["emergency_contact"] or "-"))
     if r["unreached_flag"]:
         alerts.append(t("call.alert_unreached", days=r["days_unreached"]))

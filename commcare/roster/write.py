@@ -3,7 +3,8 @@ and the bulk inserts, in the caller's one write transaction.
 
 Households, residents and tags go in with one executemany per table and per chunk of rows. On SQLite the driver's own executemany is used,
 with each value already in the form its column type stores (``UTCDateTime``'s text in UTC,
-``Date``'s ISO text), computed once per distinct value; elsewhere Core ``insert()``.
+``Date``'s ISO text), computed once per distinct value; on PostgreSQL a COPY per chunk
+(``commcare.storage.bulk``), and the tables analysed after; elsewhere Core ``insert()``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from commcare import audit, identity
 from commcare.errors import ImportRejected
 from commcare.roster.check import CHUNK, RESIDENT_COLUMNS, Checked, Chunks, _t
+from commcare.storage import bulk
 from commcare.storage.tables import households, resident_tags, residents, staff
 
 
@@ -62,6 +64,7 @@ def import_roster(
     }
     if writer:
         summary.update(writer.finish(source))
+        bulk.analyze(conn, (households, residents, resident_tags, "register_counts"))
     return summary
 
 
@@ -367,6 +370,10 @@ def bulk_insert(conn, table, data: dict[str, list], memos: dict | None = None) -
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
         rows: list = list(zip(*(stored[c] for c in bound))) if bound else [()] * n
         run = lambda part: conn.exec_driver_sql(sql, part)
+    elif bulk.is_server(conn):
+        # PostgreSQL: one COPY per chunk (commcare.storage.bulk), the rows as tuples
+        rows = list(zip(*data.values()))
+        run = lambda part: bulk.copy_rows(conn, table, columns, part)
     else:
         rows = [dict(zip(columns, values)) for values in zip(*data.values())]
         run = lambda part: conn.execute(insert(table), part)

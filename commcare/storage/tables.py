@@ -134,8 +134,9 @@ residents = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("version", Integer, nullable=False, default=1),
-    Index("ix_residents_name_pinyin", "name_pinyin"),
-    Index("ix_residents_name_initials", "name_initials"),
+    # community first (0006): one community's search reads only its own entries in a city
+    Index("ix_residents_name_pinyin", "community_id", "name_pinyin"),
+    Index("ix_residents_name_initials", "community_id", "name_initials"),
     Index("ix_residents_community_name", "community_id", "name"),
 )
 

@@ -7,7 +7,7 @@ PostgreSQL this step also creates the functions and policies of
 was granted; SQLite has no roles, and gets the column and the table only.
 
 Revision ID: 0004_access
-Revises: 0003
+Revises: 0006_city_indexes
 """
 
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from commcare.storage import access_sql
 from commcare.storage.tables import UTCDateTime
 
 revision = "0004_access"
-down_revision = "0003"
+down_revision = "0006_city_indexes"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,323 @@
+"""PostgreSQL beside SQLite, and one community in a city beside the same community alone.
+
+Called by ``bench/run.py --db postgresql+psycopg://USER@HOST:PORT/ANYDB`` (the URL names the
+server; the databases are made on it with the names below, kept for the next run, and
+dropped by ``--drop``):
+
+* side by side: the same demo community (``--residents``/``--requests``/``--days``) in a
+  SQLite file and in a PostgreSQL database, each read command and ``add-request`` run on one
+  then the other, interleaved, ``--runs`` times: medians, ratio PostgreSQL / SQLite, peak RSS.
+  A 100,000-row roster (``--import-rows``) is imported into a fresh register on each side,
+  and a demo of ``--demo-residents`` is built on each, timed the same way.
+* ``--city N``: N communities of ``--city-residents``/``--city-requests`` each in one
+  database (the demo's community, copied N - 1 times, interleaved so that each community's
+  rows lie among the others' as a city's would), beside the same community alone in its own
+  database; ``report today``, ``call due``, ``add-request`` of one community in the middle, and
+  ``report today --all-communities`` at 20 and at N communities (a city database of each
+  size). Peak memory of each.
+
+Everything runs niced if the caller is; the builds are reused from one run to the next.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bench_import  # noqa: E402 - beside this file
+from run import commcare, timed  # noqa: E402 - beside this file
+
+READ_GOAL, WRITE_GOAL, CITY_GOAL, PEAK_GOAL_MIB = 1.3, 1.3, 1.2, 120
+
+READS = {
+    "report today --format json": ["report", "today", "--format", "json"],
+    "call due --format json": ["call", "due", "--format", "json"],
+    "request list --overdue --limit 100": ["request", "list", "--overdue", "--limit", "100"],
+    "resident list --search zgl": ["resident", "list", "--search", "zgl"],
+    "resident show #1": ["resident", "show", "#1"],
+}
+
+
+def server_url(url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def admin(url: str, sql: str) -> list:
+    """Run ``sql`` on the server's maintenance database, outside a transaction."""
+    import psycopg
+
+    plain = server_url(url, "postgres").replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        cur = conn.execute(sql)
+        return cur.fetchall() if cur.description else []
+
+
+def exists(url: str, name: str) -> bool:
+    return bool(admin(url, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"))
+
+
+def fresh_database(url: str, name: str, env: dict) -> str:
+    admin(url, f'DROP DATABASE IF EXISTS "{name}"')
+    admin(url, f'CREATE DATABASE "{name}"')
+    target = server_url(url, name)
+    subprocess.run(commcare() + ["--db", target, "init"], env=env, check=True, capture_output=True)
+    return target
+
+
+def demo(db: str, residents: int, requests: int, days: int, env: dict) -> float:
+    """Seconds of one ``commcare demo`` into ``db``."""
+    start = time.perf_counter()
+    subprocess.run(
+        commcare()
+        + ["--db", db, "demo", "--residents", str(residents), "--requests", str(requests), "--days", str(days)]
+        + ["--format", "json"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
+def built(out: Path, key: str) -> str | None:
+    mark = out / f"{key}.built"
+    return mark.read_text().strip() if mark.exists() else None
+
+
+def build_once(out: Path, key: str, make) -> str:
+    """``make()`` (returns seconds) unless ``key`` was built before; the seconds it took."""
+    if (before := built(out, key)) is not None:
+        return before + " (earlier run)"
+    print(f"building {key} …", file=sys.stderr, flush=True)
+    seconds = make()
+    (out / f"{key}.built").write_text(f"{seconds:.1f} s\n")
+    print(f"built {key} in {seconds:.0f} s", file=sys.stderr, flush=True)
+    return f"{seconds:.1f} s"
+
+
+class Table:
+    def __init__(self, title: str) -> None:
+        self.lines = [title]
+
+    def head(self, left: str, right: str) -> None:
+        self.lines.append(
+            f"{'command':42} {left + ' s':>12} {right + ' s':>12} {'ratio':>6} {'goal':>5} "
+            f"{left + ' MiB':>10} {right + ' MiB':>10}  verdict"
+        )
+
+    def row(self, name, a: list[float], b: list[float], pa: int, pb: int, goal: float | None) -> None:
+        ma, mb = statistics.median(a), statistics.median(b)
+        ratio = mb / ma
+        worst = max(pa, pb) / 1024
+        verdict = ""
+        if goal is not None:
+            verdict = "met" if ratio <= goal and worst <= PEAK_GOAL_MIB else "NOT met"
+        goal_text = f"{goal:.1f}" if goal else ""
+        self.lines.append(
+            f"{name:42} {ma:12.3f} {mb:12.3f} {ratio:6.2f} {goal_text:>5} {pa / 1024:10.1f} {pb / 1024:10.1f}  {verdict}"
+        )
+
+
+def side_by_side(args, out: Path, env: dict) -> list[str]:
+    """The same community on SQLite and on PostgreSQL, command by command."""
+    r, q, d = args.residents, args.requests, args.days
+    lite = str(out / f"sqlite-{r}-{q}.db")
+    name = f"commcare_bench_{r}_{q}"
+    pg = server_url(args.db, name)
+    times = {"sqlite": build_once(out, f"sqlite-{r}-{q}", lambda: demo(lite, r, q, d, env))}
+    if not exists(args.db, name):
+        (out / f"pg-{r}-{q}.built").unlink(missing_ok=True)
+    times["postgresql"] = build_once(
+        out, f"pg-{r}-{q}", lambda: (fresh_database(args.db, name, env), demo(pg, r, q, d, env))[1]
+    )
+    sides = {"sqlite": {**env, "COMMCARE_DB": lite}, "postgresql": {**env, "COMMCARE_DB": pg}}
+    cases = {k: commcare() + v for k, v in READS.items()}
+    cases["add-request"] = commcare() + ["add-request", "#1", "--category", "trash"]
+    got = {(k, s): [] for k in cases for s in sides}
+    peak = {(k, s): 0 for k in cases for s in sides}
+    imports = RosterBoth(args, out, env) if args.import_rows else None
+    demos = DemoBoth(args, out, env) if args.demo_residents else None
+    for _ in range(args.runs):
+        for key, cmd in cases.items():
+            for side, side_env in sides.items():
+                seconds, rss = timed(cmd, side_env)
+                got[key, side].append(seconds)
+                peak[key, side] = max(peak[key, side], rss)
+        if imports:
+            imports.run_once()
+        if demos:
+            demos.run_once()
+    table = Table(
+        f"PostgreSQL beside SQLite — {r:,} residents, {q:,} requests over {d} days, median of {args.runs} runs, "
+        f"{os.cpu_count()} cores; demo build: SQLite {times['sqlite']}, PostgreSQL {times['postgresql']}"
+    )
+    table.head("SQLite", "PG")
+    for key in cases:
+        goal = WRITE_GOAL if key == "add-request" else READ_GOAL
+        table.row(key, got[key, "sqlite"], got[key, "postgresql"], peak[key, "sqlite"], peak[key, "postgresql"], goal)
+    if imports:
+        imports.report(table)
+    if demos:
+        demos.report(table)
+    table.lines.append("ratio: PostgreSQL / SQLite (for the bulk loads, goal: at most 1.0 = at least as fast)")
+    return table.lines
+
+
+class RosterBoth:
+    """``resident import`` of one generated roster into a fresh register on each side."""
+
+    def __init__(self, args, out: Path, env: dict) -> None:
+        self.args, self.rows = args, args.import_rows
+        self.csv = out / f"roster-{self.rows}.csv"
+        if not self.csv.exists():
+            bench_import.make_roster(self.csv, self.rows)
+        self.lite = out / "import.db"
+        self.name = f"commcare_bench_import_{os.getpid()}"
+        self.env = env
+        self.got: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
+        self.peak = {"sqlite": 0, "postgresql": 0}
+
+    def run_once(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.lite}{suffix}").unlink(missing_ok=True)
+        targets = {"sqlite": str(self.lite), "postgresql": fresh_database(self.args.db, self.name, self.env)}
+        subprocess.run(commcare() + ["--db", targets["sqlite"], "init"], env=self.env, check=True, capture_output=True)
+        os.sync()
+        for side, db in targets.items():
+            seconds, rss = timed(commcare() + ["--db", db, "resident", "import", str(self.csv)], self.env)
+            self.got[side].append(seconds)
+            self.peak[side] = max(self.peak[side], rss)
+        admin(self.args.db, f'DROP DATABASE IF EXISTS "{self.name}"')
+
+    def report(self, table: Table) -> None:
+        g, p = self.got, self.peak
+        table.row(
+            f"resident import ({self.rows:,} rows)", g["sqlite"], g["postgresql"], p["sqlite"], p["postgresql"], 1.0
+        )
+
+
+class DemoBoth:
+    """``commcare demo`` of a smaller community into a fresh register on each side."""
+
+    def __init__(self, args, out: Path, env: dict) -> None:
+        self.args, self.env = args, env
+        self.lite = out / "demo-small.db"
+        self.name = f"commcare_bench_demo_{os.getpid()}"
+        self.got: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
+        self.peak = {"sqlite": 0, "postgresql": 0}
+
+    def run_once(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.lite}{suffix}").unlink(missing_ok=True)
+        targets = {"sqlite": str(self.lite), "postgresql": fresh_database(self.args.db, self.name, self.env)}
+        a = self.args
+        cmd = ["demo", "--residents", str(a.demo_residents), "--requests", str(a.demo_residents * 10)]
+        for side, db in targets.items():
+            seconds, rss = timed(commcare() + ["--db", db, *cmd, "--days", "60", "--format", "json"], self.env)
+            self.got[side].append(seconds)
+            self.peak[side] = max(self.peak[side], rss)
+        admin(self.args.db, f'DROP DATABASE IF EXISTS "{self.name}"')
+
+    def report(self, table: Table) -> None:
+        g, p, n = self.got, self.peak, self.args.demo_residents
+        table.row(
+            f"demo ({n:,} residents, {n * 10:,} requests)",
+            g["sqlite"],
+            g["postgresql"],
+            p["sqlite"],
+            p["postgresql"],
+            1.0,
+        )
+
+
+def drop_all(url: str) -> None:
+    for (name,) in admin(url, "SELECT datname FROM pg_database WHERE datname LIKE 'commcare\\_bench\\_%'"):
+        admin(url, f'DROP DATABASE IF EXISTS "{name}"')
+        print(f"dropped {name}", file=sys.stderr)
+
+
+def city(args, out: Path, env: dict) -> list[str]:
+    """One community in a city of ``args.city`` communities beside the same community alone;
+    the whole city's summary at 20 communities and at ``args.city`` (two city databases,
+    built once and kept)."""
+    r, q, d, n = args.city_residents, args.city_requests, args.days, args.city
+    alone_name = f"commcare_bench_alone_{r}_{q}"
+    alone = server_url(args.db, alone_name)
+    sizes = sorted({min(20, n), n})
+    names = {size: f"commcare_bench_city{size}_{r}_{q}" for size in sizes}
+    for name, key in ((alone_name, f"alone-{r}-{q}"), *((names[z], f"city{z}-{r}-{q}") for z in sizes)):
+        if not exists(args.db, name):
+            (out / f"{key}.built").unlink(missing_ok=True)
+    took = {"alone": build_once(out, f"alone-{r}-{q}", lambda: _fresh_demo(args, alone_name, r, q, d, env))}
+    for size in sizes:
+        took[size] = build_once(out, f"city{size}-{r}-{q}", lambda size=size: _fresh_city(args, names[size], size, env))
+    target = min(10, n)  # a community among the first 20, so that both sizes time the same one
+    lines = [
+        f"one community ({r:,} residents, {q:,} requests over {d} days) in a city of N such communities "
+        f"in one PostgreSQL database, beside it alone in its own; median of {args.runs} runs; "
+        f"built: alone {took['alone']}, " + ", ".join(f"{z} communities {took[z]}" for z in sizes)
+    ]
+    for size in sizes:
+        lines += _city_at(args, env, alone, server_url(args.db, names[size]), size, target)
+    return lines
+
+
+def _fresh_demo(args, name: str, r: int, q: int, d: int, env: dict) -> float:
+    db = fresh_database(args.db, name, env)
+    return demo(db, r, q, d, env)
+
+
+def _fresh_city(args, name: str, size: int, env: dict) -> float:
+    """The demo's community, and size - 1 copies of it (bench_city.grow)."""
+    import bench_city
+
+    start = time.perf_counter()
+    a = args
+    _fresh_demo(a, name, a.city_residents, a.city_requests, a.days, env)
+    if size > 1:
+        plain = server_url(a.db, name).replace("postgresql+psycopg://", "postgresql://")
+        bench_city.grow(plain, 2, size)
+    return time.perf_counter() - start
+
+
+def _city_at(args, env: dict, alone: str, town: str, size: int, target: int) -> list[str]:
+    import bench_city
+
+    here = {**env, "COMMCARE_DB": town, "COMMCARE_COMMUNITY": f"社区{target}"}
+    there = {**env, "COMMCARE_DB": alone}
+    ref = f"#{bench_city.copy_id(1, target)}"
+    cases = {
+        "report today --format json": (["report", "today", "--format", "json"],) * 2,
+        "call due --format json": (["call", "due", "--format", "json"],) * 2,
+        "add-request": (["add-request", "#1", "--category", "trash"], ["add-request", ref, "--category", "trash"]),
+    }
+    got = {(k, s): [] for k in cases for s in (0, 1)}
+    peak = {(k, s): 0 for k in cases for s in (0, 1)}
+    every, every_peak = [], 0
+    for _ in range(args.runs):
+        for key, cmds in cases.items():
+            for side, (cmd, side_env) in enumerate(zip(cmds, (there, here))):
+                seconds, rss = timed(commcare() + cmd, side_env)
+                got[key, side].append(seconds)
+                peak[key, side] = max(peak[key, side], rss)
+        seconds, rss = timed(commcare() + ["report", "today", "--all-communities", "--format", "json"], here)
+        every.append(seconds)
+        every_peak = max(every_peak, rss)
+    table = Table(f"city of {size} communities (community {target}):")
+    table.head("alone", "city")
+    for key in cases:
+        goal = CITY_GOAL if key != "add-request" else None
+        table.row(key, got[key, 0], got[key, 1], peak[key, 0], peak[key, 1], goal)
+    verdict = "met" if every_peak / 1024 <= PEAK_GOAL_MIB else "NOT met"
+    table.lines.append(
+        f"report today --all-communities over {size} communities: {statistics.median(every):.3f} s, "
+        f"peak {every_peak / 1024:.1f} MiB (memory goal {PEAK_GOAL_MIB} MiB {verdict})"
+    )
+    return table.lines

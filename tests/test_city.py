@@ -1,0 +1,262 @@
+"""A city's register on PostgreSQL: the bulk loads through COPY make the same register as the
+row-by-row path, the tables are analysed after them, and every command opens one connection.
+
+Each test runs the installed ``commcare`` against a fresh database on the real server
+(COMMCARE_TEST_PG_URL) beside a SQLite file (the executemany path), and compares."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import time
+
+import pytest
+
+from tests.conftest import PG_URL, _fresh_pg_database
+from tests.usercli import ok
+
+pytestmark = pytest.mark.skipif(not PG_URL, reason="COMMCARE_TEST_PG_URL is unset")
+
+NOW = "2026-11-30 16:00"
+TAGS = ["老人", "独居老人", "残疾人", "儿童", "", "", "低保", ""]
+
+
+@pytest.fixture
+def pg(pg_template):
+    url, drop = _fresh_pg_database(pg_template)
+    yield url
+    drop()
+
+
+def _roster(path, rows: int) -> None:
+    """A roster of ``rows`` residents in households of three, a quarter to a half in the
+    special groups (some in two), every ID number valid."""
+    from stdnum.cn import ric
+
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["姓名", "身份证号", "联系电话", "小区", "住址", "人群类别"])
+        for i in range(rows):
+            born = dt.date(1935, 1, 1) + dt.timedelta(days=i * 7)
+            body = f"410105{born:%Y%m%d}{i % 1000:03d}"
+            out.writerow(
+                [
+                    "张王李赵刘"[i % 5] + "桂兰秀英建国玉志强"[i % 9] + "明伟芳"[i % 3],
+                    body + ric.calc_check_digit(body + "0"),
+                    f"139{i:08d}",
+                    f"小区{i % 4}",
+                    f"{i // 12 + 1}号楼{i // 3 % 4 + 1}01",
+                    TAGS[i % len(TAGS)],
+                ]
+            )
+
+
+def _register(url: str) -> dict:
+    """What the register holds, by content (not by number): each resident's name, ID number,
+    phone, household and tags; the households; the kept counts."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url if "://" in url else f"sqlite:///{url}")
+    with engine.connect() as conn:
+        people = conn.execute(
+            text(
+                "SELECT r.name, r.id_number, r.phone, h.compound, h.address, "
+                "(SELECT count(*) FROM resident_tags t WHERE t.resident_id = r.id) "
+                "FROM residents r LEFT JOIN households h ON h.id = r.household_id"
+            )
+        ).all()
+        tags = conn.execute(text("SELECT tag, count(*) FROM resident_tags GROUP BY tag")).all()
+        houses = conn.execute(text("SELECT compound, address FROM households")).all()
+        counts = conn.execute(text("SELECT tag, residents FROM register_counts")).all()
+        tables = {
+            t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("residents", "households", "resident_tags", "staff", "requests", "request_events", "calls")
+        }
+    engine.dispose()
+    return {
+        "people": sorted(map(tuple, people)),
+        "tags": sorted(map(tuple, tags)),
+        "households": sorted(map(tuple, houses)),
+        "counts": sorted(map(tuple, counts)),
+        "tables": tables,
+    }
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _stat(url: str, sql: str) -> list:
+    import psycopg
+
+    with psycopg.connect(_plain(url), autocommit=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_copy_import_makes_the_same_register_as_the_row_path(pg, tmp_path):
+    roster = tmp_path / "roster.csv"
+    _roster(roster, 2_500)
+    lite = str(tmp_path / "lite.db")
+    ok("--db", lite, "init")
+    for db in (lite, pg):
+        ok("--db", db, "resident", "import", roster)
+        assert "✓" in ok("--db", db, "db", "check").stdout
+    on_pg, on_sqlite = _register(pg), _register(lite)
+    assert on_pg["tables"]["residents"] == 2_500
+    assert on_pg["tags"] and on_pg["counts"]
+    assert on_pg == on_sqlite
+
+
+def test_copy_import_keeps_the_counts_of_a_register_that_had_residents(pg, tmp_path):
+    """A second import into a register that already holds a community's residents: the counts
+    the triggers keep add up (a COPY fires the statement triggers as an INSERT does)."""
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    _roster(first, 300)
+    with open(first, encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    with open(second, "w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(rows[0])
+        for row in rows[1:151]:  # the same people's phones and households, new ID numbers
+            row[1] = ""
+            row[2] = "138" + row[2][3:]
+            out.writerow(row)
+    ok("--db", pg, "resident", "import", first)
+    ok("--db", pg, "resident", "import", second)
+    ok("--db", pg, "db", "check")
+    counts = dict(_stat(pg, "SELECT tag, residents FROM register_counts"))
+    assert counts["*"] == 450
+    actual = dict(_stat(pg, "SELECT tag, count(*) FROM resident_tags GROUP BY tag"))
+    assert {k: v for k, v in counts.items() if k != "*"} == actual
+
+
+def test_demo_on_postgresql_makes_the_same_register_as_on_sqlite(pg, tmp_path):
+    lite = str(tmp_path / "demo.db")
+    env = {"COMMCARE_NOW": NOW}
+    for db in (lite, pg):
+        ok("--db", db, "demo", "--residents", "600", "--requests", "4000", "--days", "20", "--format", "json", env=env)
+        ok("--db", db, "db", "check", env=env)
+    on_pg, on_sqlite = _register(pg), _register(lite)
+    assert on_pg["tables"]["requests"] == 4_000
+    assert on_pg == on_sqlite
+
+
+def test_bulk_writes_analyse_the_tables_they_touch(pg, tmp_path):
+    """A fresh register has never been analysed; after an import its tables have been, and the
+    planner knows how many residents there are."""
+    query = (
+        "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
+        "WHERE relname IN ('residents', 'resident_tags', 'households')"
+    )
+    assert not any(done for _, done in _stat(pg, query))
+    roster = tmp_path / "roster.csv"
+    _roster(roster, 500)
+    ok("--db", pg, "resident", "import", roster)
+    assert dict(_stat(pg, query)) == {"residents": True, "resident_tags": True, "households": True}
+    assert _stat(pg, "SELECT reltuples FROM pg_class WHERE relname = 'residents'")[0][0] == 500
+
+
+def test_demo_analyses_what_it_wrote(pg):
+    ok("--db", pg, "demo", "--residents", "200", "--requests", "900", "--format", "json")
+    done = dict(
+        _stat(
+            pg,
+            "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
+            "WHERE relname IN ('residents', 'requests', 'calls', 'request_events')",
+        )
+    )
+    assert done == {"residents": True, "requests": True, "calls": True, "request_events": True}
+
+
+def _sessions(url: str) -> int:
+    """Connections ever made to the database (pg_stat_database.sessions, PostgreSQL 14+)."""
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    for _ in range(50):
+        rows = _stat(url, f"SELECT sessions FROM pg_stat_database WHERE datname = '{name}'")
+        if rows and rows[0][0] is not None:
+            return rows[0][0]
+        time.sleep(0.1)
+    raise AssertionError("no session count")
+
+
+@pytest.mark.slow
+def test_every_command_opens_one_connection(pg, tmp_path):
+    roster = tmp_path / "roster.csv"
+    _roster(roster, 200)
+    commands = [
+        ("demo", "--residents", "100", "--requests", "300", "--format", "json"),
+        ("report", "today", "--format", "json"),
+        ("report", "today", "--all-communities", "--format", "json"),
+        ("call", "due", "--format", "json"),
+        ("add-request", "#1", "--category", "trash"),
+        ("request", "list", "--overdue"),
+        ("resident", "list", "--search", "zh"),
+        ("resident", "show", "#1"),
+    ]
+    for args in commands:
+        before = _sessions(pg)  # this look itself is one session, counted before the next look
+        ok("--db", pg, *args)
+        assert _sessions(pg) - before == 2, args  # the command's one, and the look after it
+    fresh, drop = _fresh_pg_database(None)
+    try:
+        ok("--db", fresh, "init")
+        before = _sessions(fresh)
+        ok("--db", fresh, "resident", "import", roster)
+        assert _sessions(fresh) - before == 2
+    finally:
+        drop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_summed_summary_says_what_each_communitys_report_says(backend, pg_template, tmp_path):
+    """``report today --all-communities`` counts what each community's own report lists: the
+    same six figures, today and for a past day, with two communities of different sizes."""
+    import json
+
+    if backend == "sqlite":
+        db, drop = str(tmp_path / "city.db"), None
+    else:
+        db, drop = _fresh_pg_database(pg_template)
+    try:
+        env = {"COMMCARE_NOW": NOW}
+        ok("--db", db, "demo", "--residents", "300", "--requests", "2500", "--days", "10", "--format", "json", env=env)
+        ok("--db", db, "community", "add", "东区", env=env)
+        roster = tmp_path / "east.csv"
+        _roster(roster, 120)
+        ok("--db", db, "resident", "import", roster, env={**env, "COMMCARE_COMMUNITY": "东区"})
+        for when in (["today"], ["day", "2026-11-27"]):
+            summary = json.loads(
+                ok("--db", db, "report", *when, "--all-communities", "--format", "json", env=env).stdout
+            )
+            assert [row["community"] for row in summary["communities"]] == ["default", "东区"]
+            for row in summary["communities"]:
+                one = json.loads(
+                    ok(
+                        "--db",
+                        db,
+                        "report",
+                        *when,
+                        "--format",
+                        "json",
+                        env={**env, "COMMCARE_COMMUNITY": row["community"]},
+                    ).stdout
+                )
+                r, c = one["requests"], one["calls"]
+                assert row == {
+                    "community": row["community"],
+                    "opened": r["opened"],
+                    "resolved": r["resolved"],
+                    "open": r["open"],
+                    "overdue": r["overdue"],
+                    "calls_due": c["due"],
+                    "calls_made": c["made"],
+                    "missed": len(c["missed"]),
+                }
+            assert summary["communities"][0]["calls_due"] > 0  # and 东区's, registered now, from today
+            assert (summary["communities"][1]["calls_due"] > 0) == (when == ["today"])
+    finally:
+        if drop:
+            drop()

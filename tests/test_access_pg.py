@@ -137,7 +137,7 @@ def test_a_login_acts_as_itself(server):
     result = as_login(server, "a", "resident", "add", "孙丽", "--format", "json")
     assert result.returncode == 0, result.stderr
     trail = json.loads(as_login(server, "a", "audit", "--format", "json").stdout)
-    assert trail[-1]["actor"] == "王秀英" and trail[-1]["action"] == "resident.add"
+    assert trail[0]["actor"] == "王秀英" and trail[0]["action"] == "resident.add"
     spoof = as_login(server, "a", "--as", "周敏", "resident", "add", "孙二")
     assert spoof.returncode == 1 and "周敏" in spoof.stderr and "--as" in spoof.stderr
     spoof_read = as_login(server, "a", "--as", "某黑客", "resident", "list")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from commcare.errors import ConfigError
 
-KEYS = ("database", "timezone", "lang", "operator", "community", "retention_days", "db_timeout")
+KEYS = ("database", "timezone", "lang", "operator", "community", "retention_days", "db_timeout", "audit_key")
 ENV = {
     "database": "COMMCARE_DB",
     "config": "COMMCARE_CONFIG",
@@ -17,6 +17,7 @@ ENV = {
     "lang": "COMMCARE_LANG",
     "community": "COMMCARE_COMMUNITY",
     "timezone": "COMMCARE_TZ",
+    "audit_key": "COMMCARE_AUDIT_KEY",
 }
 DEFAULT_TZ = "Asia/Shanghai"
 DEFAULT_COMMUNITY = "default"
@@ -33,6 +34,7 @@ SCHEMA = {
     "lang": TEXT,
     "operator": TEXT,
     "community": TEXT,
+    "audit_key": TEXT,
     "retention_days": ("whole number", (1, 36_500)),
     "unreached_days": ("whole number", (1, 3_650)),
     "db_timeout": ("number", (1, 3_600)),
@@ -54,6 +56,11 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir("commcare", appauthor=False)) / "commcare.toml"
 
 
+def audit_anchor_dir() -> Path:
+    """Where the audit trail's anchors live (one file per database)."""
+    return user_data_dir() / "audit-anchors"
+
+
 def default_database() -> str:
     return str(user_data_dir() / "commcare.db")
 
@@ -68,6 +75,7 @@ class Settings:
     community: str = DEFAULT_COMMUNITY
     retention_days: int | None = None
     db_timeout: float = DEFAULT_DB_TIMEOUT
+    audit_key: Path | None = None  # the audit trail's key file (``commcare.storage.audit_files``)
     file: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)
 
@@ -141,6 +149,9 @@ def load_settings(**options) -> Settings:
         community=str(_pick("community", options, file, DEFAULT_COMMUNITY, sources)),
         retention_days=file.get("retention_days"),
         db_timeout=float(file.get("db_timeout", DEFAULT_DB_TIMEOUT)),
+        audit_key=Path(
+            _pick("audit_key", options, file, None, sources) or config_path.parent / "audit.key"
+        ).expanduser(),
         file=file,
         sources=sources,
     )
@@ -233,6 +244,7 @@ def write_default_config(settings: Settings, community: str | None = None) -> bo
         + '# lang = "zh"            # zh or en; default: zh (en under an English locale)\n'
         '# operator = "王秀英"     # who you are, for the audit trail\n'
         "# retention_days = 1095  # erase personal data of residents archived this long ago\n"
+        '# audit_key = "/secure/commcare-audit.key"  # the audit trail\'s key (default: audit.key beside this file)\n'
         "\n# Extra special-group tags, in addition to those shipped in data/tags.toml:\n"
         '# [tags.bedridden]\n# zh = "卧床"\n# aliases = ["卧床", "失能"]\n# daily_call = true\n'
     )

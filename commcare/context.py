@@ -18,6 +18,11 @@ class Ctx:
     _community_id: int | None = field(default=None, repr=False)
     _community_name: str | None = field(default=None, repr=False)
     _actor: str | None = field(default=None, repr=False)  # as ``commcare.access`` found them
+    # the audit trail (``commcare.audit``): its key once read, whether this command wrote an
+    # entry (the anchor is then moved forward), the ID-number lookups still to be recorded
+    audit_key: bytes | None = field(default=None, repr=False)
+    audit_written: bool = field(default=False, repr=False)
+    audit_lookups: list = field(default_factory=list, repr=False)
 
     @property
     def operator(self) -> str:

@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 # The migration revisions in order; the last is the head. A test checks this against Alembic.
-REVISIONS = ("0001", "0002", "0003", "0006_city_indexes", "0004_access")
+REVISIONS = ("0001", "0002", "0003", "0006_city_indexes", "0005_audit_chain", "0004_access")
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
 HEAD = REVISIONS[-1]
 RETRIES = 8
@@ -267,7 +267,7 @@ def downgrade(engine, revision: str) -> None:
         _migrate(conn, command.downgrade, revision)
 
 
-def _migrate(conn, step, revision: str) -> None:
+def _migrate(conn, step, revision: str, audit_key=None) -> None:
     sqlite = conn.dialect.name == "sqlite"
     if sqlite:  # only outside a transaction does this pragma take effect
         conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
@@ -275,7 +275,7 @@ def _migrate(conn, step, revision: str) -> None:
         with conn.execution_options(commcare_write="exclusive").begin():
             if not sqlite:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
-            _step_without_counting(conn, step, revision)
+            _step_without_counting(conn, step, revision, audit_key)
             if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
                 raise DatabaseError("maint.migration_broke_keys", revision=revision)
     finally:
@@ -283,7 +283,7 @@ def _migrate(conn, step, revision: str) -> None:
             conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
 
 
-def _step_without_counting(conn, step, revision: str) -> None:
+def _step_without_counting(conn, step, revision: str, audit_key=None) -> None:
     """Migrate with the counting triggers (``commcare.storage.integrity``) set aside and put back
     after, if their table is there: SQLite drops a table's triggers with the table when a
     batch migration rebuilds it, and refuses to rename a table while another one's trigger
@@ -295,12 +295,16 @@ def _step_without_counting(conn, step, revision: str) -> None:
 
     if inspect(conn).has_table("register_counts"):
         integrity.uninstall(conn)
-    step(alembic_config(conn), revision)
+    cfg = alembic_config(conn)
+    # a function that gives the audit trail's key, for a migration that chains the entries
+    # already there (0005_audit_chain)
+    cfg.attributes["audit_key"] = audit_key
+    step(cfg, revision)
     if inspect(conn).has_table("register_counts"):
         integrity.install(conn)
 
 
-def migrate_locked(database: str, before_migrating=None) -> tuple[str | None, str]:
+def migrate_locked(database: str, before_migrating=None, audit_key=None) -> tuple[str | None, str]:
     """``commcare db upgrade``: bring a database to head under a lock no other process can
     pass, and return (revision before, revision after).
 
@@ -319,7 +323,7 @@ def migrate_locked(database: str, before_migrating=None) -> tuple[str | None, st
         engine = make_engine(database)
         try:
             with engine.connect() as conn:
-                return _upgrade_server(conn), HEAD
+                return _upgrade_server(conn, audit_key), HEAD
         finally:
             engine.dispose()
     engine, conn = exclusive_tries(lambda wait: _locked_connection(database, wait))
@@ -331,7 +335,7 @@ def migrate_locked(database: str, before_migrating=None) -> tuple[str | None, st
                     before_migrating(conn.connection.driver_connection)
                 from alembic import command
 
-                _migrate(conn, command.upgrade, "head")
+                _migrate(conn, command.upgrade, "head", audit_key)
     finally:
         engine.dispose()
     return before, HEAD
@@ -387,7 +391,7 @@ def _locked_revision(conn) -> str:
         return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
 
-def _upgrade_server(conn) -> str:
+def _upgrade_server(conn, audit_key=None) -> str:
     """PostgreSQL: lock, read the revision and migrate in one transaction; returns the
     revision found. The lock waits at most the busy timeout (lock_timeout)."""
     from alembic import command
@@ -396,7 +400,7 @@ def _upgrade_server(conn) -> str:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         before = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
         if before != HEAD:
-            _step_without_counting(conn, command.upgrade, "head")
+            _step_without_counting(conn, command.upgrade, "head", audit_key)
     return before
 
 

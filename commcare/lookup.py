@@ -8,7 +8,7 @@ import re
 
 from sqlalchemy import select
 
-from commcare import identity
+from commcare import audit, identity
 from commcare.errors import Ambiguous, InvalidValue, NotFound
 from commcare.storage import integrity
 from commcare.storage.tables import households, residents, staff
@@ -54,6 +54,7 @@ def _resident(conn, ctx, ref, field: str):
         return one(conn.execute(query.where(residents.c.id == int(m[1]))).all(), "resident", ref, describe_resident)
     if ID_NUMBER.fullmatch(text):
         found = conn.execute(query.where(residents.c.id_number == text.upper())).all()
+        audit.looked_up(ctx, text.upper(), found)  # found or not: a loop over candidates is seen
         return one(found, "resident", ref, describe_resident)
     found = _by_phone(conn, query, residents.c.phone, text)
     if not found and _is_phone(text):

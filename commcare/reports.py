@@ -11,7 +11,7 @@ import datetime as dt
 
 from sqlalchemy import and_, exists, func, or_, select
 
-from commcare import identity
+from commcare import audit, identity
 from commcare.calls import REACHED, by_liaison, escalated, in_community
 from commcare.donations import quantity
 from commcare.health import fever_at
@@ -59,6 +59,7 @@ def day_report(conn, ctx, day: dt.date, verify: bool = True) -> dict:
         "liaisons": _liaisons(conn, cid, special, open_by_assignee),
         "staff_health": _health(conn, cid, start, end, fever_at(ctx)),
         "donations": _donations(conn, cid, start, end),
+        "audit": audit.head(conn),
     }
 
 
@@ -259,6 +260,7 @@ def range_report(conn, ctx, first: dt.date, last: dt.date) -> dict:
         "community": ctx.community,
         "days": days,
         "totals": totals,
+        "audit": audit.head(conn),
     }
 
 
@@ -309,7 +311,7 @@ def all_communities(conn, ctx, day: dt.date) -> dict:
             }
         )
     total = {k: sum(r[k] for r in rows) for k in SUMMARY_KEYS}
-    return {"date": day.isoformat(), "communities": rows, "total": total}
+    return {"date": day.isoformat(), "communities": rows, "total": total, "audit": audit.head(conn)}
 
 
 def _request_counts(cid, start, end, at, live):

@@ -27,6 +27,7 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("COMMCARE_AUDIT_KEY", str(tmp_path / "audit.key"))  # anchors: in XDG_DATA_HOME
     for var in ("COMMCARE_NOW", "COMMCARE_COMMUNITY", "COMMCARE_TZ", "COMMCARE_DEBUG"):
         monkeypatch.delenv(var, raising=False)
     from commcare import helptext, i18n

@@ -49,6 +49,7 @@ def test_no_command_loads_the_orm(tmp_path):
         "COMMCARE_CONFIG": str(tmp_path / "c.toml"),
         "COMMCARE_USER": "王秀英",
         "COMMCARE_RETENTION_DAYS": "30",
+        "XDG_DATA_HOME": str(tmp_path / "xdg-data"),  # the audit anchors
         "PATH": "/usr/bin:/bin",
     }
     done = subprocess.run(

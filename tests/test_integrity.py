@@ -37,7 +37,13 @@ def demo(tmp_path_factory) -> Path:
     """A demo register of 2,000 residents, its write-ahead log folded into the file."""
     folder = tmp_path_factory.mktemp("demo")
     path = folder / "demo.db"
-    env = {**os.environ, "COMMCARE_CONFIG": str(folder / "c.toml"), "COMMCARE_LANG": "en"}
+    env = {
+        **os.environ,
+        "COMMCARE_CONFIG": str(folder / "c.toml"),
+        "COMMCARE_AUDIT_KEY": str(folder / "audit.key"),
+        "XDG_DATA_HOME": str(folder / "xdg-data"),
+        "COMMCARE_LANG": "en",
+    }
     done = subprocess.run(
         [COMMCARE, "--db", str(path), "demo", "--residents", "2000", "--requests", "200", "--days", "3", "--seed", "1"],
         env=env,
@@ -65,6 +71,8 @@ def copy(demo, tmp_path, monkeypatch) -> Path:
         )
     finally:
         con.close()
+    shutil.copy(demo.parent / "audit.key", tmp_path / "audit.key")  # its audit trail's key
+    os.chmod(tmp_path / "audit.key", 0o600)
     return target
 
 

@@ -30,6 +30,8 @@ def stored(tmp_path_factory):
     env = {
         "COMMCARE_DB": str(folder / "commcare.db"),
         "COMMCARE_CONFIG": str(folder / "commcare.toml"),
+        "COMMCARE_AUDIT_KEY": str(folder / "audit.key"),
+        "XDG_DATA_HOME": str(folder / "xdg-data"),
         "COMMCARE_LANG": "en",
         "COMMCARE_USER": "王秀英",
         "NO_COLOR": "1",
@@ -87,6 +89,8 @@ def register(stored, tmp_path):
     """This test's copy of the stored register (COMMCARE_DB points at it)."""
     shutil.copyfile(stored, tmp_path / "commcare.db")
     os.chmod(tmp_path / "commcare.db", 0o600)
+    shutil.copyfile(stored.parent / "audit.key", tmp_path / "audit.key")  # its audit trail's key
+    os.chmod(tmp_path / "audit.key", 0o600)
     return tmp_path / "commcare.db"
 
 

@@ -41,13 +41,33 @@ def audit_cmd(
 
 
 @app.command("verify")
-def audit_verify() -> None:
-    """Check that no entry of the audit trail was edited or deleted (exit 1 at the first).
+def audit_verify(
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            help="Also check against this head (N:HASH or HASH) or a saved report (JSON, Markdown or HTML) "
+            "that printed it.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Check the audit trail: every entry's keyed hash and link, no gap in the numbers, and no
+    fewer entries than the anchor kept outside the database (and --anchor) knew of. Exit 1
+    naming the first entry that does not hold, or "entries missing after #N".
 
     Example:
       commcare audit verify
+      commcare audit verify --anchor ~/reports/2026-05-08.json
     """
-    from commcare import audit
+    from commcare import audit, audit_anchor
 
-    result = state().read(lambda conn, ctx: audit.verify(conn))
-    say("audit.verified", count=result["verified"])
+    st = state()
+    given = audit.parse_anchor(anchor) if anchor is not None else None
+
+    def run(conn, ctx):
+        anchors = [a for a in (audit_anchor.local(st.settings.database), given) if a is not None]
+        return audit.verify(conn, audit.key_for(ctx.settings, conn), anchors)
+
+    result = st.read(run)
+    say("audit.verified_chain", count=result["verified"], head=result["head"][:16] or "-", anchors=result["anchors"])

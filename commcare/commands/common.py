@@ -85,9 +85,12 @@ class AppState:
         first checked to act as itself: ``commcare.access.check_reader``)."""
         from commcare import access
 
-        with self.database().connect() as conn:
-            access.check_reader(conn, self.ctx)
-            return fn(conn, self.ctx, *args, **kwargs)
+        def run():
+            with self.database().connect() as conn:
+                access.check_reader(conn, self.ctx)
+                return fn(conn, self.ctx, *args, **kwargs)
+
+        return self._audited(run)
 
     def write(self, fn, *args, **kwargs):
         """``fn(connection, ctx, …)`` in one write transaction, retried when the database is
@@ -96,14 +99,49 @@ class AppState:
         register has staff), in the same transaction."""
         from commcare import access
 
+        noted = len(self.ctx.audit_lookups)
+
         def run(conn):
             self.ctx._community_id = None  # a retried transaction may have rolled it back
+            del self.ctx.audit_lookups[noted:]  # and noted its lookups already
             self.ctx._actor = None
             if not (self.rebuilds_demo and _is_demo(conn)):
                 access.check_writer(conn, self.ctx)
             return fn(conn, self.ctx, *args, **kwargs)
 
-        return self.database().transact(run)
+        return self._audited(lambda: self.database().transact(run))
+
+    def _audited(self, run):
+        """``run()``, then what the audit trail needs after it, whether it succeeded or not: the
+        lookups by ID number it made are recorded (found or not) before anything is shown, and
+        the anchor is moved forward (``commcare.audit_anchor``)."""
+        try:
+            result = run()
+        except BaseException:
+            self._after_audit()
+            raise
+        self._after_audit()
+        return result
+
+    def _after_audit(self) -> None:
+        ctx = self.ctx
+        if ctx.audit_lookups:
+            from commcare import audit
+
+            self.database().transact(lambda conn: audit.record_lookups(conn, ctx))
+        if ctx.audit_written:
+            ctx.audit_written = False
+            from commcare import audit_anchor
+
+            try:
+                stale = audit_anchor.advance(self.database())
+            except OSError as exc:
+                note(
+                    "audit.anchor_unwritable", path=str(audit_anchor.path_for(self.settings.database)), problem=str(exc)
+                )
+                return
+            if stale is not None:
+                note("audit.anchor_stale", entries=stale["entries"], head=stale["head"][:16])
 
 
 def _is_demo(conn) -> bool:

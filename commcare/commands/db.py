@@ -47,10 +47,15 @@ def db_restore(
     Example:
       commcare db restore ~/backups/commcare-2026-05-08.db
     """
+    from commcare import audit_anchor
     from commcare.storage import maintenance
 
-    row = maintenance.restore(state().settings.database, path)
+    st = state()
+    row = maintenance.restore(st.settings.database, path)
+    row["audit"] = audit_anchor.reset(st.database())  # the trail is now the backup's
     confirm(row, fmt, "maint.restored", path=row["from"], kept=row["kept"] or "-")
+    if not fmt or fmt == "table":
+        say("audit.anchor_reset", entries=row["audit"]["entries"], head=row["audit"]["head"][:16])
 
 
 @app.command("check")
@@ -81,9 +86,16 @@ def db_upgrade() -> None:
     Example:
       commcare db upgrade
     """
+    from commcare import audit
     from commcare.storage import maintenance
 
-    row = maintenance.upgrade(state().settings.database)
+    st = state()
+    settings = st.settings
+    row = maintenance.upgrade(settings.database, lambda: audit.key_for(settings))
+    if row["from"] != row["to"]:
+        from commcare import audit_anchor
+
+        audit_anchor.reset(st.database())  # the trail as the upgrade chained it
     if row["from"] == row["to"]:
         say("maint.up_to_date", revision=row["to"])
     else:

@@ -35,11 +35,14 @@ def demo(
     st = state()
     if st.settings.sources.get("database") not in ("option", "env COMMCARE_DB"):
         st.settings.database = str(user_data_dir() / "demo.db")  # never the real register
+    from commcare import audit_anchor
+
     demo_mod.prepare(st.settings.database)
     st.rebuilds_demo = True
     st.database(create=True)
     with ProgressBar("demo.step") as progress:
         summary = st.write(demo_mod.generate, residents, requests, days, seed, progress)
+    audit_anchor.reset(st.database())  # a rebuilt demo starts its trail again
     note("demo.done", path=st.database().where, **summary)
     _print_report(st, fmt)
 

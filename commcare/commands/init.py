@@ -26,7 +26,7 @@ def init(
       commcare init --community 幸福社区
       commcare --db postgresql+psycopg://office@db.example/commcare init --community 阳光社区
     """
-    from commcare import communities
+    from commcare import audit, communities
     from commcare.config import write_default_config
 
     st = state()
@@ -36,14 +36,18 @@ def init(
         communities.normalize(name)  # a bad name is refused before anything is asked or made
     elif _interactive() and not st.read(lambda conn, ctx: communities.rows(conn)):
         name = _ask_community()
+    key_made = not st.settings.audit_key.exists()
     made = st.write(communities.ensure, name)
     several = len(st.read(lambda conn, ctx: communities.rows(conn))) > 1
     wrote = write_default_config(st.settings, made["name"] if made and several else None)
+    st.read(lambda conn, ctx: audit.key_for(ctx.settings, conn))  # the audit trail's key (0600)
     say("init.done" if db.created else "init.already", path=db.where)
     if made and made["created"]:
         say("community.added", id=made["id"], name=made["name"])
     if wrote:
         note("init.config_written", path=str(st.settings.config_path))
+    if key_made:
+        note("audit.key_made", path=str(st.settings.audit_key))
 
 
 def _named_community(st) -> str | None:

@@ -87,6 +87,13 @@ def headers(columns) -> dict:
     return {col: column(col) for col in columns}
 
 
+def audit_line(data: dict) -> str:
+    """The audit trail's number of entries and head hash, as every report prints them (keep a
+    report, and ``audit verify --anchor REPORT`` checks the trail against it later)."""
+    found = data.get("audit") or {"entries": 0, "head": ""}
+    return t("report.audit_line", entries=found["entries"], head=found["head"] or "-")
+
+
 def to_markdown(data: dict) -> str:
     parts = [f"# {formats.markdown_text(title(data))}\n"]
     for name, rows, cols in sections(data):
@@ -94,6 +101,7 @@ def to_markdown(data: dict) -> str:
             parts.append(formats.to_markdown(rows, cols, headers(cols), name))
         else:
             parts.append(f"## {name}\n\n{t('report.none')}\n")
+    parts.append(formats.markdown_text(audit_line(data)) + "\n")
     return "\n".join(parts)
 
 
@@ -104,6 +112,7 @@ def to_table(data: dict, color: bool = False, width: int | None = None) -> str:
             parts.append(formats.to_table(rows, cols, headers(cols), name, color, width or 80))
         else:
             parts.append(f"{name}: {t('report.none')}\n")
+    parts.append(audit_line(data) + "\n")
     return "\n".join(parts)
 
 
@@ -125,6 +134,8 @@ def to_csv(data: dict) -> str:
         names = headers(cols)
         writer.writerow([names[c] for c in cols])
         writer.writerows([formats.neutralise(formats.cell(row.get(c))) for c in cols] for row in rows)
+    writer.writerow([])
+    writer.writerow([audit_line(data)])
     return out.getvalue()
 
 
@@ -182,6 +193,7 @@ def to_html(data: dict, made: str | None = None) -> str:
             parts.append(f"<h2>{escape(name)}</h2>" + formats.html_table(rows, cols, headers(cols)))
         else:
             parts.append(f"<h2>{escape(name)}</h2><p class='none'>{escape(t('report.none'))}</p>")
+    parts.append(f"<p class='audit'>{escape(audit_line(data))}</p>")
     return "".join(parts) + made_line(made) + "</html>\n"
 
 
@@ -202,17 +214,22 @@ def render_range(data: dict, fmt: str, color=False, width=None, made: str | None
     if fmt == "csv":
         return formats.to_csv(data["days"], cols, headers(cols) if get_lang() != "en" else None)
     if fmt == "markdown":
-        return f"# {formats.markdown_text(heading)}\n\n" + formats.to_markdown(data["days"], cols, headers(cols))
+        return (
+            f"# {formats.markdown_text(heading)}\n\n"
+            + formats.to_markdown(data["days"], cols, headers(cols))
+            + f"\n{formats.markdown_text(audit_line(data))}\n"
+        )
     if fmt == "html":
         trend = [(d["date"][5:], d["calls_made"], d["calls_due"]) for d in data["days"]]
         return (
             f"<!doctype html><meta charset='utf-8'><title>{escape(heading)}</title><style>{CSS}</style>"
             f"<h1>{escape(heading)}</h1><h2>{escape(t('report.chart_trend'))}</h2>{bars(trend)}"
             + formats.html_table(data["days"], cols, headers(cols))
+            + f"<p class='audit'>{escape(audit_line(data))}</p>"
             + made_line(made)
             + "\n"
         )
-    return formats.to_table(data["days"], cols, headers(cols), heading, color, width or 100)
+    return formats.to_table(data["days"], cols, headers(cols), heading, color, width or 100) + audit_line(data) + "\n"
 
 
 def render_all(data: dict, fmt: str, made: str | None = None) -> str:
@@ -222,7 +239,14 @@ def render_all(data: dict, fmt: str, made: str | None = None) -> str:
     rows = data["communities"] + [{"community": "Σ", **data["total"]}]
     cols = ["community", "opened", "resolved", "open", "overdue", "calls_due", "calls_made", "missed"]
     text = formats.render(rows, fmt, cols, headers(cols), t("report.all_title", date=data["date"]), False, 100)
-    return text.replace("\n", made_line(made) + "\n", 1) if fmt == "html" and made else text
+    if fmt == "html" and made:
+        text = text.replace("\n", made_line(made) + "\n", 1)
+    if fmt == "csv":
+        return text
+    line = audit_line(data)
+    if fmt == "html":
+        return text + f"<p class='audit'>{escape(line)}</p>\n"
+    return text + "\n" + (formats.markdown_text(line) if fmt == "markdown" else line) + "\n"
 
 
 def community_name(name: str) -> str:

@@ -19,7 +19,7 @@ How it holds together:
   it privileges on the tables at all.
 - ``audit``: logins get SELECT and INSERT, never UPDATE or DELETE; only the owner can change
   or remove an entry. ``commcare_audit_head()`` (SECURITY DEFINER) gives a login the last
-  entry's number and hash, which the chain needs and which the policy would otherwise hide.
+  entry's number (seq) and hash, which the chain needs and which the policy would otherwise hide.
 - A ``district`` login gets no privilege on any table with people in it. It may call
   ``commcare_district_summary(...)`` (SECURITY DEFINER, owned by the owner), which returns one
   row of counts per community and no names: the figures of ``report … --all-communities``.
@@ -63,7 +63,7 @@ FUNCTIONS = [
     $$""",
     """CREATE OR REPLACE FUNCTION commcare_audit_head(OUT head_id integer, OUT head_hash text)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-      SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1
+      SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1
     $$""",
     """CREATE OR REPLACE FUNCTION commcare_id_numbers_taken(wanted text[]) RETURNS SETOF text
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$

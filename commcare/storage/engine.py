@@ -186,6 +186,21 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
 
 
+def _silence(exc: BaseException | None) -> float | None:
+    """The db_timeout of a server that went silent, if that is what this failure, or the
+    failure it happened while handling, was: a COPY cut short by silence fails again as
+    "the connection is closed" when its block ends on the closed connection."""
+    for _ in range(6):
+        if exc is None:
+            return None
+        for candidate in (exc, getattr(exc, "orig", None)):
+            seconds = getattr(candidate, "seconds", None)
+            if isinstance(seconds, (int, float)):
+                return float(seconds)
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def translate(exc: BaseException, where: str) -> DatabaseError | None:
     """A DB-API failure as the user-facing DatabaseError (exit 3), or None if it is not one."""
     from sqlalchemy import exc as sa_exc
@@ -203,7 +218,7 @@ def translate(exc: BaseException, where: str) -> DatabaseError | None:
     trouble = sqlite_trouble(orig, where)
     if trouble is not None:
         return trouble
-    silent = getattr(orig, "seconds", None)
+    silent = _silence(exc)
     if silent is not None or getattr(orig, "sqlstate", None) == "57014":
         return DatabaseError("db.no_answer", path=where, seconds=f"{silent:g}" if silent is not None else "db_timeout")
     if "disk is full" in msg or "disk full" in msg or "no space" in msg:

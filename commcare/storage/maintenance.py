@@ -376,7 +376,7 @@ def _schema_row(revision: str) -> dict:
     return {"check": "schema", "ok": False, "detail": t(key, revision=revision, head=dbm.HEAD)}
 
 
-def upgrade(database: str) -> dict:
+def upgrade(database: str, audit_key=None) -> dict:
     """Migrate an older database to head under the migration lock (see ``db.migrate_locked``);
     a SQLite file is backed up first, under the same lock, beside the database.
 
@@ -397,5 +397,5 @@ def upgrade(database: str) -> dict:
             raise Refused("maint.target_exists", path=str(target))
         saved.append(_write_verified(target, lambda tmp: _copy_from(locked, tmp), path)["backup"])
 
-    before, after = dbm.migrate_locked(database, backup_first if path is not None else None)
+    before, after = dbm.migrate_locked(database, backup_first if path is not None else None, audit_key)
     return {"from": before, "to": after, "backup": saved[0] if saved else None}

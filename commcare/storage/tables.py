@@ -308,12 +308,14 @@ access_grants = Table(
     UniqueConstraint("login", "community_id"),
 )
 
-# Who did what, when. Each entry carries the hash of the one before (tamper-evident). `fields`
+# Who did what, when. Each entry has a number (seq, without gaps) and a keyed hash over its
+# fields, its number and the hash of the one before (commcare.audit: tamper-evident). `fields`
 # names the fields changed, never the values of phones or ID numbers.
 audit = Table(
     "audit",
     metadata,
     Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False),
     Column("at", UTCDateTime, nullable=False, index=True),
     Column("actor", String(200), nullable=False),
     Column("action", String(50), nullable=False),
@@ -325,4 +327,5 @@ audit = Table(
     Column("prev_hash", String(64), nullable=False, default=""),
     Column("hash", String(64), nullable=False, default=""),
     Index("ix_audit_entity", "entity", "entity_id"),
+    UniqueConstraint("seq"),
 )

@@ -7,7 +7,7 @@ PostgreSQL this step also creates the functions and policies of
 was granted; SQLite has no roles, and gets the column and the table only.
 
 Revision ID: 0004_access
-Revises: 0006_city_indexes
+Revises: 0005_audit_chain
 """
 
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from commcare.storage import access_sql
 from commcare.storage.tables import UTCDateTime
 
 revision = "0004_access"
-down_revision = "0006_city_indexes"
+down_revision = "0005_audit_chain"
 branch_labels = None
 depends_on = None
 

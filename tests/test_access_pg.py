@@ -31,6 +31,7 @@ class Server:
         self.owner_url = url
         self.base = make_url(url)
         self.logins = {k: f"cc_{suffix}_{k}" for k in ("a", "b", "d")}
+        self.config = self.key = ""
 
     def url(self, who: str) -> str:
         return self.base.set(username=self.logins[who], password=None).render_as_string(hide_password=False)
@@ -45,7 +46,13 @@ class Server:
 
 
 def owner(server: Server, *args, **kw):
-    result = commcare("--db", server.owner_url, *args, env={"COMMCARE_USER": "王秀英", **kw.pop("env", {})})
+    env = {
+        "COMMCARE_USER": "王秀英",
+        "COMMCARE_CONFIG": server.config,
+        "COMMCARE_AUDIT_KEY": server.key,
+        **kw.pop("env", {}),
+    }
+    result = commcare("--db", server.owner_url, *args, env=env)
     assert result.returncode == 0, (args, result.stderr)
     return result
 
@@ -56,6 +63,8 @@ def as_login(server: Server, who: str, *args):
 
     env = {k: v for k, v in os.environ.items() if k != "COMMCARE_USER"}
     env["COMMCARE_DB"] = server.url(who)
+    env["COMMCARE_CONFIG"] = server.config
+    env["COMMCARE_AUDIT_KEY"] = server.key  # the audit trail's key: every login's machine needs it
     import subprocess
 
     from tests.usercli import EXE
@@ -64,7 +73,7 @@ def as_login(server: Server, who: str, *args):
 
 
 @pytest.fixture(scope="module")
-def server(pg_template):
+def server(pg_template, tmp_path_factory):
     """Two communities, a liaison login in each, a district login; residents with ID numbers,
     notes, a request and a call in each."""
     import os
@@ -75,9 +84,18 @@ def server(pg_template):
 
     url, drop = _fresh_pg_database(pg_template)
     srv = Server(url, uuid.uuid4().hex[:10])
+    home = tmp_path_factory.mktemp("access")
+    srv.config, srv.key = str(home / "commcare.toml"), str(home / "audit.key")
     os.environ["COMMCARE_NOW"] = NOW
     try:
-        first = commcare("--db", url, "init", "--community", "幸福社区", env={"COMMCARE_USER": "王秀英"})
+        first = commcare(
+            "--db",
+            url,
+            "init",
+            "--community",
+            "幸福社区",
+            env={"COMMCARE_USER": "王秀英", "COMMCARE_CONFIG": srv.config, "COMMCARE_AUDIT_KEY": srv.key},
+        )
         assert first.returncode == 0, first.stderr
         owner(srv, "--community", "幸福社区", "staff", "add", "王秀英")
         owner(srv, "community", "add", "和平社区")
@@ -237,7 +255,13 @@ def test_the_audit_chain_holds_across_the_logins(server):
     whole table's (``commcare_audit_head``): the owner verifies it whole."""
     assert as_login(server, "b", "resident", "add", "吴刚").returncode == 0
     assert as_login(server, "a", "resident", "add", "郑洁").returncode == 0
-    result = commcare("--db", server.owner_url, "audit", "verify")
+    result = commcare(
+        "--db",
+        server.owner_url,
+        "audit",
+        "verify",
+        env={"COMMCARE_CONFIG": server.config, "COMMCARE_AUDIT_KEY": server.key},
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -1,5 +1,5 @@
 """PostgreSQL's side of *Identity and access*: the row-level security policies, the functions
-they use, and the privileges ``staff grant`` gives a login. Made by migration 0004_access (and
+they use, and the privileges ``staff grant`` gives a login. Made by migration 0006_access (and
 so by ``init`` and ``db upgrade``); nothing here runs on SQLite.
 
 How it holds together:
@@ -133,7 +133,7 @@ def _enable(table: str, condition: str) -> list[str]:
 
 
 def install(conn) -> None:
-    """Functions and policies (migration 0004_access, PostgreSQL only)."""
+    """Functions and policies (migration 0006_access, PostgreSQL only)."""
     for statement in FUNCTIONS:
         conn.exec_driver_sql(statement)
     for signature in SECURITY_DEFINERS:

@@ -6,7 +6,7 @@ PostgreSQL this step also creates the functions and policies of
 ``commcare.storage.access_sql``, so that a staff login sees and changes only the communities it
 was granted; SQLite has no roles, and gets the column and the table only.
 
-Revision ID: 0004_access
+Revision ID: 0006_access
 Revises: 0005_audit_chain
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from commcare.storage import access_sql
 from commcare.storage.tables import UTCDateTime
 
-revision = "0004_access"
+revision = "0006_access"
 down_revision = "0005_audit_chain"
 branch_labels = None
 depends_on = None

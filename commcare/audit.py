@@ -132,9 +132,9 @@ def record(
     On PostgreSQL an advisory lock held to the end of the transaction orders the writers, so
     the chain follows the order of the commits (on SQLite, ``BEGIN IMMEDIATE`` does).
     """
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy import text
+    from sqlalchemy import text
 
+    if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(727272)"))
     key = _ctx_key(conn, ctx)
     newest = last(conn)

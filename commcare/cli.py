@@ -149,6 +149,9 @@ def _known(exc: Exception) -> int:
 def _database_failure(exc: Exception):
     if not type(exc).__module__.startswith("sqlalchemy"):
         return None
+    denied = _access_denied(exc)
+    if denied is not None:
+        return denied
     from commcare.db import display_url, translate
 
     where = "?"
@@ -156,6 +159,27 @@ def _database_failure(exc: Exception):
     if state is not None and state._settings is not None:
         where = display_url(state.settings.database)
     return translate(exc, where)
+
+
+def _access_denied(exc: Exception):
+    """PostgreSQL refused a staff login something its grant does not allow (no privilege, or
+    a row outside its communities: SQLSTATE 42501): exit 1, saying so, never the server's
+    own words (they may quote a value)."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) != "42501":
+        return None
+    from commcare.errors import Refused
+
+    login = "?"
+    state = common.current()
+    if state is not None and state._settings is not None:
+        from sqlalchemy.engine import make_url
+
+        try:
+            login = make_url(state.settings.database).username or "?"
+        except Exception:  # noqa: BLE001 - a URL that made a connection is well formed
+            pass
+    return Refused("access.denied", login=login)
 
 
 def _fail(message: str, code: int, exc: Exception | None = None) -> int:

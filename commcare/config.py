@@ -119,13 +119,19 @@ def _pick(name: str, options: dict, file: dict, default, sources: dict):
     return default
 
 
-def _os_user() -> str:
-    import getpass
+def _operator(options: dict, file: dict, sources: dict) -> str:
+    """The acting person as given (``--as``, ``COMMCARE_USER``, config ``operator``), checked:
+    an empty ``--as`` or a name with control characters is refused (exit 2, naming where it
+    came from). Not given: "" (``commcare.access`` then looks for the OS user's staff member)."""
+    from commcare import identity
 
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry (containers): still record something
-        return "unknown"
+    if options.get("operator") is not None and not str(options["operator"]).strip():
+        raise ConfigError("value.empty", field="--as")
+    raw = _pick("operator", options, file, None, sources)
+    if raw in (None, ""):
+        return ""
+    field = {"option": "--as", "config file": "operator"}.get(sources["operator"], "COMMCARE_USER")
+    return identity.normalize_name(str(raw), field)
 
 
 def load_settings(**options) -> Settings:
@@ -139,7 +145,7 @@ def load_settings(**options) -> Settings:
         config_path=config_path,
         timezone=str(_pick("timezone", options, file, DEFAULT_TZ, sources)),
         lang=_pick("lang", options, file, None, sources),
-        operator=str(_pick("operator", options, file, None, sources) or _os_user()),
+        operator=_operator(options, file, sources),
         community=str(_pick("community", options, file, DEFAULT_COMMUNITY, sources)),
         retention_days=file.get("retention_days"),
         db_timeout=float(file.get("db_timeout", DEFAULT_DB_TIMEOUT)),

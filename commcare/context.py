@@ -17,6 +17,7 @@ class Ctx:
     clock: Callable[[], dt.datetime] | None = None  # tests inject one
     _community_id: int | None = field(default=None, repr=False)
     _community_name: str | None = field(default=None, repr=False)
+    _actor: str | None = field(default=None, repr=False)  # as ``commcare.access`` found them
     # the audit trail (``commcare.audit``): its key once read, whether this command wrote an
     # entry (the anchor is then moved forward), the ID-number lookups still to be recorded
     audit_key: bytes | None = field(default=None, repr=False)
@@ -25,7 +26,15 @@ class Ctx:
 
     @property
     def operator(self) -> str:
-        return self.settings.operator
+        """Who acts, as recorded: the staff member ``commcare.access`` found for this command,
+        else the name given (``--as``, ``COMMCARE_USER``, config), else the OS user."""
+        if self._actor:
+            return self._actor
+        if self.settings.operator:
+            return self.settings.operator
+        from commcare.access import os_user
+
+        return os_user() or "unknown"
 
     @cached_property
     def tz(self):

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from sqlalchemy import delete, func, insert, or_, select, update
 
-from commcare import audit, identity, lookup
+from commcare import access, audit, identity, lookup
 from commcare.errors import Conflict, InvalidValue
 from commcare.storage import integrity
 from commcare.storage.tables import households, resident_tags, residents, staff
@@ -23,21 +23,22 @@ INTERNAL_FIELDS = frozenset({"name_pinyin", "name_initials"})  # kept out of the
 # --- staff -----------------------------------------------------------------------------------
 
 
-def add_staff(conn, ctx, name: str, phone: str | None = None, role: str | None = None):
-    """A new staff member; returns their row (the staff table's columns)."""
-    row = conn.execute(
-        insert(staff)
-        .values(
-            community_id=ctx.community_id(conn, create=True),
-            name=identity.normalize_name(name),
-            phone=identity.normalize_phone(phone) if phone else None,
-            role=identity.normalize_text(role, "role", 100),
-            active=True,
-            created_at=ctx.now(),
-        )
-        .returning(*staff.c)
-    ).one()
-    audit.record(conn, ctx, "staff.add", "staff", row.id, _filled(phone=phone, role=role, name=name))
+def add_staff(conn, ctx, name: str, phone: str | None = None, role: str | None = None, login: str | None = None):
+    """A new staff member; returns their row (the staff table's columns). ``login``: the OS user
+    (or database role) that is this staff member, one staff member per login."""
+    values = {
+        "community_id": ctx.community_id(conn, create=True),
+        "name": identity.normalize_name(name),
+        "phone": identity.normalize_phone(phone) if phone else None,
+        "role": identity.normalize_text(role, "role", 100),
+        "active": True,
+        "created_at": ctx.now(),
+    }
+    if login is not None:
+        values["login"] = access.normalize_login(login)
+        access.refuse_taken_login(conn, values["login"])
+    row = conn.execute(insert(staff).values(**values).returning(*staff.c)).one()
+    audit.record(conn, ctx, "staff.add", "staff", row.id, _filled(phone=phone, role=role, name=name, login=login))
     return row
 
 
@@ -62,9 +63,13 @@ def staff_row(member, unmask: bool = False) -> dict:
     }
 
 
-def edit_staff(conn, ctx, ref, name=None, phone=None, role=None, active=None):
+def edit_staff(conn, ctx, ref, name=None, phone=None, role=None, active=None, login=None):
     member = lookup.staff_member(conn, ctx, ref)
     changes: dict = {}
+    if login is not None:
+        changes["login"] = access.normalize_login(login) if login.strip() else None
+        if changes["login"]:
+            access.refuse_taken_login(conn, changes["login"], except_id=member.id)
     if name is not None:
         changes["name"] = identity.normalize_name(name)
     if phone is not None:
@@ -164,7 +169,7 @@ def add_resident(
         note=note,
     )
     if fields.get("id_number"):
-        _refuse_known_id(conn, fields["id_number"])
+        _refuse_known_id(conn, ctx, fields["id_number"])
     member = lookup.staff_member(conn, ctx, liaison, "liaison") if liaison else None
     house = household_at(conn, ctx, compound, address)
     give_liaison(conn, ctx, house, member)
@@ -200,10 +205,18 @@ def tags_of(conn, rid: int) -> list[str]:
     return list(conn.scalars(select(rt.tag).where(rt.resident_id == rid).order_by(rt.tag)))
 
 
-def _refuse_known_id(conn, id_number: str, except_id: int | None = None) -> None:
-    other = conn.execute(select(residents.c.id, residents.c.name).where(residents.c.id_number == id_number)).first()
+def _refuse_known_id(conn, ctx, id_number: str, except_id: int | None = None) -> None:
+    """An ID number is registered once in the whole register. A namesake in this community is
+    named (the staff may see it); one in another community is not, nor which community: on
+    PostgreSQL a login cannot see it at all, and asks the database only whether it is taken."""
+    r = residents.c
+    other = conn.execute(select(r.id, r.name, r.community_id).where(r.id_number == id_number)).first()
     if other is not None and other.id != except_id:
-        raise Conflict("register.id_number_taken", id=other.id, name=other.name)
+        if other.community_id == ctx.community_id(conn):
+            raise Conflict("register.id_number_taken", id=other.id, name=other.name)
+        raise Conflict("access.id_number_elsewhere")
+    if other is None and access.id_number_taken_elsewhere(conn, id_number):
+        raise Conflict("access.id_number_elsewhere")
 
 
 # What a resident's row (lists, show, JSON) is made of: the resident, the household, the liaison.
@@ -337,7 +350,7 @@ def edit_resident(
     given = {k: v for k, v in raw.items() if v is not None}
     fields = identity.clean_resident_fields(ctx, **given)
     if fields.get("id_number"):
-        _refuse_known_id(conn, fields["id_number"], except_id=found.id)
+        _refuse_known_id(conn, ctx, fields["id_number"], except_id=found.id)
     changed = [k for k in fields if k not in ("name_pinyin", "name_initials", "tags")]
     tags = _new_tags(conn, ctx, found.id, fields.pop("tags", None), add_tags, remove_tags)
     if tags is not None:

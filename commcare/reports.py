@@ -276,9 +276,18 @@ def all_communities(conn, ctx, day: dt.date) -> dict:
     the summary's memory does not grow with the city and its time grows with the number of
     communities only (bench/results.md). On PostgreSQL the special groups of every community
     are counted in one statement (``_special_counts``). Every community's special groups are checked to be
-    read whole first (``integrity.verify_all``), as in its own report."""
-    from commcare import communities
+    read whole first (``integrity.verify_all``), as in its own report. A district login on
+    PostgreSQL can read no table with people in it: the database sums the figures for it
+    (``commcare.access.district_summary``)."""
+    from commcare import access, communities
 
+    if access.is_district(conn):
+        rows = access.district_summary(conn, ctx, day)
+        return {
+            "date": day.isoformat(),
+            "communities": rows,
+            "total": {k: sum(r[k] for r in rows) for k in SUMMARY_KEYS},
+        }
     tags = identity.call_tags(ctx.extra_tags)
     start, end, at, live = moment_of(ctx, day)
     every = communities.rows(conn)

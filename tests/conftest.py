@@ -16,12 +16,14 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
-    """Point commcare at tmp_path; fix the language and the operator."""
+    """Point commcare at tmp_path; fix the language and the operator (王秀英, who must be an
+    active staff member to write once a test's register has staff: tests add her first)."""
     monkeypatch.setenv("COMMCARE_DB", str(tmp_path / "commcare.db"))
     monkeypatch.setenv("COMMCARE_CONFIG", str(tmp_path / "commcare.toml"))
     monkeypatch.setenv("COMMCARE_LANG", "en")
     monkeypatch.setenv("COMMCARE_STRICT_I18N", "1")  # a message key missing from data/messages fails
-    monkeypatch.setenv("COMMCARE_USER", "tester")
+    # the register's secretary: most tests add her as their first staff member
+    monkeypatch.setenv("COMMCARE_USER", "王秀英")
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))

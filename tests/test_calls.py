@@ -82,12 +82,13 @@ def test_two_unanswered_calls_escalate_with_the_emergency_contact(round_):
 
 
 def test_the_table_groups_residents_by_liaison(round_):
-    lines = round_("call", "due").stdout.splitlines()
+    # read by someone who is no liaison (a read needs no staff member): no list of their own first
+    lines = round_("--as", "来访者", "call", "due").stdout.splitlines()
     headings = [x for x in lines if x.startswith("liaison ")]
     assert headings == ["liaison 李强 (1 due)", "liaison 王秀英 (2 due)"]
     block = lines[lines.index("liaison 王秀英 (2 due)") :]
     assert [n for n in ("张桂兰", "刘建国") if any(n in x for x in block)] == ["张桂兰", "刘建国"]
-    zh = round_("--lang", "zh", "call", "due").stdout
+    zh = round_("--as", "来访者", "--lang", "zh", "call", "due").stdout
     assert "联络员 王秀英（2 位待联系）" in zh and "共 3 位今日尚未联系上" in zh
 
 
@@ -151,7 +152,9 @@ def test_bad_call_values_exit_2_and_record_nothing(round_, args):
 
 def test_calls_are_recorded_against_the_caller_and_audited(round_):
     round_("--as", "王秀英", "call", "log", "张桂兰", "--outcome", "ok", "--note", "精神很好")
-    round_("--as", "志愿者小周", "call", "log", "刘建国", "--outcome", "ok")
+    assert round_("--as", "志愿者小周", "call", "log", "刘建国", "--outcome", "ok").exit_code == 1  # not staff
+    assert round_("staff", "add", "志愿者小周", "--role", "志愿者").exit_code == 0
+    assert round_("--as", "志愿者小周", "call", "log", "刘建国", "--outcome", "ok").exit_code == 0
     assert [(c["resident"], c["by"], c["note"]) for c in calls_of(round_)] == [
         ("张桂兰", "王秀英", "精神很好"),
         ("刘建国", "志愿者小周", None),
@@ -167,13 +170,14 @@ def test_staff_link_is_set_when_the_caller_is_staff(round_, read):
     from commcare.storage.tables import calls, staff
 
     round_("--as", "王秀英", "call", "log", "张桂兰", "--outcome", "ok")
-    round_("--as", "志愿者小周", "call", "log", "刘建国", "--outcome", "ok")
+    assert round_("--as", "志愿者小周", "call", "log", "刘建国", "--outcome", "ok").exit_code == 1  # not staff
+    round_("--as", "李强", "call", "log", "刘建国", "--outcome", "ok")
     rows = read(
         lambda s, ctx: s.execute(
             select(calls.c.actor, staff.c.name).outerjoin(staff, calls.c.staff_id == staff.c.id).order_by(calls.c.id)
         ).all()
     )
-    assert [tuple(r) for r in rows] == [("王秀英", "王秀英"), ("志愿者小周", None)]
+    assert [tuple(r) for r in rows] == [("王秀英", "王秀英"), ("李强", "李强")]
 
 
 def test_archived_residents_are_never_due_and_not_called(round_):

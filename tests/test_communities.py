@@ -124,7 +124,7 @@ def test_rename_keeps_everything_and_is_audited(db_url):
     assert "幸福 社区" in refused(commcare("--community", "default", "resident", "list"))
     entries = json.loads(ok("audit", "-f", "json").stdout)
     renamed = [e for e in entries if e["action"] == "community.rename"]
-    assert len(renamed) == 1 and renamed[0]["fields"] == ["name"] and renamed[0]["actor"] == "tester"
+    assert len(renamed) == 1 and renamed[0]["fields"] == ["name"] and renamed[0]["actor"] == "王秀英"
     ok("community", "add", "阳光社区")
     assert "exists" in refused(commcare("community", "rename", "幸福 社区", "阳光社区"))
     assert "没有" in refused(commcare("--lang", "zh", "community", "rename", "明月社区", "x"))

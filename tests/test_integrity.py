@@ -59,10 +59,18 @@ def demo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def copy(demo, tmp_path) -> Path:
+def copy(demo, tmp_path, monkeypatch) -> Path:
+    """A copy of the demo register, acting as its first staff member (writes need one)."""
     target = tmp_path / "register.db"
     shutil.copy(demo, target)
     os.chmod(target, 0o600)
+    con = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
+    try:
+        monkeypatch.setenv(
+            "COMMCARE_USER", con.execute("SELECT name FROM staff WHERE active ORDER BY id").fetchone()[0]
+        )
+    finally:
+        con.close()
     shutil.copy(demo.parent / "audit.key", tmp_path / "audit.key")  # its audit trail's key
     os.chmod(tmp_path / "audit.key", 0o600)
     return target

@@ -211,6 +211,11 @@ def demo_register(tmp_path_factory):
         COMMCARE_USER="王秀英",
     )
     ok("demo", "--residents", "80", "--requests", "60", "--days", "4", env=env)
+    import sqlite3
+
+    con = sqlite3.connect(home / "demo.db")  # writes are by a staff member: the demo's first
+    env["COMMCARE_USER"] = con.execute("SELECT name FROM staff WHERE active ORDER BY id").fetchone()[0]
+    con.close()
     ok("community", "rename", "default", "幸福社区", env=env)
     env["COMMCARE_COMMUNITY"] = "幸福社区"  # config show would otherwise show the word default
     ok("call", "log", "#1", "--outcome", "无人接听", env=env)

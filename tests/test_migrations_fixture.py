@@ -43,7 +43,8 @@ def test_released_database_upgrades_to_head_with_every_row_intact(released, cli)
     before = dump(released)
     result = cli("db", "upgrade")
     assert result.exit_code == 0, result.stderr
-    assert dump(released) == before
+    after = dump(released)  # columns added since (staff.login …) come after the released ones
+    assert {t: [row[: len(before[t][0])] for row in rows] if before[t] else rows for t, rows in after.items()} == before
     conn = sqlite3.connect(released)
     try:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == dbm.HEAD

@@ -34,9 +34,10 @@ class Register:
             "COMMCARE_DB": db,
             "COMMCARE_CONFIG": str(tmp / "commcare.toml"),
             "COMMCARE_LANG": lang,
-            "COMMCARE_USER": "tester",
+            "COMMCARE_USER": "王秀英",
             "COMMCARE_COMMUNITY": "如意湖社区",
         }
+        self.staffed = False
         for var in ("COMMCARE_NOW", "COMMCARE_TZ", "COMMCARE_DEBUG"):
             self.env.pop(var, None)
         assert self("init").returncode == 0
@@ -50,8 +51,11 @@ class Register:
         return json.loads(result.stdout)
 
     def staff(self, *names) -> None:
+        """Add staff; the first one added is who acts from then on (writes need a staff member)."""
         for name in names:
             assert self("staff", "add", name).returncode == 0
+            if not self.staffed:
+                self.env["COMMCARE_USER"], self.staffed = name, True
 
     def residents(self) -> list[dict]:
         return self.json("resident", "list", "--unmask")

@@ -92,6 +92,7 @@ NO_RESIDENT_OUTPUT = {
     ("resident", "merge"),
     ("directory", "import"),
     ("call", "round"),
+    ("staff", "grant"),  # PostgreSQL: prints the staff member, the login and its communities
 }
 
 

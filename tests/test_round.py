@@ -75,34 +75,36 @@ def test_round_shows_phone_emergency_contact_and_last_note(round_):
 
 
 def test_skip_stop_and_unknown_keys(round_):
-    result = round_("call", "round", input="x\ns\nn\nq\n")
+    assert round_("staff", "add", "孙书记").exit_code == 0  # staff, no liaison: no list of her own first
+    result = round_("--as", "孙书记", "call", "round", input="x\ns\nn\nq\n")
     assert result.exit_code == 0 and result.stdout.startswith("recorded 1 calls (3 residents were due)")
     assert result.stderr.count(" > ") == 4  # "x" is asked again, and said to be no key
     assert "there is no key x. Keys: o ok  h needs help" in result.stderr
     rows = due(round_)  # 李强's 赵小宝 comes first and is skipped; 王秀英's 张桂兰 gets the no-answer
     assert rows["张桂兰"]["calls_today"] == 1 and rows["赵小宝"]["calls_today"] == 0
-    assert calls_of(round_) == [("张桂兰", "no-answer", "tester", None, None)]
+    assert calls_of(round_) == [("张桂兰", "no-answer", "孙书记", None, None)]
 
 
 def test_a_bad_category_is_asked_again_and_a_note_may_follow(round_):
     result = round_("call", "round", "--liaison", "李强", input="h\nspaceship\n代购药品 降压药吃完了\n")
     assert result.exit_code == 0, result.stderr
     assert "category: unknown category spaceship" in result.stderr
-    assert calls_of(round_)[0][:4] == ("赵小宝", "needs-help", "tester", "降压药吃完了")
+    assert calls_of(round_)[0][:4] == ("赵小宝", "needs-help", "王秀英", "降压药吃完了")
     requests = json.loads(round_("request", "list", "-f", "json").stdout)
     assert [(r["category"], r["note"]) for r in requests] == [("medicine", "降压药吃完了")]
 
 
 def test_needs_help_without_a_category_opens_no_request(round_):
     round_("call", "round", "--liaison", "李强", input="h\n\n")
-    assert calls_of(round_) == [("赵小宝", "needs-help", "tester", None, None)]
+    assert calls_of(round_) == [("赵小宝", "needs-help", "王秀英", None, None)]
     assert json.loads(round_("request", "list", "-f", "json").stdout) == []
 
 
 def test_end_of_input_stops_the_round_keeping_what_was_saved(round_):
-    result = round_("call", "round", input="u\n")
+    assert round_("staff", "add", "孙书记").exit_code == 0  # staff, no liaison: no list of her own first
+    result = round_("--as", "孙书记", "call", "round", input="u\n")
     assert result.exit_code == 0 and result.stdout.startswith("recorded 1 calls")
-    assert calls_of(round_) == [("赵小宝", "unreachable", "tester", None, None)]
+    assert calls_of(round_) == [("赵小宝", "unreachable", "孙书记", None, None)]
 
 
 def test_an_escalated_resident_is_marked_on_the_card(round_):

@@ -33,7 +33,7 @@ def stored(tmp_path_factory):
         "COMMCARE_AUDIT_KEY": str(folder / "audit.key"),
         "XDG_DATA_HOME": str(folder / "xdg-data"),
         "COMMCARE_LANG": "en",
-        "COMMCARE_USER": "tester",
+        "COMMCARE_USER": "王秀英",
         "NO_COLOR": "1",
     }
     run = lambda *args: ok(*args, env=env)

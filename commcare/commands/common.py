@@ -45,6 +45,7 @@ class AppState:
         self._db: Database | None = None
         self._ctx: Ctx | None = None
         self.schedule_quiet = False  # the scheduled run, and its status, say it themselves
+        self.rebuilds_demo = False  # ``demo``: a register the demo made (fictional staff) is rebuilt by anyone
 
     @property
     def settings(self):
@@ -80,21 +81,32 @@ class AppState:
         return self._db
 
     def read(self, fn, *args, **kwargs):
-        """``fn(connection, ctx, …)`` in a read transaction."""
+        """``fn(connection, ctx, …)`` in a read transaction (a staff login on PostgreSQL
+        first checked to act as itself: ``commcare.access.check_reader``)."""
+        from commcare import access
 
         def run():
             with self.database().connect() as conn:
+                access.check_reader(conn, self.ctx)
                 return fn(conn, self.ctx, *args, **kwargs)
 
         return self._audited(run)
 
     def write(self, fn, *args, **kwargs):
-        """``fn(connection, ctx, …)`` in one write transaction, retried when the database is busy."""
+        """``fn(connection, ctx, …)`` in one write transaction, retried when the database is
+        busy. Every write and every ``--unmask`` comes through here, and here the acting person
+        is checked first (``commcare.access.check_writer``: an active staff member, once the
+        register has staff), in the same transaction."""
+        from commcare import access
+
         noted = len(self.ctx.audit_lookups)
 
         def run(conn):
             self.ctx._community_id = None  # a retried transaction may have rolled it back
             del self.ctx.audit_lookups[noted:]  # and noted its lookups already
+            self.ctx._actor = None
+            if not (self.rebuilds_demo and _is_demo(conn)):
+                access.check_writer(conn, self.ctx)
             return fn(conn, self.ctx, *args, **kwargs)
 
         return self._audited(lambda: self.database().transact(run))
@@ -130,6 +142,15 @@ class AppState:
                 return
             if stale is not None:
                 note("audit.anchor_stale", entries=stale["entries"], head=stale["head"][:16])
+
+
+def _is_demo(conn) -> bool:
+    """A register the demo made, with no hand-made entry: its people and staff are fictional,
+    and ``demo`` may rebuild it whoever runs it. Any other (one with real residents is refused
+    by the demo itself; an empty one may have real staff) goes through the staff check."""
+    from commcare.demo.community import check_target
+
+    return check_target(conn) == "demo"
 
 
 def schedule_warning(settings) -> None:

@@ -38,6 +38,7 @@ def demo(
     from commcare import audit_anchor
 
     demo_mod.prepare(st.settings.database)
+    st.rebuilds_demo = True
     st.database(create=True)
     with ProgressBar("demo.step") as progress:
         summary = st.write(demo_mod.generate, residents, requests, days, seed, progress)

@@ -80,7 +80,8 @@ class Plan:
         self.known = _known_households(conn, cid)  # (compound, address) -> (id, liaison id)
         self.by_name = _staff_by_name(conn, cid)
         # a large roster: cheaper to read every registered ID number once than to ask in pieces
-        self.taken = _all_registered_ids(conn) if rows > 5000 else None
+        big = rows > 5000 and conn.dialect.name != "postgresql"  # a login may not read every ID
+        self.taken = _all_registered_ids(conn) if big else None
         self.households: dict[tuple[str, str], int | None] = {}
         self.problems: list[tuple[int, str, str]] = []
         self.valid = 0
@@ -175,7 +176,12 @@ def _all_registered_ids(conn) -> set[str]:
 
 
 def _registered_ids(conn, ids: list[str]) -> set[str]:
-    """The ID numbers of ``ids`` already in the register."""
+    """The ID numbers of ``ids`` already in the register (on PostgreSQL in every community,
+    those a login cannot see included: ``commcare.access.registered_ids``)."""
+    if conn.dialect.name == "postgresql":
+        from commcare import access
+
+        return access.registered_ids(conn, ids)
     col = residents.c.id_number
     found: set[str] = set()
     for i in range(0, len(ids), 500):

@@ -94,6 +94,9 @@ staff = Table(
     Column("role", String(100)),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # The login that is this staff member: the OS user on a laptop, the database role on
+    # PostgreSQL (``staff add --login``, ``staff grant``); one staff member per login.
+    Column("login", String(63), unique=True),
     Index("ix_staff_community_name", "community_id", "name"),
 )
 
@@ -288,6 +291,21 @@ directory = Table(
     Column("address", String(300)),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_directory_community_kind", "community_id", "kind"),
+)
+
+# Which PostgreSQL login may work in which community, and as what (liaison, office, district);
+# read by the row-level security policies (commcare.storage.access_sql). A district grant has no
+# community: it reads the summed figures of every community.
+access_grants = Table(
+    "access_grants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("login", String(63), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("community_id", Integer, ForeignKey("communities.id")),
+    Column("staff_id", Integer, ForeignKey("staff.id")),
+    Column("granted_at", UTCDateTime, nullable=False),
+    UniqueConstraint("login", "community_id"),
 )
 
 # Who did what, when. Each entry has a number (seq, without gaps) and a keyed hash over its

@@ -7,13 +7,13 @@ entry records that it was done: the entries from before this upgrade are protect
 upgrade on (what was changed in them before it cannot be told).
 
 Revision ID: 0005_audit_chain
-Revises: 0006_city_indexes
+Revises: 0004_city_indexes
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_audit_chain"
-down_revision = "0006_city_indexes"
+down_revision = "0004_city_indexes"
 branch_labels = None
 depends_on = None
 

@@ -6,13 +6,13 @@ every community's entries and throw the others away: the time of ``resident list
 zh`` then grows with the city. These indexes lead with the community, so one community's
 commands read only its own entries (bench/plans/ holds the plans, docs/scale.md the rest).
 
-Revision ID: 0006_city_indexes
+Revision ID: 0004_city_indexes
 Revises: 0003
 """
 
 from alembic import op
 
-revision = "0006_city_indexes"
+revision = "0004_city_indexes"
 down_revision = "0003"
 branch_labels = None
 depends_on = None

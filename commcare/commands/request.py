@@ -80,8 +80,11 @@ def add_request(
     if fmt and fmt != "table":
         emit(rows if len(residents) > 1 else rows[0], fmt)
         return
+    from commcare.render.times import human_time
+
+    year = state().ctx.today().year
     for row in rows:
-        say("request.opened", id=row["id"], resident=row["resident"], due=row["due"])
+        say("request.opened", id=row["id"], resident=row["resident"], due=human_time(row["due"], year))
 
 
 @app.command("list")

@@ -37,6 +37,7 @@ COLUMN_FIELDS = {
     "fields": "fields",
     "key": "setting",
     "detail": "detail",
+    "check": "check",
 }
 
 

@@ -9,8 +9,7 @@ import getpass
 import json
 
 import pytest
-
-from tests.usercli import commcare
+from usercli import commcare
 
 NOW = "2026-05-08T09:00:00+08:00"
 

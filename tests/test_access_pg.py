@@ -12,8 +12,7 @@ import json
 import uuid
 
 import pytest
-
-from tests.usercli import commcare
+from usercli import commcare
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
@@ -67,7 +66,7 @@ def as_login(server: Server, who: str, *args):
     env["COMMCARE_AUDIT_KEY"] = server.key  # the audit trail's key: every login's machine needs it
     import subprocess
 
-    from tests.usercli import EXE
+    from usercli import EXE
 
     return subprocess.run([EXE, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
 
@@ -78,9 +77,8 @@ def server(pg_template, tmp_path_factory):
     notes, a request and a call in each."""
     import os
 
+    from conftest import _fresh_pg_database
     from sqlalchemy import create_engine
-
-    from tests.conftest import _fresh_pg_database
 
     url, drop = _fresh_pg_database(pg_template)
     srv = Server(url, uuid.uuid4().hex[:10])

@@ -15,8 +15,7 @@ import sqlite3
 import stat
 
 import pytest
-
-from tests.usercli import commcare, ok
+from usercli import commcare, ok
 
 ZGL = "11010519491231002X"
 
@@ -246,9 +245,8 @@ def test_on_postgresql_verify_is_the_owners(monkeypatch):
     security): it is told to verify as the owner, not shown gaps that are not there."""
     import uuid
 
+    from conftest import PG_URL, _fresh_pg_database, _pg_admin
     from sqlalchemy.engine import make_url
-
-    from tests.conftest import PG_URL, _fresh_pg_database, _pg_admin
 
     if not PG_URL:
         pytest.skip("COMMCARE_TEST_PG_URL is unset")

@@ -11,9 +11,8 @@ import datetime as dt
 import time
 
 import pytest
-
-from tests.conftest import PG_URL, _fresh_pg_database
-from tests.usercli import ok
+from conftest import PG_URL, _fresh_pg_database
+from usercli import ok
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="COMMCARE_TEST_PG_URL is unset")
 

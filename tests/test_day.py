@@ -11,8 +11,7 @@ import subprocess
 import time
 
 import pytest
-
-from tests.usercli import EXE, commcare, ok
+from usercli import EXE, commcare, ok
 
 NOW = "2026-05-08T09:00:00+08:00"
 

@@ -9,8 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from tests.usercli import commcare, ok
+from usercli import commcare, ok
 
 ID = "11010519491231002X"
 SECRETS = (ID.encode(), b"13912345678", b"resident-note-5521", b"call-note-7781", b"req-note-3307", b"event-note-9154")
@@ -83,9 +82,8 @@ def test_notes_of_an_erased_resident_are_erased_without_a_reader(register, tmp_p
 def test_on_postgresql_the_relation_files_no_longer_hold_the_values(register, monkeypatch):
     """A session holding a snapshot from before is told (exit 1); once it has ended, the
     tables are rewritten and the heap, index and TOAST files hold none of the values."""
+    from conftest import PG_URL, _fresh_pg_database, _pg_admin
     from sqlalchemy import create_engine
-
-    from tests.conftest import PG_URL, _fresh_pg_database, _pg_admin
 
     if not PG_URL:
         pytest.skip("COMMCARE_TEST_PG_URL is unset")

@@ -42,7 +42,7 @@ COLUMN_FIELDS = {
 
 
 # Words made of parts: env NAME, ENTITY.VERB, field names, an audit detail's "resident #12".
-SPECIAL = ("source", "action", "fields", "detail")
+SPECIAL = ("source", "action", "fields", "detail", "check")
 
 
 def configure(file: dict | None) -> None:
@@ -93,6 +93,8 @@ def _shown(value, known: dict, field: str, lang: str):
     word = known.get(value)
     if word is not None:
         return word
+    if field == "check" and value.startswith("mode "):  # a file's mode: 文件权限 commcare.db
+        return f"{label(field, 'mode', lang)} {value[5:]}"
     if field == "source" and value.startswith("env "):
         return f"{label(field, 'env', lang)} {value[4:]}"
     if field == "action" and "." in value and lang != "en":

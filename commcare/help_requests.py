@@ -260,7 +260,11 @@ def transition(s, ctx, refs, action: str, note=None, staff=None) -> list:
     for ref in dict.fromkeys(refs):
         req = find_request(s, ctx, ref)
         if req.status not in allowed:
-            raise Refused("request.bad_transition", id=req.id, status=req.status, action=action)
+            from commcare.words import label
+
+            raise Refused(
+                "request.bad_transition", id=req.id, status=label("status", req.status), action=label("verb", action)
+            )
         _apply(s, ctx, req, action, target, note, assignee)
         done.append(req.id)
     return _fetch(s, done)

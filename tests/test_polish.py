@@ -19,3 +19,18 @@ def test_db_check_names_every_row_and_detail_in_chinese(cli):
     rows = json.loads(zh(cli, "db", "check", "--format", "json").stdout)
     assert {"check": "integrity", "ok": True, "detail": "ok"} in rows  # JSON keeps the keys
     assert any(r["check"] == "mode commcare.db" for r in rows)
+
+
+def test_a_refused_transition_names_the_status_and_the_action_in_chinese(cli):
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    assert cli("resident", "add", "张桂兰", "--tag", "elderly").exit_code == 0
+    assert cli("add-request", "1", "--category", "trash").exit_code == 0
+    assert cli("request", "resolve", "1").exit_code == 0
+    again = zh(cli, "request", "resolve", "1")
+    assert again.exit_code == 1
+    assert "已办结" in again.stderr and "办结" in again.stderr
+    assert "resolved" not in again.stderr and "resolve" not in again.stderr
+    reopen = zh(cli, "request", "start", "1")
+    assert reopen.exit_code == 1 and "开始办理" in reopen.stderr and "start" not in reopen.stderr
+    english = cli("request", "resolve", "1")
+    assert english.exit_code == 1 and "resolved" in english.stderr

@@ -34,3 +34,18 @@ def test_a_refused_transition_names_the_status_and_the_action_in_chinese(cli):
     assert reopen.exit_code == 1 and "开始办理" in reopen.stderr and "start" not in reopen.stderr
     english = cli("request", "resolve", "1")
     assert english.exit_code == 1 and "resolved" in english.stderr
+
+
+def test_audit_names_health_reports_donations_and_archives_in_chinese(cli):
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    assert cli("resident", "add", "张桂兰").exit_code == 0
+    assert cli("health", "log", "王秀英", "--temp", "36.5").exit_code == 0
+    assert cli("donation", "add", "爱心超市", "--item", "大米:10:袋").exit_code == 0
+    assert cli("resident", "archive", "1", "--reason", "搬走").exit_code == 0
+    shown = zh(cli, "audit")
+    assert shown.exit_code == 0, shown.stderr
+    for slug in ("health_report", "temperature", "items", "archived", "archive_reason"):
+        assert slug not in shown.stdout, slug
+    assert "体温上报" in shown.stdout and "物资" in shown.stdout and "归档原因" in shown.stdout
+    rows = json.loads(zh(cli, "audit", "--format", "json").stdout)
+    assert any(r["entity"] == "health_report" and r["fields"] == ["temperature"] for r in rows)

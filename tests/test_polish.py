@@ -49,3 +49,19 @@ def test_audit_names_health_reports_donations_and_archives_in_chinese(cli):
     assert "体温上报" in shown.stdout and "物资" in shown.stdout and "归档原因" in shown.stdout
     rows = json.loads(zh(cli, "audit", "--format", "json").stdout)
     assert any(r["entity"] == "health_report" and r["fields"] == ["temperature"] for r in rows)
+
+
+def test_household_and_id_number_refusals_name_the_field_in_chinese(cli):
+    for name in ("王秀英", "李明"):
+        assert cli("staff", "add", name).exit_code == 0
+    where = ("--compound", "幸福小区", "--address", "3号楼101")
+    assert (
+        cli("resident", "add", "张桂兰", *where, "--liaison", "王秀英", "--id-number", "11010519491231002X").exit_code
+        == 0
+    )
+    other = zh(cli, "resident", "add", "刘建国", *where, "--liaison", "李明")
+    assert other.exit_code == 1 and other.stderr.startswith("commcare: 「联络员」："), other.stderr
+    again = zh(cli, "resident", "add", "刘建国", "--id-number", "11010519491231002X")
+    assert again.exit_code == 1 and "「身份证号」：" in again.stderr and "id_number" not in again.stderr
+    bare = zh(cli, "resident", "add", "刘建国", "--liaison", "李明")
+    assert "「联络员」：" in bare.stderr and "liaison" not in bare.stderr

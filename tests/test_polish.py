@@ -65,3 +65,19 @@ def test_household_and_id_number_refusals_name_the_field_in_chinese(cli):
     assert again.exit_code == 1 and "「身份证号」：" in again.stderr and "id_number" not in again.stderr
     bare = zh(cli, "resident", "add", "刘建国", "--liaison", "李明")
     assert "「联络员」：" in bare.stderr and "liaison" not in bare.stderr
+
+
+def test_time_number_and_format_errors_name_the_field_in_chinese(cli):
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    assert cli("resident", "add", "张桂兰", "--tag", "elderly").exit_code == 0
+    for args, field in (
+        (("call", "log", "1", "--outcome", "ok", "--at", "2026-11-31"), "「时间」"),
+        (("request", "show", "abc"), "「编号」"),
+        (("audit", "--since", "2026-02-30"), "「起始时间」"),
+        (("report", "range", "--from", "2026-11-31", "--to", "2026-12-01"), "「起始日期」"),
+        (("report", "range", "--from", "2026-11-30", "--to", "2026-11-01"), "「结束日期」"),
+        (("request", "list", "--format", "xml"), "「输出格式」"),
+    ):
+        result = zh(cli, *args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert result.stderr.startswith(f"commcare: {field}："), (args, result.stderr)

@@ -38,6 +38,7 @@ COLUMN_FIELDS = {
     "key": "setting",
     "detail": "detail",
     "check": "check",
+    "escalate_action": "escalation",
 }
 
 

@@ -81,3 +81,20 @@ def test_time_number_and_format_errors_name_the_field_in_chinese(cli):
         result = zh(cli, *args)
         assert result.exit_code == 2, (args, result.stderr)
         assert result.stderr.startswith(f"commcare: {field}："), (args, result.stderr)
+
+
+def test_call_due_csv_reads_the_escalation_and_the_flag_in_chinese(cli):
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    contact = ("--emergency-contact", "张强 13612345678")
+    assert cli("resident", "add", "张桂兰", "--tag", "elderly", *contact).exit_code == 0
+    assert cli("resident", "add", "刘建国", "--tag", "elderly").exit_code == 0
+    for ref in ("1", "1", "2", "2"):
+        assert cli("call", "log", ref, "--outcome", "no-answer").exit_code == 0
+    shown = zh(cli, "call", "due", "--format", "csv")
+    assert shown.exit_code == 0, shown.stderr
+    header = shown.stdout.lstrip("\ufeff").splitlines()[0]
+    assert "unreached_flag" not in header and "连续未联系" in header
+    assert "emergency-contact" not in shown.stdout and "visit" not in shown.stdout
+    assert "联系紧急联系人" in shown.stdout and "上门查看" in shown.stdout
+    rows = json.loads(zh(cli, "call", "due", "--format", "json").stdout)
+    assert {r["escalate_action"] for r in rows} == {"emergency-contact", "visit"}

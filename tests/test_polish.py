@@ -98,3 +98,14 @@ def test_call_due_csv_reads_the_escalation_and_the_flag_in_chinese(cli):
     assert "联系紧急联系人" in shown.stdout and "上门查看" in shown.stdout
     rows = json.loads(zh(cli, "call", "due", "--format", "json").stdout)
     assert {r["escalate_action"] for r in rows} == {"emergency-contact", "visit"}
+
+
+def test_the_report_heads_donated_supplies_物资_not_姓名(cli):
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    assert cli("donation", "add", "爱心超市", "--item", "大米:10:袋").exit_code == 0
+    shown = zh(cli, "report", "today", "--format", "markdown")
+    assert shown.exit_code == 0, shown.stderr
+    donated = shown.stdout.split("## 捐赠物资", 1)[1]
+    assert "| 物资 | 数量 | 单位 |" in donated and "姓名" not in donated
+    items = json.loads(zh(cli, "report", "today", "--format", "json").stdout)["donations"]["items"]
+    assert items == [{"name": "大米", "quantity": 10, "unit": "袋"}]

@@ -65,7 +65,7 @@ def sections(data: dict) -> list[tuple[str, list[dict], list[str]]]:
         ),
         (t("report.health_missing"), [{"staff": n} for n in h["missing"]], ["staff"]),
         (t("report.health_fever"), [{"staff": n} for n in h.get("fever", [])], ["staff"]),
-        (t("report.donations"), d["items"], ["name", "quantity", "unit"]),
+        (t("report.donations"), [{**x, "item": x["name"]} for x in d["items"]], ["item", "quantity", "unit"]),
     ]
 
 

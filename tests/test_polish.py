@@ -109,3 +109,12 @@ def test_the_report_heads_donated_supplies_物资_not_姓名(cli):
     assert "| 物资 | 数量 | 单位 |" in donated and "姓名" not in donated
     items = json.loads(zh(cli, "report", "today", "--format", "json").stdout)["donations"]["items"]
     assert items == [{"name": "大米", "quantity": 10, "unit": "袋"}]
+
+
+def test_donation_list_writes_this_years_times_as_people_do(cli):
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    env = {"COMMCARE_NOW": "2026-05-08T15:00:00+08:00"}
+    assert cli("donation", "add", "爱心超市", "--item", "大米:10", "--at", "2026-05-08 14:00", env=env).exit_code == 0
+    shown = cli("--lang", "zh", "donation", "list", env=env)
+    assert shown.exit_code == 0, shown.stderr
+    assert "5月8日 14:00" in shown.stdout and "2026-05-08" not in shown.stdout

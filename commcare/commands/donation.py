@@ -62,7 +62,10 @@ def donation_list(
 
     columns = ("id", "at", "donor", "for", "items", "note", "item", "quantity", "unit", "donations")
     headers = {c: i18n.column(c) for c in columns}
-    text = formats.to_table(words.display(donations), ["id", "at", "donor", "for", "items", "note"], headers)
+    from commcare.commands.common import this_year
+
+    year = this_year()
+    text = formats.to_table(words.display(donations), ["id", "at", "donor", "for", "items", "note"], headers, year=year)
     text += "\n" + formats.to_table(
         sums, ["item", "quantity", "unit", "donations"], headers, title=i18n.t("donation.totals")
     )

@@ -77,6 +77,8 @@ def test_time_number_and_format_errors_name_the_field_in_chinese(cli):
         (("report", "range", "--from", "2026-11-31", "--to", "2026-12-01"), "「起始日期」"),
         (("report", "range", "--from", "2026-11-30", "--to", "2026-11-01"), "「结束日期」"),
         (("request", "list", "--format", "xml"), "「输出格式」"),
+        (("report", "day", "2026-02-30"), "「日期」"),
+        (("call", "list", "--date", "2026-02-30"), "「日期」"),
     ):
         result = zh(cli, *args)
         assert result.exit_code == 2, (args, result.stderr)

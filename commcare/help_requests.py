@@ -241,6 +241,8 @@ def find_request(s, ctx, ref):
     text = identity.nfkc(str(ref)).strip().lstrip("#")
     if not text.isascii() or not text.isdigit():
         raise InvalidValue("request.bad_number", field="id", value=ref)
+    if int(text) > 2**63 - 1:  # no such row, and more than the database's integer holds
+        raise NotFound("request.not_found", ref=ref)
     req = s.execute(
         select(requests).where(requests.c.id == int(text), requests.c.community_id == ctx.community_id(s))
     ).first()

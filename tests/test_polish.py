@@ -120,3 +120,12 @@ def test_donation_list_writes_this_years_times_as_people_do(cli):
     shown = cli("--lang", "zh", "donation", "list", env=env)
     assert shown.exit_code == 0, shown.stderr
     assert "5月8日 14:00" in shown.stdout and "2026-05-08" not in shown.stdout
+
+
+def test_a_request_number_too_big_for_the_database_is_not_found_not_an_internal_error(cli):
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    huge = "99999999999999999999999"
+    for args in (("request", "show", huge), ("request", "resolve", huge), ("request", "note", huge, "x")):
+        result = zh(cli, *args)
+        assert result.exit_code == 1, (args, result.stderr)
+        assert "找不到求助" in result.stderr and "内部错误" not in result.stderr, result.stderr

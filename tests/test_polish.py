@@ -129,3 +129,10 @@ def test_a_request_number_too_big_for_the_database_is_not_found_not_an_internal_
         result = zh(cli, *args)
         assert result.exit_code == 1, (args, result.stderr)
         assert "找不到求助" in result.stderr and "内部错误" not in result.stderr, result.stderr
+
+
+def test_a_request_on_a_call_that_is_not_needs_help_is_refused_in_chinese_words(cli):
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    assert cli("resident", "add", "张桂兰", "--tag", "elderly").exit_code == 0
+    result = zh(cli, "call", "log", "1", "--outcome", "平安", "--request", "medicine")
+    assert result.exit_code == 2 and "需要帮助" in result.stderr and "needs-help" not in result.stderr, result.stderr

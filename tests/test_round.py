@@ -119,3 +119,9 @@ def test_an_empty_round_says_so(round_):
         round_("call", "log", name, "--outcome", "ok")
     result = round_("call", "round", input="")
     assert result.exit_code == 0 and result.stdout.startswith("recorded 0 calls (0 residents were due)")
+
+
+def test_the_chinese_category_prompt_gives_a_chinese_example(round_):
+    result = round_("--lang", "zh", "call", "round", "--liaison", "李强", input="h\n代购药品\n")
+    assert result.exit_code == 0, result.stderr
+    assert "如 代购药品 降压药吃完了" in result.stdout + result.stderr and "medicine" not in result.stdout

@@ -136,3 +136,11 @@ def test_a_request_on_a_call_that_is_not_needs_help_is_refused_in_chinese_words(
     assert cli("resident", "add", "张桂兰", "--tag", "elderly").exit_code == 0
     result = zh(cli, "call", "log", "1", "--outcome", "平安", "--request", "medicine")
     assert result.exit_code == 2 and "需要帮助" in result.stderr and "needs-help" not in result.stderr, result.stderr
+
+
+def test_a_needs_help_call_says_which_request_it_opened(cli):
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    assert cli("resident", "add", "张桂兰", "--tag", "elderly").exit_code == 0
+    result = zh(cli, "call", "log", "1", "--outcome", "需要帮助", "--request", "代购药品")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "已记录对 张桂兰 的电话：需要帮助，已登记求助 #1"

@@ -45,6 +45,7 @@ def call_log(
       commcare --as 王秀英 call log 张桂兰 --outcome needs-help --request medicine --note "降压药吃完了"
     """
     from commcare import calls
+    from commcare.i18n import t
 
     row = state().write(calls.log_call, resident, outcome, note, request, at)
     confirm(
@@ -53,7 +54,7 @@ def call_log(
         "call.logged",
         resident=row["resident"],
         outcome=label("outcome", row["outcome"]),
-        request=f" (#{row['request']})" if row["request"] else "",
+        request=t("call.logged_request", id=row["request"]) if row["request"] else "",
     )
 
 

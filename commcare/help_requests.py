@@ -388,6 +388,16 @@ def list_requests(
     return s.execute(query).all()
 
 
+def next_occurrences(s, ctx, ids: list[int]) -> dict[int, dict]:
+    """The open next occurrence of each of the recurring requests ``ids``, by the one before."""
+    if not ids:
+        return {}
+    found = s.execute(
+        select(requests).where(requests.c.previous_id.in_(ids), requests.c.status.in_(("open", "assigned")))
+    ).all()
+    return {r.previous_id: row for r, row in zip(found, request_rows(s, ctx, found), strict=True)}
+
+
 def request_rows(s, ctx, rows: list) -> list[dict]:
     """The contract's request rows, with names looked up in two queries, not one per row."""
     res_ids = {r.resident_id for r in rows}

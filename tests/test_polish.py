@@ -144,3 +144,20 @@ def test_a_needs_help_call_says_which_request_it_opened(cli):
     result = zh(cli, "call", "log", "1", "--outcome", "需要帮助", "--request", "代购药品")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == "已记录对 张桂兰 的电话：需要帮助，已登记求助 #1"
+
+
+def test_resolving_a_recurring_request_says_its_next_occurrence(cli):
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    assert cli("resident", "add", "张桂兰", "--tag", "elderly").exit_code == 0
+    env = {"COMMCARE_NOW": "2026-05-08T09:00:00+08:00"}
+    assert cli("add-request", "1", "-c", "trash", "--every", "2d", "--due", "2026-05-08 18:00", env=env).exit_code == 0
+    assert cli("add-request", "1", "-c", "parcel", env=env).exit_code == 0
+    result = cli("--lang", "zh", "request", "resolve", "1", "2", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "求助 #1 现为：已办结",
+        "  下一次：求助 #3，截止 5月10日 18:00",
+        "求助 #2 现为：已办结",
+    ]
+    rows = json.loads(cli("request", "resolve", "3", "-f", "json", env=env).stdout)
+    assert [r["id"] for r in rows] == [3]  # JSON: the requests resolved, as before

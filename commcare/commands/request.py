@@ -154,12 +154,23 @@ def _transition(refs, action, note=None, staff=None, fmt=None) -> None:
 
     if action == "resolve":
         refs = hr.expand_ranges(refs)
-    rows = state().write(lambda s, ctx: hr.request_rows(s, ctx, hr.transition(s, ctx, refs, action, note, staff)))
+
+    def run(s, ctx):
+        rows = hr.request_rows(s, ctx, hr.transition(s, ctx, refs, action, note, staff))
+        return rows, hr.next_occurrences(s, ctx, [r["id"] for r in rows]) if action == "resolve" else {}
+
+    rows, following = state().write(run)
     if fmt and fmt != "table":
         emit(rows, fmt)
         return
+    from commcare.render.times import human_time
+
+    year = state().ctx.today().year
     for row in rows:
         say("request.now", id=row["id"], status=label("status", row["status"]))
+        if row["id"] in following:
+            after = following[row["id"]]
+            say("request.next_occurrence", id=after["id"], due=human_time(after["due"], year))
 
 
 @app.command("assign")

@@ -161,3 +161,14 @@ def test_resolving_a_recurring_request_says_its_next_occurrence(cli):
     ]
     rows = json.loads(cli("request", "resolve", "3", "-f", "json", env=env).stdout)
     assert [r["id"] for r in rows] == [3]  # JSON: the requests resolved, as before
+
+
+def test_markdown_lists_write_times_as_people_do(cli):
+    assert cli("staff", "add", "王秀英").exit_code == 0
+    env = {"COMMCARE_NOW": "2026-05-08T09:00:00+08:00"}
+    assert cli("health", "log", "王秀英", "--temp", "36.5", "--at", "2026-05-08 08:30", env=env).exit_code == 0
+    shown = cli("--lang", "zh", "health", "list", "--format", "markdown", env=env)
+    assert shown.exit_code == 0, shown.stderr
+    assert "| 5月8日 08:30 |" in shown.stdout and "T08:30" not in shown.stdout
+    csv_text = cli("--lang", "zh", "health", "list", "--format", "csv", env=env).stdout
+    assert "2026-05-08T08:30:00+08:00" in csv_text  # CSV keeps ISO 8601

@@ -91,34 +91,51 @@ def to_csv(rows: list[dict] | dict, columns: list[str] | None = None, headers: d
 
 
 def to_markdown(
-    rows: list[dict] | dict, columns: list[str] | None = None, headers: dict | None = None, title: str | None = None
+    rows: list[dict] | dict,
+    columns: list[str] | None = None,
+    headers: dict | None = None,
+    title: str | None = None,
+    year: int | None = None,
 ) -> str:
+    """A Markdown table for people: times as people write them (``human_time``), like a table."""
     rows = _as_rows(rows)
     columns = columns or _columns(rows)
     esc = markdown_text
     lines = [f"## {esc(title)}", ""] if title else []
     lines.append("| " + " | ".join(esc((headers or {}).get(c, c)) for c in columns) + " |")
     lines.append("|" + "|".join(" --- " for _ in columns) + "|")
-    lines += ["| " + " | ".join(esc(r.get(c)) for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(esc(_for_people(r.get(c), year)) for c in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
 def to_html(
-    rows: list[dict] | dict, columns: list[str] | None = None, headers: dict | None = None, title: str | None = None
+    rows: list[dict] | dict,
+    columns: list[str] | None = None,
+    headers: dict | None = None,
+    title: str | None = None,
+    year: int | None = None,
 ) -> str:
     rows = _as_rows(rows)
     return (
         f"<!doctype html><meta charset='utf-8'><title>{html_text(title or '')}</title>"
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
         "td,th{border:1px solid #999;padding:2px 6px}</style>"
-        f"<h2>{html_text(title or '')}</h2>{html_table(rows, columns or _columns(rows), headers)}\n"
+        f"<h2>{html_text(title or '')}</h2>{html_table(rows, columns or _columns(rows), headers, year)}\n"
     )
 
 
-def html_table(rows: list[dict], columns: list[str], headers: dict | None = None) -> str:
-    """A plain HTML ``<table>``, every cell escaped (``html_text``)."""
+def _for_people(value, year: int | None):
+    from commcare.render.times import human_time, is_time
+
+    return human_time(value, year) if is_time(value) else value
+
+
+def html_table(rows: list[dict], columns: list[str], headers: dict | None = None, year: int | None = None) -> str:
+    """A plain HTML ``<table>``, every cell escaped (``html_text``), times as people write them."""
     head = "".join(f"<th>{html_text((headers or {}).get(c, c))}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html_text(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html_text(_for_people(r.get(c), year))}</td>" for c in columns) + "</tr>" for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -197,7 +214,7 @@ def render(data, fmt: str, columns=None, headers=None, title=None, color=False, 
     if fmt == "csv":
         return to_csv(data, columns, headers)
     if fmt == "markdown":
-        return to_markdown(data, columns, headers, title)
+        return to_markdown(data, columns, headers, title, year)
     if fmt == "html":
-        return to_html(data, columns, headers, title)
+        return to_html(data, columns, headers, title, year)
     return to_table(data, columns, headers, title, color, width, year)

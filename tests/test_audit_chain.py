@@ -113,7 +113,7 @@ def test_deleting_an_entry_in_the_middle_is_a_gap(trail):
 
 
 def test_an_edit_re_chained_with_plain_hashlib_is_found(trail):
-    sql(trail, "UPDATE audit SET actor = '王秀英' WHERE seq = 4")  # the unmask was someone else's
+    sql(trail, "UPDATE audit SET actor = '某黑客' WHERE seq = 4")  # the unmask was someone else's
     rechain(trail)
     result = commcare("audit", "verify")
     assert result.returncode == 1 and "entry #1 does not hold" in result.stderr
@@ -131,7 +131,7 @@ def test_an_edit_in_a_copy_is_found_against_a_saved_report(trail, tmp_path):
     assert head["head"] in saved["markdown"].read_text() and head["head"] in saved["html"].read_text()
     copy = tmp_path / "copy.db"
     shutil.copyfile(trail, copy)
-    sql(copy, "UPDATE audit SET actor = '王秀英' WHERE seq = 4")
+    sql(copy, "UPDATE audit SET actor = '某黑客' WHERE seq = 4")
     rechain(copy, bytes.fromhex((tmp_path / "audit.key").read_text().strip()))
     assert commcare("--db", copy, "audit", "verify").returncode == 0  # a copy has no anchor of its own
     for fmt, path in saved.items():

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from usercli import commcare, ok
+from usercli import EXE, commcare, ok
 
 ROOT = Path(__file__).resolve().parent.parent
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -397,7 +397,7 @@ def test_report_csv_is_a_table_a_spreadsheet_opens(register, tmp_path):
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert ["项目", "数量"] in rows and any(r[:1] == ["新增求助"] for r in rows)
     stdout = subprocess.run(
-        [shutil.which("commcare") or "commcare", "report", "today", "-f", "csv"],
+        [EXE, "report", "today", "-f", "csv"],
         env={**os.environ, **register},
         capture_output=True,
         check=True,

@@ -124,8 +124,18 @@ def usage_in_language(text: str) -> str:
     import re
 
     for pattern, key in USAGE_MESSAGES:
-        text = re.sub(pattern, lambda m, key=key: i18n.t(key, **m.groupdict()), text)  # type: ignore[misc]
+        text = re.sub(pattern, lambda m, key=key: i18n.t(key, **_named(key, m.groupdict())), text)  # type: ignore[misc]
     return text
+
+
+def _named(key: str, values: dict) -> dict:
+    """A missing argument named as the field it is (「姓名」), where the field has a word."""
+    if key == "usage.missing_argument":
+        from commcare import i18n
+
+        name = values["name"].strip("{}").rstrip(".")
+        values = {**values, "name": i18n.field_label(name) if f"field.{name}" in i18n.catalog() else values["name"]}
+    return values
 
 
 def _known(exc: Exception) -> int:

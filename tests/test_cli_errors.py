@@ -294,3 +294,16 @@ def test_what_the_drivers_log_after_a_failure_stays_off_standard_error(tmp_path,
         assert "error ignored terminating" in result.stderr and "Traceback" in result.stderr
     else:
         assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [(["resident", "add"], "「姓名」"), (["add-request"], "「居民」"), (["request", "resolve"], "「求助编号」")],
+)
+def test_a_missing_argument_is_named_as_the_field_it_is(tmp_path, args, field):
+    exe = os.path.join(os.path.dirname(sys.executable), "commcare")
+    result = subprocess.run(
+        [exe, "--db", str(tmp_path / "c.db"), "--lang", "zh", *args], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"commcare: 缺少参数 {field}。", result.stderr

@@ -172,3 +172,21 @@ def test_markdown_lists_write_times_as_people_do(cli):
     assert "| 5月8日 08:30 |" in shown.stdout and "T08:30" not in shown.stdout
     csv_text = cli("--lang", "zh", "health", "list", "--format", "csv", env=env).stdout
     assert "2026-05-08T08:30:00+08:00" in csv_text  # CSV keeps ISO 8601
+
+
+def test_a_failed_db_check_names_the_damage_in_chinese(cli, tmp_path):
+    import os
+    import sqlite3
+
+    assert cli("init").exit_code == 0
+    con = sqlite3.connect(os.environ["COMMCARE_DB"])
+    con.execute("PRAGMA foreign_keys = OFF")
+    con.execute("INSERT INTO resident_tags (resident_id, tag) VALUES (999, 'elderly')")
+    con.commit()
+    con.close()
+    result = zh(cli, "db", "check")
+    assert result.exit_code == 3
+    assert "外键 (1 处外键不一致)" in result.stderr and "foreign" not in result.stderr, result.stderr
+    assert "1 处外键不一致" in result.stdout
+    english = cli("db", "check")
+    assert english.exit_code == 3 and "foreign_keys (1 foreign key violations)" in english.stderr

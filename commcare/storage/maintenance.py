@@ -305,11 +305,13 @@ DAMAGE = ("integrity", "foreign_keys", "counts")  # the checks whose failure mea
 
 
 def _sqlite_rows(con: sqlite3.Connection, path: Path, revision: str) -> list[dict]:
+    from commcare.i18n import t
+
     damage = integrity_problems(con)
     fk = [] if damage else _foreign_key_problems(con)
     rows = [
         {"check": "integrity", "ok": not damage, "detail": "; ".join(damage) or "ok"},
-        {"check": "foreign_keys", "ok": not fk, "detail": f"{len(fk)} foreign key violations" if fk else "ok"},
+        {"check": "foreign_keys", "ok": not fk, "detail": t("maint.fk_violations", count=len(fk)) if fk else "ok"},
         _schema_row(revision),
     ]
     if not damage and revision not in ("0001", "0002"):
@@ -358,12 +360,15 @@ def _check_server(database: str) -> list[dict]:
 
 
 def failures(rows: list[dict]) -> str:
-    """The failed checks for the one line on stderr, naming what is damaged."""
+    """The failed checks for the one line on stderr, naming what is damaged (in words)."""
+    from commcare.words import label
+
     out = []
     for row in rows:
         if not row["ok"]:
             detail = row["detail"] if row["check"] in DAMAGE + ("database",) else ""
-            out.append(f"{row['check']} ({detail[:400]})" if detail else row["check"])
+            name = label("check", row["check"])
+            out.append(f"{name} ({detail[:400]})" if detail else name)
     return "; ".join(out)
 
 

@@ -157,7 +157,7 @@ def _known(exc: Exception) -> int:
 
 
 def _database_failure(exc: Exception):
-    if not type(exc).__module__.startswith("sqlalchemy"):
+    if not type(exc).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg", "commcare.storage.server_wait")):
         return None
     denied = _access_denied(exc)
     if denied is not None:
@@ -175,7 +175,7 @@ def _access_denied(exc: Exception):
     """PostgreSQL refused a staff login something its grant does not allow (no privilege, or
     a row outside its communities: SQLSTATE 42501): exit 1, saying so, never the server's
     own words (they may quote a value)."""
-    orig = getattr(exc, "orig", None)
+    orig = getattr(exc, "orig", exc)
     if getattr(orig, "sqlstate", None) != "42501":
         return None
     from commcare.errors import Refused

@@ -14,8 +14,15 @@ PG_URL = os.environ.get("COMMCARE_TEST_PG_URL")
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
+@pytest.fixture(scope="session")
+def statement_cache(tmp_path_factory):
+    """One statement cache for the session (``commcare.storage.sql``): built from this
+    checkout's code as the tests first need each statement, never the user's."""
+    return tmp_path_factory.mktemp("statements")
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path, monkeypatch):
+def isolated_env(tmp_path, monkeypatch, statement_cache):
     """Point commcare at tmp_path; fix the language and the operator (王秀英, who must be an
     active staff member to write once a test's register has staff: tests add her first)."""
     monkeypatch.setenv("COMMCARE_DB", str(tmp_path / "commcare.db"))
@@ -28,6 +35,8 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("COMMCARE_AUDIT_KEY", str(tmp_path / "audit.key"))  # anchors: in XDG_DATA_HOME
+    monkeypatch.setenv("COMMCARE_CACHE_DIR", str(statement_cache))
+    monkeypatch.delenv("COMMCARE_FAST", raising=False)
     for var in ("COMMCARE_NOW", "COMMCARE_COMMUNITY", "COMMCARE_TZ", "COMMCARE_DEBUG"):
         monkeypatch.delenv(var, raising=False)
     from commcare import helptext, i18n
@@ -199,3 +208,6 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], input=input, env=env, catch_exceptions=False)
 
     return invoke
+
+
+from hotcheck import hot_register  # noqa: E402,F401 - the hot commands' register, a fixture for every test module

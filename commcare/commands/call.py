@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import AtOpt, ForceOpt, FormatOpt, OutputOpt, confirm, emit, label, state, write_out
+from commcare.commands.common import AtOpt, ForceOpt, FormatOpt, OutputOpt, confirm, emit, hot, label, state, write_out
 
 app = typer.Typer(help="Daily check-in calls to the special groups.", no_args_is_help=True)
 DUE_COLUMNS = [
@@ -80,7 +80,7 @@ def call_due(
     from commcare.render import round as round_render
 
     fmt = out_format(fmt)
-    st = state()
+    st = hot()
     rows = st.read(calls.due_calls, liaison)
     if fmt == "table":
         write_out(round_render.due_table(rows, st.ctx.operator), output, force)

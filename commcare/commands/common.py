@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from commcare.config import Settings
     from commcare.context import Ctx
     from commcare.db import Database
+    from commcare.storage.fast import FastDatabase
 
 FormatOpt = Annotated[
     str | None,
@@ -42,10 +43,11 @@ class AppState:
     def __init__(self, **options) -> None:
         self.options = options
         self._settings: Settings | None = None
-        self._db: Database | None = None
+        self._db: Database | FastDatabase | None = None
         self._ctx: Ctx | None = None
         self.schedule_quiet = False  # the scheduled run, and its status, say it themselves
         self.rebuilds_demo = False  # ``demo``: a register the demo made (fictional staff) is rebuilt by anyone
+        self.fast = False  # a hot command: its database through the driver alone (``hot``)
 
     @property
     def settings(self):
@@ -69,6 +71,12 @@ class AppState:
         return self._ctx
 
     def database(self, create: bool = False, allow_old: bool = False):
+        if self._db is None and self.fast and not (create or allow_old):
+            from commcare.storage.fast import open_fast
+
+            self._db = open_fast(self.settings.database, self.settings.db_timeout)
+            if self._db is not None:
+                resume_gc()
         if self._db is None:
             from commcare.db import open_database
 
@@ -192,6 +200,15 @@ def finish() -> None:
     commands, as a test or a script does, holds none between them)."""
     if _current and _current[0]._db is not None:
         _current[0]._db.dispose()
+
+
+def hot() -> AppState:
+    """``state()`` for a command a liaison types all day: its database is opened through the
+    DB-API driver alone where it can be (``commcare.storage.fast``; ``COMMCARE_FAST=0`` turns
+    that off), and its declared statements run from the statement cache."""
+    current = state()
+    current.fast = True
+    return current
 
 
 def state() -> AppState:

@@ -203,11 +203,8 @@ def _silence(exc: BaseException | None) -> float | None:
 
 def translate(exc: BaseException, where: str) -> DatabaseError | None:
     """A DB-API failure as the user-facing DatabaseError (exit 3), or None if it is not one."""
-    from sqlalchemy import exc as sa_exc
-
-    if not isinstance(exc, (sa_exc.OperationalError, sa_exc.DatabaseError, sa_exc.InterfaceError)):
-        return None
-    if isinstance(exc, sa_exc.IntegrityError):
+    operational = _operational(exc)
+    if operational is None:
         return None
     orig = getattr(exc, "orig", exc)
     msg = str(orig).lower()
@@ -225,9 +222,36 @@ def translate(exc: BaseException, where: str) -> DatabaseError | None:
         return DatabaseError("db.full", path=where)
     if "readonly" in msg or "read-only" in msg:
         return DatabaseError("db.readonly", path=where)
-    if isinstance(exc, sa_exc.OperationalError) and not where.startswith("sqlite") and "://" in where:
+    if operational and not where.startswith("sqlite") and "://" in where:
         return DatabaseError("db.unreachable", path=where, problem=_first_line(orig))
     return DatabaseError("db.failed", path=where, problem=type(orig).__name__)
+
+
+def _operational(exc: BaseException) -> bool | None:
+    """Whether a database failure is an operational one (the connection, the server, the
+    file), whether it came through SQLAlchemy or straight from the driver (the fast path,
+    ``commcare.storage.fast``); None when it is not a failure ``translate`` tells (not the
+    driver's, or a constraint's: those are the domain's to tell)."""
+    module = type(exc).__module__
+    if module.startswith("sqlalchemy"):
+        from sqlalchemy import exc as sa_exc
+
+        if not isinstance(exc, (sa_exc.OperationalError, sa_exc.DatabaseError, sa_exc.InterfaceError)):
+            return None
+        if isinstance(exc, sa_exc.IntegrityError):
+            return None
+        return isinstance(exc, sa_exc.OperationalError)
+    if isinstance(exc, sqlite3.Error):
+        if isinstance(exc, sqlite3.IntegrityError):
+            return None
+        return isinstance(exc, sqlite3.OperationalError)
+    if module.startswith("psycopg") or module.startswith("commcare.storage.server_wait"):
+        import psycopg
+
+        if not isinstance(exc, psycopg.Error) or isinstance(exc, psycopg.IntegrityError):
+            return None
+        return isinstance(exc, psycopg.OperationalError)
+    return None
 
 
 SQLITE_CORRUPT = 11

@@ -264,7 +264,9 @@ class StatementCache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}")
-            tmp.write_bytes(_dumps(self._entries))
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(_dumps(self._entries))
             os.replace(tmp, path)
             self._dirty = False
         except OSError:  # a cache that cannot be written is compiled again next time

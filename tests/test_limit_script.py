@@ -219,3 +219,16 @@ def test_a_commands_captured_sql_replays_to_the_rows_it_showed(tmp_path):
     assert done.returncode == 0, done.stderr
     fetched = [r for r in json.loads(done.stdout) if r["columns"][:1] == ["id"]]
     assert any(sorted(row[0] for row in r["rows"]) == sorted(listed) for r in fetched)
+
+
+def test_the_bench_restores_the_register_after_a_trace_that_writes(tmp_path):
+    """bench/hot.py gives each side a fresh copy after a writing trace (a replay of one would
+    otherwise meet the rows it inserts): reads, PRAGMAs and transactions alone do not write."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import hot
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    assert not hot.writes(write_trace(tmp_path / "read.jsonl", READ))
+    for sql in ("BEGIN IMMEDIATE", "INSERT INTO requests (category) VALUES ('x')", "  update requests SET n = 1"):
+        assert hot.writes(write_trace(tmp_path / "w.jsonl", [("sqlite", sql, None, False)])), sql

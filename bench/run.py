@@ -19,12 +19,23 @@ timed beside it as the peer (bench/peer_taskwarrior.py; ``--peer-tasks`` to chan
 100,000-row roster (``--import-rows``) is imported into a fresh register in each run, beside a raw
 sqlite3 executemany of the same rows (bench/bench_import.py, which also breaks the import's
 time down). The table is also written to bench/results/.
+
+The hot commands of issue #22 (add-request, request list/show/resolve/assign/start/note, call
+log, call due, health log, report today) are each timed beside their physical limit:
+``bench/limit.py`` running the SQL the command sent to the driver (captured once with
+``COMMCARE_SQL_TRACE``), on the same register state (bench/hot.py); goal: at most 1.3 times
+it. A commcare that writes no trace (no fast path) has its hot commands timed alone, and the
+table says so. ``--capture-with "python bench/trace_sqlite.py"`` captures today's SQL beneath
+SQLAlchemy instead. With --quick, taskwarrior has as many tasks as the community has residents
+(2,000) and commcare is held to at most 3 times its time; at 100,000 tasks, to being ahead.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -35,6 +46,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_import  # noqa: E402 - beside this file
+import hot  # noqa: E402 - beside this file
 import peer_taskwarrior  # noqa: E402 - beside this file
 
 # The goals (issue #7): ratio to the floor (--help: to the help floor), and peak memory.
@@ -46,6 +58,9 @@ GOALS = {
     "call due --format json": 1.3,
 }
 PEAK_GOAL_MIB = 120
+# commcare's time over taskwarrior's at as many tasks (issue #22): at most 3 times at a
+# community's size, ahead of it at 100,000.
+PEER_GOALS = {2_000: 3.0, 100_000: 1.0}
 HISTORY_GOAL = 1.2  # report today at --requests over report today at a tenth of them
 IMPORT_GOAL = 0.2  # at least a fifth of raw sqlite3 executemany's rows per second
 FLOOR = [sys.executable, "-c", "import typer, rich.console, sqlalchemy.orm"]
@@ -213,6 +228,13 @@ def main() -> None:
         help="rows of the generated roster for the import beside raw sqlite3 (0: none)",
     )
     ap.add_argument("--dir", default=str(HERE / "results"))
+    ap.add_argument("--no-hot", action="store_true", help="without the hot commands beside their limit")
+    ap.add_argument(
+        "--capture-with",
+        default=None,
+        help="the program that captures each hot command's SQL trace instead of commcare, given its "
+        'arguments and COMMCARE_SQL_TRACE (e.g. "python bench/trace_sqlite.py")',
+    )
     ap.add_argument(
         "--instructions",
         action="store_true",
@@ -244,6 +266,8 @@ def main() -> None:
     env.pop("COMMCARE_NOW", None)
     byte_compile()
     build(db, args.residents, args.requests, args.days, env)
+    # The writing commands act as someone (else they exit 1 and their time is that of a refusal).
+    env.setdefault("COMMCARE_USER", hot.targets(db)["actor"])
     # The same community with a tenth of the history: a tenth of the requests over a tenth of
     # the days, so that each day (today included) has as many requests as in the large one.
     small, small_days = args.requests // 10, max(1, args.days // 10)
@@ -263,6 +287,7 @@ def main() -> None:
         "request resolve": None,  # filled per run with the request just opened
     }
     envs = {small_name: small_env}
+    peer_env = None
     if peer_taskwarrior.available():
         tasks = args.peer_tasks or min(args.residents, 100_000)
         peer_env = {**env, **peer_taskwarrior.build(out / f"taskwarrior-{tasks}", tasks)}
@@ -274,13 +299,17 @@ def main() -> None:
     times: dict[str, list[float]] = {k: [] for k in cases}
     peaks: dict[str, int] = {k: 0 for k in cases}
     roster = RosterImport(out, args.import_rows, env) if args.import_rows else None
-    for _ in range(args.runs):
+    capture = shlex.split(args.capture_with) if args.capture_with else None
+    hots = None if args.no_hot else hot.Hot(out, db, env, c, capture)
+    for run in range(args.runs):
         if roster:
             roster.run_once()
+        if hots:
+            hots.run_once_each(run, timed)
         for name, cmd in cases.items():
             if cmd is None:
                 last = subprocess.run(
-                    c + ["request", "list", "--status", "all", "--resident", "#1", "--format", "csv"],
+                    c + ["--lang", "en", "request", "list", "--status", "all", "--resident", "#1", "--format", "csv"],
                     env=env,
                     capture_output=True,
                     text=True,
@@ -325,13 +354,10 @@ def main() -> None:
     )
     if roster:
         lines += roster.lines()
-    for name in cases:
-        if name.startswith("peer:"):
-            ours = name.split("(", 1)[1].rstrip(")")
-            lines.append(
-                f"commcare {ours} vs {name[6:].split(' (')[0]}: "
-                f"{statistics.median(times[ours]) / statistics.median(times[name]):.2f} of its time"
-            )
+    if hots:
+        lines += hots.lines()
+    if peer_env:
+        lines += peer_lines(cases, times, tasks)
     if args.instructions and not shutil.which("valgrind"):
         print("valgrind is not installed: no instruction counts (apt-get install valgrind)", file=sys.stderr)
     elif args.instructions:
@@ -353,6 +379,26 @@ def main() -> None:
     print(text)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out / f"bench-{stamp}.txt").write_text(text + "\n", encoding="utf-8")
+    if hots:
+        size = {"residents": args.residents, "requests": args.requests, "runs": args.runs}
+        data = {**size, "goal": hot.GOAL, "captured_by": args.capture_with or "commcare", "commands": hots.rows()}
+        (out / f"hot-{stamp}.json").write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def peer_lines(cases: dict, times: dict, tasks: int) -> list[str]:
+    """commcare's time over taskwarrior's, command by command, against the goal at that many
+    tasks (PEER_GOALS; none at another count)."""
+    goal = PEER_GOALS.get(tasks)
+    lines = []
+    for name in cases:
+        if name.startswith("peer:"):
+            ours = name.split("(", 1)[1].rstrip(")")
+            ratio = statistics.median(times[ours]) / statistics.median(times[name])
+            verdict = "" if goal is None else f" (goal at most {goal:.1f}) {'met' if ratio <= goal else 'NOT met'}"
+            lines.append(
+                f"commcare {ours} vs {name[6:].split(' (')[0]} at {tasks:,} tasks: {ratio:.2f} of its time{verdict}"
+            )
+    return lines
 
 
 if __name__ == "__main__":

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, exists, func, insert, select
-
 from commcare import audit, identity, lookup
 from commcare.errors import InvalidValue, Refused
 from commcare.storage import integrity
-from commcare.storage.tables import calls, households, resident_tags, residents, staff
+from commcare.storage.sql import statement
 from commcare.timeparse import day_bounds, iso, parse_when
 
 OUTCOMES = ("ok", "needs-help", "no-answer", "unreachable")
@@ -44,26 +42,18 @@ def log_call(conn, ctx, ref: str, outcome: str, note=None, request_category=None
         from commcare.help_requests import open_request
 
         request = open_request(conn, ctx, resident, request_category, note=note, channel="phone", at=at)
-    staff_id = conn.scalar(
-        select(staff.c.id)
-        .where(staff.c.community_id == ctx.community_id(conn), staff.c.name == ctx.operator)
-        .order_by(staff.c.id)
-        .limit(1)
+    staff_id = _staff_named().scalar(conn, cid=ctx.community_id(conn), name=ctx.operator)
+    call_id = _insert_call().scalar_one(
+        conn,
+        community_id=ctx.community_id(conn, create=True),
+        resident_id=resident.id,
+        staff_id=staff_id,
+        actor=ctx.operator,
+        at=when,
+        outcome=outcome,
+        note=note,
+        request_id=request.id if request else None,
     )
-    call_id = conn.execute(
-        insert(calls)
-        .values(
-            community_id=ctx.community_id(conn, create=True),
-            resident_id=resident.id,
-            staff_id=staff_id,
-            actor=ctx.operator,
-            at=when,
-            outcome=outcome,
-            note=note,
-            request_id=request.id if request else None,
-        )
-        .returning(calls.c.id)
-    ).scalar_one()
     audit.record(
         conn,
         ctx,
@@ -83,6 +73,34 @@ def log_call(conn, ctx, ref: str, outcome: str, note=None, request_category=None
         "note": note,
         "request": request.id if request else None,
     }
+
+
+@statement
+def _staff_named():
+    """The first staff member of community ``cid`` called ``name`` (the caller)."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import staff
+
+    return (
+        select(staff.c.id)
+        .where(staff.c.community_id == bindparam("cid"), staff.c.name == bindparam("name"))
+        .order_by(staff.c.id)
+        .limit(1)
+    )
+
+
+_CALL_COLUMNS = ("community_id", "resident_id", "staff_id", "actor", "at", "outcome", "note", "request_id")
+
+
+@statement
+def _insert_call():
+    from sqlalchemy import bindparam, insert
+
+    from commcare.storage.tables import calls
+
+    values = {name: bindparam(name, type_=calls.c[name].type) for name in _CALL_COLUMNS}
+    return insert(calls).values(**values).returning(calls.c.id)
 
 
 def backfill_time(ctx, at) -> dt.datetime:
@@ -124,10 +142,30 @@ def due_list(conn, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
     call_tags = identity.call_tags(ctx.extra_tags)
     integrity.verify(conn, ctx.community_id(conn), call_tags, everyone=False)
     start, end = day_bounds(day, ctx.tz)
+    values = {"cid": ctx.community_id(conn), "tags": list(call_tags), "start": start, "end": end}
+    if liaison:
+        values["liaison_id"] = lookup.staff_member(conn, ctx, liaison, "liaison").id
+    limit, tz = unreached_days(ctx), ctx.tz
+    # read by position below: a Row's names cost a µs each
+    found = _due_rows(conn.dialect.name, for_round, bool(liaison)).all(conn, **values)
+    found = by_liaison(found, 7, (5, 6, 0))
+    return [_due_row(row, day, tz, limit, for_round) for row in found]
+
+
+@statement
+def _due_rows(dialect: str, for_round: bool, by_liaison: bool):
+    """``due_list``'s one query: the residents of community ``cid`` carrying one of ``tags``,
+    not reached in [``start``, ``end``) (of ``liaison_id``'s households when ``by_liaison``)."""
+    from sqlalchemy import and_, bindparam, exists, func, select
+
+    from commcare.storage.tables import calls, households, resident_tags, residents, staff
+
     r, h, st, c = residents, households, staff, calls
+    start = bindparam("start", type_=c.c.at.type)
+    end = bindparam("end", type_=c.c.at.type)
     same = c.c.resident_id == r.c.id
     today = and_(same, c.c.at >= start, c.c.at < end)
-    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(call_tags))
+    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(bindparam("tags", expanding=True)))
     tries = select(func.count()).select_from(c).where(today).scalar_subquery()
     last_reached = (
         select(c.c.at)
@@ -163,19 +201,16 @@ def due_list(conn, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
         .outerjoin(h, r.c.household_id == h.c.id)
         .outerjoin(st, h.c.liaison_id == st.c.id)
         .where(
-            in_community(conn, r, ctx.community_id(conn)),
+            integrity.of_community(dialect, r.c.community_id, bindparam("cid", type_=r.c.community_id.type)),
             r.c.archived_at.is_(None),
             r.c.created_at < end,
             r.c.id.in_(tagged),
             ~exists().where(today, c.c.outcome.in_(REACHED)),
         )
     )
-    if liaison:
-        query = query.where(h.c.liaison_id == lookup.staff_member(conn, ctx, liaison, "liaison").id)
-    limit, tz = unreached_days(ctx), ctx.tz
-    found = conn.execute(query).all()  # read by position below: a Row's names cost a µs each
-    found = by_liaison(found, 7, (5, 6, 0))
-    return [_due_row(row, day, tz, limit, for_round) for row in found]
+    if by_liaison:
+        query = query.where(h.c.liaison_id == bindparam("liaison_id"))
+    return query
 
 
 def by_liaison(rows: list, liaison: int, then: tuple[int, ...]) -> list:
@@ -192,11 +227,12 @@ def by_liaison(rows: list, liaison: int, then: tuple[int, ...]) -> list:
     return placed + unplaced
 
 
-def in_community(conn, r, cid):
+def in_community(dialect, r, cid):
     """The residents of community ``cid``, as the check of the counts reads them
     (``integrity.of_community``: on SQLite through the tag index, on PostgreSQL as the planner
-    chooses: from the community's residents in a city)."""
-    return integrity.of_community(conn, r.c.community_id, cid)
+    chooses: from the community's residents in a city). ``dialect``: its name or a
+    connection; ``cid``: a value or a ``bindparam``."""
+    return integrity.of_community(dialect, r.c.community_id, cid)
 
 
 def unreached_days(ctx) -> int:
@@ -244,8 +280,10 @@ def escalate_action(escalate: bool, emergency_phone: str | None) -> str | None:
 
 def card_details(conn, ctx, resident_id: int) -> dict:
     """What the round's card adds for one resident: the tags and the open requests."""
+    from sqlalchemy import select
+
     from commcare.help_requests import OPEN_STATES
-    from commcare.storage.tables import requests
+    from commcare.storage.tables import requests, resident_tags
 
     tags = conn.execute(
         select(resident_tags.c.tag).where(resident_tags.c.resident_id == resident_id).order_by(resident_tags.c.tag)
@@ -265,22 +303,48 @@ def card_details(conn, ctx, resident_id: int) -> dict:
 def escalated(conn, cid, start, end, missed_ids: set) -> dict:
     """Of the residents not reached in [start, end): those with two or more unanswered calls,
     id -> (unanswered calls, what to do), from the day's calls on ``ix_calls_community_at``."""
-    c, r = calls.c, residents.c
-    counts = conn.execute(
-        select(c.resident_id, func.count())
-        .where(c.community_id == cid, c.at >= start, c.at < end, c.outcome.not_in(REACHED))
-        .group_by(c.resident_id)
-        .having(func.count() >= ESCALATE_AFTER)
-    ).all()
+    counts = _unanswered().all(conn, cid=cid, start=start, end=end)
     ids = [rid for rid, _ in counts if rid in missed_ids]
     if not ids:
         return {}
-    phones = dict(conn.execute(select(r.id, r.emergency_phone).where(r.id.in_(ids))).all())
+    phones = dict(_emergency_phones().all(conn, ids=ids))
     return {rid: (n, escalate_action(True, phones.get(rid))) for rid, n in counts if rid in phones}
+
+
+@statement
+def _unanswered():
+    """The residents with ``ESCALATE_AFTER`` or more unanswered calls in community ``cid``
+    in [``start``, ``end``), with their number."""
+    from sqlalchemy import bindparam, func, select
+
+    from commcare.storage.tables import calls
+
+    c = calls.c
+    start, end = bindparam("start", type_=c.at.type), bindparam("end", type_=c.at.type)
+    return (
+        select(c.resident_id, func.count())
+        .where(c.community_id == bindparam("cid"), c.at >= start, c.at < end, c.outcome.not_in(REACHED))
+        .group_by(c.resident_id)
+        .having(func.count() >= ESCALATE_AFTER)
+    )
+
+
+@statement
+def _emergency_phones():
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import residents
+
+    r = residents.c
+    return select(r.id, r.emergency_phone).where(r.id.in_(bindparam("ids", expanding=True)))
 
 
 def call_rows(conn, ctx, day=None, resident=None) -> list[dict]:
     """The calls made on ``day`` (default today), oldest first."""
+    from sqlalchemy import select
+
+    from commcare.storage.tables import calls, residents
+
     start, end = day_bounds(day or ctx.today(), ctx.tz)
     c = calls
     query = (

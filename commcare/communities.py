@@ -22,6 +22,7 @@ import re
 import unicodedata
 
 from commcare.errors import Conflict, InvalidValue, NotFound, Refused
+from commcare.storage.sql import statement
 
 DEFAULT = "default"  # the name of a community nobody named (config.DEFAULT_COMMUNITY)
 LIMIT = 200  # the column's length
@@ -57,11 +58,16 @@ def named_in(settings) -> str | None:
 
 def rows(conn) -> list:
     """Every community (``id``, ``name``), oldest first."""
+    return list(_rows().all(conn))
+
+
+@statement
+def _rows():
     from sqlalchemy import select
 
     from commcare.storage.tables import communities
 
-    return list(conn.execute(select(communities.c.id, communities.c.name).order_by(communities.c.id)))
+    return select(communities.c.id, communities.c.name).order_by(communities.c.id)
 
 
 def find(conn, name: str, known: list | None = None):
@@ -115,12 +121,22 @@ def _names(known: list) -> str:
 
 
 def _insert(conn, ctx, name: str):
-    from sqlalchemy import insert
+    cid = _insert_community().scalar(conn, name=name, created_at=ctx.now())
+    return _Row(cid, name)
+
+
+@statement
+def _insert_community():
+    from sqlalchemy import bindparam, insert
 
     from commcare.storage.tables import communities
 
-    cid = conn.scalar(insert(communities).values(name=name, created_at=ctx.now()).returning(communities.c.id))
-    return _Row(cid, name)
+    c = communities.c
+    values = {
+        "name": bindparam("name", type_=c.name.type),
+        "created_at": bindparam("created_at", type_=c.created_at.type),
+    }
+    return insert(communities).values(**values).returning(c.id)
 
 
 class _Row(tuple):

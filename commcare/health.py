@@ -3,12 +3,10 @@ temperature of ``FEVER_AT`` or more is a fever (the day report counts them)."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select
-
 from commcare import audit, identity, lookup
 from commcare.calls import backfill_time
 from commcare.errors import InvalidValue
-from commcare.storage.tables import health_reports, staff
+from commcare.storage.sql import statement
 from commcare.timeparse import day_bounds, days_bounds, iso
 
 TESTS = ("negative", "positive", "pending")
@@ -35,7 +33,7 @@ def log_health(conn, ctx, staff_ref: str, temp: float, test=None, at=None) -> di
         "test": identity.parse_choice(test, TESTS, "test") if test else None,
         "actor": ctx.operator,
     }
-    report_id = conn.execute(insert(health_reports).values(**values).returning(health_reports.c.id)).scalar_one()
+    report_id = _insert_report().scalar_one(conn, **values)
     audit.record(
         conn,
         ctx,
@@ -56,8 +54,23 @@ def log_health(conn, ctx, staff_ref: str, temp: float, test=None, at=None) -> di
     }
 
 
+@statement
+def _insert_report():
+    from sqlalchemy import bindparam, insert
+
+    from commcare.storage.tables import health_reports
+
+    c = health_reports.c
+    names = ("staff_id", "at", "temperature", "test", "actor")
+    return insert(health_reports).values(**{n: bindparam(n, type_=c[n].type) for n in names}).returning(c.id)
+
+
 def list_health(conn, ctx, date_from=None, date_to=None, member=None) -> list[dict]:
     """Temperature reports between two days (default today), oldest first."""
+    from sqlalchemy import select
+
+    from commcare.storage.tables import health_reports, staff
+
     today = ctx.today().isoformat()
     start, end = days_bounds(date_from or today, date_to or date_from or today, ctx.tz, ctx.now())
     h = health_reports.c
@@ -78,6 +91,10 @@ def list_health(conn, ctx, date_from=None, date_to=None, member=None) -> list[di
 
 def fever_today(conn, ctx, day=None) -> list[dict]:
     """The staff whose highest temperature on ``day`` (default today) is a fever, with it."""
+    from sqlalchemy import func, select
+
+    from commcare.storage.tables import health_reports, staff
+
     start, end = day_bounds(day or ctx.today(), ctx.tz)
     h = health_reports.c
     query = (
@@ -93,6 +110,10 @@ def fever_today(conn, ctx, day=None) -> list[dict]:
 
 def health_due(conn, ctx, day=None) -> list[dict]:
     """Active staff with fewer than two temperature reports on ``day``."""
+    from sqlalchemy import func, select
+
+    from commcare.storage.tables import health_reports, staff
+
     start, end = day_bounds(day or ctx.today(), ctx.tz)
     h = health_reports.c
     count = (

@@ -47,7 +47,7 @@ def call_log(
     from commcare import calls
     from commcare.i18n import t
 
-    row = state().write(calls.log_call, resident, outcome, note, request, at)
+    row = hot().write(calls.log_call, resident, outcome, note, request, at)
     confirm(
         row,
         fmt,

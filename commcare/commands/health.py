@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import AtOpt, ForceOpt, FormatOpt, OutputOpt, confirm, emit, state
+from commcare.commands.common import AtOpt, ForceOpt, FormatOpt, OutputOpt, confirm, emit, hot, state
 
 app = typer.Typer(help="Staff health reports (temperature twice a day).", no_args_is_help=True)
 FromOpt = Annotated[str | None, typer.Option("--from", help="First day (default today).")]
@@ -29,7 +29,7 @@ def health_log(
     from commcare import health
     from commcare.commands.common import note
 
-    row = state().write(health.log_health, staff, temp, test, at)
+    row = hot().write(health.log_health, staff, temp, test, at)
     confirm(row, fmt, "health.logged", staff=row["staff"], temp=row["temp"])
     if row["fever"]:
         note("health.fever_warning", staff=row["staff"], temp=row["temp"], limit=row["fever_at"])

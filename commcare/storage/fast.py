@@ -156,8 +156,9 @@ def _note_onspot(path: str) -> None:
     """Append where an undeclared statement was run (``COMMCARE_SQL_ONSPOT``): the hot paths'
     statements still to be declared."""
     import sys
+    from types import FrameType
 
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None and "commcare/storage/fast" in frame.f_code.co_filename:
         frame = frame.f_back
     where = f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}" if frame else "?"

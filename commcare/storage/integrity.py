@@ -22,10 +22,8 @@ cannot even be renamed while another table's trigger names it: the migration run
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
 from commcare.errors import Damaged
-from commcare.storage.tables import register_counts, resident_tags, residents
+from commcare.storage.sql import statement
 
 ALL = "*"  # the tag under which a community's count of active residents is kept
 
@@ -180,6 +178,10 @@ def uninstall(conn) -> None:
 
 def recount(conn) -> None:
     """Count the register afresh into ``register_counts`` (a new or migrated database)."""
+    from sqlalchemy import func, select
+
+    from commcare.storage.tables import register_counts, resident_tags, residents
+
     r, t = residents.c, resident_tags.c
     conn.execute(register_counts.delete())
     active = select(r.community_id, func.count()).where(r.archived_at.is_(None)).group_by(r.community_id)
@@ -211,13 +213,17 @@ def verify(conn, cid: int | None, tags=(), everyone: bool = True) -> None:
         raise Damaged("integrity.garbled_since", count=garbled)
 
 
-def of_community(conn, column, cid):
+def of_community(dialect, column, cid):
     """``column = cid`` as the round, the reports and their check ask it. On SQLite no index
     may serve it (``+ 0``): the plan starts from the special groups on the tag index, not from
     the whole register in name order. On PostgreSQL the planner chooses from the statistics,
     and in a city it starts from the community's own residents: starting from the tag index
-    would read every community's special groups for one community (docs/scale.md)."""
-    if conn.dialect.name == "sqlite":
+    would read every community's special groups for one community (docs/scale.md).
+
+    ``dialect``: its name (a declared statement's shape) or a connection; ``cid``: a value or
+    a ``bindparam``."""
+    name = dialect if isinstance(dialect, str) else dialect.dialect.name
+    if name == "sqlite":
         return column + 0 == cid
     return column == cid
 
@@ -232,7 +238,9 @@ def verify_all(conn, cids: list[int], tags=()) -> None:
         for cid in cids:
             verify(conn, cid, tags, everyone=False)
         return
-    from sqlalchemy import and_
+    from sqlalchemy import and_, func, select
+
+    from commcare.storage.tables import register_counts, resident_tags, residents
 
     wanted = sorted(set(tags) - {ALL})
     if not wanted or not cids:
@@ -266,19 +274,28 @@ def unreadable_since(conn, cid: int, tags=()) -> int:
     (PostgreSQL stores a typed timestamp: nothing to check.)"""
     if not tags or conn.dialect.name != "sqlite":
         return 0
+    return int(_unreadable().scalar_one(conn, cid=cid, tags=sorted(set(tags) - {ALL})))
+
+
+@statement
+def _unreadable():
+    """``unreadable_since`` (SQLite only)."""
+    from sqlalchemy import bindparam, func, select
+
+    from commcare.storage.tables import resident_tags, residents
+
     r, t = residents.c, resident_tags.c
     joined = resident_tags.join(residents, r.id == t.resident_id)
-    query = (
+    return (
         select(func.count(func.distinct(r.id)))
         .select_from(joined)
         .where(
-            t.tag.in_(sorted(set(tags) - {ALL})),
-            r.community_id + 0 == cid,
+            t.tag.in_(bindparam("tags", expanding=True)),
+            r.community_id + 0 == bindparam("cid"),
             r.archived_at.is_(None),
             func.datetime(r.created_at).is_(None),
         )
     )
-    return int(conn.execute(query).scalar_one())
 
 
 def compare(conn, cid: int, tags=(), everyone: bool = True) -> list[tuple[str, int, int]]:
@@ -292,41 +309,53 @@ def compare(conn, cid: int, tags=(), everyone: bool = True) -> list[tuple[str, i
     (ix_resident_tags_tag) and fetched by key, as ``call due`` and the reports do. On
     PostgreSQL the planner is free to start from the community, as they are too
     (``of_community``)."""
-    r, t, k = residents.c, resident_tags.c, register_counts.c
-    mine = (of_community(conn, r.community_id, cid), r.archived_at.is_(None))
     tags = [ALL] * everyone + sorted(set(tags) - {ALL})
+    values = {f"tag{i}": tag for i, tag in enumerate(tags[everyone:])}
+    row = _compare(conn.dialect.name, len(tags) - everyone, bool(everyone)).one(conn, cid=cid, **values)
+    return [(tag, row[i], row[len(tags) + i]) for i, tag in enumerate(tags)]
+
+
+@statement
+def _compare(dialect: str, n_tags: int, everyone: bool):
+    """``compare``'s one statement: everyone (tag ``*``) if asked, and ``n_tags`` tags (``tag0`` …)."""
+    from sqlalchemy import bindparam, func, select
+
+    from commcare.storage.tables import register_counts, resident_tags, residents
+
+    r, t, k = residents.c, resident_tags.c, register_counts.c
+    cid = bindparam("cid", type_=r.community_id.type)
+    mine = (of_community(dialect, r.community_id, cid), r.archived_at.is_(None))
+    tagged = [bindparam(f"tag{i}", type_=t.tag.type) for i in range(n_tags)]
+    tags = [ALL] * everyone + tagged
     joined = resident_tags.join(residents, r.id == t.resident_id)
     read: list = [select(func.count()).select_from(residents).where(*mine).scalar_subquery()] * everyone
-    if conn.dialect.name == "sqlite":
+    if dialect == "sqlite":
         read += [
-            select(func.count()).select_from(joined).where(t.tag == tag, *mine).scalar_subquery()
-            for tag in tags[everyone:]
+            select(func.count()).select_from(joined).where(t.tag == tag, *mine).scalar_subquery() for tag in tagged
         ]
-    elif tags[everyone:]:
+    elif tagged:
         # PostgreSQL: the community's tagged residents counted in one pass, by tag (a CTE,
         # computed once): a pass per tag re-read the community's residents for each
         counted = (
             select(t.tag, func.count().label("n"))
             .select_from(joined)
-            .where(t.tag.in_(tags[everyone:]), *mine)
+            .where(t.tag.in_(tagged), *mine)
             .group_by(t.tag)
             .cte("counted")
         )
-        read += [
-            func.coalesce(select(counted.c.n).where(counted.c.tag == tag).scalar_subquery(), 0)
-            for tag in tags[everyone:]
-        ]
+        read += [func.coalesce(select(counted.c.n).where(counted.c.tag == tag).scalar_subquery(), 0) for tag in tagged]
     kept = [
         func.coalesce(select(k.residents).where(k.community_id == cid, k.tag == tag).scalar_subquery(), 0)
         for tag in tags
     ]
-    row = conn.execute(select(*read, *kept)).one()
-    return [(tag, row[i], row[len(tags) + i]) for i, tag in enumerate(tags)]
+    return select(*read, *kept)
 
 
 def differences(conn) -> list[str]:
     """Every community and tag whose kept count differs from a fresh count (``db check``)."""
-    from commcare.storage.tables import communities
+    from sqlalchemy import select
+
+    from commcare.storage.tables import communities, register_counts, resident_tags, residents
 
     t = resident_tags.c
     problems = []

@@ -13,8 +13,6 @@ is found too. ``verify`` walks the chain and checks it against the anchors.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import re
 from collections.abc import Sequence
@@ -48,6 +46,9 @@ def payload(seq, prev_hash, at, actor, action, entity, entity_id, community_id, 
 def entry_hash(
     key: bytes, seq: int, prev_hash: str, at, actor, action, entity, entity_id, community_id, fields, detail
 ):
+    import hashlib
+    import hmac  # here, not at the top: a read (call due, report today) never hashes
+
     data = payload(seq, prev_hash, at, actor, action, entity, entity_id, community_id, fields, detail)
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
@@ -289,6 +290,8 @@ def verify(conn, key: bytes, anchors: Sequence[dict] = ()) -> dict:
         ).scalar()
     ):
         raise Refused("audit.verify_owner")  # a staff login sees its communities' entries only
+    import hmac
+
     from sqlalchemy import select
 
     from commcare.storage.tables import audit as AUDIT

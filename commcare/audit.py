@@ -133,7 +133,11 @@ def last(conn):
 
 
 def _head_function(conn) -> bool:
-    """Does the database have ``commcare_audit_head()``? (asked once per connection)"""
+    """Does the database have ``commcare_audit_head()``? (asked once per connection; a driver
+    connection, ``commcare.storage.fast``, is opened only on a database at the head revision,
+    which has it: not asked)"""
+    if "commcare_audit_head" not in conn.info and getattr(conn, "run_bound", None) is not None:
+        conn.info["commcare_audit_head"] = True
     if "commcare_audit_head" not in conn.info:
         found = conn.exec_driver_sql("SELECT to_regprocedure('commcare_audit_head()')").scalar()
         conn.info["commcare_audit_head"] = found is not None

@@ -307,6 +307,15 @@ def test_the_fast_path_checks_records_and_anchors_without_sqlalchemy(hot_registe
     assert undeclared_here(env) == []
 
 
+def cli(db: str, *args, env: dict, fast: bool) -> subprocess.CompletedProcess:
+    """``commcare *args`` as ``hotcheck.run`` runs it, without reading the tables after (a
+    district login may not)."""
+    full = {**os.environ, "COMMCARE_DB": db, "COMMCARE_NOW": hotcheck.FIXED_NOW, **env}
+    full["COMMCARE_FAST"] = "1" if fast else "0"
+    exe = os.path.join(os.path.dirname(sys.executable), "commcare")
+    return subprocess.run([exe, *args], env=full, capture_output=True, text=True, timeout=300, check=False)
+
+
 # --- a staff login on PostgreSQL ----------------------------------------------------------------
 
 
@@ -314,14 +323,16 @@ def test_a_staff_login_writes_its_own_community_through_the_fast_path(hot_regist
     db, actor = hot_register
     if not hotcheck.is_server(db):
         pytest.skip("staff logins are PostgreSQL's")
-    login = f"cc_hot_{uuid.uuid4().hex[:8]}"
+    login, district = f"cc_hot_{uuid.uuid4().hex[:8]}", f"cc_hotd_{uuid.uuid4().hex[:8]}"
     owner = hotcheck.copy(db)
+    second = query(owner, "SELECT name FROM staff WHERE active ORDER BY id")[1][0]
     try:
         for args in (
             ("community", "add", "和平社区"),
             ("--community", "和平社区", "staff", "add", "周敏"),
             ("--community", "和平社区", "--as", "周敏", "resident", "add", "钱秘密", "--tag", "独居"),
             ("--community", "default", "staff", "grant", actor, "--login", login, "--role", "liaison"),
+            ("--community", "default", "staff", "grant", second, "--login", district, "--role", "district"),
         ):
             done = hotcheck.run(owner, "--as", actor, *args, env=env, fast=False)
             assert done.code == 0, (args, done.err)
@@ -350,6 +361,18 @@ def test_a_staff_login_writes_its_own_community_through_the_fast_path(hot_regist
             assert "钱秘密" not in refused.out + refused.err
         assert trail(owner) == entries  # nothing recorded by the refused writes
         assert query(owner, f"SELECT count(*) FROM calls WHERE resident_id = {other}") == [(0,)]
+        # a district login reads the counts of every community (commcare_district_summary), writes nothing
+        as_district = owner.replace("://postgres@", f"://{district}@", 1)
+        summary = [
+            cli(as_district, "report", "today", "--all-communities", "--format", "json", env=login_env, fast=f)
+            for f in (True, False)
+        ]
+        assert summary[0].returncode == summary[1].returncode == 0, summary[0].stderr
+        assert json.loads(summary[0].stdout) == json.loads(summary[1].stdout)
+        assert [c["community"] for c in json.loads(summary[0].stdout)["communities"]] == ["default", "和平社区"]
+        write = cli(as_district, "call", "log", f"#{rid}", "--outcome", "ok", env=login_env, fast=True)
+        assert write.returncode == 1 and district in write.stderr
+        assert trail(owner) == entries
         verified = hotcheck.run(owner, "audit", "verify", env=env, fast=False)
         assert verified.code == 0, verified.err
     finally:
@@ -358,5 +381,6 @@ def test_a_staff_login_writes_its_own_community_through_the_fast_path(hot_regist
 
         base = db.rsplit("/", 1)[0]
         with psycopg.connect(hotcheck._libpq(base + "/postgres"), autocommit=True) as admin:
-            admin.execute(f'DROP ROLE IF EXISTS "{login}"')
+            for role in (login, district):
+                admin.execute(f'DROP ROLE IF EXISTS "{role}"')
     assert undeclared_here(env) == []

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import insert, select, update
-
 from commcare.errors import InvalidValue, Refused
-from commcare.storage.tables import access_grants, staff
+from commcare.storage.sql import statement
 
 ROLES = ("liaison", "office", "district")
 # A database role commcare creates: plain lower-case words, so that it reads the same quoted
@@ -57,15 +55,25 @@ def normalize_login(raw: str, server: bool = False) -> str:
 # --- the check -------------------------------------------------------------------------------
 
 
+@statement
+def _own_grants():
+    """The grants of the login running the query (PostgreSQL: ``CURRENT_USER``), with its name."""
+    from sqlalchemy import func, select
+
+    from commcare.storage.tables import access_grants
+
+    login = func.current_user()
+    return select(login.label("login"), access_grants.c.role, access_grants.c.community_id).where(
+        access_grants.c.login == login
+    )
+
+
 def server_grants(conn) -> tuple[str, list] | None:
     """On PostgreSQL, (login, its grants) when this connection is a staff login; else None."""
     if conn.dialect.name != "postgresql":
         return None
-    login = conn.exec_driver_sql("SELECT current_user").scalar()
-    rows = conn.execute(
-        select(access_grants.c.role, access_grants.c.community_id).where(access_grants.c.login == login)
-    ).all()
-    return (login, rows) if rows else None
+    rows = _own_grants().all(conn)
+    return (rows[0].login, rows) if rows else None
 
 
 def check_reader(conn, ctx) -> None:
@@ -81,7 +89,7 @@ def check_writer(conn, ctx) -> None:
     if found is not None:
         _as_login(conn, ctx, *found, write=True)
         return
-    if conn.scalar(select(staff.c.id).limit(1)) is None:
+    if _any_staff(False).scalar(conn) is None:
         return  # no staff yet: anyone starts a register
     members = _active_members(conn, ctx)
     name = ctx.settings.operator
@@ -106,25 +114,55 @@ def _where(ctx) -> str:
     return ctx._community_name or t("access.this_register")
 
 
+@statement
+def _any_staff(in_community: bool):
+    """A staff member (of the community ``cid``), if there is any."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import staff
+
+    query = select(staff.c.id).limit(1)
+    return query.where(staff.c.community_id == bindparam("cid")) if in_community else query
+
+
+@statement
+def _active(in_community: bool):
+    """The active staff's names and logins (of the community ``cid``), oldest first."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import staff
+
+    query = select(staff.c.name, staff.c.login).where(staff.c.active.is_(True)).order_by(staff.c.id)
+    return query.where(staff.c.community_id == bindparam("cid")) if in_community else query
+
+
 def _active_members(conn, ctx) -> list:
     """The active staff of the command's community; of every community when it has none yet,
     or when the command names none in a register of several (``community add``, ``rename``:
     the register's, not one community's; a command that needs one refuses on its own)."""
-    active = select(staff.c.name, staff.c.login).where(staff.c.active.is_(True)).order_by(staff.c.id)
     try:
         cid = ctx.community_id(conn)
     except Refused as exc:
         if exc.key != "community.which":
             raise
         cid = None
-    members = conn.execute(active.where(staff.c.community_id == cid)).all() if cid is not None else []
+    members = _active(True).all(conn, cid=cid) if cid is not None else []
     if members or (cid is not None and _has_staff(conn, cid)):
         return members
-    return conn.execute(active).all()
+    return _active(False).all(conn)
 
 
 def _has_staff(conn, cid: int) -> bool:
-    return conn.scalar(select(staff.c.id).where(staff.c.community_id == cid).limit(1)) is not None
+    return _any_staff(True).scalar(conn, cid=cid) is not None
+
+
+@statement
+def _member_by_login(columns: tuple[str, ...]):
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import staff
+
+    return select(*(staff.c[name] for name in columns)).where(staff.c.login == bindparam("login"))
 
 
 def _as_login(conn, ctx, login: str, grants: list, write: bool) -> None:
@@ -136,7 +174,7 @@ def _as_login(conn, ctx, login: str, grants: list, write: bool) -> None:
         if write:
             raise Refused("access.district_read_only", login=login)
         return
-    member = conn.execute(select(staff.c.name, staff.c.active).where(staff.c.login == login)).first()
+    member = _member_by_login(("name", "active")).first(conn, login=login)
     if member is None or not member.active:
         raise Refused("access.login_unbound", login=login)
     if name and name not in (member.name, login):
@@ -148,7 +186,7 @@ def _as_login(conn, ctx, login: str, grants: list, write: bool) -> None:
 
 
 def refuse_taken_login(conn, login: str, except_id: int | None = None) -> None:
-    other = conn.execute(select(staff.c.id, staff.c.name).where(staff.c.login == login)).first()
+    other = _member_by_login(("id", "name")).first(conn, login=login)
     if other is not None and other.id != except_id:
         raise Refused("access.login_taken", login=login, id=other.id, name=other.name)
 
@@ -157,8 +195,11 @@ def grant(conn, ctx, ref: str, login: str, role: str, names: list[str]) -> dict:
     """``staff grant``: bind ``login`` to the staff member ``ref`` (of the command's community),
     create the role if it is not there, give it the privileges of ``role``, and record the
     communities it may work in (``names``, else the command's own; none for ``district``)."""
+    from sqlalchemy import insert, update
+
     from commcare import communities as comm
     from commcare import lookup
+    from commcare.storage.tables import access_grants, staff
 
     if conn.dialect.name != "postgresql":
         raise InvalidValue("access.grant_needs_server", field="--db")
@@ -174,8 +215,8 @@ def grant(conn, ctx, ref: str, login: str, role: str, names: list[str]) -> dict:
     _create_role(conn, login)
     from commcare.storage import access_sql
 
-    for statement in access_sql.grant_statements(_quoted(conn, login), role):
-        conn.exec_driver_sql(statement)
+    for sql_text in access_sql.grant_statements(_quoted(conn, login), role):
+        conn.exec_driver_sql(sql_text)
     conn.execute(update(staff).where(staff.c.id == member.id).values(login=login))
     conn.execute(access_grants.delete().where(access_grants.c.login == login))
     for cid in targets:
@@ -216,29 +257,33 @@ def is_district(conn) -> bool:
     return found is not None and all(g.role == "district" for g in found[1])
 
 
+@statement
+def _district_summary():
+    """``commcare_district_summary`` (PostgreSQL, SECURITY DEFINER): a row of counts per community."""
+    from sqlalchemy import text
+
+    return text("SELECT * FROM commcare_district_summary(:s, :e, :a, :l, :tags, :open, :reached)")
+
+
 def district_summary(conn, ctx, day) -> list[dict]:
     """Each community's headline figures for ``day``, from ``commcare_district_summary``: the
     one thing a district login may read (no names, no rows of people)."""
-    from sqlalchemy import text
-
     from commcare import identity
     from commcare.calls import REACHED
     from commcare.help_requests import OPEN_STATES
     from commcare.reports import moment_of
 
     start, end, at, live = moment_of(ctx, day)
-    rows = conn.execute(
-        text("SELECT * FROM commcare_district_summary(:s, :e, :a, :l, :tags, :open, :reached)"),
-        {
-            "s": start,
-            "e": end,
-            "a": at,
-            "l": live,
-            "tags": list(identity.call_tags(ctx.extra_tags)),
-            "open": list(OPEN_STATES),
-            "reached": list(REACHED),
-        },
-    ).all()
+    rows = _district_summary().all(
+        conn,
+        s=start,
+        e=end,
+        a=at,
+        l=live,
+        tags=list(identity.call_tags(ctx.extra_tags)),
+        open=list(OPEN_STATES),
+        reached=list(REACHED),
+    )
     return [
         {
             "community": r.community_name,
@@ -259,12 +304,18 @@ def id_number_taken_elsewhere(conn, id_number: str) -> bool:
     return conn.dialect.name == "postgresql" and bool(registered_ids(conn, [id_number]))
 
 
+@statement
+def _ids_taken():
+    """``commcare_id_numbers_taken`` (PostgreSQL, SECURITY DEFINER): which of ``ids`` are registered."""
+    from sqlalchemy import text
+
+    return text("SELECT * FROM commcare_id_numbers_taken(:ids)")
+
+
 def registered_ids(conn, ids: list[str]) -> set[str]:
     """PostgreSQL: which of ``ids`` are registered anywhere in the database (a login sees only
     its communities' residents; the uniqueness is the whole register's)."""
-    from sqlalchemy import text
-
     found: set[str] = set()
     for i in range(0, len(ids), 500):
-        found.update(conn.scalars(text("SELECT * FROM commcare_id_numbers_taken(:ids)"), {"ids": ids[i : i + 500]}))
+        found.update(_ids_taken().scalars(conn, ids=ids[i : i + 500]))
     return found

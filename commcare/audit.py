@@ -13,16 +13,12 @@ is found too. ``verify`` walks the chain and checks it against the anchors.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import re
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
-
 from commcare.errors import DatabaseError, InvalidValue, Refused
-from commcare.storage.tables import audit as AUDIT
+from commcare.storage.sql import statement
 
 HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
@@ -50,6 +46,9 @@ def payload(seq, prev_hash, at, actor, action, entity, entity_id, community_id, 
 def entry_hash(
     key: bytes, seq: int, prev_hash: str, at, actor, action, entity, entity_id, community_id, fields, detail
 ):
+    import hashlib
+    import hmac  # here, not at the top: a read (call due, report today) never hashes
+
     data = payload(seq, prev_hash, at, actor, action, entity, entity_id, community_id, fields, detail)
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
@@ -84,9 +83,18 @@ def key_for(settings, conn=None) -> bytes:
     key = audit_files.read_key(path)
     if key is not None:
         return key
-    if conn is not None and conn.scalar(select(AUDIT.c.id).limit(1)) is not None:
+    if conn is not None and _any_entry().scalar(conn) is not None:
         raise DatabaseError("audit.key_missing", path=str(path))
     return audit_files.make_key(path)
+
+
+@statement
+def _any_entry():
+    from sqlalchemy import select
+
+    from commcare.storage.tables import audit as AUDIT
+
+    return select(AUDIT.c.id).limit(1)
 
 
 def _ctx_key(conn, ctx) -> bytes:
@@ -98,20 +106,38 @@ def _ctx_key(conn, ctx) -> bytes:
 # --- writing ----------------------------------------------------------------------------------
 
 
+@statement
+def _head(through_function: bool):
+    """The newest entry's number and hash: straight from the table, or (PostgreSQL, where
+    row-level security shows a staff login only its communities' entries) through
+    ``commcare_audit_head()``."""
+    from sqlalchemy import Integer, String, select, text
+
+    from commcare.storage.tables import audit as AUDIT
+
+    if through_function:
+        return text("SELECT head_id AS seq, head_hash AS hash FROM commcare_audit_head()").columns(
+            seq=Integer(), hash=String()
+        )
+    return select(AUDIT.c.seq, AUDIT.c.hash).order_by(AUDIT.c.seq.desc()).limit(1)
+
+
 def last(conn):
     """(seq, hash) of the newest entry, or None. On PostgreSQL, where row-level security shows
     a staff login only its communities' entries, through ``commcare_audit_head()`` (SECURITY
     DEFINER, made by the access migration) when the database has it."""
     if conn.dialect.name == "postgresql" and _head_function(conn):
-        from sqlalchemy import text
-
-        row = conn.execute(text("SELECT head_id AS seq, head_hash AS hash FROM commcare_audit_head()")).first()
+        row = _head(True).first(conn)
         return row if row is not None and row.seq is not None else None
-    return conn.execute(select(AUDIT.c.seq, AUDIT.c.hash).order_by(AUDIT.c.seq.desc()).limit(1)).first()
+    return _head(False).first(conn)
 
 
 def _head_function(conn) -> bool:
-    """Does the database have ``commcare_audit_head()``? (asked once per connection)"""
+    """Does the database have ``commcare_audit_head()``? (asked once per connection; a driver
+    connection, ``commcare.storage.fast``, is opened only on a database at the head revision,
+    which has it: not asked)"""
+    if "commcare_audit_head" not in conn.info and getattr(conn, "run_bound", None) is not None:
+        conn.info["commcare_audit_head"] = True
     if "commcare_audit_head" not in conn.info:
         found = conn.exec_driver_sql("SELECT to_regprocedure('commcare_audit_head()')").scalar()
         conn.info["commcare_audit_head"] = found is not None
@@ -132,10 +158,8 @@ def record(
     On PostgreSQL an advisory lock held to the end of the transaction orders the writers, so
     the chain follows the order of the commits (on SQLite, ``BEGIN IMMEDIATE`` does).
     """
-    from sqlalchemy import text
-
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(727272)"))
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727272)")
     key = _ctx_key(conn, ctx)
     newest = last(conn)
     seq, prev = (newest.seq + 1, newest.hash) if newest else (1, "")
@@ -154,8 +178,21 @@ def record(
         detail=detail,
         prev_hash=prev,
     )
-    conn.execute(insert(AUDIT).values(**values, hash=entry_hash(key, **values)))
+    _append().execute(conn, **values, hash=entry_hash(key, **values))
     ctx.audit_written = True
+
+
+@statement
+def _append():
+    """One entry, every column given (``record``, ``chain_existing``)."""
+    from sqlalchemy import bindparam, insert
+
+    from commcare.storage.tables import audit as AUDIT
+
+    names = ("seq", "at", "actor", "action", "entity", "entity_id", "community_id", "fields", "detail")
+    return insert(AUDIT).values(
+        **{name: bindparam(name, type_=AUDIT.c[name].type) for name in (*names, "prev_hash", "hash")}
+    )
 
 
 def unmasked(conn, ctx, entity: str, what: str, count: int) -> None:
@@ -209,6 +246,10 @@ def entries(
 ) -> list:
     """The entries (rows with the table's columns as attributes), newest first (``limit``:
     the latest so many)."""
+    from sqlalchemy import select
+
+    from commcare.storage.tables import audit as AUDIT
+
     query = select(AUDIT).order_by(AUDIT.c.seq.desc())
     community_id = ctx.community_id(conn)
     query = query.where(AUDIT.c.community_id == community_id)
@@ -253,6 +294,12 @@ def verify(conn, key: bytes, anchors: Sequence[dict] = ()) -> dict:
         ).scalar()
     ):
         raise Refused("audit.verify_owner")  # a staff login sees its communities' entries only
+    import hmac
+
+    from sqlalchemy import select
+
+    from commcare.storage.tables import audit as AUDIT
+
     prev, count = "", 0
     rows = conn.execute(select(AUDIT).order_by(AUDIT.c.seq).execution_options(yield_per=2000))
     hashes: dict[int, str] = {}
@@ -334,7 +381,9 @@ def chain_existing(conn, key: bytes, actor: str = "commcare db upgrade") -> int:
     migration to a keyed chain, ``0005_audit_chain``), then record that it was done. What
     was in the trail before this moment is protected from here on, not before. Returns how
     many entries were chained."""
-    from sqlalchemy import update
+    from sqlalchemy import select, update
+
+    from commcare.storage.tables import audit as AUDIT
 
     prev, seq = "", 0
     for row in conn.execute(select(AUDIT).order_by(AUDIT.c.id)).all():
@@ -360,5 +409,5 @@ def chain_existing(conn, key: bytes, actor: str = "commcare db upgrade") -> int:
             detail=f"entries 1-{seq} chained with the key at this upgrade",
             prev_hash=prev,
         )
-        conn.execute(insert(AUDIT).values(**values, hash=entry_hash(key, **values)))
+        _append().execute(conn, **values, hash=entry_hash(key, **values))
     return seq

@@ -12,25 +12,33 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from sqlalchemy import select
-
 from commcare import audit
 from commcare.storage import audit_files
-from commcare.storage.tables import audit as AUDIT
+from commcare.storage.sql import statement
 
 
 def identity(database: str) -> str:
     """What names one database, whatever URL or path reached it: a SQLite file's real path;
-    a server's host, port and database (not the login: staff logins share one anchor)."""
+    a server's host, port and database (not the login: staff logins share one anchor). Read
+    with ``urllib.parse`` as SQLAlchemy's ``make_url`` reads it (no SQLAlchemy to import)."""
+    from urllib.parse import unquote, urlsplit
+
     from commcare.db import sqlite_path, to_url
 
     path = sqlite_path(database)
     if path is not None:
         return f"sqlite:{Path(path).resolve()}"
-    from sqlalchemy.engine import make_url
-
-    url = make_url(to_url(database))
-    return f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
+    url = to_url(database)
+    parts = urlsplit(url, allow_fragments=False)
+    hostinfo = parts.netloc.rpartition("@")[2]
+    if hostinfo.startswith("["):
+        host, _, after = hostinfo[1:].partition("]")
+        port = after[1:]
+    else:
+        host, _, port = hostinfo.partition(":")
+    name = unquote(parts.path[1:]) if parts.path else ""
+    backend = url.split("://", 1)[0].split("+")[0]
+    return f"{backend}://{host}:{(int(port) if port else 0) or ''}/{name}"
 
 
 def path_for(database: str) -> Path:
@@ -48,11 +56,20 @@ def local(database: str) -> dict | None:
     return {"entries": found["entries"], "head": found["head"], "source": str(path)}
 
 
+@statement
+def _hash_at():
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import audit as AUDIT
+
+    return select(AUDIT.c.hash).where(AUDIT.c.seq == bindparam("seq", type_=AUDIT.c.seq.type))
+
+
 def holds(conn, anchor: dict) -> bool:
     """Does the trail still have the anchor's entry, with the anchor's hash?"""
     if anchor["entries"] == 0:
         return True
-    return conn.scalar(select(AUDIT.c.hash).where(AUDIT.c.seq == anchor["entries"])) == anchor["head"]
+    return _hash_at().scalar(conn, seq=anchor["entries"]) == anchor["head"]
 
 
 def advance(db) -> dict | None:

@@ -6,7 +6,6 @@ Phones are already masked by the domain layer; this module only lays out what it
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 
@@ -80,6 +79,8 @@ _ORJSON = (
 
 
 def to_csv(rows: list[dict] | dict, columns: list[str] | None = None, headers: dict | None = None) -> str:
+    import csv  # here, not at the top: only CSV output needs it
+
     rows = _as_rows(rows)
     columns = columns or _columns(rows)
     out = io.StringIO()

@@ -18,7 +18,6 @@ import fcntl
 import hashlib
 import json
 import os
-import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,6 +49,8 @@ def read_key(path: Path) -> bytes | None:
 
 def make_key(path: Path) -> bytes:
     """A new key in a new file (0600); an existing one is read, never replaced."""
+    import secrets
+
     key = secrets.token_bytes(KEY_BYTES)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:

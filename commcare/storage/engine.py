@@ -42,13 +42,38 @@ def to_url(database: str) -> str:
 
 
 def display_url(database: str) -> str:
-    """The database as it may be shown: a URL without its password."""
+    """The database as it may be shown: a URL without its password, written as SQLAlchemy's
+    ``make_url(...).render_as_string(hide_password=True)`` writes it (user and database
+    quoted, the query's keys sorted), read with ``urllib.parse`` (no SQLAlchemy to import)."""
     if not is_url(database):
         return database
-    from sqlalchemy.engine import make_url
+    import re
+    from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
     try:
-        return make_url(database).render_as_string(hide_password=True)
+        scheme = database.split("://", 1)[0]
+        if not re.fullmatch(r"[\w+]+", scheme):
+            raise ValueError(scheme)
+        parts = urlsplit(database, allow_fragments=False)
+        userinfo, at, hostinfo = parts.netloc.rpartition("@")
+        shown = scheme + "://"
+        if at:
+            user, colon, _ = userinfo.partition(":")
+            shown += quote(unquote(user), safe=" +") + (":***" if colon else "") + "@"
+        if hostinfo.startswith("["):
+            host, _, after = hostinfo[1:].partition("]")
+            colon, port = after[:1], after[1:]
+        else:
+            host, colon, port = hostinfo.partition(":")
+        shown += f"[{host}]" if ":" in host else host
+        if colon:
+            shown += f":{int(port)}"
+        if parts.path:
+            shown += "/" + quote(unquote(parts.path[1:]), safe=" +/")
+        query = sorted(parse_qsl(parts.query), key=lambda pair: pair[0])
+        if query:
+            shown += "?" + "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in query)
+        return shown
     except Exception:  # noqa: BLE001 - whatever it is, never show the password
         return database.split("@")[-1]
 

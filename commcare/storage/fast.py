@@ -32,6 +32,7 @@ from commcare.storage.engine import (
     PRAGMAS,
     busy_timeout,
     damage_summary,
+    display_url,
     is_damage,
     is_retryable,
     sqlite_path,
@@ -232,7 +233,7 @@ def _open_server(database: str, server_timeout: float | None, head: str) -> Fast
     if revision != head:
         raw.close()
         return None
-    return FastDatabase(database, display(database), FastConn(raw, "postgresql", trace))
+    return FastDatabase(database, display_url(database), FastConn(raw, "postgresql", trace))
 
 
 def _revision(raw, dialect: str, trace) -> str | None:
@@ -256,17 +257,6 @@ def _damage_marked(database: str) -> bool:
     except Damaged:
         return True
     return False
-
-
-def display(database: str) -> str:
-    """A server URL without its password (as ``engine.display_url`` shows it)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(database)
-    if parts.password is None:
-        return database
-    netloc = parts.netloc.rsplit("@", 1)
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc[1]}"))
 
 
 class FastDatabase:

@@ -132,16 +132,17 @@ class Compiled:
                 params[name] = [bind(v) for v in value] if name in self.expanding else bind(value)
         sql = self.sql
         if self.expanding:
-            sql = _POSTCOMPILE.sub(lambda m: _expand(m, params, dialect), sql)
+            lists = {name: list(params.pop(name)) for name in self.expanding if name in params}
+            sql = _POSTCOMPILE.sub(lambda m: _expand(m, lists, params, dialect), sql)
         return sql, params
 
 
-def _expand(match, params: dict, dialect: str) -> str:
+def _expand(match, lists: dict, params: dict, dialect: str) -> str:
     """``IN (__[POSTCOMPILE_x])`` for this call's list: ``= ANY(%(x)s)`` on PostgreSQL (one
-    array parameter), ``IN (:x_1, :x_2, …)`` on SQLite; an empty list is never true (``NOT
-    IN``: always true), as SQLAlchemy renders it."""
+    array parameter), ``IN (:x__1, :x__2, …)`` on SQLite; an empty list is never true (``NOT
+    IN``: always true), as SQLAlchemy renders it. A list used twice is sent once."""
     negated, name = match.group(1), match.group(2)
-    items = list(params.pop(name))
+    items = lists[name]
     if dialect == "postgresql":
         params[name] = items
         return f"{'<> ALL' if negated else '= ANY'}(%({name})s)"

@@ -140,3 +140,24 @@ def test_rows_read_like_sqlalchemy_rows():
     assert row.id == 3 and row[1] == "张桂兰" and row._mapping == {"id": 3, "name": "张桂兰"}
     id_, name = row
     assert (id_, name) == (3, "张桂兰")
+
+
+@sql.statement
+def _named_twice():
+    from sqlalchemy import bindparam, or_, select
+
+    from commcare.storage.tables import residents
+
+    names = bindparam("names", expanding=True)
+    return select(residents.c.id).where(or_(residents.c.name.in_(names), residents.c.phone.in_(names)))
+
+
+def test_a_list_used_twice_in_one_statement_is_sent_for_both(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMMCARE_CACHE_DIR", str(tmp_path))
+    compiled = sql.StatementCache().get(_named_twice(), "sqlite")
+    assert compiled.sql.count("POSTCOMPILE_names") == 2
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE residents (id INTEGER, name TEXT, phone TEXT)")
+    con.executemany("INSERT INTO residents VALUES (?, ?, ?)", [(1, "张桂兰", "139"), (2, "刘建国", "138")])
+    text, params = compiled.parameters({"names": ["张桂兰", "138"]}, "sqlite")
+    assert sorted(r[0] for r in con.execute(text, params)) == [1, 2]

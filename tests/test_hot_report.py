@@ -1,0 +1,78 @@
+"""``report today`` and ``report day`` give the same report, in every format, and leave the same
+register, through the statement cache and the driver as through SQLAlchemy
+(``tests/hotcheck.py``), on SQLite and PostgreSQL; so do the all-communities summary and the
+refusals."""
+
+import re
+
+import pytest
+from hotcheck import both_ways
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "markdown", "html", "table"])
+def test_report_today_is_the_same_both_ways_in_every_format(hot_register, fmt):
+    db, actor = hot_register
+    fast, _ = both_ways(db, "--as", actor, "report", "today", "--format", fmt)
+    assert fast.code == 0, fast.err
+    if fmt == "json":
+        data = fast.json()
+        assert data["date"] == "2026-05-08"
+        assert data["requests"]["opened"] and data["requests"]["overdue_items"]  # the demo leaves work undone
+        assert data["calls"]["due"] > data["calls"]["made"] > 0
+        assert data["liaisons"] and data["donations"]["items"] and data["audit"]["entries"] > 0
+    else:
+        assert "2026-05-08" in fast.out
+        assert re.search(r"\b[0-9a-f]{64}\b", fast.out)  # the audit head: the report's last line
+
+
+def test_a_past_day_is_the_same_both_ways_as_it_stood_at_its_end(hot_register):
+    """2026-05-06 of the demo (seed 7) has an escalation, a fever and a donation: every
+    statement of the report returns rows."""
+    db, actor = hot_register
+    fast, _ = both_ways(db, "--as", actor, "report", "day", "2026-05-06", "--format", "json")
+    data = fast.json()
+    assert data["date"] == "2026-05-06" and data["as_of"].startswith("2026-05-07T00:00:00")
+    assert data["calls"]["escalated"] and data["calls"]["missed"]
+    assert data["staff_health"]["fever"] and data["staff_health"]["fever_reports"] > 0
+    assert data["staff_health"]["missing"] and data["donations"]["received"] > 0
+    assert data["requests"]["overdue"] > 0 and data["requests"]["resolved"] > 0
+
+
+def test_a_past_day_in_markdown_is_the_same_both_ways(hot_register):
+    db, actor = hot_register
+    fast, _ = both_ways(db, "--as", actor, "report", "day", "2026-05-04", "--format", "markdown")
+    assert fast.code == 0 and fast.out.startswith("# ")
+
+
+@pytest.mark.parametrize("day", [None, "2026-05-06"])
+def test_the_all_communities_summary_is_the_same_both_ways(hot_register, day):
+    db, actor = hot_register
+    args = ("report", "today") if day is None else ("report", "day", day)
+    fast, _ = both_ways(db, "--as", actor, *args, "--all-communities", "--format", "json")
+    data = fast.json()
+    assert len(data["communities"]) == 1
+    assert data["total"]["calls_due"] > 0 and data["total"]["opened"] > 0
+    csv, _ = both_ways(db, "--as", actor, *args, "--all-communities", "--format", "csv")
+    assert csv.code == 0 and "Σ" in csv.out
+
+
+def test_fail_on_exits_1_after_the_report_both_ways(hot_register):
+    db, actor = hot_register
+    fast, _ = both_ways(db, "--as", actor, "report", "today", "--format", "json", "--fail-on", "any")
+    assert fast.code == 1 and fast.json()["calls"]["missed"]
+    assert "commcare:" in fast.err
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("report", "day", "2026-13-40"), 2),  # not a date
+        (("report", "today", "--format", "yaml"), 2),  # not a format
+        (("--community", "无此社区", "report", "today"), 1),  # no such community
+    ],
+)
+def test_refusals_are_the_same_both_ways(hot_register, args, code):
+    db, actor = hot_register
+    fast, _ = both_ways(db, "--as", actor, *args)
+    assert fast.code == code and fast.out == ""
+    assert fast.err.startswith("commcare: ") and len(fast.err.splitlines()) == 1

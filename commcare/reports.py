@@ -3,6 +3,9 @@ and every community's at once (``all_communities``), each a function(connection,
 
 Every figure is an SQL aggregate over indexes on the day's slice; nothing loads the history
 into Python, so the evening report costs the same at a million requests as at a thousand.
+Each statement is declared once (``@statement``, ``commcare.storage.sql``): ``report today``
+and ``report day`` run them from the statement cache through the driver alone, without
+importing SQLAlchemy.
 """
 
 from __future__ import annotations

@@ -76,3 +76,23 @@ def test_refusals_are_the_same_both_ways(hot_register, args, code):
     fast, _ = both_ways(db, "--as", actor, *args)
     assert fast.code == code and fast.out == ""
     assert fast.err.startswith("commcare: ") and len(fast.err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("report", "week", "--format", "json"),
+        ("report", "range", "--from", "2026-05-03", "--to", "2026-05-06", "--format", "markdown"),
+        ("report", "range", "--from", "2026-05-06", "--to", "2026-05-03"),  # refused: the range ends first
+    ],
+)
+def test_week_and_range_are_the_same_both_ways(hot_register, args):
+    """A week or a range is a day report per day: the same statements, through the same path."""
+    db, actor = hot_register
+    fast, _ = both_ways(db, "--as", actor, *args)
+    if "week" in args:
+        assert len(fast.json()["days"]) == 7 and fast.json()["totals"]["calls_made"] > 0
+    elif "markdown" in args:
+        assert fast.code == 0 and "2026-05-05" in fast.out
+    else:
+        assert fast.code == 2 and fast.out == "" and fast.err.startswith("commcare: ")

@@ -198,7 +198,7 @@ def _range(first: str | None, last: str | None, target: Target, week: bool) -> N
         start = parse_date(first, ctx.tz, ctx.now(), "from") if first else end - dt.timedelta(days=6)
         return reports.range_report(conn, ctx, start, end)
 
-    data = state().read(run)
+    data = hot().read(run)
     target.write(report_render.render_range(data, target.fmt, color=target.color, made=made_by()), data["to"])
 
 

@@ -11,12 +11,13 @@ from commcare.timeparse import days_bounds, iso
 
 RECIPIENTS = ("staff", "residents")
 
-ITEM = re.compile(r"(?P<name>[^:：]+)[:：](?P<qty>[0-9]+(?:\.[0-9]+)?)(?:[:：](?P<unit>.+))?", re.ASCII)
+# compiled on first use (``re``'s cache): the reports import this module for ``quantity`` alone
+ITEM = r"(?P<name>[^:：]+)[:：](?P<qty>[0-9]+(?:\.[0-9]+)?)(?:[:：](?P<unit>.+))?"
 
 
 def parse_item(spec: str) -> tuple[str, float, str]:
     """``矿泉水:50:箱`` -> ("矿泉水", 50.0, "箱")."""
-    m = ITEM.fullmatch(identity.nfkc(spec).strip()) if spec else None
+    m = re.fullmatch(ITEM, identity.nfkc(spec).strip(), re.ASCII) if spec else None
     unit = (m["unit"] or "").strip() if m else ""
     if not m or not m["name"].strip() or float(m["qty"]) <= 0 or len(unit) > 20:
         raise InvalidValue("donation.bad_item", field="item", value=spec)

@@ -500,8 +500,6 @@ def _request_counts(live: bool):
     def count(*where):
         return select(func.count()).select_from(requests).where(_mine(requests), *where).scalar_subquery()
 
-    # ``_open_at`` twice, not one clause in both: a list written into a statement is a
-    # parameter, and the driver path expands each such parameter once
     return select(
         count(*_in_day(r.opened_at)),
         count(*_in_day(r.resolved_at)),

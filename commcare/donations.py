@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, insert, select
-
-from commcare import audit, identity
-from commcare.calls import backfill_time
+from commcare import identity
 from commcare.errors import InvalidValue
-from commcare.storage.tables import donation_items, donations
 from commcare.timeparse import days_bounds, iso
 
 RECIPIENTS = ("staff", "residents")
 
-ITEM = re.compile(r"(?P<name>[^:：]+)[:：](?P<qty>[0-9]+(?:\.[0-9]+)?)(?:[:：](?P<unit>.+))?", re.ASCII)
+# compiled on first use (``re``'s cache): the reports import this module for ``quantity`` alone
+ITEM = r"(?P<name>[^:：]+)[:：](?P<qty>[0-9]+(?:\.[0-9]+)?)(?:[:：](?P<unit>.+))?"
 
 
 def parse_item(spec: str) -> tuple[str, float, str]:
     """``矿泉水:50:箱`` -> ("矿泉水", 50.0, "箱")."""
-    m = ITEM.fullmatch(identity.nfkc(spec).strip()) if spec else None
+    m = re.fullmatch(ITEM, identity.nfkc(spec).strip(), re.ASCII) if spec else None
     unit = (m["unit"] or "").strip() if m else ""
     if not m or not m["name"].strip() or float(m["qty"]) <= 0 or len(unit) > 20:
         raise InvalidValue("donation.bad_item", field="item", value=spec)
@@ -28,6 +25,12 @@ def parse_item(spec: str) -> tuple[str, float, str]:
 
 
 def add_donation(conn, ctx, donor: str, items: list[str], recipients="residents", at=None, note=None) -> dict:
+    from sqlalchemy import insert
+
+    from commcare import audit
+    from commcare.calls import backfill_time
+    from commcare.storage.tables import donation_items, donations
+
     if not items:
         raise InvalidValue("value.empty", field="item")
     parsed = [parse_item(i) for i in items]
@@ -63,6 +66,10 @@ def donation_row(d, items: list[tuple[str, float, str]], tz) -> dict:
 
 
 def list_donations(conn, ctx, date_from=None, date_to=None) -> list[dict]:
+    from sqlalchemy import select
+
+    from commcare.storage.tables import donation_items, donations
+
     start, end = days_bounds(date_from, date_to, ctx.tz, ctx.now())
     d, i = donations.c, donation_items.c
     query = select(donations).where(d.community_id == ctx.community_id(conn)).order_by(d.at, d.id)
@@ -85,6 +92,10 @@ def list_donations(conn, ctx, date_from=None, date_to=None) -> list[dict]:
 
 def donation_totals(conn, ctx, date_from=None, date_to=None) -> list[dict]:
     """Totals per item and unit (the monthly sum offices add up by hand)."""
+    from sqlalchemy import func, select
+
+    from commcare.storage.tables import donation_items, donations
+
     start, end = days_bounds(date_from, date_to, ctx.tz, ctx.now())
     d, i = donations.c, donation_items.c
     query = (

@@ -3,31 +3,22 @@ and every community's at once (``all_communities``), each a function(connection,
 
 Every figure is an SQL aggregate over indexes on the day's slice; nothing loads the history
 into Python, so the evening report costs the same at a million requests as at a thousand.
+Each statement is declared once (``@statement``, ``commcare.storage.sql``): ``report today``
+and ``report day`` run them from the statement cache through the driver alone, without
+importing SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, exists, func, or_, select
-
 from commcare import audit, identity
-from commcare.calls import REACHED, by_liaison, escalated, in_community
+from commcare.calls import REACHED, by_liaison, escalated
 from commcare.donations import quantity
 from commcare.health import fever_at
 from commcare.help_requests import OPEN_STATES
 from commcare.storage import integrity
-from commcare.storage.tables import (
-    calls,
-    donation_items,
-    donations,
-    health_reports,
-    households,
-    requests,
-    resident_tags,
-    residents,
-    staff,
-)
+from commcare.storage.sql import statement
 from commcare.timeparse import day_bounds, iso
 
 
@@ -48,8 +39,9 @@ def day_report(conn, ctx, day: dt.date, verify: bool = True) -> dict:
     if verify:
         integrity.verify(conn, cid, identity.call_tags(ctx.extra_tags), everyone=False)
     start, end, at, live = moment_of(ctx, day)
-    special = _special_residents(conn, ctx, cid, start, end)
-    requests_part, open_by_assignee = _requests(conn, ctx, cid, start, end, at, live)
+    window = {"cid": cid, "start": start, "end": end}
+    special = _special_residents(conn, ctx, window)
+    requests_part, open_by_assignee = _requests(conn, ctx, window, at, live)
     return {
         "date": day.isoformat(),
         "community": ctx.community,
@@ -57,42 +49,124 @@ def day_report(conn, ctx, day: dt.date, verify: bool = True) -> dict:
         "requests": requests_part,
         "calls": _calls(special, _escalated_of(conn, cid, start, end, special)),
         "liaisons": _liaisons(conn, cid, special, open_by_assignee),
-        "staff_health": _health(conn, cid, start, end, fever_at(ctx)),
-        "donations": _donations(conn, cid, start, end),
+        "staff_health": _health(conn, window, fever_at(ctx)),
+        "donations": _donations(conn, window),
         "audit": audit.head(conn),
     }
 
 
-def _requests(conn, ctx, cid, start, end, at, live) -> tuple[dict, dict]:
+# --- the statements: declared once (``commcare.storage.sql``), the day's bounds (``start``,
+# ``end``), the as-of moment (``at``) and the community (``cid``) given as they run.
+
+
+def _utc(name: str):
+    """A parameter of the UTC time columns' type (converted as they are)."""
+    from sqlalchemy import bindparam
+
+    from commcare.storage.tables import requests
+
+    return bindparam(name, type_=requests.c.opened_at.type)
+
+
+def _in_day(column):
+    return (column >= _utc("start"), column < _utc("end"))
+
+
+def _of_community(dialect: str, column):
+    """``column`` is community ``cid``, as ``integrity.of_community`` asks it of the register's
+    reads: on SQLite through no index (``+ 0``: the plan starts from the special groups on the
+    tag index), on PostgreSQL as the planner chooses."""
+    from sqlalchemy import bindparam
+
+    cid = bindparam("cid", type_=column.type)
+    return column + 0 == cid if dialect == "sqlite" else column == cid
+
+
+def _open_at(live: bool):
+    """Open at ``at``. For the live day the status column says it through the
+    (community, status, due) index; for a past moment the timestamps say it."""
+    from sqlalchemy import and_, or_
+
+    from commcare.storage.tables import requests
+
+    r = requests.c
+    if live:
+        return r.status.in_(OPEN_STATES)
+    at = _utc("at")
+    return and_(
+        r.opened_at < at,
+        or_(r.resolved_at.is_(None), r.resolved_at >= at),
+        or_(r.closed_at.is_(None), r.closed_at >= at),
+    )
+
+
+def _mine(table):
+    from sqlalchemy import bindparam
+
+    return table.c.community_id == bindparam("cid", type_=table.c.community_id.type)
+
+
+@statement
+def _requests_in_day(column: str):
+    """The community's requests by category whose ``column`` (opened_at, resolved_at) falls
+    in the day, on that column's index."""
+    from sqlalchemy import func, select
+
+    from commcare.storage.tables import requests
+
+    r = requests.c
+    return select(r.category, func.count()).where(_mine(requests), *_in_day(r[column])).group_by(r.category)
+
+
+@statement
+def _open_requests(live: bool):
+    """The requests open at ``at``, counted by category and assignee together."""
+    from sqlalchemy import func, select
+
+    from commcare.storage.tables import requests
+
+    r = requests.c
+    return (
+        select(r.category, r.assignee_id, func.count())
+        .where(_mine(requests), _open_at(live))
+        .group_by(r.category, r.assignee_id)
+    )
+
+
+@statement
+def _overdue_requests(live: bool):
+    """The requests open and past due at ``at``: urgent first, then by due time."""
+    from sqlalchemy import select
+
+    from commcare.storage.tables import requests, residents
+
+    r = requests.c
+    return (
+        select(r.id, residents.c.name, r.category, r.due_at, r.urgency)
+        .join(residents, r.resident_id == residents.c.id)
+        .where(_mine(requests), _open_at(live), r.due_at < _utc("at"))
+        .order_by((r.urgency == "urgent").desc(), r.due_at, r.id)
+    )
+
+
+def _requests(conn, ctx, window: dict, at, live) -> tuple[dict, dict]:
     """Each figure from its own index: opened_at, resolved_at, and (community, status, due);
     the open requests are counted once, by category and assignee together."""
-    r = requests.c
-    mine = r.community_id == cid
-    is_open = _open_at(at, live)
     by_cat: dict[str, dict] = {}
 
     def count(key, category, n):
         by_cat.setdefault(category, {"category": category, "opened": 0, "resolved": 0, "open": 0})[key] += n
 
-    for key, column in (("opened", r.opened_at), ("resolved", r.resolved_at)):
-        for category, n in conn.execute(
-            select(r.category, func.count()).where(mine, column >= start, column < end).group_by(r.category)
-        ).all():
+    for key, column in (("opened", "opened_at"), ("resolved", "resolved_at")):
+        for category, n in _requests_in_day(column).all(conn, **window):
             count(key, category, n)
+    moment = {"cid": window["cid"]} if live else {"cid": window["cid"], "at": at}
     open_by_assignee: dict = {}
-    for category, assignee, n in conn.execute(
-        select(r.category, r.assignee_id, func.count()).where(mine, is_open).group_by(r.category, r.assignee_id)
-    ).all():
+    for category, assignee, n in _open_requests(live).all(conn, **moment):
         count("open", category, n)
         open_by_assignee[assignee] = open_by_assignee.get(assignee, 0) + n
     by_category = [by_cat[c] for c in sorted(by_cat)]
-    urgent_first = (r.urgency == "urgent").desc()
-    overdue = conn.execute(
-        select(r.id, residents.c.name, r.category, r.due_at, r.urgency)
-        .join(residents, r.resident_id == residents.c.id)
-        .where(mine, is_open, r.due_at < at)
-        .order_by(urgent_first, r.due_at, r.id)
-    ).all()
+    overdue = _overdue_requests(live).all(conn, cid=window["cid"], at=at)
     tz = ctx.tz
     return {
         "opened": sum(x["opened"] for x in by_category),
@@ -106,39 +180,51 @@ def _requests(conn, ctx, cid, start, end, at, live) -> tuple[dict, dict]:
     }, open_by_assignee
 
 
-def _open_at(at, live):
-    """Open at ``at``. For the live day the status column says it through the
-    (community, status, due) index; for a past moment the timestamps say it."""
-    r = requests.c
-    if live:
-        return r.status.in_(OPEN_STATES)
-    return and_(
-        r.opened_at < at,
-        or_(r.resolved_at.is_(None), r.resolved_at >= at),
-        or_(r.closed_at.is_(None), r.closed_at >= at),
-    )
+def _alive_tagged():
+    """The special-group residents (tags ``tags``) registered by ``end`` and not archived
+    before it."""
+    from sqlalchemy import bindparam, or_, select
+
+    from commcare.storage.tables import resident_tags, residents
+
+    res = residents.c
+    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(bindparam("tags", expanding=True)))
+    end = _utc("end")
+    return (res.id.in_(tagged), res.created_at < end, or_(res.archived_at.is_(None), res.archived_at >= end))
 
 
-def _special_residents(conn, ctx, cid, start, end) -> list:
-    """(id, name, liaison id, liaison name, reached) of every special-group resident
-    registered by ``end`` and not archived before it, in one query: the residents by their key
-    from the tag index, "reached" from the day's calls on ``ix_calls_community_at``. In no
-    order: only those not reached are listed, and sorted (``_calls``)."""
+def _reached_in_day():
+    """The day's calls that reached their resident."""
+    from commcare.storage.tables import calls
+
+    return (*_in_day(calls.c.at), calls.c.outcome.in_(REACHED))
+
+
+@statement
+def _special(dialect: str):
+    """(id, name, liaison id, liaison name, reached) of community ``cid``'s special groups."""
+    from sqlalchemy import select
+
+    from commcare.storage.tables import calls, households, residents, staff
+
     res, c = residents.c, calls.c
-    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(identity.call_tags(ctx.extra_tags)))
-    reached = select(c.resident_id).where(c.community_id == cid, c.at >= start, c.at < end, c.outcome.in_(REACHED))
-    return conn.execute(
+    reached = select(c.resident_id).where(_mine(calls), *_reached_in_day())
+    return (
         select(res.id, res.name, households.c.liaison_id, staff.c.name, res.id.in_(reached))
         .select_from(residents)
         .outerjoin(households, res.household_id == households.c.id)
         .outerjoin(staff, households.c.liaison_id == staff.c.id)
-        .where(
-            in_community(conn, residents, cid),
-            res.id.in_(tagged),
-            res.created_at < end,
-            or_(res.archived_at.is_(None), res.archived_at >= end),
-        )
-    ).all()
+        .where(_of_community(dialect, res.community_id), *_alive_tagged())
+    )
+
+
+def _special_residents(conn, ctx, window: dict) -> list:
+    """(id, name, liaison id, liaison name, reached) of every special-group resident
+    registered by ``end`` and not archived before it, in one query: the residents by their key
+    from the tag index, "reached" from the day's calls on ``ix_calls_community_at``. In no
+    order: only those not reached are listed, and sorted (``_calls``)."""
+    tags = identity.call_tags(ctx.extra_tags)
+    return _special(conn.dialect.name).all(conn, tags=tags, **window)
 
 
 def _escalated_of(conn, cid, start, end, special: list) -> dict:
@@ -163,6 +249,17 @@ def _calls(special: list, escalations: dict) -> dict:
     }
 
 
+@statement
+def _liaisons_of():
+    """The community's staff who are some household's liaison, by number."""
+    from sqlalchemy import exists, select
+
+    from commcare.storage.tables import households, staff
+
+    is_liaison = exists().where(households.c.liaison_id == staff.c.id)
+    return select(staff.c.id, staff.c.name).where(_mine(staff), is_liaison).order_by(staff.c.id)
+
+
 def _liaisons(conn, cid, special: list, open_by_assignee: dict) -> list[dict]:
     from collections import Counter
     from operator import itemgetter
@@ -170,11 +267,8 @@ def _liaisons(conn, cid, special: list, open_by_assignee: dict) -> list[dict]:
     liaison_of = itemgetter(2)
     residents_of = Counter(map(liaison_of, special))  # counted in C: 25,000 rows at 100,000 residents
     reached_of = Counter(map(liaison_of, filter(itemgetter(4), special)))
-    is_liaison = exists().where(households.c.liaison_id == staff.c.id)
     out = []
-    for sid, name in conn.execute(
-        select(staff.c.id, staff.c.name).where(staff.c.community_id == cid, is_liaison).order_by(staff.c.id)
-    ).all():
+    for sid, name in _liaisons_of().all(conn, cid=cid):
         n, made = residents_of[sid], reached_of[sid]
         out.append(
             {
@@ -188,40 +282,119 @@ def _liaisons(conn, cid, special: list, open_by_assignee: dict) -> list[dict]:
     return out
 
 
-def _health(conn, cid, start, end, fever_limit: float) -> dict:
+def _active_staff():
+    from sqlalchemy import and_
+
+    from commcare.storage.tables import staff
+
+    return and_(_mine(staff), staff.c.active.is_(True))
+
+
+def _feverish():
+    """The day's health reports of the community's staff at ``fever`` or above."""
+    from sqlalchemy import and_, bindparam
+
+    from commcare.storage.tables import health_reports, staff
+
+    h = health_reports.c
+    fever = bindparam("fever", type_=h.temperature.type)
+    return and_(_mine(staff), *_in_day(h.at), h.temperature >= fever)
+
+
+@statement
+def _health_due():
+    """The community's active staff: each due two temperature reports a day."""
+    from sqlalchemy import func, select
+
+    from commcare.storage.tables import staff
+
+    return select(func.count(staff.c.id)).where(_active_staff())
+
+
+@statement
+def _health_missing():
+    """The active staff with fewer than two reports in the day, by number."""
+    from sqlalchemy import func, select
+
+    from commcare.storage.tables import health_reports, staff
+
     h, st = health_reports.c, staff.c
-    reports = (
-        select(func.count(h.id))
-        .where(h.staff_id == st.id, h.at >= start, h.at < end)
-        .correlate(staff)
-        .scalar_subquery()
-    )
-    active = and_(st.community_id == cid, st.active.is_(True))
-    due = conn.scalar(select(func.count(st.id)).where(active)) or 0
-    missing = conn.execute(select(st.name).where(active, reports < 2).order_by(st.id)).scalars().all()
-    feverish = and_(st.community_id == cid, h.at >= start, h.at < end, h.temperature >= fever_limit)
-    fever = conn.scalar(select(func.count(h.id)).join(staff, h.staff_id == st.id).where(feverish)) or 0
-    who = conn.execute(
+    reports = select(func.count(h.id)).where(h.staff_id == st.id, *_in_day(h.at)).correlate(staff).scalar_subquery()
+    return select(st.name).where(_active_staff(), reports < 2).order_by(st.id)
+
+
+@statement
+def _fever_reports():
+    from sqlalchemy import func, select
+
+    from commcare.storage.tables import health_reports, staff
+
+    h = health_reports.c
+    return select(func.count(h.id)).join(staff, h.staff_id == staff.c.id).where(_feverish())
+
+
+@statement
+def _fever_staff():
+    """The staff with a fever in the day, by number."""
+    from sqlalchemy import select
+
+    from commcare.storage.tables import health_reports, staff
+
+    st = staff.c
+    return (
         select(st.name)
-        .join(health_reports, h.staff_id == st.id)
-        .where(feverish)
+        .join(health_reports, health_reports.c.staff_id == st.id)
+        .where(_feverish())
         .group_by(st.id, st.name)
         .order_by(st.id)
     )
-    return {"due": due, "missing": list(missing), "fever": list(who.scalars()), "fever_reports": fever}
 
 
-def _donations(conn, cid, start, end) -> dict:
-    d, i = donations.c, donation_items.c
-    window = and_(d.community_id == cid, d.at >= start, d.at < end)
-    received = conn.scalar(select(func.count(d.id)).where(window)) or 0
-    items = conn.execute(
+def _health(conn, window: dict, fever_limit: float) -> dict:
+    due = _health_due().scalar(conn, cid=window["cid"]) or 0
+    missing = _health_missing().scalars(conn, **window)
+    fever = _fever_reports().scalar(conn, fever=fever_limit, **window) or 0
+    who = _fever_staff().scalars(conn, fever=fever_limit, **window)
+    return {"due": due, "missing": list(missing), "fever": list(who), "fever_reports": fever}
+
+
+def _donated_in_day():
+    from sqlalchemy import and_
+
+    from commcare.storage.tables import donations
+
+    return and_(_mine(donations), *_in_day(donations.c.at))
+
+
+@statement
+def _donations_received():
+    from sqlalchemy import func, select
+
+    from commcare.storage.tables import donations
+
+    return select(func.count(donations.c.id)).where(_donated_in_day())
+
+
+@statement
+def _donated_items():
+    """The day's donated items, summed by name and unit."""
+    from sqlalchemy import func, select
+
+    from commcare.storage.tables import donation_items, donations
+
+    i = donation_items.c
+    return (
         select(i.name, func.sum(i.quantity), i.unit)
-        .join(donations, i.donation_id == d.id)
-        .where(window)
+        .join(donations, i.donation_id == donations.c.id)
+        .where(_donated_in_day())
         .group_by(i.name, i.unit)
         .order_by(i.name)
-    ).all()
+    )
+
+
+def _donations(conn, window: dict) -> dict:
+    received = _donations_received().scalar(conn, **window) or 0
+    items = _donated_items().all(conn, **window)
     return {"received": received, "items": [{"name": n, "quantity": quantity(q), "unit": u} for n, q, u in items]}
 
 
@@ -293,10 +466,10 @@ def all_communities(conn, ctx, day: dt.date) -> dict:
     every = communities.rows(conn)
     cids = [cid for cid, _ in every]
     integrity.verify_all(conn, cids, tags)
-    special = _special_counts(conn, cids, tags, start, end)
+    special = _special_counts(conn, cids, {"tags": tags, "start": start, "end": end})
     rows = []
     for cid, name in every:
-        opened, resolved, open_, overdue = conn.execute(_request_counts(cid, start, end, at, live)).one()
+        opened, resolved, open_, overdue = _request_counts(live).one(conn, cid=cid, start=start, end=end, at=at)
         due, made = special.get(cid, (0, 0))
         rows.append(
             {
@@ -314,57 +487,76 @@ def all_communities(conn, ctx, day: dt.date) -> dict:
     return {"date": day.isoformat(), "communities": rows, "total": total, "audit": audit.head(conn)}
 
 
-def _request_counts(cid, start, end, at, live):
+@statement
+def _request_counts(live: bool):
     """One statement: a community's requests opened, resolved, open and overdue, each counted
     on its own community-first index, with the same conditions as ``day_report``'s."""
+    from sqlalchemy import func, select
+
+    from commcare.storage.tables import requests
+
     r = requests.c
-    mine = r.community_id == cid
 
     def count(*where):
-        return select(func.count()).select_from(requests).where(mine, *where).scalar_subquery()
+        return select(func.count()).select_from(requests).where(_mine(requests), *where).scalar_subquery()
 
-    is_open = _open_at(at, live)
     return select(
-        count(r.opened_at >= start, r.opened_at < end),
-        count(r.resolved_at >= start, r.resolved_at < end),
-        count(is_open),
-        count(is_open, r.due_at < at),
+        count(*_in_day(r.opened_at)),
+        count(*_in_day(r.resolved_at)),
+        count(_open_at(live)),
+        count(_open_at(live), r.due_at < _utc("at")),
     )
 
 
-def _special_counts(conn, cids: list, tags, start, end) -> dict:
-    """community -> (special-group residents due a call, those reached), with the same
-    conditions as ``_special_residents``. On SQLite a statement per community, planned as the
-    community's own report is; on PostgreSQL one statement grouped by community: the special
-    groups are found by tag, and a statement per community would read the whole city's tags
-    for each (``resident_tags`` carries no community: docs/scale.md)."""
-    from sqlalchemy import case
+@statement
+def _special_count():
+    """(due, reached) of community ``cid``'s special groups, planned as its own report's
+    (SQLite)."""
+    from sqlalchemy import case, func, select
+
+    from commcare.storage.tables import calls, residents
 
     res, c = residents.c, calls.c
-    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(tags))
-    window = (c.at >= start, c.at < end, c.outcome.in_(REACHED))
-    alive = (res.id.in_(tagged), res.created_at < end, or_(res.archived_at.is_(None), res.archived_at >= end))
+    reached = select(c.resident_id).where(_mine(calls), *_reached_in_day())
+    return (
+        select(func.count(), func.sum(case((res.id.in_(reached), 1), else_=0)))
+        .select_from(residents)
+        .where(_of_community("sqlite", res.community_id), *_alive_tagged())
+    )
+
+
+@statement
+def _special_by_community():
+    """(community, due, reached) of the special groups of the communities ``cids``, in one
+    statement (PostgreSQL)."""
+    from sqlalchemy import bindparam, exists, func, select
+
+    from commcare.storage.tables import calls, residents
+
+    res = residents.c
+    reached_today = exists().where(calls.c.resident_id == res.id, *_reached_in_day())
+    return (
+        select(res.community_id, func.count(), func.count().filter(reached_today))
+        .select_from(residents)
+        .where(res.community_id.in_(bindparam("cids", expanding=True)), *_alive_tagged())
+        .group_by(res.community_id)
+    )
+
+
+def _special_counts(conn, cids: list, window: dict) -> dict:
+    """community -> (special-group residents due a call, those reached), with the same
+    conditions as ``_special_residents`` (``window``: tags, start, end). On SQLite a statement
+    per community, planned as the community's own report is; on PostgreSQL one statement
+    grouped by community: the special groups are found by tag, and a statement per community
+    would read the whole city's tags for each (``resident_tags`` carries no community:
+    docs/scale.md)."""
     if conn.dialect.name == "sqlite":
         out = {}
         for cid in cids:
-            reached = select(c.resident_id).where(c.community_id == cid, *window)
-            due, made = conn.execute(
-                select(func.count(), func.sum(case((res.id.in_(reached), 1), else_=0)))
-                .select_from(residents)
-                .where(in_community(conn, residents, cid), *alive)
-            ).one()
+            due, made = _special_count().one(conn, cid=cid, **window)
             out[cid] = (due, made or 0)
         return out
-    reached_today = exists().where(c.resident_id == res.id, *window)
-    return {
-        cid: (due, made)
-        for cid, due, made in conn.execute(
-            select(res.community_id, func.count(), func.count().filter(reached_today))
-            .select_from(residents)
-            .where(res.community_id.in_(cids), *alive)
-            .group_by(res.community_id)
-        ).all()
-    }
+    return {cid: (due, made) for cid, due, made in _special_by_community().all(conn, cids=cids, **window)}
 
 
 FAIL_ON = ("overdue", "missed", "any")

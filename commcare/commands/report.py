@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, color_enabled, state, write_out
+from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, color_enabled, hot, state, write_out
 
 app = typer.Typer(help="Reports: what was done, what is overdue, who was missed.", no_args_is_help=True)
 ALL_FORMATS = ("table", "json", "csv", "markdown", "html")
@@ -77,11 +77,13 @@ def made_by() -> str:
 
 def notify_targets(notify, all_communities: bool = False) -> list[str]:
     """The ``--notify`` targets, each checked before the report is made."""
+    targets = list(notify or ())
+    if not targets:
+        return targets
     from commcare.errors import InvalidValue
     from commcare.schedule import notify as notify_mod
 
-    targets = list(notify or ())
-    if targets and all_communities:
+    if all_communities:
         raise InvalidValue("notify.all_communities", field="notify")
     for target in targets:
         notify_mod.check_target(target, state().settings.file)
@@ -124,7 +126,7 @@ def _day(day_text: str | None, target: Target, fail_on, all_communities, notify=
             return reports.all_communities(conn, ctx, day)
         return reports.day_report(conn, ctx, day)
 
-    data = state().read(run)
+    data = hot().read(run)
     if all_communities:
         target.write(report_render.render_all(data, fmt, made=made_by()), data["date"])
     else:
@@ -196,7 +198,7 @@ def _range(first: str | None, last: str | None, target: Target, week: bool) -> N
         start = parse_date(first, ctx.tz, ctx.now(), "from") if first else end - dt.timedelta(days=6)
         return reports.range_report(conn, ctx, start, end)
 
-    data = state().read(run)
+    data = hot().read(run)
     target.write(report_render.render_range(data, target.fmt, color=target.color, made=made_by()), data["to"])
 
 

@@ -10,15 +10,15 @@ A request is a row; a change is an UPDATE that checks the row's ``version``, so 
 changing one request at once cannot both succeed.
 """
 
+from __future__ import annotations
+
 import datetime as dt
 import re
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
-
 from commcare import audit, identity, lookup
 from commcare.errors import Conflict, InvalidValue, NotFound, Refused
-from commcare.storage.tables import households, request_events, requests, residents, staff
+from commcare.storage import sql
+from commcare.storage.sql import statement
 from commcare.timeparse import iso, parse_date, parse_interval, parse_when
 
 URGENCIES = ("low", "normal", "high", "urgent")
@@ -33,6 +33,244 @@ TRANSITIONS = {
     "cancel": (OPEN_STATES, "cancelled"),
     "reopen": (("resolved", "cancelled"), "open"),
 }
+# the columns a new request is inserted with (every one, always: one statement)
+NEW_REQUEST = (
+    "assignee_id",
+    "category",
+    "channel",
+    "community_id",
+    "due_at",
+    "note",
+    "opened_at",
+    "opened_by",
+    "previous_id",
+    "repeat_interval",
+    "repeat_kind",
+    "repeat_until",
+    "resident_id",
+    "status",
+    "urgency",
+    "version",
+)
+
+
+# --- the statements (commcare.storage.sql: declared once, run from the cache) ---------------------
+
+
+def _binds(table, keys):
+    """``{column: bindparam(column)}`` for ``keys``, each typed as its column."""
+    from sqlalchemy import bindparam
+
+    return {k: bindparam(k, type_=table.c[k].type) for k in keys}
+
+
+@statement
+def _open_of_category():
+    """The open requests of ``:category`` that the residents ``:ids`` have."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import requests
+
+    r = requests.c
+    return (
+        select(r.id, r.resident_id, r.due_at, r.status)
+        .where(
+            r.resident_id.in_(bindparam("ids", expanding=True)),
+            r.category == bindparam("category"),
+            r.status.in_(OPEN_STATES),
+        )
+        .order_by(r.id)
+    )
+
+
+@statement
+def _staff_named():
+    """A staff member's number and name, by number."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import staff
+
+    return select(staff.c.id, staff.c.name).where(staff.c.id == bindparam("staff_id"))
+
+
+@statement
+def _liaison_of():
+    """The liaison (number, name) of the household of the resident ``:resident_id``."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import households, residents, staff
+
+    return (
+        select(staff.c.id, staff.c.name)
+        .join(households, households.c.liaison_id == staff.c.id)
+        .join(residents, residents.c.household_id == households.c.id)
+        .where(residents.c.id == bindparam("resident_id"))
+    )
+
+
+@statement
+def _insert_request():
+    """A new request (every column of ``NEW_REQUEST``); its number."""
+    from sqlalchemy import insert
+
+    from commcare.storage.tables import requests
+
+    return insert(requests).values(**_binds(requests, NEW_REQUEST)).returning(requests.c.id)
+
+
+@statement
+def _insert_event():
+    """A line of a request's timeline."""
+    from sqlalchemy import insert
+
+    from commcare.storage.tables import request_events
+
+    keys = ("request_id", "at", "actor", "kind", "from_status", "to_status", "note")
+    return insert(request_events).values(**_binds(request_events, keys))
+
+
+@statement
+def _requests_by_id():
+    """The requests ``:ids``."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import requests
+
+    return select(requests).where(requests.c.id.in_(bindparam("ids", expanding=True)))
+
+
+@statement
+def _request_in_community():
+    """The request ``:id`` of the community ``:cid``."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import requests
+
+    return select(requests).where(requests.c.id == bindparam("id"), requests.c.community_id == bindparam("cid"))
+
+
+@statement
+def _change_request(keys: tuple):
+    """Set the columns ``keys`` (each bound as ``new_<column>``) and the next version of the
+    request ``:req_id``, if it is still at ``:old_version``. (No value is named as a column:
+    SQLAlchemy would take it for one more column to set.)"""
+    from sqlalchemy import bindparam, update
+
+    from commcare.storage.tables import requests
+
+    return (
+        update(requests)
+        .where(requests.c.id == bindparam("req_id"), requests.c.version == bindparam("old_version"))
+        .values(
+            version=bindparam("new_version", type_=requests.c.version.type),
+            **{k: bindparam(f"new_{k}", type_=requests.c[k].type) for k in keys},
+        )
+    )
+
+
+@statement
+def _following_id():
+    """The number of the occurrence after the request ``:id``, if there is one."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import requests
+
+    return select(requests.c.id).where(requests.c.previous_id == bindparam("id"))
+
+
+@statement
+def _resident_number():
+    """A resident's number (the row a new occurrence is opened for)."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import residents
+
+    return select(residents.c.id).where(residents.c.id == bindparam("id"))
+
+
+@statement
+def _listed(
+    by_status: bool, overdue: bool, category: bool, assignee: bool, resident: bool, compound: bool, limit: bool
+):
+    """The community's requests, soonest due first, with the filters the flags say (their
+    values bound: ``:states``, ``:now``, ``:category``, ``:assignee_id``, ``:resident_id``,
+    ``:compound``, ``:limit``)."""
+    from sqlalchemy import Integer, bindparam, select
+
+    from commcare.storage.tables import households, requests, residents
+
+    r = requests.c
+    query = select(requests).where(r.community_id == bindparam("cid")).order_by(r.due_at, r.id)
+    if by_status:
+        query = query.where(r.status.in_(bindparam("states", expanding=True)))
+    if overdue:
+        query = query.where(r.status.in_(OPEN_STATES), r.due_at < bindparam("now", type_=r.due_at.type))
+    if category:
+        query = query.where(r.category == bindparam("category"))
+    if assignee:
+        query = query.where(r.assignee_id == bindparam("assignee_id"))
+    if resident:
+        query = query.where(r.resident_id == bindparam("resident_id"))
+    if compound:
+        query = query.where(
+            r.resident_id.in_(
+                select(residents.c.id)
+                .join(households, residents.c.household_id == households.c.id)
+                .where(households.c.compound == bindparam("compound"))
+            )
+        )
+    if limit:
+        query = query.limit(bindparam("limit", type_=Integer()))
+    return query
+
+
+@statement
+def _following_open():
+    """The open next occurrences of the requests ``:ids``."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import requests
+
+    return select(requests).where(
+        requests.c.previous_id.in_(bindparam("ids", expanding=True)), requests.c.status.in_(("open", "assigned"))
+    )
+
+
+@statement
+def _resident_names():
+    """Residents' numbers and names, for the numbers ``:ids``."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import residents
+
+    return select(residents.c.id, residents.c.name).where(residents.c.id.in_(bindparam("ids", expanding=True)))
+
+
+@statement
+def _staff_names():
+    """Staff members' numbers and names, for the numbers ``:ids``."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import staff
+
+    return select(staff.c.id, staff.c.name).where(staff.c.id.in_(bindparam("ids", expanding=True)))
+
+
+@statement
+def _timeline():
+    """The timeline of the request ``:id``, oldest first."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import request_events
+
+    return (
+        select(request_events)
+        .where(request_events.c.request_id == bindparam("id"))
+        .order_by(request_events.c.at, request_events.c.id)
+    )
+
+
+# --- opening ---------------------------------------------------------------------------------
 
 
 def open_request(
@@ -91,13 +329,7 @@ def _refuse_duplicates(s, ctx, found: list, slug: str) -> None:
     """Exit 1 naming each open request of ``slug`` the residents already have (``--again``)."""
     from commcare.render.times import human_time
 
-    r = requests.c
-    ids = [x.id for x in found]
-    open_ = s.execute(
-        select(r.id, r.resident_id, r.due_at, r.status)
-        .where(r.resident_id.in_(ids), r.category == slug, r.status.in_(OPEN_STATES))
-        .order_by(r.id)
-    ).all()
+    open_ = _open_of_category().all(s, ids=[x.id for x in found], category=slug)
     if not open_:
         return
     names = {x.id: x.name for x in found}
@@ -166,19 +398,14 @@ def _staff(s, ctx, ref, field):
 
 
 def _liaison(s, liaison_id):
-    return s.execute(select(staff.c.id, staff.c.name).where(staff.c.id == liaison_id)).first() if liaison_id else None
+    return _staff_named().first(s, staff_id=liaison_id) if liaison_id else None
 
 
 def _assignee(s, ctx, resident_id: int, assign):
     """The staff member named by ``--assign``, else the household's liaison (or None)."""
     if assign:
         return _staff(s, ctx, assign, "assign")
-    return s.execute(
-        select(staff.c.id, staff.c.name)
-        .join(households, households.c.liaison_id == staff.c.id)
-        .join(residents, residents.c.household_id == households.c.id)
-        .where(residents.c.id == resident_id)
-    ).first()
+    return _liaison_of().first(s, resident_id=resident_id)
 
 
 def _insert(s, ctx, resident, spec: dict, assignee, previous_id=None) -> int:
@@ -194,9 +421,9 @@ def _insert(s, ctx, resident, spec: dict, assignee, previous_id=None) -> int:
         **spec,
     }
     try:
-        rid = s.scalar(insert(requests).values(**values).returning(requests.c.id))
-    except IntegrityError:
-        if previous_id is None:
+        rid = _insert_request().scalar(s, **values)
+    except Exception as exc:
+        if previous_id is None or not sql.integrity_error(exc):
             raise
         raise Conflict("request.occurrence_exists")
     _event(s, ctx, rid, "opened", None, "open", spec.get("note"), at=spec["opened_at"])
@@ -215,22 +442,21 @@ def _insert(s, ctx, resident, spec: dict, assignee, previous_id=None) -> int:
 
 
 def _event(s, ctx, request_id, kind, from_status, to_status, note=None, at=None) -> None:
-    s.execute(
-        insert(request_events).values(
-            request_id=request_id,
-            at=at or ctx.now(),
-            actor=ctx.operator,
-            kind=kind,
-            from_status=from_status,
-            to_status=to_status,
-            note=note,
-        )
+    _insert_event().execute(
+        s,
+        request_id=request_id,
+        at=at or ctx.now(),
+        actor=ctx.operator,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        note=note,
     )
 
 
 def _fetch(s, ids: list[int]) -> list:
     """The rows of these requests, in the order given."""
-    rows = {r.id: r for r in s.execute(select(requests).where(requests.c.id.in_(ids)))}
+    rows = {r.id: r for r in _requests_by_id().all(s, ids=ids)}
     return [rows[i] for i in ids]
 
 
@@ -243,9 +469,7 @@ def find_request(s, ctx, ref):
         raise InvalidValue("request.bad_number", field="id", value=ref)
     if int(text) > 2**63 - 1:  # no such row, and more than the database's integer holds
         raise NotFound("request.not_found", ref=ref)
-    req = s.execute(
-        select(requests).where(requests.c.id == int(text), requests.c.community_id == ctx.community_id(s))
-    ).first()
+    req = _request_in_community().first(s, id=int(text), cid=ctx.community_id(s))
     if req is None:
         raise NotFound("request.not_found", ref=ref)
     return req
@@ -285,10 +509,12 @@ def _apply(s, ctx, req, action, target, note, assignee) -> None:
         changes.update(
             resolved_at=None, closed_at=None, cancel_reason=None, status="assigned" if req.assignee_id else "open"
         )
-    changed = s.execute(
-        update(requests)
-        .where(requests.c.id == req.id, requests.c.version == req.version)
-        .values(version=req.version + 1, **changes)
+    changed = _change_request(tuple(sorted(changes))).execute(
+        s,
+        req_id=req.id,
+        old_version=req.version,
+        new_version=req.version + 1,
+        **{f"new_{k}": v for k, v in changes.items()},
     )
     if changed.rowcount != 1:
         raise Conflict("request.changed_meanwhile")
@@ -312,7 +538,7 @@ def _apply(s, ctx, req, action, target, note, assignee) -> None:
 def _next_occurrence(s, ctx, req, resolved: dt.datetime) -> int | None:
     """Open the next occurrence of a recurring request, unless the series has ended or it
     already exists (a reopened and again resolved occurrence does not open a second one)."""
-    if s.scalar(select(requests.c.id).where(requests.c.previous_id == req.id)) is not None:
+    if _following_id().scalar(s, id=req.id) is not None:
         return None
     step = parse_interval(req.repeat_interval)[1]
     base = req.due_at if req.repeat_kind == "every" else resolved
@@ -331,7 +557,7 @@ def _next_occurrence(s, ctx, req, resolved: dt.datetime) -> int | None:
         "repeat_until": req.repeat_until,
     }
     assignee = _liaison(s, req.assignee_id)
-    resident = s.execute(select(residents.c.id).where(residents.c.id == req.resident_id)).first()
+    resident = _resident_number().first(s, id=req.resident_id)
     return _insert(s, ctx, resident, spec, assignee, previous_id=req.id)
 
 
@@ -352,11 +578,7 @@ def list_requests(
     s, ctx, status=None, category=None, assignee=None, compound=None, overdue=False, resident=None, limit=None
 ) -> list:
     now = ctx.now()
-    query = (
-        select(requests)
-        .where(requests.c.community_id == ctx.community_id(s))
-        .order_by(requests.c.due_at, requests.c.id)
-    )
+    values: dict = {"cid": ctx.community_id(s)}
     if status:
         states = (
             OPEN_STATES
@@ -364,37 +586,38 @@ def list_requests(
             else (identity.parse_choice(status, OPEN_STATES + ("resolved", "cancelled", "active", "all"), "status"),)
         )
         if states != ("all",):
-            query = query.where(requests.c.status.in_(states))
+            values["states"] = list(states)
     elif not overdue:
-        query = query.where(requests.c.status.in_(OPEN_STATES))
+        values["states"] = list(OPEN_STATES)
     if overdue:
-        query = query.where(requests.c.status.in_(OPEN_STATES), requests.c.due_at < now)
+        values["now"] = now
     if category:
-        query = query.where(requests.c.category == identity.parse_category(category))
+        values["category"] = identity.parse_category(category)
     if assignee:
-        query = query.where(requests.c.assignee_id == _staff(s, ctx, assignee, "assignee").id)
+        values["assignee_id"] = _staff(s, ctx, assignee, "assignee").id
     if resident:
-        query = query.where(requests.c.resident_id == lookup.resident(s, ctx, resident).id)
+        values["resident_id"] = lookup.resident(s, ctx, resident).id
     if compound:
-        query = query.where(
-            requests.c.resident_id.in_(
-                select(residents.c.id)
-                .join(households, residents.c.household_id == households.c.id)
-                .where(households.c.compound == identity.normalize_text(compound, "compound"))
-            )
-        )
+        values["compound"] = identity.normalize_text(compound, "compound")
     if limit:
-        query = query.limit(limit)
-    return s.execute(query).all()
+        values["limit"] = limit
+    shape = (
+        "states" in values,
+        overdue,
+        "category" in values,
+        "assignee_id" in values,
+        "resident_id" in values,
+        "compound" in values,
+        "limit" in values,
+    )
+    return _listed(*shape).all(s, **values)
 
 
 def next_occurrences(s, ctx, ids: list[int]) -> dict[int, dict]:
     """The open next occurrence of each of the recurring requests ``ids``, by the one before."""
     if not ids:
         return {}
-    found = s.execute(
-        select(requests).where(requests.c.previous_id.in_(ids), requests.c.status.in_(("open", "assigned")))
-    ).all()
+    found = _following_open().all(s, ids=list(ids))
     return {r.previous_id: row for r, row in zip(found, request_rows(s, ctx, found), strict=True)}
 
 
@@ -402,12 +625,8 @@ def request_rows(s, ctx, rows: list) -> list[dict]:
     """The contract's request rows, with names looked up in two queries, not one per row."""
     res_ids = {r.resident_id for r in rows}
     staff_ids = {r.assignee_id for r in rows if r.assignee_id}
-    names = (
-        dict(s.execute(select(residents.c.id, residents.c.name).where(residents.c.id.in_(res_ids))).all())
-        if res_ids
-        else {}
-    )
-    who = dict(s.execute(select(staff.c.id, staff.c.name).where(staff.c.id.in_(staff_ids))).all()) if staff_ids else {}
+    names = {r.id: r.name for r in _resident_names().all(s, ids=sorted(res_ids))} if res_ids else {}
+    who = {r.id: r.name for r in _staff_names().all(s, ids=sorted(staff_ids))} if staff_ids else {}
     now = ctx.now()
     return [request_row(r, ctx.tz, names.get(r.resident_id), who.get(r.assignee_id), now) for r in rows]
 
@@ -438,11 +657,7 @@ def request_row(req, tz, resident_name=None, assignee_name=None, now=None) -> di
 def show_request(s, ctx, ref) -> dict:
     req = find_request(s, ctx, ref)
     row = request_rows(s, ctx, [req])[0]
-    events = s.execute(
-        select(request_events)
-        .where(request_events.c.request_id == req.id)
-        .order_by(request_events.c.at, request_events.c.id)
-    )
+    events = _timeline().all(s, id=req.id)
     row["timeline"] = [
         {
             "at": iso(e.at, ctx.tz),

@@ -22,6 +22,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FIXED_NOW = "2026-05-08 16:30"
+# what a register of ``hot_register`` is run with, by database: its audit key (each test has a
+# key file of its own; the demo's audit trail needs the one it was written with)
+REGISTER_ENV: dict[str, dict] = {}
 
 
 @dataclass
@@ -54,11 +57,25 @@ def run(db: str, *args, env: dict | None = None, fast: bool = True, note: Path |
     return Run(done.returncode, done.stdout, done.stderr, imported, dump(db))
 
 
-def both_ways(db: str, *args, env: dict | None = None) -> tuple[Run, Run]:
+def both_ways(db: str, *args, env: dict | None = None, setup=()) -> tuple[Run, Run]:
     """The command run through the cache and through SQLAlchemy on two copies of ``db``; the
     exit codes, standard output (JSON compared as data), standard error and every table after
-    must be the same, and the run through the cache must not import SQLAlchemy."""
-    warm, fast_db, slow_db = copy(db), copy(db), copy(db)
+    must be the same, and the run through the cache must not import SQLAlchemy.
+
+    ``setup``: commands (each a sequence of arguments) that must succeed, run first (through
+    SQLAlchemy) on a copy of ``db`` that the copies are then made from — ``db`` itself is
+    never changed."""
+    env = {**REGISTER_ENV.get(db, {}), **(env or {})}
+    base = copy(db) if setup else None
+    try:
+        for step in setup:
+            done = run(base, *step, env=env, fast=False)
+            assert done.code == 0, (step, done.err)
+        source = base or db
+        warm, fast_db, slow_db = copy(source), copy(source), copy(source)
+    finally:
+        if base is not None:
+            drop(base)
     try:
         run(warm, *args, env=env, fast=True)
         fast = run(fast_db, *args, env=env, fast=True)
@@ -187,7 +204,8 @@ def hot_register(request, tmp_path_factory):
         with psycopg.connect(pg, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
         db = "postgresql+psycopg://" + pg.split("://", 1)[1].rsplit("/", 1)[0] + "/" + name
-    env = {**os.environ, "COMMCARE_DB": db, "COMMCARE_NOW": FIXED_NOW}
+    key = str(tmp_path_factory.mktemp("hot-key") / "audit.key")
+    env = {**os.environ, "COMMCARE_DB": db, "COMMCARE_NOW": FIXED_NOW, "COMMCARE_AUDIT_KEY": key}
     exe = Path(sys.executable).with_name("commcare")
     made = subprocess.run(
         [str(exe), "--db", db, "demo", "--residents", "120", "--requests", "600", "--seed", "7"],
@@ -199,7 +217,9 @@ def hot_register(request, tmp_path_factory):
     )
     assert made.returncode == 0, made.stderr
     actor = _first_staff(db)
+    REGISTER_ENV[db] = {"COMMCARE_AUDIT_KEY": key}
     yield db, actor
+    REGISTER_ENV.pop(db, None)
     if is_server(db):
         drop(db)
 

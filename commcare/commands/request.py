@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, emit, label, say, state
+from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, emit, hot, label, say, state
 
 app = typer.Typer(
     help="Requests for help: list, show, assign, start, resolve, cancel, reopen, note.", no_args_is_help=True
@@ -76,7 +76,7 @@ def add_request(
         )
         return hr.request_rows(s, ctx, made)
 
-    rows = state().write(run)
+    rows = hot().write(run)
     if fmt and fmt != "table":
         emit(rows if len(residents) > 1 else rows[0], fmt)
         return
@@ -111,7 +111,7 @@ def request_list(
     """
     from commcare import help_requests as hr
 
-    rows = state().read(
+    rows = hot().read(
         lambda s, ctx: hr.request_rows(
             s,
             ctx,
@@ -140,7 +140,7 @@ def request_show(ref: IdArg, fmt: FormatOpt = None) -> None:
     """
     from commcare import help_requests as hr
 
-    row = state().read(hr.show_request, ref)
+    row = hot().read(hr.show_request, ref)
     if fmt and fmt != "table":
         emit(row, fmt)
         return
@@ -159,7 +159,7 @@ def _transition(refs, action, note=None, staff=None, fmt=None) -> None:
         rows = hr.request_rows(s, ctx, hr.transition(s, ctx, refs, action, note, staff))
         return rows, hr.next_occurrences(s, ctx, [r["id"] for r in rows]) if action == "resolve" else {}
 
-    rows, following = state().write(run)
+    rows, following = hot().write(run)
     if fmt and fmt != "table":
         emit(rows, fmt)
         return
@@ -240,5 +240,5 @@ def request_note(ref: IdArg, text: Annotated[str, typer.Argument(help="The note.
     """
     from commcare import help_requests as hr
 
-    state().write(hr.add_note, ref, text)
+    hot().write(hr.add_note, ref, text)
     say("request.noted", id=ref.lstrip("#"))

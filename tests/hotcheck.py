@@ -25,6 +25,7 @@ FIXED_NOW = "2026-05-08 16:30"
 # what a register of ``hot_register`` is run with, by database: its audit key (each test has a
 # key file of its own; the demo's audit trail needs the one it was written with)
 REGISTER_ENV: dict[str, dict] = {}
+_BASES: set[str] = set()  # the registers ``hot_register`` built (their home stays until the module ends)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Run:
 
 def run(db: str, *args, env: dict | None = None, fast: bool = True, note: Path | None = None) -> Run:
     """``commcare *args`` on ``db`` in a subprocess, through the cache or not."""
+    env = {**REGISTER_ENV.get(db, {}), **(env or {})}
     full = {**os.environ, "COMMCARE_DB": db, "COMMCARE_NOW": os.environ.get("COMMCARE_NOW", FIXED_NOW), **(env or {})}
     full["COMMCARE_FAST"] = "1" if fast else "0"
     note = note or Path(full.get("COMMCARE_CACHE_DIR", "/tmp")) / f"imports-{uuid.uuid4().hex}"
@@ -125,6 +127,7 @@ def copy(db: str) -> str:
         with sqlite3.connect(db) as src, sqlite3.connect(target) as dst:
             src.backup(dst)
         os.chmod(target, 0o600)
+        _same_home(db, target)
         return target
     import psycopg
 
@@ -132,10 +135,19 @@ def copy(db: str) -> str:
     new = f"{name}_c{uuid.uuid4().hex[:6]}"
     with psycopg.connect(_libpq(base + "/postgres"), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{new}" TEMPLATE "{name}"')
+    _same_home(db, f"{base}/{new}")
     return f"{base}/{new}"
 
 
+def _same_home(db: str, copied: str) -> None:
+    """A copy is run with its register's home (audit key, config, anchors)."""
+    if db in REGISTER_ENV:
+        REGISTER_ENV[copied] = REGISTER_ENV[db]
+
+
 def drop(db: str) -> None:
+    if db not in _BASES:
+        REGISTER_ENV.pop(db, None)
     if not is_server(db):
         for suffix in ("", "-wal", "-shm"):
             Path(db + suffix).unlink(missing_ok=True)
@@ -204,8 +216,16 @@ def hot_register(request, tmp_path_factory):
         with psycopg.connect(pg, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
         db = "postgresql+psycopg://" + pg.split("://", 1)[1].rsplit("/", 1)[0] + "/" + name
-    key = str(tmp_path_factory.mktemp("hot-key") / "audit.key")
-    env = {**os.environ, "COMMCARE_DB": db, "COMMCARE_NOW": FIXED_NOW, "COMMCARE_AUDIT_KEY": key}
+    # a home of its own: the module-scoped fixture runs before each test's ``isolated_env``,
+    # and must never write the user's config, audit key or anchors
+    home = tmp_path_factory.mktemp("hot-home")
+    own = {
+        "COMMCARE_CONFIG": str(home / "commcare.toml"),
+        "COMMCARE_AUDIT_KEY": str(home / "audit.key"),
+        "XDG_DATA_HOME": str(home / "xdg-data"),
+        "XDG_CONFIG_HOME": str(home / "xdg-config"),
+    }
+    env = {**os.environ, "COMMCARE_DB": db, "COMMCARE_NOW": FIXED_NOW, **own}
     exe = Path(sys.executable).with_name("commcare")
     made = subprocess.run(
         [str(exe), "--db", db, "demo", "--residents", "120", "--requests", "600", "--seed", "7"],
@@ -217,7 +237,8 @@ def hot_register(request, tmp_path_factory):
     )
     assert made.returncode == 0, made.stderr
     actor = _first_staff(db)
-    REGISTER_ENV[db] = {"COMMCARE_AUDIT_KEY": key}
+    REGISTER_ENV[db] = own
+    _BASES.add(db)
     yield db, actor
     REGISTER_ENV.pop(db, None)
     if is_server(db):

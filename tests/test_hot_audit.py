@@ -5,8 +5,8 @@ the keyed chain (``audit.record``), the anchor moved forward after the write
 on PostgreSQL, there also as a staff login (``staff grant``) whose rows the database itself
 limits (row-level security).
 
-The register (``hot_register``) is made once per module; its audit key is pinned here, before
-it is made, so every run of every test chains with the key the demo began the trail with."""
+The register (``hot_register``) is made once per module with a home of its own (audit key,
+config, anchors), which every run of every test is given."""
 
 from __future__ import annotations
 
@@ -25,29 +25,16 @@ AUDITED_FILES = ("commcare/access.py", "commcare/audit.py", "commcare/audit_anch
 STRANGER = "路人甲"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def audit_home(tmp_path_factory):
-    """The audit key (and config) the demo register is made with, set before ``hot_register``
-    (a module's autouse fixture comes first): each test's runs name the same key."""
-    home = tmp_path_factory.mktemp("audit-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COMMCARE_AUDIT_KEY", str(home / "audit.key"))
-        mp.setenv("COMMCARE_CONFIG", str(home / "commcare.toml"))
-        mp.setenv("XDG_DATA_HOME", str(home / "data"))
-        mp.setenv("XDG_CONFIG_HOME", str(home / "config"))
-        yield home
-
-
 @pytest.fixture
-def env(audit_home, tmp_path):
-    """What every run of a test is given: the register's key, and a file listing the statements
-    run on the fast path without having been declared."""
-    return {
-        "COMMCARE_AUDIT_KEY": str(audit_home / "audit.key"),
-        "COMMCARE_CONFIG": str(audit_home / "commcare.toml"),
-        "COMMCARE_SQL_ONSPOT": str(tmp_path / "onspot.txt"),
-        "COMMCARE_LANG": "en",
-    }
+def env(hot_register, tmp_path, monkeypatch):
+    """What every run of a test is given: the register's home (its audit key, config and
+    anchors: ``hotcheck.REGISTER_ENV``, also set in this process, so that reading the anchor
+    here looks where the runs wrote it), and a file listing the statements run on the fast path
+    without having been declared."""
+    home = hotcheck.REGISTER_ENV[hot_register[0]]
+    for name, value in home.items():
+        monkeypatch.setenv(name, value)
+    return {**home, "COMMCARE_SQL_ONSPOT": str(tmp_path / "onspot.txt"), "COMMCARE_LANG": "en"}
 
 
 def undeclared_here(env: dict) -> list[str]:

@@ -8,27 +8,6 @@ import pytest
 from hotcheck import _libpq, both_ways, is_server
 
 
-@pytest.fixture(scope="module", autouse=True)
-def demo_home(tmp_path_factory):
-    """Where the demo register's audit key and anchors are kept. ``hot_register`` (module
-    scope) builds the demo before the per-test ``isolated_env`` applies: without this it
-    would make its audit key in the user's own config folder, and every write of a test
-    (which looks for its key under the test's tmp_path) would be refused for a missing key."""
-    home = tmp_path_factory.mktemp("demo-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COMMCARE_CONFIG", str(home / "commcare.toml"))
-        mp.setenv("COMMCARE_AUDIT_KEY", str(home / "audit.key"))
-        mp.setenv("XDG_DATA_HOME", str(home / "xdg-data"))
-        mp.setenv("XDG_CONFIG_HOME", str(home / "xdg-config"))
-        yield home
-
-
-@pytest.fixture(autouse=True)
-def demo_key(isolated_env, demo_home, monkeypatch):
-    """Each test's commands sign the audit trail with the demo's key."""
-    monkeypatch.setenv("COMMCARE_AUDIT_KEY", str(demo_home / "audit.key"))
-
-
 def query(db: str, sql: str) -> list:
     if not is_server(db):
         with sqlite3.connect(db) as con:

@@ -148,7 +148,7 @@ def test_add_request(hot_register, ref, case):
 
 
 def test_add_request_json_rows_are_the_new_requests(hot_register, ref):
-    fast = hot(hot_register, ref, *("add-request", "{r1}", "{phone2}", "-c", "groceries", "--again", "-f", "json"))
+    fast = hot(hot_register, ref, "add-request", "{r1}", "{phone2}", "-c", "groceries", "--again", "-f", "json")
     rows = fast.json()
     assert [r["id"] for r in rows] == [ref["next"], ref["next"] + 1]
     assert {r["category"] for r in rows} == {"groceries"}

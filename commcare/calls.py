@@ -127,7 +127,9 @@ def due_list(conn, ctx, liaison=None, day=None, for_round=False) -> list[dict]:
     r, h, st, c = residents, households, staff, calls
     same = c.c.resident_id == r.c.id
     today = and_(same, c.c.at >= start, c.c.at < end)
-    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(call_tags))
+    tagged = select(resident_tags.c.resident_id).where(
+        resident_tags.c.community_id == ctx.community_id(conn), resident_tags.c.tag.in_(call_tags)
+    )
     tries = select(func.count()).select_from(c).where(today).scalar_subquery()
     last_reached = (
         select(c.c.at)

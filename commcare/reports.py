@@ -125,7 +125,9 @@ def _special_residents(conn, ctx, cid, start, end) -> list:
     from the tag index, "reached" from the day's calls on ``ix_calls_community_at``. In no
     order: only those not reached are listed, and sorted (``_calls``)."""
     res, c = residents.c, calls.c
-    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(identity.call_tags(ctx.extra_tags)))
+    tagged = select(resident_tags.c.resident_id).where(
+        resident_tags.c.community_id == cid, resident_tags.c.tag.in_(identity.call_tags(ctx.extra_tags))
+    )
     reached = select(c.resident_id).where(c.community_id == cid, c.at >= start, c.at < end, c.outcome.in_(REACHED))
     return conn.execute(
         select(res.id, res.name, households.c.liaison_id, staff.c.name, res.id.in_(reached))
@@ -341,7 +343,9 @@ def _special_counts(conn, cids: list, tags, start, end) -> dict:
     from sqlalchemy import case
 
     res, c = residents.c, calls.c
-    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(tags))
+    tagged = select(resident_tags.c.resident_id).where(
+        resident_tags.c.community_id.in_(cids), resident_tags.c.tag.in_(tags)
+    )
     window = (c.at >= start, c.at < end, c.outcome.in_(REACHED))
     alive = (res.id.in_(tagged), res.created_at < end, or_(res.archived_at.is_(None), res.archived_at >= end))
     if conn.dialect.name == "sqlite":

@@ -241,7 +241,7 @@ def verify_all(conn, cids: list[int], tags=()) -> None:
     counted = (
         select(r.community_id, t.tag, func.count().label("n"))
         .select_from(resident_tags.join(residents, r.id == t.resident_id))
-        .where(t.tag.in_(wanted), r.archived_at.is_(None), r.community_id.in_(cids))
+        .where(t.community_id.in_(cids), t.tag.in_(wanted), r.archived_at.is_(None), r.community_id.in_(cids))
         .group_by(r.community_id, t.tag)
         .subquery()
     )
@@ -272,6 +272,7 @@ def unreadable_since(conn, cid: int, tags=()) -> int:
         select(func.count(func.distinct(r.id)))
         .select_from(joined)
         .where(
+            t.community_id == cid,
             t.tag.in_(sorted(set(tags) - {ALL})),
             r.community_id + 0 == cid,
             r.archived_at.is_(None),
@@ -289,7 +290,7 @@ def compare(conn, cid: int, tags=(), everyone: bool = True) -> list[tuple[str, i
 
     On SQLite ``community_id + 0`` is served by no index: the active residents are counted by
     walking the table itself, and the tagged ones are found from the tag index
-    (ix_resident_tags_tag) and fetched by key, as ``call due`` and the reports do. On
+    (ix_resident_tags_community_tag) and fetched by key, as ``call due`` and the reports do. On
     PostgreSQL the planner is free to start from the community, as they are too
     (``of_community``)."""
     r, t, k = residents.c, resident_tags.c, register_counts.c
@@ -299,7 +300,7 @@ def compare(conn, cid: int, tags=(), everyone: bool = True) -> list[tuple[str, i
     read: list = [select(func.count()).select_from(residents).where(*mine).scalar_subquery()] * everyone
     if conn.dialect.name == "sqlite":
         read += [
-            select(func.count()).select_from(joined).where(t.tag == tag, *mine).scalar_subquery()
+            select(func.count()).select_from(joined).where(t.community_id == cid, t.tag == tag, *mine).scalar_subquery()
             for tag in tags[everyone:]
         ]
     elif tags[everyone:]:
@@ -308,7 +309,7 @@ def compare(conn, cid: int, tags=(), everyone: bool = True) -> list[tuple[str, i
         counted = (
             select(t.tag, func.count().label("n"))
             .select_from(joined)
-            .where(t.tag.in_(tags[everyone:]), *mine)
+            .where(t.community_id == cid, t.tag.in_(tags[everyone:]), *mine)
             .group_by(t.tag)
             .cte("counted")
         )
@@ -335,11 +336,7 @@ def differences(conn) -> list[str]:
             conn.execute(
                 select(register_counts.c.tag)
                 .where(register_counts.c.community_id == cid)
-                .union(
-                    select(t.tag)
-                    .select_from(resident_tags.join(residents, residents.c.id == t.resident_id))
-                    .where(residents.c.community_id == cid)
-                )
+                .union(select(t.tag).where(t.community_id == cid))
             )
             .scalars()
             .all()
@@ -350,7 +347,23 @@ def differences(conn) -> list[str]:
         garbled = unreadable_since(conn, cid, tags)
         if garbled:
             problems.append(f"{name}: created_at garbled ({garbled})")
+    strays = misfiled_tags(conn)
+    if strays:
+        problems.append(f"resident_tags.community_id != residents.community_id ({strays})")
     return problems
+
+
+def misfiled_tags(conn) -> int:
+    """How many tags carry a community other than their resident's (``db check``). Every write
+    path sets a tag's community from its resident (migration 0007 filled the tags before it);
+    a tag filed under another community would drop its resident out of that community's round,
+    and the check of the counts (which reads the tags by their community and the resident by
+    theirs, as the round does) would tell the difference without naming its cause."""
+    t, r = resident_tags.c, residents.c
+    joined = resident_tags.join(residents, r.id == t.resident_id)
+    return int(
+        conn.execute(select(func.count()).select_from(joined).where(t.community_id != r.community_id)).scalar_one()
+    )
 
 
 def label(tag: str) -> str:

@@ -349,7 +349,9 @@ def differences(conn) -> list[str]:
             problems.append(f"{name}: created_at garbled ({garbled})")
     strays = misfiled_tags(conn)
     if strays:
-        problems.append(f"resident_tags.community_id != residents.community_id ({strays})")
+        from commcare.i18n import t as _t
+
+        problems.append(_t("integrity.misfiled_tags", count=strays))
     return problems
 
 

@@ -73,8 +73,12 @@ def build(db: Path, residents: int, days: int, env: dict) -> None:
         )
         con.execute(insert(tables.residents), [_resident(i, cid, created) for i in range(1, residents + 1)])
         special = [i for i in range(1, residents + 1) if i % 4 == 0]
-        tags = [{"resident_id": i, "tag": TAGS[i % len(TAGS)]} for i in special]
-        tags += [{"resident_id": i, "tag": "frail"} for i in special if i % 40 == 0 and TAGS[i % len(TAGS)] != "frail"]
+        tags = [{"resident_id": i, "tag": TAGS[i % len(TAGS)], "community_id": cid} for i in special]
+        tags += [
+            {"resident_id": i, "tag": "frail", "community_id": cid}
+            for i in special
+            if i % 40 == 0 and TAGS[i % len(TAGS)] != "frail"
+        ]
         con.execute(insert(tables.resident_tags), tags)
         for day in range(days, -1, -1):
             con.execute(insert(tables.calls), list(_calls(rng, cid, special, day)))

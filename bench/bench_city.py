@@ -17,7 +17,7 @@ TABLES = {
     "staff": (True, {}),
     "households": (True, {"liaison_id": "staff"}),
     "residents": (True, {"household_id": "households"}),
-    "resident_tags": (False, {"resident_id": "residents"}),
+    "resident_tags": (True, {"resident_id": "residents"}),
     "requests": (True, {"resident_id": "residents", "assignee_id": "staff", "previous_id": "requests"}),
     "request_events": (False, {"request_id": "requests"}),
     "calls": (True, {"resident_id": "residents", "staff_id": "staff", "request_id": "requests"}),

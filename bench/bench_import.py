@@ -113,7 +113,7 @@ def schema_rows(csv_path: Path) -> dict[str, list[tuple]]:
             (rid, 1, hid, name, full, initials, "MF"[int(idn[16]) % 2 == 0], born, idn, phone, now, now, 1)
         )
         if tag:
-            tags.append((rid, "elderly"))
+            tags.append((rid, "elderly", 1))
     return {
         "households": [(hid, 1, c, a, None, now) for (c, a), hid in houses.items()],
         "residents": residents,
@@ -125,7 +125,7 @@ SCHEMA_SQL = {
     "households": "INSERT INTO households (id, community_id, compound, address, liaison_id, created_at) VALUES (?,?,?,?,?,?)",
     "residents": "INSERT INTO residents (id, community_id, household_id, name, name_pinyin, name_initials, sex, born, "
     "id_number, phone, created_at, updated_at, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-    "resident_tags": "INSERT INTO resident_tags (resident_id, tag) VALUES (?,?)",
+    "resident_tags": "INSERT INTO resident_tags (resident_id, tag, community_id) VALUES (?,?,?)",
 }
 
 

@@ -139,7 +139,7 @@ def side_by_side(args, out: Path, env: dict) -> list[str]:
     )
     sides = {"sqlite": {**env, "COMMCARE_DB": lite}, "postgresql": {**env, "COMMCARE_DB": pg}}
     cases = {k: commcare() + v for k, v in READS.items()}
-    cases["add-request"] = commcare() + ["add-request", "#1", "--category", "trash"]
+    cases["add-request"] = commcare() + ["add-request", "#1", "--category", "trash", "--again"]
     got = {(k, s): [] for k in cases for s in sides}
     peak = {(k, s): 0 for k in cases for s in sides}
     imports = RosterBoth(args, out, env) if args.import_rows else None
@@ -296,7 +296,10 @@ def _city_at(args, env: dict, alone: str, town: str, size: int, target: int) -> 
     cases = {
         "report today --format json": (["report", "today", "--format", "json"],) * 2,
         "call due --format json": (["call", "due", "--format", "json"],) * 2,
-        "add-request": (["add-request", "#1", "--category", "trash"], ["add-request", ref, "--category", "trash"]),
+        "add-request": (
+            ["add-request", "#1", "--category", "trash", "--again"],
+            ["add-request", ref, "--category", "trash", "--again"],
+        ),
     }
     got = {(k, s): [] for k in cases for s in (0, 1)}
     peak = {(k, s): 0 for k in cases for s in (0, 1)}

@@ -36,7 +36,7 @@ YESTERDAY = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
 # Yesterday's report, not today's: today's counts what is overdue as of now, which moves while
 # the tries run; yesterday's reads the same pages and says the same thing each time.
 READS = (("call", "due", "--format", "json"), ("report", "day", YESTERDAY, "--format", "json"))
-OBJECTS = "residents,resident_tags,ix_resident_tags_tag,households,register_counts,calls,ix_calls_resident_at"
+OBJECTS = "residents,resident_tags,ix_resident_tags_community_tag,households,register_counts,calls,ix_calls_resident_at"
 
 
 def commcare(db: Path, *args: str) -> subprocess.CompletedProcess:

@@ -165,7 +165,9 @@ def _due_rows(dialect: str, for_round: bool, by_liaison: bool):
     end = bindparam("end", type_=c.c.at.type)
     same = c.c.resident_id == r.c.id
     today = and_(same, c.c.at >= start, c.c.at < end)
-    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(bindparam("tags", expanding=True)))
+    tagged = select(resident_tags.c.resident_id).where(
+        resident_tags.c.community_id == bindparam("cid"), resident_tags.c.tag.in_(bindparam("tags", expanding=True))
+    )
     tries = select(func.count()).select_from(c).where(today).scalar_subquery()
     last_reached = (
         select(c.c.at)

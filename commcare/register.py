@@ -197,7 +197,9 @@ def add_resident(
 def _set_tags(conn, rid: int, tags) -> None:
     conn.execute(delete(resident_tags).where(resident_tags.c.resident_id == rid))
     if tags:
-        conn.execute(insert(resident_tags), [{"resident_id": rid, "tag": t} for t in sorted(set(tags))])
+        cid = conn.execute(select(residents.c.community_id).where(residents.c.id == rid)).scalar_one()
+        rows = [{"resident_id": rid, "tag": t, "community_id": cid} for t in sorted(set(tags))]
+        conn.execute(insert(resident_tags), rows)
 
 
 def tags_of(conn, rid: int) -> list[str]:
@@ -275,7 +277,8 @@ def list_residents(
         r.archived_at.is_not(None) if archived else r.archived_at.is_(None),
     ]
     if slug:
-        where.append(r.id.in_(select(resident_tags.c.resident_id).where(resident_tags.c.tag == slug)))
+        rt = resident_tags.c
+        where.append(r.id.in_(select(rt.resident_id).where(rt.community_id == ctx.community_id(conn), rt.tag == slug)))
     if compound:
         where.append(households.c.compound == identity.normalize_text(compound, "compound"))
     if liaison:

@@ -180,15 +180,20 @@ def _requests(conn, ctx, window: dict, at, live) -> tuple[dict, dict]:
     }, open_by_assignee
 
 
-def _alive_tagged():
-    """The special-group residents (tags ``tags``) registered by ``end`` and not archived
-    before it."""
+def _alive_tagged(of_communities: bool = False):
+    """The special-group residents (tags ``tags``) of community ``cid`` (or of the communities
+    ``cids``) registered by ``end`` and not archived before it: found from the community's own
+    tags (``ix_resident_tags_community_tag``), so a community's report does not grow with the
+    city's."""
     from sqlalchemy import bindparam, or_, select
 
     from commcare.storage.tables import resident_tags, residents
 
-    res = residents.c
-    tagged = select(resident_tags.c.resident_id).where(resident_tags.c.tag.in_(bindparam("tags", expanding=True)))
+    res, t = residents.c, resident_tags.c
+    mine = (
+        t.community_id.in_(bindparam("cids", expanding=True)) if of_communities else t.community_id == bindparam("cid")
+    )
+    tagged = select(t.resident_id).where(mine, t.tag.in_(bindparam("tags", expanding=True)))
     end = _utc("end")
     return (res.id.in_(tagged), res.created_at < end, or_(res.archived_at.is_(None), res.archived_at >= end))
 
@@ -538,7 +543,7 @@ def _special_by_community():
     return (
         select(res.community_id, func.count(), func.count().filter(reached_today))
         .select_from(residents)
-        .where(res.community_id.in_(bindparam("cids", expanding=True)), *_alive_tagged())
+        .where(res.community_id.in_(bindparam("cids", expanding=True)), *_alive_tagged(of_communities=True))
         .group_by(res.community_id)
     )
 
@@ -547,9 +552,7 @@ def _special_counts(conn, cids: list, window: dict) -> dict:
     """community -> (special-group residents due a call, those reached), with the same
     conditions as ``_special_residents`` (``window``: tags, start, end). On SQLite a statement
     per community, planned as the community's own report is; on PostgreSQL one statement
-    grouped by community: the special groups are found by tag, and a statement per community
-    would read the whole city's tags for each (``resident_tags`` carries no community:
-    docs/scale.md)."""
+    grouped by community (docs/scale.md)."""
     if conn.dialect.name == "sqlite":
         out = {}
         for cid in cids:

@@ -134,7 +134,7 @@ def test_the_backup_is_written_to_a_temporary_file_created_0600(register_db, tmp
 def test_a_damaged_database_is_not_backed_up(register_db, tmp_path, cli):
     con = sqlite3.connect(register_db)
     con.execute("PRAGMA foreign_keys = OFF")
-    con.execute("INSERT INTO resident_tags (resident_id, tag) VALUES (999, 'elderly')")
+    con.execute("INSERT INTO resident_tags (resident_id, tag, community_id) VALUES (999, 'elderly', 1)")
     con.commit()
     con.close()
     result = cli("db", "backup", tmp_path / "b.db")
@@ -202,7 +202,7 @@ def test_restore_refuses_what_it_cannot_trust(register_db, tmp_path, cli, kind):
         con = sqlite3.connect(bad)
         con.execute("PRAGMA foreign_keys = OFF")
         if kind == "damaged commcare":
-            con.execute("INSERT INTO resident_tags (resident_id, tag) VALUES (999, 'elderly')")
+            con.execute("INSERT INTO resident_tags (resident_id, tag, community_id) VALUES (999, 'elderly', 1)")
         else:
             con.execute("UPDATE alembic_version SET version_num = '9999'")
         con.commit()
@@ -238,7 +238,7 @@ def test_check_exits_3_saying_what_is_wrong(register_db, cli, monkeypatch, probl
         said = "journal_mode"
     elif problem == "foreign keys":
         con.execute("PRAGMA foreign_keys = OFF")
-        con.execute("INSERT INTO resident_tags (resident_id, tag) VALUES (999, 'elderly')")
+        con.execute("INSERT INTO resident_tags (resident_id, tag, community_id) VALUES (999, 'elderly', 1)")
         said = "foreign key"
     elif problem == "older":
         load_fixture("with_test_revision").install(monkeypatch)
@@ -349,8 +349,13 @@ def test_an_import_killed_midway_leaves_nothing(register, tmp_path, fault):
     ids=["resident add", "import"],
 )
 def test_a_full_disk_is_exit_3_and_keeps_earlier_data(register_db, tmp_path, args):
-    """max_page_count caps the file at its current size: the next write needing a page fails."""
+    """max_page_count caps the file at its current size: the next write needing a page fails.
+    The file is vacuumed first: a migration that rebuilds a table (0007 rebuilds resident_tags)
+    leaves its old pages free, and a full disk has no free pages to give."""
     args = [str(roster(tmp_path / "r.csv")) if a == "{roster}" else a for a in args]
+    con = sqlite3.connect(register_db)
+    con.execute("VACUUM")
+    con.close()
     before = snapshot(str(register_db))
     done = run(str(register_db), *args, fault="full-disk")
     assert done.returncode == 3, done.stderr

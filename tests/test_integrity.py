@@ -128,7 +128,11 @@ def test_the_demo_register_reads_whole_and_checks_sound(copy):
     [
         ("residents", 8, READS),
         ("residents", 40, READS),
-        ("ix_resident_tags_tag", 8, [("call", "due"), ("report", "today"), ("resident", "list", "--tag", "独居")]),
+        (
+            "ix_resident_tags_community_tag",
+            8,
+            [("call", "due"), ("report", "today"), ("resident", "list", "--tag", "独居")],
+        ),
         ("register_counts", 8, READS),
         ("households", 8, READS),
     ],
@@ -149,7 +153,7 @@ def test_a_damaged_page_is_exit_3_naming_db_check(copy, name, offset, reads):
     "name, offset, table",
     [
         ("residents", 40, "residents"),
-        ("ix_resident_tags_tag", 8, "resident_tags"),
+        ("ix_resident_tags_community_tag", 8, "resident_tags"),
         ("register_counts", 8, "register_counts"),
         ("households", 8, "households"),
     ],

@@ -248,7 +248,7 @@ def test_a_damaged_database_is_not_upgraded(tmp_path, cli, monkeypatch):
     assert cli("resident", "add", "张桂兰", "--tag", "独居").exit_code == 0
     con = sqlite3.connect(path)
     con.execute("PRAGMA foreign_keys = OFF")
-    con.execute("INSERT INTO resident_tags (resident_id, tag) VALUES (999, 'elderly')")
+    con.execute("INSERT INTO resident_tags (resident_id, tag, community_id) VALUES (999, 'elderly', 1)")
     con.commit()
     con.close()
     before = snapshot(str(path))
@@ -277,7 +277,7 @@ def test_a_migration_that_breaks_foreign_keys_is_rolled_back(tmp_path, monkeypat
     def careless(cfg, revision):
         command.upgrade(cfg, revision)
         cfg.attributes["connection"].exec_driver_sql(
-            "INSERT INTO resident_tags (resident_id, tag) VALUES (999, 'elderly')"
+            "INSERT INTO resident_tags (resident_id, tag, community_id) VALUES (999, 'elderly', 1)"
         )
 
     try:

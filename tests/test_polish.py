@@ -181,7 +181,7 @@ def test_a_failed_db_check_names_the_damage_in_chinese(cli, tmp_path):
     assert cli("init").exit_code == 0
     con = sqlite3.connect(os.environ["COMMCARE_DB"])
     con.execute("PRAGMA foreign_keys = OFF")
-    con.execute("INSERT INTO resident_tags (resident_id, tag) VALUES (999, 'elderly')")
+    con.execute("INSERT INTO resident_tags (resident_id, tag, community_id) VALUES (999, 'elderly', 1)")
     con.commit()
     con.close()
     result = zh(cli, "db", "check")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from array import array
 from itertools import islice
 
 from sqlalchemy import delete, func, insert, select, update
@@ -38,7 +39,7 @@ from commcare.storage.tables import (
 
 MARK = "demo.generate"
 HAND_MADE = ("resident.add", "resident.import", "resident.merge", "resident.edit")
-CHUNK = 20_000
+CHUNK = 5_000  # rows per insert or COPY, as dicts held at once (bench/results.md: peak memory)
 HOUSE_SIZES = ((1, 26), (2, 36), (3, 24), (4, 14))
 
 
@@ -111,7 +112,9 @@ class Generator:
         self.counts: dict[str, int] = {}
         self.touched: set[str] = set()
         self._keys: dict[str, tuple[str, str]] = {}
-        self.phones: set[str] = set()
+        # the numbers given out, as integers (a landline's negated): a set of 150,000 strings
+        # was twice the size
+        self.phones: set[int] = set()
         self._window()
 
     def run(self) -> dict:
@@ -162,8 +165,9 @@ class Generator:
     def next_id(self, table) -> int:
         return (self.s.scalar(select(func.max(table.c.id))) or 0) + 1
 
-    def bulk(self, table, rows, label: str | None = None, total: int = 0) -> int:
-        """Insert ``rows`` (any iterable of dicts) with Core executemany, CHUNK at a time."""
+    def bulk(self, table, rows, label: str | None = None, total: int = 0, after=None) -> int:
+        """Insert ``rows`` (any iterable of dicts) with Core executemany, CHUNK at a time;
+        ``after()`` once each chunk is written."""
         conn, done = self.s, 0
         rows = iter(rows)
         server = bulk.is_server(conn)
@@ -174,6 +178,8 @@ class Generator:
             else:
                 conn.execute(insert(table), chunk)
             done += len(chunk)
+            if after is not None:
+                after()
             if label:
                 self.progress(label, done, max(total, done))
         return done
@@ -216,23 +222,23 @@ class Generator:
     def mobile(self) -> str:
         while True:
             number = f"1{self.rng.choice('3578')}{self.rng.randrange(10**9):09d}"
-            if number not in self.phones:
-                self.phones.add(number)
+            if (key := int(number)) not in self.phones:
+                self.phones.add(key)
                 return number
 
     def landline(self) -> str:
         while True:
             number = f"{self.spec['area_code']}-6{self.rng.randrange(10**7):07d}"
-            if number not in self.phones:
-                self.phones.add(number)
+            if (key := -int(number.replace("-", ""))) not in self.phones:
+                self.phones.add(key)
                 return number
 
     def id_number(self, born: dt.date, sex: str, used: set) -> str:
         while True:
             seq = self.rng.randrange(500) * 2 + (1 if sex == "M" else 0)
             body = f"{self.spec['region_code']}{born:%Y%m%d}{seq:03d}"
-            if body not in used:
-                used.add(body)
+            if (key := int(body)) not in used:
+                used.add(key)
                 return body + identity.id_check_digit(body)
 
     # -- people ----------------------------------------------------------------------------
@@ -280,27 +286,31 @@ class Generator:
         share = [round(len(self.house_sizes) * c / sum(capacity)) for c in capacity]
         share[-1] = len(self.house_sizes) - sum(share[:-1])
         first, since = self.next_id(households), self.now - dt.timedelta(days=self.days + 300)
-        rows: list[dict] = []
-        n_l = len(self.liaisons)
-        for (name, _street, _b, units, floors), count in zip(compounds, share):
-            for n in range(max(0, count)):
-                per_building, rest = units * floors * 2, n % (units * floors * 2)
-                address = f"{n // per_building + 1}号楼{rest // (floors * 2) + 1}单元{rest % (floors * 2) // 2 + 1}0{rest % 2 + 1}"
-                i = len(rows)
-                rows.append(
-                    {
+        n_l, total = len(self.liaisons), len(self.house_sizes)
+        # each household's liaison by its place (id - first): a compact array, not a dict
+        self.house_first_id, self.house_liaison = first, array("q")
+
+        def rows():
+            i = 0
+            for (name, _street, _b, units, floors), count in zip(compounds, share):
+                for n in range(max(0, count)):
+                    per_building, rest = units * floors * 2, n % (units * floors * 2)
+                    address = f"{n // per_building + 1}号楼{rest // (floors * 2) + 1}单元{rest % (floors * 2) // 2 + 1}0{rest % 2 + 1}"
+                    liaison = self.liaisons[i * n_l // total]
+                    self.house_liaison.append(liaison)
+                    yield {
                         "id": first + i,
                         "community_id": self.cid,
                         "compound": name,
                         "address": address,
-                        "liaison_id": self.liaisons[i * n_l // len(self.house_sizes)],
+                        "liaison_id": liaison,
                         "created_at": since,
                     }
-                )
-        self.bulk(households, rows, "households", len(rows))
-        self.house_ids = [r["id"] for r in rows]
-        self.house_liaison = {r["id"]: r["liaison_id"] for r in rows}
-        self.counts["households"] = len(rows)
+                    i += 1
+
+        made = self.bulk(households, rows(), "households", total)
+        self.house_ids = range(first, first + made)
+        self.counts["households"] = made
 
     def make_residents(self) -> None:
         from commcare.demo.requests import household_members
@@ -308,10 +318,15 @@ class Generator:
         first, since = self.next_id(residents), self.now - dt.timedelta(days=self.days + 200)
         self.special: list[int] = []
         self.house_first: list[int] = []
-        self.resident_liaison: dict[int, int] = {}
+        self.resident_liaison = array("q")  # each resident's liaison by place (``liaison_of``)
         self.series_candidates: dict[str, list[int]] = {"chemo": [], "dialysis": [], "alone": []}
         tags: list[dict] = []
-        used: set = set()
+        used: set[int] = set()
+
+        def write_tags() -> None:
+            """The tags of the residents just written (a chunk's): not all of them held to the end."""
+            self.bulk(resident_tags, tags)
+            tags.clear()
 
         def rows():
             rid = first
@@ -326,16 +341,19 @@ class Generator:
                     rid += 1
 
         self.res_first = first
-        self.counts["residents"] = self.bulk(residents, rows(), "residents", self.n_res)
-        self.bulk(resident_tags, tags)
+        self.counts["residents"] = self.bulk(residents, rows(), "residents", self.n_res, after=write_tags)
         self.counts["special"] = len(self.special)
 
+    def liaison_of(self, rid: int) -> int:
+        """The liaison of resident ``rid``'s household."""
+        return self.resident_liaison[rid - self.res_first]
+
     def _classify(self, rid: int, hid: int, person_tags: list[str], tags: list[dict]) -> None:
-        self.resident_liaison[rid] = self.house_liaison[hid]
+        self.resident_liaison.append(self.house_liaison[hid - self.house_first_id])
         if not person_tags:
             return
         self.special.append(rid)
-        tags.extend({"resident_id": rid, "tag": t} for t in person_tags)
+        tags.extend({"resident_id": rid, "tag": t, "community_id": self.cid} for t in person_tags)
         if "child" in person_tags:
             self.series_candidates["chemo"].append(rid)
         elif "sick" in person_tags:

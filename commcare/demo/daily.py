@@ -31,7 +31,7 @@ def _day_calls(g, day: dt.date):
     for rid in g.special:
         if rng.random() >= reach:
             continue
-        staff = g.resident_liaison[rid]
+        staff = g.liaison_of(rid)
         row = {
             "community_id": g.cid,
             "resident_id": rid,
@@ -58,25 +58,24 @@ def _day_calls(g, day: dt.date):
 
 def make_health(g) -> None:
     """Each staff member reports a temperature morning and afternoon; a few forget."""
-    rng, rows = g.rng, []
-    for day in g.past_days(HISTORY):
-        for sid, name in g.staff_names.items():
-            for hour, kept in ((7.5, 0.96), (14.0, 0.93)):
-                at = g.when(day, hour + rng.random() * 2)
-                if (day == g.today and hour > 12 and at < g.work_start) or rng.random() >= kept:
-                    continue
-                temp = round(rng.gauss(36.5, 0.2) if rng.random() > 0.01 else rng.uniform(37.3, 38.2), 1)
-                rows.append(
-                    {
-                        "staff_id": sid,
-                        "at": at,
-                        "temperature": temp,
-                        "test": "negative" if rng.random() < 0.9 else None,
-                        "actor": name,
-                    }
-                )
-    rows = [r for r in rows if r["at"] <= g.now]
-    g.counts["health_reports"] = g.bulk(health_reports, rows, "health", len(rows))
+    rng = g.rng
+    days = g.past_days(HISTORY)
+
+    def rows():  # made as they are written, not held
+        for day in days:
+            for sid, name in g.staff_names.items():
+                for hour, kept in ((7.5, 0.96), (14.0, 0.93)):
+                    at = g.when(day, hour + rng.random() * 2)
+                    if (day == g.today and hour > 12 and at < g.work_start) or rng.random() >= kept:
+                        continue
+                    temp = round(rng.gauss(36.5, 0.2) if rng.random() > 0.01 else rng.uniform(37.3, 38.2), 1)
+                    test = "negative" if rng.random() < 0.9 else None
+                    if at <= g.now:
+                        yield {"staff_id": sid, "at": at, "temperature": temp, "test": test, "actor": name}
+
+    made = g.bulk(health_reports, rows(), "health", len(days) * len(g.staff_names) * 2)
+    g.progress("health", made, made)
+    g.counts["health_reports"] = made
 
 
 def make_donations(g) -> None:

@@ -59,7 +59,8 @@ def merge(conn, ctx, keep_ref, drop_ref) -> int:
     have = set(register.tags_of(conn, keep_id))
     moved = [t for t in register.tags_of(conn, drop_id) if t not in have]
     if moved:
-        conn.execute(insert(resident_tags), [{"resident_id": keep_id, "tag": t} for t in moved])
+        cid = conn.execute(select(residents.c.community_id).where(residents.c.id == keep_id)).scalar_one()
+        conn.execute(insert(resident_tags), [{"resident_id": keep_id, "tag": t, "community_id": cid} for t in moved])
     keep, drop = (conn.execute(select(residents).where(residents.c.id == rid)).one() for rid in (keep_id, drop_id))
     filled = {f: getattr(drop, f) for f in FILLED if getattr(keep, f) is None and getattr(drop, f) is not None}
     if keep.id_number is None and drop.id_number is not None:

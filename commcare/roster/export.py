@@ -109,7 +109,8 @@ def _filtered(query, ctx, cid, tag, compound):
     query = query.where(residents.c.community_id + 0 == cid, residents.c.archived_at.is_(None))
     if tag:
         slug = identity.parse_tag(tag, ctx.extra_tags)
-        query = query.where(residents.c.id.in_(select(resident_tags.c.resident_id).where(resident_tags.c.tag == slug)))
+        rt = resident_tags.c
+        query = query.where(residents.c.id.in_(select(rt.resident_id).where(rt.community_id == cid, rt.tag == slug)))
     if compound:
         query = query.where(households.c.compound == identity.normalize_text(compound, "compound"))
     return query

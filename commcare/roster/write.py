@@ -223,7 +223,12 @@ class Writer:
         data.update(created_at=[self.now] * n, updated_at=[self.now] * n, version=[1] * n)
         bulk_insert(self.conn, residents, data, self.stored)
         tags = [(rid, tag) for rid, row_tags in zip(ids, pick("tags")) for tag in row_tags]
-        bulk_insert(self.conn, resident_tags, {"resident_id": [t[0] for t in tags], "tag": [t[1] for t in tags]})
+        tagged = {
+            "resident_id": [t[0] for t in tags],
+            "tag": [t[1] for t in tags],
+            "community_id": [self.cid] * len(tags),
+        }
+        bulk_insert(self.conn, resident_tags, tagged)
         self.written += n
 
     def _new_households(self, keys: list[tuple[str, str]]) -> None:
@@ -326,14 +331,7 @@ def reserve_ids(conn, table, count: int) -> list[int]:
     if not count:
         return []
     if conn.dialect.name == "postgresql":
-        from sqlalchemy import text
-
-        return list(
-            conn.scalars(
-                text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"),
-                {"n": count},
-            )
-        )
+        return bulk.reserve_ids(conn, table, count)
     top = conn.scalar(select(func.max(table.c.id))) or 0
     return list(range(top + 1, top + 1 + count))
 

@@ -238,32 +238,40 @@ def verify_all(conn, cids: list[int], tags=()) -> None:
         for cid in cids:
             verify(conn, cid, tags, everyone=False)
         return
-    from sqlalchemy import and_, func, select
-
-    from commcare.storage.tables import register_counts, resident_tags, residents
-
     wanted = sorted(set(tags) - {ALL})
     if not wanted or not cids:
         return
+    first = _city_differs().first(conn, cids=list(cids), tags=wanted)
+    if first is not None:
+        raise Damaged("integrity.counts_differ", what=label(first[0]), read=first[1], kept=first[2])
+
+
+@statement
+def _city_differs():
+    """``verify_all`` on PostgreSQL: the first (tag, read, kept) of the communities ``cids`` and
+    the tags ``tags`` whose fresh count differs from the kept one."""
+    from sqlalchemy import and_, bindparam, func, select
+
+    from commcare.storage.tables import register_counts, resident_tags, residents
+
     r, t, k = residents.c, resident_tags.c, register_counts.c
+    cids, tags = bindparam("cids", expanding=True), bindparam("tags", expanding=True)
     counted = (
         select(r.community_id, t.tag, func.count().label("n"))
         .select_from(resident_tags.join(residents, r.id == t.resident_id))
-        .where(t.tag.in_(wanted), r.archived_at.is_(None), r.community_id.in_(cids))
+        .where(t.community_id.in_(cids), t.tag.in_(tags), r.archived_at.is_(None), r.community_id.in_(cids))
         .group_by(r.community_id, t.tag)
         .subquery()
     )
-    kept = select(k.community_id, k.tag, k.residents).where(k.tag.in_(wanted), k.community_id.in_(cids)).subquery()
+    kept = select(k.community_id, k.tag, k.residents).where(k.tag.in_(tags), k.community_id.in_(cids)).subquery()
     same = and_(counted.c.community_id == kept.c.community_id, counted.c.tag == kept.c.tag)
     read_n, kept_n = func.coalesce(counted.c.n, 0), func.coalesce(kept.c.residents, 0)
-    first = conn.execute(
+    return (
         select(func.coalesce(counted.c.tag, kept.c.tag), read_n, kept_n)
         .select_from(counted.join(kept, same, full=True))
         .where(read_n != kept_n)
         .limit(1)
-    ).first()
-    if first is not None:
-        raise Damaged("integrity.counts_differ", what=label(first[0]), read=first[1], kept=first[2])
+    )
 
 
 def unreadable_since(conn, cid: int, tags=()) -> int:
@@ -290,6 +298,7 @@ def _unreadable():
         select(func.count(func.distinct(r.id)))
         .select_from(joined)
         .where(
+            t.community_id == bindparam("cid"),
             t.tag.in_(bindparam("tags", expanding=True)),
             r.community_id + 0 == bindparam("cid"),
             r.archived_at.is_(None),
@@ -306,7 +315,7 @@ def compare(conn, cid: int, tags=(), everyone: bool = True) -> list[tuple[str, i
 
     On SQLite ``community_id + 0`` is served by no index: the active residents are counted by
     walking the table itself, and the tagged ones are found from the tag index
-    (ix_resident_tags_tag) and fetched by key, as ``call due`` and the reports do. On
+    (ix_resident_tags_community_tag) and fetched by key, as ``call due`` and the reports do. On
     PostgreSQL the planner is free to start from the community, as they are too
     (``of_community``)."""
     tags = [ALL] * everyone + sorted(set(tags) - {ALL})
@@ -331,7 +340,8 @@ def _compare(dialect: str, n_tags: int, everyone: bool):
     read: list = [select(func.count()).select_from(residents).where(*mine).scalar_subquery()] * everyone
     if dialect == "sqlite":
         read += [
-            select(func.count()).select_from(joined).where(t.tag == tag, *mine).scalar_subquery() for tag in tagged
+            select(func.count()).select_from(joined).where(t.community_id == cid, t.tag == tag, *mine).scalar_subquery()
+            for tag in tagged
         ]
     elif tagged:
         # PostgreSQL: the community's tagged residents counted in one pass, by tag (a CTE,
@@ -339,7 +349,7 @@ def _compare(dialect: str, n_tags: int, everyone: bool):
         counted = (
             select(t.tag, func.count().label("n"))
             .select_from(joined)
-            .where(t.tag.in_(tagged), *mine)
+            .where(t.community_id == cid, t.tag.in_(tagged), *mine)
             .group_by(t.tag)
             .cte("counted")
         )
@@ -355,7 +365,7 @@ def differences(conn) -> list[str]:
     """Every community and tag whose kept count differs from a fresh count (``db check``)."""
     from sqlalchemy import select
 
-    from commcare.storage.tables import communities, register_counts, resident_tags, residents
+    from commcare.storage.tables import communities, register_counts, resident_tags
 
     t = resident_tags.c
     problems = []
@@ -364,11 +374,7 @@ def differences(conn) -> list[str]:
             conn.execute(
                 select(register_counts.c.tag)
                 .where(register_counts.c.community_id == cid)
-                .union(
-                    select(t.tag)
-                    .select_from(resident_tags.join(residents, residents.c.id == t.resident_id))
-                    .where(residents.c.community_id == cid)
-                )
+                .union(select(t.tag).where(t.community_id == cid))
             )
             .scalars()
             .all()
@@ -379,7 +385,29 @@ def differences(conn) -> list[str]:
         garbled = unreadable_since(conn, cid, tags)
         if garbled:
             problems.append(f"{name}: created_at garbled ({garbled})")
+    strays = misfiled_tags(conn)
+    if strays:
+        from commcare.i18n import t as _t
+
+        problems.append(_t("integrity.misfiled_tags", count=strays))
     return problems
+
+
+def misfiled_tags(conn) -> int:
+    """How many tags carry a community other than their resident's (``db check``). Every write
+    path sets a tag's community from its resident (migration 0007 filled the tags before it);
+    a tag filed under another community would drop its resident out of that community's round,
+    and the check of the counts (which reads the tags by their community and the resident by
+    theirs, as the round does) would tell the difference without naming its cause."""
+    from sqlalchemy import func, select
+
+    from commcare.storage.tables import resident_tags, residents
+
+    t, r = resident_tags.c, residents.c
+    joined = resident_tags.join(residents, r.id == t.resident_id)
+    return int(
+        conn.execute(select(func.count()).select_from(joined).where(t.community_id != r.community_id)).scalar_one()
+    )
 
 
 def label(tag: str) -> str:

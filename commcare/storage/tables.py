@@ -145,9 +145,13 @@ resident_tags = Table(
     metadata,
     Column("resident_id", Integer, ForeignKey("residents.id", ondelete="CASCADE"), primary_key=True),
     Column("tag", String(50), primary_key=True),
-    # (tag, resident): the report and the round find the residents of the special groups from
-    # the index alone (on SQLite an index on tag alone holds rowids, not residents)
-    Index("ix_resident_tags_tag", "tag", "resident_id"),
+    # the resident's community (0007), set by every write path: one community's special groups
+    # are found from its own entries in the tag index, however many communities share the
+    # database (docs/scale.md); ``db check`` tells a tag whose community is not its resident's
+    Column("community_id", Integer, ForeignKey("communities.id"), nullable=False),
+    # (community, tag, resident): the report and the round find the residents of one
+    # community's special groups from the index alone
+    Index("ix_resident_tags_community_tag", "community_id", "tag", "resident_id"),
 )
 
 # How many active residents each community holds (tag '*') and how many of them carry each

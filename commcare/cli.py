@@ -2,7 +2,9 @@
 
 Each command group is a Typer app in its own module of ``commcare/commands/``, added here with
 ``app.add_typer``. Nothing heavy is imported here or there: SQLAlchemy, Alembic, openpyxl and
-pypinyin load inside the commands that use them, so ``commcare --help`` starts fast.
+pypinyin load inside the commands that use them, so ``commcare --help`` starts fast. The
+console script imports only the module of the command it runs (``register``); ``app``, as
+anything else imports it, has every command.
 """
 
 import os
@@ -14,27 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from commcare import __version__
-from commcare.commands import (
-    audit,
-    call,
-    common,
-    community,
-    config,
-    db,
-    demo,
-    directory,
-    donation,
-    health,
-    household,
-    init,
-    report,
-    request,
-    resident,
-    retention,
-    roster,
-    schedule,
-    staff,
-)
+from commcare.commands import common
 
 
 class CommcareGroup(TyperGroup):
@@ -215,7 +197,7 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-app = typer.Typer(
+_app = typer.Typer(
     cls=CommcareGroup,
     name="commcare",
     help="commcare: the register, requests for help, daily check-in calls and the evening "
@@ -229,7 +211,7 @@ app = typer.Typer(
 )
 
 
-@app.callback()
+@_app.callback()
 def global_options(
     ctx: typer.Context,
     db: Annotated[
@@ -268,28 +250,73 @@ def global_options(
     ctx.obj = common.start(database=db, config=config, operator=as_, lang=lang, community=community)
 
 
-app.command("init")(init.init)
-app.command("add-request")(request.add_request)
-app.command("demo")(demo.demo)
-resident.app.add_typer(roster.app)  # import, export, duplicates, merge: under "resident"
-for _name, _group in (
-    ("resident", resident.app),
-    ("household", household.app),
-    ("staff", staff.app),
-    ("audit", audit.app),
-    ("config", config.app),
-    ("request", request.app),
-    ("call", call.app),
-    ("health", health.app),
-    ("donation", donation.app),
-    ("directory", directory.app),
-    ("report", report.app),
-    ("schedule", schedule.app),
-    ("db", db.app),
-    ("retention", retention.app),
-    ("community", community.app),
-):
-    app.add_typer(_group, name=_name)
+# The commands in the order help lists them: (name, module of commcare/commands, the function
+# of a command or None for a group's Typer app).
+COMMANDS = (
+    ("init", "init", "init"),
+    ("add-request", "request", "add_request"),
+    ("demo", "demo", "demo"),
+    *(
+        (name, name, None)
+        for name in (
+            "resident",
+            "household",
+            "staff",
+            "audit",
+            "config",
+            "request",
+            "call",
+            "health",
+            "donation",
+            "directory",
+            "report",
+            "schedule",
+            "db",
+            "retention",
+            "community",
+        )
+    ),
+)
+_registered: list[str] = []
+
+
+def register(names: set[str] | None = None) -> typer.Typer:
+    """Add the commands ``names`` (every one when None) to the app, importing only their
+    modules: a command a liaison types does not pay for the seventy it does not name. Every
+    command registered at once is put back in help's order."""
+    from importlib import import_module
+
+    if names is None:
+        if len(_registered) == len(COMMANDS):
+            return _app
+        _app.registered_commands, _app.registered_groups, _registered[:] = [], [], []
+        names = {name for name, _, _ in COMMANDS}
+    for name, module_name, function in COMMANDS:
+        if name not in names or name in _registered:
+            continue
+        module = import_module(f"commcare.commands.{module_name}")
+        if function is not None:
+            _app.command(name)(getattr(module, function))
+        else:
+            if name == "resident":
+                _under_resident(module.app)
+            _app.add_typer(module.app, name=name)
+        _registered.append(name)
+    return _app
+
+
+def _under_resident(resident_app: typer.Typer) -> None:
+    """import, export, duplicates, merge: the roster's commands, under "resident"."""
+    from commcare.commands import roster
+
+    if not any(g.typer_instance is roster.app for g in resident_app.registered_groups):
+        resident_app.add_typer(roster.app)
+
+
+def __getattr__(name: str):
+    if name == "app":  # the whole app, for anything that imports it (tests, docs)
+        return register()
+    raise AttributeError(name)
 
 
 # Global options that take a value: the command's name is the first word after them.
@@ -338,7 +365,7 @@ def _only(args: list[str]):
         return groups[0].typer_instance if groups else None
 
     try:
-        sub = narrow(app, words[0]) if words else None
+        sub = narrow(_app, words[0]) if words else None
         if sub is not None and len(words) > 1:
             narrow(sub, words[1])
         yield
@@ -382,8 +409,11 @@ def build(args: list[str]):
 
     lang = i18n.early_lang(args)
     i18n.set_lang(lang)
+    words = _words(args)
+    known = {name for name, _, _ in COMMANDS}
+    register({words[0]} if words and words[0] in known else None)
     with _only(args):
-        command = typer.main.get_command(app)
+        command = typer.main.get_command(_app)
     helptext.install_click_words(lang)
     helptext.localise(command, lang)
     return command

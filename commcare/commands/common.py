@@ -254,10 +254,12 @@ def emit(
     from commcare.render import formats
 
     fmt = out_format(fmt, allowed)
-    if fmt != "json":  # JSON keeps the slugs (the scripts' contract); people read the words
-        from commcare import words
+    if fmt == "json":  # JSON keeps the slugs (the scripts' contract), as UTF-8 bytes
+        write_out(formats.json_bytes(data), output, force)
+        return
+    from commcare import words
 
-        data = words.display(data)
+    data = words.display(data)  # people read the words
     headers = {c: i18n.column(c, (labels or {}).get(c)) for c in (columns or _keys(data))}
     color = output is None and color_enabled()
     width = None

@@ -67,6 +67,15 @@ def to_json(data) -> str:
         return json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
 
 
+def json_bytes(data) -> bytes:
+    """``to_json`` as UTF-8 bytes, written as they are: a long list (``call due`` of a whole
+    community) is not held a second time as a Python string and a third as its encoding."""
+    try:
+        return orjson.dumps(data, default=str, option=_ORJSON)
+    except orjson.JSONEncodeError:
+        return to_json(data).encode()
+
+
 # Two-space indent and a final newline; keys that are not strings turned into strings, as json
 # does; datetimes and subclasses of str and int handed to ``default=str``, as json does.
 _ORJSON = (

@@ -306,32 +306,35 @@ def cache_path():
 
 
 def _source_stamp() -> str:
-    """The package's version and a hash of its source files' names, sizes and times, and of
+    """The package's version and checksums of its source files' names, sizes and times, and of
     the installed SQLAlchemy's (found on the path without importing it: that is what the cache
     saves)."""
-    import hashlib
     import sys
+    import zlib
     from pathlib import Path
 
     from commcare import __version__
 
     root = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256()
+    # two 32-bit checksums (zlib: no OpenSSL to load on every command; this names a build of
+    # the package, it guards against no one)
+    parts: list[bytes] = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(files):
             if name.endswith(".py"):
                 st = os.stat(os.path.join(folder, name))
-                digest.update(f"{folder}/{name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+                parts.append(f"{folder}/{name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     for entry in sys.path:
         init = os.path.join(entry or ".", "sqlalchemy", "__init__.py")
         try:
             st = os.stat(init)
         except OSError:
             continue
-        digest.update(f"{init}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        parts.append(f"{init}:{st.st_size}:{st.st_mtime_ns}\n".encode())
         break
-    return f"{__version__}-{digest.hexdigest()[:16]}"
+    data = b"".join(parts)
+    return f"{__version__}-{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 CACHE = StatementCache()

@@ -273,7 +273,12 @@ def test_the_fast_path_checks_records_and_anchors_without_sqlalchemy(hot_registe
     db, actor = hot_register
     copy = hotcheck.copy(db)
     try:
-        probe(copy, actor, env)  # fills the statement cache (compiling imports SQLAlchemy)
+        # fill the statement cache (compiling imports SQLAlchemy): the first write makes the
+        # anchor, the second checks it still holds (a statement of its own). The probe runs
+        # ``python -c`` from the working directory, which may be a checkout beside the installed
+        # package, whose cache is a file of its own.
+        probe(copy, actor, env)
+        probe(copy, actor, env)
         before = trail(copy)
         seen = probe(copy, actor, env)
         assert seen["code"] == 0 and seen["conn"] == "FastConn", seen

@@ -55,12 +55,12 @@ def test_report_today_is_the_same_both_ways_in_every_format(hot_register, fmt):
 
 
 def test_a_past_day_is_the_same_both_ways_as_it_stood_at_its_end(hot_register):
-    """2026-05-06 of the demo (seed 7) has an escalation, a fever and a donation: every
-    statement of the report returns rows."""
+    """2026-05-07 of the demo (seed 7) has an escalation, a fever, a missing temperature and a
+    donation: every statement of the report returns rows."""
     db, actor = hot_register
-    fast, _ = both_ways(db, "--as", actor, "report", "day", "2026-05-06", "--format", "json")
+    fast, _ = both_ways(db, "--as", actor, "report", "day", "2026-05-07", "--format", "json")
     data = fast.json()
-    assert data["date"] == "2026-05-06" and data["as_of"].startswith("2026-05-07T00:00:00")
+    assert data["date"] == "2026-05-07" and data["as_of"].startswith("2026-05-08T00:00:00")
     assert data["calls"]["escalated"] and data["calls"]["missed"]
     assert data["staff_health"]["fever"] and data["staff_health"]["fever_reports"] > 0
     assert data["staff_health"]["missing"] and data["donations"]["received"] > 0

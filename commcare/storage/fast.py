@@ -25,15 +25,14 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from commcare.db import Database
 from commcare.storage import sql
-from commcare.storage.damage import mark_damaged, refuse_if_damaged
+from commcare.storage.damage import refuse_if_damaged
 from commcare.storage.engine import (
     BEGIN,
     PRAGMAS,
     busy_timeout,
-    damage_summary,
     display_url,
-    is_damage,
     is_retryable,
     sqlite_path,
 )
@@ -282,14 +281,7 @@ class FastDatabase:
             finally:
                 self._end(commit=False)
 
-    @contextmanager
-    def watching(self):
-        try:
-            yield
-        except Exception as exc:
-            if is_damage(exc):
-                mark_damaged(self.database, damage_summary(exc))
-            raise
+    watching = Database.watching  # a damage found while a block runs is remembered, as there
 
     def transact(self, fn, *args, **kwargs):
         """``fn(connection, …)`` in one write transaction, retried while the database is busy."""

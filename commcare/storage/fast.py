@@ -213,7 +213,10 @@ def _open_sqlite(database: str, path: Path, head: str) -> FastDatabase | None:
 
 
 def _open_server(database: str, server_timeout: float | None, head: str) -> FastDatabase | None:
-    from commcare.storage import server_wait
+    try:
+        from commcare.storage import server_wait  # imports psycopg: the postgres extra
+    except ImportError:  # not installed: the usual way says which extra to install
+        return None
 
     seconds = server_wait.DEFAULT_TIMEOUT if server_timeout is None else server_timeout
     args = server_wait.connect_args(seconds, int(busy_timeout() * 1000))

@@ -19,13 +19,14 @@ from __future__ import annotations
 import re
 
 from commcare.errors import InvalidValue, Refused
+from commcare.patterns import Pattern
 from commcare.storage.sql import statement
 
 ROLES = ("liaison", "office", "district")
 # A database role commcare creates: plain lower-case words, so that it reads the same quoted
 # or not and carries nothing a shell or SQL could take for something else.
-ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}", re.ASCII)
-OS_LOGIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,62}", re.ASCII)
+ROLE_NAME = Pattern(r"[a-z_][a-z0-9_]{0,62}", re.ASCII)
+OS_LOGIN = Pattern(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,62}", re.ASCII)
 
 
 def os_user() -> str:

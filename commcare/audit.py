@@ -18,9 +18,10 @@ import re
 from collections.abc import Sequence
 
 from commcare.errors import DatabaseError, InvalidValue, Refused
+from commcare.patterns import Pattern
 from commcare.storage.sql import statement
 
-HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+HEX64 = Pattern(r"[0-9a-f]{64}", re.ASCII)
 
 
 def payload(seq, prev_hash, at, actor, action, entity, entity_id, community_id, fields, detail) -> bytes:

@@ -415,5 +415,8 @@ def build(args: list[str]):
     with _only(args):
         command = typer.main.get_command(_app)
     helptext.install_click_words(lang)
-    helptext.localise(command, lang)
+    if "--help" in args or "-h" in args:
+        helptext.localise(command, lang)
+    else:
+        helptext.localise_when_shown(command, lang)
     return command

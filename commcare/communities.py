@@ -18,15 +18,15 @@ new laptop works without ``init``.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 from commcare.errors import Conflict, InvalidValue, NotFound, Refused
+from commcare.patterns import Pattern
 from commcare.storage.sql import statement
 
 DEFAULT = "default"  # the name of a community nobody named (config.DEFAULT_COMMUNITY)
 LIMIT = 200  # the column's length
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = Pattern(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def normalize(raw, field: str = "community") -> str:

@@ -11,7 +11,6 @@ the everyday version check reads ``alembic_version`` directly.
 
 from __future__ import annotations
 
-import random
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -130,6 +129,15 @@ def check_revision(revision: str | None, where: str, allow_old: bool = False) ->
     raise DatabaseError("db.too_new", path=where, revision=revision, head=HEAD)
 
 
+def back_off(attempt: int) -> None:
+    """Wait before the next try of a write that met a busy register: a random pause (so that
+    two writers do not meet again), doubling with each attempt. ``random`` is imported here,
+    when a write has met another: most commands never need it."""
+    import random
+
+    time.sleep(random.uniform(0.02, 0.1) * (2 ** min(attempt, 4)))
+
+
 class Database:
     """An open, checked commcare database."""
 
@@ -183,7 +191,7 @@ class Database:
             except sa_exc.DBAPIError as exc:
                 if not is_retryable(exc) or attempt == RETRIES - 1 or time.monotonic() >= give_up:
                     raise
-                time.sleep(random.uniform(0.02, 0.1) * (2 ** min(attempt, 4)))
+                back_off(attempt)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -354,6 +362,8 @@ def exclusive_tries(take):
     upgrades, an upgrade and a restore) each wait for the other for the whole busy timeout
     once the last plain reader has gone, and both fail. Short tries at random lengths, each
     letting go, let one of them through."""
+    import random
+
     give_up = time.monotonic() + busy_timeout()
     while True:
         wait = max(0.0, min(give_up - time.monotonic(), random.uniform(*EXCLUSIVE_TRY)))

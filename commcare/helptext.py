@@ -14,12 +14,13 @@ command's ``--help`` in Chinese and fails on it, so a new command or option cann
 
 from __future__ import annotations
 
-import re
 from functools import cache
+
+from commcare.patterns import Pattern
 
 EXAMPLE_HEADS = ("Example:", "Examples:")
 SHORT = 36  # characters of a command's line in its group's list (each two columns wide)
-PARAGRAPHS = re.compile(r"\n[ \t]*\n")
+PARAGRAPHS = Pattern(r"\n[ \t]*\n")
 
 
 @cache
@@ -124,17 +125,33 @@ class DefaultInWords(str):
         return format(str(self), spec)
 
 
+_PENDING: list[tuple[object, str]] = []
+
+
+def localise_when_shown(command, lang: str) -> None:
+    """Localise ``command``'s tree only when Click makes a help formatter (for ``--help``, a
+    group's help, a usage error's usage line): a command that simply runs never reads its help,
+    and translating the tree's help cost each command a few milliseconds (issue #22)."""
+    _PENDING[:] = [(command, lang)]
+
+
+def _localise_pending() -> None:
+    while _PENDING:
+        command, lang = _PENDING.pop()
+        localise(command, lang)
+
+
 def install_click_words(lang: str) -> None:
     """Click's own words in ``lang``: the help formatter's prefix and headings, and the words
     Typer passes through gettext (default, required, Options, Arguments, Commands)."""
     import typer.core
-    from typer._click import core, formatting
+    from typer._click import core
 
     if lang == "en":
-        core.Context.formatter_class = formatting.HelpFormatter
+        core.Context.formatter_class = _formatter_class(False)
         typer.core._ = _identity
         return
-    core.Context.formatter_class = _formatter_class()
+    core.Context.formatter_class = _formatter_class(True)
     typer.core._ = _click_word  # Typer calls its gettext ``_`` by the module's name
 
 
@@ -147,10 +164,20 @@ def _click_word(message: str) -> str:
 
 
 @cache
-def _formatter_class():
+def _formatter_class(chinese: bool):
     from typer._click.formatting import HelpFormatter
 
-    class ChineseHelpFormatter(HelpFormatter):
+    class LocalisingHelpFormatter(HelpFormatter):
+        """Click's help layout; the help it shows is localised when it is made."""
+
+        def __init__(self, *args, **kwargs) -> None:
+            _localise_pending()
+            super().__init__(*args, **kwargs)
+
+    if not chinese:
+        return LocalisingHelpFormatter
+
+    class ChineseHelpFormatter(LocalisingHelpFormatter):
         """Click's help layout with its own words in Chinese."""
 
         def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
@@ -191,7 +218,7 @@ def _formatter_class():
     return ChineseHelpFormatter
 
 
-CJK_CHUNK = re.compile(
+CJK_CHUNK = Pattern(
     r"\[[^\]\s]{1,30}\]|[\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]+|\s+"
 )
 

@@ -16,15 +16,16 @@ import unicodedata
 from functools import cache, lru_cache
 
 from commcare.errors import InvalidValue
+from commcare.patterns import Pattern
 
-MOBILE = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
-LANDLINE = re.compile(r"(0[0-9]{2,3})([1-9][0-9]{6,7})", re.ASCII)
-THREE_DIGIT_AREAS = re.compile(r"0(10|2[0-9])", re.ASCII)
-_PHONE_JUNK = re.compile(r"[\s\-()\u2010-\u2015\u2212]")
-ID_FORMAT = re.compile(r"[0-9]{17}[0-9X]", re.ASCII)
+MOBILE = Pattern(r"1[3-9][0-9]{9}", re.ASCII)
+LANDLINE = Pattern(r"(0[0-9]{2,3})([1-9][0-9]{6,7})", re.ASCII)
+THREE_DIGIT_AREAS = Pattern(r"0(10|2[0-9])", re.ASCII)
+_PHONE_JUNK = Pattern(r"[\s\-()\u2010-\u2015\u2212]")
+ID_FORMAT = Pattern(r"[0-9]{17}[0-9X]", re.ASCII)
 # A number as a spreadsheet shows one too large for its 15 digits: 4.10105194211031E+17
-AS_NUMBER = re.compile(r"[0-9](\.[0-9]*)?E\+?[0-9]+", re.ASCII)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # exactly the code points of category Cc
+AS_NUMBER = Pattern(r"[0-9](\.[0-9]*)?E\+?[0-9]+", re.ASCII)
+_CONTROL = Pattern(r"[\x00-\x1f\x7f-\x9f]")  # exactly the code points of category Cc
 
 
 def nfkc(text: str) -> str:
@@ -245,7 +246,7 @@ def born_and_sex(born: list, sex: list, id_numbers: list) -> tuple[list, list]:
     return born, sex
 
 
-_PHONE_RUN = re.compile(r"\+?[0-9][0-9\s\-]{6,}[0-9]", re.ASCII)
+_PHONE_RUN = Pattern(r"\+?[0-9][0-9\s\-]{6,}[0-9]", re.ASCII)
 
 
 def parse_emergency_contact(raw: str) -> tuple[str | None, str | None]:
@@ -325,7 +326,7 @@ def parse_tag(raw: str, extra: dict | None = None, field: str = "tag") -> str:
     return found[0]
 
 
-TAG_SEPARATORS = re.compile(r"[、，,;；/\s]+")
+TAG_SEPARATORS = Pattern(r"[、，,;；/\s]+")
 
 
 def parse_tags(raw: str | list[str] | None, extra: dict | None = None, field: str = "tags") -> list[str]:

@@ -10,10 +10,11 @@ import re
 
 from commcare import audit, identity
 from commcare.errors import Ambiguous, InvalidValue, NotFound
+from commcare.patterns import Pattern
 from commcare.storage.sql import statement
 
-NUMBER = re.compile(r"#?([0-9]{1,9})", re.ASCII)
-ID_NUMBER = re.compile(r"[0-9]{17}[0-9xX]", re.ASCII)
+NUMBER = Pattern(r"#?([0-9]{1,9})", re.ASCII)
+ID_NUMBER = Pattern(r"[0-9]{17}[0-9xX]", re.ASCII)
 
 
 @statement

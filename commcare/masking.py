@@ -14,13 +14,15 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from commcare.patterns import Pattern
+
 _DIGIT = "[0-9\uff10-\uff19]"
-_NUMBER = re.compile(
+_NUMBER = Pattern(
     rf"(?<![0-9\uff10-\uff19]){_DIGIT}(?:[ \-\u3000]?{_DIGIT}){{6,}}(?:[ \-]?[xX\uff38\uff58])?"
     r"(?![0-9\uff10-\uff19])"
 )
-_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)?", re.ASCII)
-_COMPACT_DATE = re.compile(r"(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])", re.ASCII)
+_DATE = Pattern(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)?", re.ASCII)
+_COMPACT_DATE = Pattern(r"(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])", re.ASCII)
 KEPT = frozenset({"path", "member"})  # values that name files, not people
 # Values shown whole only to a person at a terminal: the command that registers an unknown
 # caller, with the number just typed (masked, it would register no one). In a pipe, a log or

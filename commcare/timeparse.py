@@ -10,9 +10,10 @@ import re
 
 from commcare.errors import InvalidValue
 from commcare.identity import nfkc
+from commcare.patterns import Pattern
 
 UTC = dt.UTC
-RELATIVE = re.compile(r"([+-])\s*([0-9]+)\s*(m|min|h|d|w)", re.ASCII | re.IGNORECASE)
+RELATIVE = Pattern(r"([+-])\s*([0-9]+)\s*(m|min|h|d|w)", re.ASCII | re.IGNORECASE)
 UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -79,7 +80,7 @@ def parse_date(raw: str, tz: dt.tzinfo, now: dt.datetime, field: str = "date") -
     return _date(text.replace("/", "-"), field)
 
 
-INTERVAL = re.compile(r"([0-9]+)\s*(h|d|w)", re.ASCII | re.IGNORECASE)
+INTERVAL = Pattern(r"([0-9]+)\s*(h|d|w)", re.ASCII | re.IGNORECASE)
 NAMED_INTERVALS = {"daily": "1d", "每天": "1d", "weekly": "1w", "每周": "1w", "hourly": "1h"}
 
 

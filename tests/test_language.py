@@ -75,6 +75,34 @@ def test_the_installed_script_speaks_chinese_in_a_c_locale_and_english_when_aske
     assert "用法" in commcare("--lang", "zh", "--config", config, "--help", env=zh_env()).stdout
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["call"], ["request"], ["call", "log", "--help"], ["call", "log", "-h"], ["add-request", "--help"]],
+)
+def test_help_shown_without_help_asked_for_is_localised_too(args):
+    """Help is localised when Click makes its formatter (commcare.helptext.localise_when_shown),
+    not when every command is built: a group named without its command, ``-h``, and ``--help``
+    all show the Chinese help, with the Example lines as written."""
+    shown = commcare(*args, env=zh_env())
+    text = shown.stdout + shown.stderr
+    assert "用法" in text and cjk_ratio(text.split("示例", 1)[0].split("选项", 1)[0]) > 0.3, text
+    english = commcare("--lang", "en", *args, env=zh_env())
+    before_examples = english.stdout.split("Example", 1)[0]
+    assert "Usage:" in english.stdout and not CJK.search(before_examples), english.stdout
+
+
+def test_a_command_that_runs_leaves_its_help_as_written():
+    from commcare import cli
+
+    command = cli.build(["--lang", "zh", "call", "log", "#1", "--outcome", "ok"])
+    log = command.commands["call"].commands["log"]
+    assert getattr(log, "_commcare_lang", None) is None and log.help.startswith("Record a check-in call")
+    from typer._click.core import Context
+
+    ctx = Context(log, info_name="log", parent=Context(command.commands["call"], info_name="call"))
+    assert CJK.search(log.get_help(ctx))  # made on demand, when help is shown
+
+
 def test_a_message_is_in_the_default_chinese_too(tmp_path):
     result = commcare("resident", "show", "无此人", env=zh_env())
     assert result.returncode in (1, 3) and CJK.search(result.stderr), result.stderr

@@ -161,3 +161,25 @@ def test_a_list_used_twice_in_one_statement_is_sent_for_both(tmp_path, monkeypat
     con.executemany("INSERT INTO residents VALUES (?, ?, ?)", [(1, "张桂兰", "139"), (2, "刘建国", "138")])
     text, params = compiled.parameters({"names": ["张桂兰", "138"]}, "sqlite")
     assert sorted(r[0] for r in con.execute(text, params)) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("id", "name"),
+        ("id", "name", "id"),  # a join's two ids
+        ("count_1", "class", "_hidden", "has space", "名字"),
+        ("count", "index"),  # tuple's own methods, shadowed as namedtuple shadows them
+    ],
+)
+def test_row_classes_name_their_columns_as_namedtuple_does(names):
+    from collections import namedtuple
+
+    cls = sql.row_class(names)
+    values = tuple(range(len(names)))
+    row = cls._make(values)
+    assert row._fields == namedtuple("Row", names, rename=True)._fields
+    assert row == values and isinstance(row, tuple)
+    assert [getattr(row, f) for f in row._fields] == list(values)
+    assert row._mapping == dict(zip(row._fields, values, strict=True))
+    assert sql.row_class(names) is cls  # one class per list of columns

@@ -5,12 +5,12 @@ Stdlib only, and small: every confirmation and message goes through ``printable`
 
 from __future__ import annotations
 
-import re
+from commcare.patterns import Pattern
 
 # What a terminal acts on instead of showing: C0 and C1 control characters (ESC, CSI, BEL,
 # carriage return …), line and paragraph separators, and the bidirectional overrides that
 # make text read backwards.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROLS = Pattern("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str, keep: str = "") -> str:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 
-ISO_TIME = re.compile(
+from commcare.patterns import Pattern
+
+ISO_TIME = Pattern(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})",
     re.ASCII,
 )

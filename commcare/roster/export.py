@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from commcare import audit, identity
 from commcare.errors import InvalidValue
+from commcare.patterns import Pattern
 from commcare.render import formats
 from commcare.storage import integrity
 from commcare.storage.tables import households, resident_tags, residents, staff
@@ -183,7 +184,7 @@ def _in_words(column: str, values: list, rows: Export) -> list:
     return values
 
 
-_MOBILE_IN_TEXT = re.compile(r"(?<![0-9])(1[3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9])", re.ASCII)
+_MOBILE_IN_TEXT = Pattern(r"(?<![0-9])(1[3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9])", re.ASCII)
 
 
 def _grouped(column: str, values: list) -> list:
@@ -197,7 +198,7 @@ def _grouped(column: str, values: list) -> list:
     return values
 
 
-_FORMULA_AFTER_NUL = re.compile("\x00[" + re.escape("".join(formats.FORMULA_START)) + "]")
+_FORMULA_AFTER_NUL = Pattern("\x00[" + re.escape("".join(formats.FORMULA_START)) + "]")
 
 
 def _csv_cells(values: list) -> list[str]:

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from commcare import audit, identity
 from commcare.errors import ImportRejected
+from commcare.patterns import Pattern
 from commcare.roster.check import CHUNK, RESIDENT_COLUMNS, Checked, Chunks, _t
 from commcare.storage import bulk
 from commcare.storage.tables import households, resident_tags, residents, staff
@@ -379,7 +380,7 @@ def bulk_insert(conn, table, data: dict[str, list], memos: dict | None = None) -
         run(rows[start : start + CHUNK])
 
 
-_TIME_TEXT = re.compile(r"[0-9][0-9 :.+-]*", re.ASCII)
+_TIME_TEXT = Pattern(r"[0-9][0-9 :.+-]*", re.ASCII)
 
 
 def _literal(value) -> str | None:

@@ -19,13 +19,12 @@ is retried with jitter while the database is busy, as ``Database.transact`` does
 from __future__ import annotations
 
 import os
-import random
 import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from commcare.db import Database
+from commcare.db import Database, back_off
 from commcare.storage import sql
 from commcare.storage.damage import refuse_if_damaged
 from commcare.storage.engine import (
@@ -299,7 +298,7 @@ class FastDatabase:
                         raise
                     if attempt == RETRIES - 1 or time.monotonic() >= give_up:
                         raise
-                time.sleep(random.uniform(0.02, 0.1) * (2 ** min(attempt, 4)))
+                back_off(attempt)
         raise AssertionError("unreachable")
 
     def _once(self, fn, args, kwargs):

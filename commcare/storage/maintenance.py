@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,8 +21,9 @@ from pathlib import Path
 from commcare import db as dbm
 from commcare import outfile
 from commcare.errors import Damaged, DatabaseError, InvalidValue, Refused
+from commcare.patterns import Pattern
 
-TEMPORARY = re.compile(r"\..+\.tmp-(?P<pid>[0-9]+)(?:-journal|-wal|-shm)?")
+TEMPORARY = Pattern(r"\..+\.tmp-(?P<pid>[0-9]+)(?:-journal|-wal|-shm)?")
 SQLITE_MAGIC = b"SQLite format 3\0"
 
 

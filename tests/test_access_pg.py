@@ -252,7 +252,10 @@ def test_the_audit_chain_holds_across_the_logins(server):
     """Each login sees only its community's entries, yet the chain its entries join is the
     whole table's (``commcare_audit_head``): the owner verifies it whole."""
     assert as_login(server, "b", "resident", "add", "吴刚").returncode == 0
-    assert as_login(server, "a", "resident", "add", "郑洁").returncode == 0
+    # the shared anchor now names b's entry, which a's login cannot see: not a missing entry
+    written = as_login(server, "a", "resident", "add", "郑洁")
+    assert written.returncode == 0 and written.stderr == "", written.stderr
+    assert as_login(server, "b", "resident", "add", "冯伟").stderr == ""
     result = commcare(
         "--db",
         server.owner_url,
@@ -272,3 +275,26 @@ def test_an_import_with_the_other_communitys_id_number_is_refused_without_a_name
     assert "钱秘密" not in result.stderr + result.stdout and "和平社区" not in result.stderr
     names = [r["name"] for r in json.loads(as_login(server, "a", "resident", "list", "--format", "json").stdout)]
     assert "探子" not in names
+
+
+def test_a_login_still_hears_of_entries_deleted_below_the_anchor(server):
+    """The owner deletes the newest entries (only the owner can): a login's next write says
+    the trail no longer reaches the anchor. The rows are put back after."""
+    import psycopg
+
+    assert as_login(server, "a", "resident", "add", "褚明").returncode == 0  # the anchor: a's entry
+    u = server.base
+    with psycopg.connect(host=u.host, port=u.port or 5432, dbname=u.database, user=u.username, autocommit=True) as c:
+        kept = c.execute("SELECT * FROM audit WHERE seq > (SELECT max(seq) - 2 FROM audit) ORDER BY seq").fetchall()
+        names = [d.name for d in c.execute("SELECT * FROM audit LIMIT 0").description]
+        c.execute("DELETE FROM audit WHERE seq > (SELECT max(seq) - 2 FROM audit)")
+        try:
+            written = as_login(server, "b", "call", "log", "钱秘密", "--outcome", "ok")
+            assert written.returncode == 0
+            assert "anchor" in written.stderr or "锚点" in written.stderr, written.stderr
+        finally:
+            c.execute("DELETE FROM audit WHERE seq > (SELECT max(seq) FROM audit) - 1")  # b's entry on the cut
+            columns = ", ".join(names)
+            marks = ", ".join(["%s"] * len(names))
+            with c.cursor() as cur:
+                cur.executemany(f"INSERT INTO audit ({columns}) VALUES ({marks})", kept)

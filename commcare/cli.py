@@ -130,7 +130,7 @@ def _known(exc: Exception) -> int:
             sys.stderr.write(f"{line}\n")
     if isinstance(exc, CommcareError):
         return _fail(exc.message(terminal=sys.stderr.isatty()), exc.exit_code, exc)
-    translated = _database_failure(exc)
+    translated = database_failure(exc)
     if translated is not None:
         return _fail(translated.message(), translated.exit_code, translated)
     from commcare.i18n import t
@@ -138,7 +138,8 @@ def _known(exc: Exception) -> int:
     return _fail(t("error.internal", kind=type(exc).__name__), 1, exc)
 
 
-def _database_failure(exc: Exception):
+def database_failure(exc: Exception):
+    """A driver's or SQLAlchemy's failure as the CommcareError it means (exit 3 mostly), or None."""
     if not type(exc).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg", "commcare.storage.server_wait")):
         return None
     denied = _access_denied(exc)

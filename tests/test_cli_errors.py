@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from usercli import EXE
 
 
 @pytest.fixture
@@ -102,7 +103,7 @@ def test_piped_table_has_no_escape_codes_and_lines_up_chinese(db_url, tmp_path):
 
 
 def test_a_newline_in_a_bad_value_cannot_split_the_error_line(cli):
-    cli("resident", "list")  # the register exists: no first-run notice
+    cli("init")  # the register exists: no first-run notice
     result = cli("resident", "add", "张三", "--emergency-contact", "0\nFAKE LINE\r")
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "\\n" in result.stderr
@@ -196,6 +197,7 @@ def test_a_command_that_opened_the_database_frees_cyclic_garbage(tmp_path):
     database the collector runs, so a long command (an import, the round) frees the reference
     cycles it drops. --help, which opens nothing, never starts it."""
     db = str(tmp_path / "c.db")
+    subprocess.run([sys.executable, "-c", CYCLE_PROBE, "--db", db, "init"], capture_output=True, check=True)
     opened = subprocess.run(
         [sys.executable, "-c", CYCLE_PROBE, "--db", db, "request", "list"], capture_output=True, text=True, check=False
     )
@@ -307,3 +309,34 @@ def test_a_missing_argument_is_named_as_the_field_it_is(tmp_path, args, field):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == f"commcare: 缺少参数 {field}。", result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["call", "due"],
+        ["report", "today", "--format", "json"],
+        ["report", "today", "--all-communities"],
+        ["report", "day", "2026-05-08"],
+        ["report", "week"],
+        ["call", "round"],
+        ["audit", "verify"],
+    ],
+)
+def test_who_is_due_or_missed_is_never_read_from_a_register_that_is_not_there(tmp_path, args):
+    """A mistyped --db or a drive not mounted must not read as an empty register with nobody
+    due or missed (exit 0): the command names the path and ``init``, and leaves no file or
+    folder. (A list of a new file stays an empty list: tests/test_communities.py.)"""
+    missing = tmp_path / "not-mounted" / "commcare.db"
+    env = {**os.environ, "COMMCARE_DB": str(missing), "COMMCARE_LANG": "en"}
+    done = subprocess.run([EXE, *args], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 3, (done.returncode, done.stderr)
+    assert done.stderr.count("\n") == 1 and str(missing) in done.stderr and "commcare init" in done.stderr
+    assert done.stdout == "" and not missing.parent.exists()
+
+
+def test_a_write_still_makes_a_new_register_and_says_so(tmp_path):
+    fresh = tmp_path / "new" / "commcare.db"
+    env = {**os.environ, "COMMCARE_DB": str(fresh), "COMMCARE_LANG": "en"}
+    done = subprocess.run([EXE, "staff", "add", "王秀英"], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and fresh.exists() and "created a new register" in done.stderr, done.stderr

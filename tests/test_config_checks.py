@@ -54,6 +54,7 @@ def test_sound_values_are_taken(cli, tmp_path):
 
 
 def test_a_busy_timeout_that_is_not_a_number_is_exit_2(cli, monkeypatch):
+    assert cli("init").exit_code == 0
     monkeypatch.setenv("COMMCARE_BUSY_TIMEOUT", "abc")
     result = cli("call", "due")
     assert result.exit_code == 2 and "COMMCARE_BUSY_TIMEOUT" in result.stderr and "internal" not in result.stderr

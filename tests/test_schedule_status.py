@@ -209,3 +209,20 @@ def test_every_backend_records_its_runs(db_url, cli, tmp_path, monkeypatch):
         assert path == tmp_path / "register.db.schedule.jsonl"
     status = json.loads(cli("schedule", "status", "-f", "json").stdout)
     assert [r["exit"] for r in status["runs"]] == [0] and status["record"] == str(path)
+
+
+def test_an_evening_whose_register_is_not_there_is_a_failed_run_not_an_empty_report(office, cli, monkeypatch, tmp_path):
+    """The register's drive not mounted, or the file moved: the run exits 3 naming the path
+    and ``init``, records that exit and message (not an internal error), writes no report
+    and makes no register; status then fails."""
+    db = tmp_path / "commcare.db"
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"commcare.db{suffix}").unlink(missing_ok=True)
+    at(monkeypatch, "2026-05-08T20:00:02+08:00")
+    run = cli("schedule", "run", "--at", "20:00", "--dir", office)
+    assert run.exit_code == 3 and "commcare init" in run.stderr and str(db) in run.stderr
+    [record] = [r for r in records(db) if r["kind"] == "run"]
+    assert record["exit"] == 3 and record["file"] is None and "commcare init" in record["message"]
+    assert not db.exists() and not office.exists()
+    at(monkeypatch, "2026-05-09T08:30:00+08:00")
+    assert cli("schedule", "status").exit_code == 1

@@ -69,5 +69,5 @@ def audit_verify(
         anchors = [a for a in (audit_anchor.local(st.settings.database), given) if a is not None]
         return audit.verify(conn, audit.key_for(ctx.settings, conn), anchors)
 
-    result = st.read(run)
+    result = st.read_whole(run)
     say("audit.verified_chain", count=result["verified"], head=result["head"][:16] or "-", anchors=result["anchors"])

@@ -81,7 +81,7 @@ def call_due(
 
     fmt = out_format(fmt)
     st = hot()
-    rows = st.read(calls.due_calls, liaison)
+    rows = st.read_whole(calls.due_calls, liaison)
     if fmt == "table":
         write_out(round_render.due_table(rows, st.ctx.operator), output, force)
     else:

@@ -51,7 +51,7 @@ def run(st, liaison: str | None) -> None:
     from commcare import calls
     from commcare.commands.common import label, say
 
-    due = st.read(calls.due_calls, liaison, None, True)
+    due = st.read_whole(calls.due_calls, liaison, None, True)
     fever_notice(st)
     done: dict[str, int] = {}
     for n, row in enumerate(due, start=1):

@@ -88,6 +88,27 @@ class AppState:
                 note("db.created_notice", path=self._db.where)
         return self._db
 
+    def read_whole(self, fn, *args, **kwargs):
+        """``read`` for an answer that says who is due or who was missed (the round, the
+        reports, ``audit verify``): a SQLite register that does not exist is refused (exit 3)
+        rather than made empty and reported on. A mistyped ``--db``, a register moved away, a
+        drive not mounted when the evening summary runs would otherwise say, with exit 0,
+        that nobody was due and nobody missed. (A list of a new file is an empty list, and a
+        write makes the register, saying so, as the first ``resident add`` of a laptop does.)"""
+        self.refuse_missing_register()
+        return self.read(fn, *args, **kwargs)
+
+    def refuse_missing_register(self) -> None:
+        if self._db is not None:
+            return
+        from commcare.storage.engine import sqlite_path
+
+        path = sqlite_path(self.settings.database)
+        if path is not None and not path.exists():
+            from commcare.errors import DatabaseError
+
+            raise DatabaseError("db.missing", field="--db", path=str(path))
+
     def read(self, fn, *args, **kwargs):
         """``fn(connection, ctx, …)`` in a read transaction (a staff login on PostgreSQL
         first checked to act as itself: ``commcare.access.check_reader``)."""

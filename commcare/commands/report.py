@@ -126,7 +126,7 @@ def _day(day_text: str | None, target: Target, fail_on, all_communities, notify=
             return reports.all_communities(conn, ctx, day)
         return reports.day_report(conn, ctx, day)
 
-    data = hot().read(run)
+    data = hot().read_whole(run)
     if all_communities:
         target.write(report_render.render_all(data, fmt, made=made_by()), data["date"])
     else:
@@ -198,7 +198,7 @@ def _range(first: str | None, last: str | None, target: Target, week: bool) -> N
         start = parse_date(first, ctx.tz, ctx.now(), "from") if first else end - dt.timedelta(days=6)
         return reports.range_report(conn, ctx, start, end)
 
-    data = hot().read(run)
+    data = hot().read_whole(run)
     target.write(report_render.render_range(data, target.fmt, color=target.color, made=made_by()), data["to"])
 
 

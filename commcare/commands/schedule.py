@@ -189,6 +189,7 @@ def _run_scheduled(st, record: dict, at: str | None, report: str, fmt: str, dire
     week = report == "week"
     from commcare.storage import maintenance
 
+    st.refuse_missing_register()  # a register not there is no evening with nobody missed
     maintenance.nightly_check(settings.database)
     data = st.read(lambda conn, ctx: (reports.week_report if week else reports.day_report)(conn, ctx, day))
     from commcare.commands.report import made_by
@@ -222,12 +223,11 @@ def _outcome(exc: BaseException, st) -> tuple[int, str]:
         return exc.exit_code, ""
     if isinstance(exc, KeyboardInterrupt):
         return 130, "interrupted"
-    if type(exc).__module__.startswith("sqlalchemy"):
-        from commcare.db import display_url, translate
+    from commcare.cli import database_failure  # the error boundary's own reading of it
 
-        found = translate(exc, display_url(st.settings.database))
-        if found is not None:
-            return found.exit_code, found.message()
+    found = database_failure(exc) if isinstance(exc, Exception) else None
+    if found is not None:
+        return found.exit_code, found.message()
     return 1, t("error.internal", kind=type(exc).__name__)
 
 

@@ -312,10 +312,16 @@ def _ids_taken():
     return text("SELECT * FROM commcare_id_numbers_taken(:ids)")
 
 
+# ID numbers asked about per statement: a roster's whole chunk (commcare.roster.check.CHUNK) in
+# one. The server looks each number up in the unique index either way; 500 a statement made a
+# 100,000-row import send 200 statements and turn 100,000 numbers into 200 arrays.
+IDS_PER_STATEMENT = 10_000
+
+
 def registered_ids(conn, ids: list[str]) -> set[str]:
     """PostgreSQL: which of ``ids`` are registered anywhere in the database (a login sees only
     its communities' residents; the uniqueness is the whole register's)."""
     found: set[str] = set()
-    for i in range(0, len(ids), 500):
-        found.update(_ids_taken().scalars(conn, ids=ids[i : i + 500]))
+    for i in range(0, len(ids), IDS_PER_STATEMENT):
+        found.update(_ids_taken().scalars(conn, ids=ids[i : i + IDS_PER_STATEMENT]))
     return found

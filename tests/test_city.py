@@ -319,3 +319,35 @@ def test_a_copy_in_binary_stores_what_the_row_path_stores(pg, tmp_path):
         json.loads(ok("--db", db, "resident", "show", "#7", "--format", "json", env=env).stdout) for db in (lite, pg)
     ]
     assert shown[0] == shown[1] and shown[0]["born"] and shown[0]["created_at"]
+
+
+def test_an_import_asks_for_its_id_numbers_once_a_chunk(pg, tmp_path):
+    """The ID numbers already registered are asked for in one statement per checked chunk (a
+    2,500-row roster comes in chunks of 1,000 and 1,500: two calls of the function, where 500
+    numbers a call made five), and a number registered before is still refused."""
+    from sqlalchemy import create_engine
+
+    admin = create_engine(pg, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # counted by pg_stat_user_functions from the next session on
+        conn.exec_driver_sql(f"ALTER DATABASE \"{admin.url.database}\" SET track_functions = 'all'")
+    roster = tmp_path / "roster.csv"
+    _roster(roster, 2500)
+    ok("--db", pg, "resident", "import", roster)
+    query = "SELECT calls FROM pg_stat_user_functions WHERE funcname = 'commcare_id_numbers_taken'"
+    for _ in range(50):  # a session's counts reach the shared statistics as it ends
+        with admin.connect() as conn:
+            calls = conn.exec_driver_sql(query).scalar()
+        if calls:
+            break
+        time.sleep(0.1)
+    admin.dispose()
+    assert calls == 2
+    again = tmp_path / "again.csv"
+    lines = roster.read_text(encoding="utf-8").splitlines()
+    again.write_text(
+        "\n".join([lines[0], lines[2000].replace(lines[2000].split(",")[0], "冒名")]) + "\n", encoding="utf-8"
+    )
+    from usercli import commcare
+
+    refused = commcare("--db", pg, "--lang", "en", "resident", "import", again)
+    assert refused.returncode == 1 and "row 2" in refused.stderr and "id_number" in refused.stderr

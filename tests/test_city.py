@@ -351,3 +351,29 @@ def test_an_import_asks_for_its_id_numbers_once_a_chunk(pg, tmp_path):
 
     refused = commcare("--db", pg, "--lang", "en", "resident", "import", again)
     assert refused.returncode == 1 and "row 2" in refused.stderr and "id_number" in refused.stderr
+
+
+def test_counting_added_tags_reads_no_resident_but_by_key(pg, tmp_path):
+    """The statement trigger that counts the tags an INSERT or COPY adds fetches each tag's
+    resident by its key (migration 0009_tag_counts_by_key): the statement reads the residents
+    table by no sequential scan, where the join hashed every community's residents for each
+    statement (each chunk of an import's tags). The counts stay right, an archived resident's
+    tag uncounted, and db check passes after an import."""
+    import psycopg
+
+    roster = tmp_path / "roster.csv"
+    _roster(roster, 4000)
+    ok("--db", pg, "resident", "import", roster)
+    assert "✓" in ok("--db", pg, "db", "check").stdout
+    with psycopg.connect(_plain(pg)) as conn:
+        people = conn.execute("SELECT id, community_id FROM residents ORDER BY id LIMIT 50").fetchall()
+        conn.execute("UPDATE residents SET archived_at = now() WHERE id = %s", (people[0][0],))
+        counted = "SELECT residents FROM register_counts WHERE tag = 'frail'"
+        before = (conn.execute(counted).fetchone() or (0,))[0]
+        scans = "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'residents'"
+        scanned = conn.execute(scans).fetchone()[0]
+        values = ", ".join(f"({rid}, 'frail', {cid})" for rid, cid in people)
+        conn.execute(f"INSERT INTO resident_tags (resident_id, tag, community_id) VALUES {values}")
+        assert conn.execute(scans).fetchone()[0] == scanned
+        assert conn.execute(counted).fetchone()[0] == before + 49
+        conn.rollback()

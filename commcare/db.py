@@ -61,7 +61,17 @@ __all__ = [
 ]
 
 # The migration revisions in order; the last is the head. A test checks this against Alembic.
-REVISIONS = ("0001", "0002", "0003", "0004_city_indexes", "0005_audit_chain", "0006_access", "0007_tags_community")
+REVISIONS = (
+    "0001",
+    "0002",
+    "0003",
+    "0004_city_indexes",
+    "0005_audit_chain",
+    "0006_access",
+    "0007_tags_community",
+    "0008_tags_policy",
+    "0009_tag_counts_by_key",
+)
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
 HEAD = REVISIONS[-1]
 RETRIES = 8

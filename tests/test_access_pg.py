@@ -298,3 +298,53 @@ def test_a_login_still_hears_of_entries_deleted_below_the_anchor(server):
             marks = ", ".join(["%s"] * len(names))
             with c.cursor() as cur:
                 cur.executemany(f"INSERT INTO audit ({columns}) VALUES ({marks})", kept)
+
+
+def test_a_liaison_neither_sees_nor_files_the_other_communitys_tags(server):
+    """resident_tags' policy reads the tag's own community (migration 0008_tags_policy): as
+    login A, the tags of community B are not there, and no tag can be filed under B, nor put
+    on B's resident, nor filed under B for A's own resident (the policy through the resident
+    let that one through)."""
+    import psycopg
+
+    with server.psycopg("b") as own:
+        heping, heping_resident = own.execute("SELECT community_id, id FROM residents WHERE name = '钱秘密'").fetchone()
+    with server.psycopg("a") as conn:
+        xingfu, xingfu_resident = conn.execute(
+            "SELECT community_id, id FROM residents WHERE name = '张桂兰'"
+        ).fetchone()
+        assert conn.execute("SELECT * FROM resident_tags WHERE community_id = %s", (heping,)).fetchall() == []
+        assert {r[0] for r in conn.execute("SELECT DISTINCT community_id FROM resident_tags")} == {xingfu}
+        assert (
+            conn.execute("SELECT count(*) FROM resident_tags WHERE resident_id = %s", (heping_resident,)).fetchone()[0]
+            == 0
+        )
+        for resident, community in (
+            (heping_resident, heping),  # B's tag, filed under B
+            (heping_resident, xingfu),  # B's resident, filed under A
+            (xingfu_resident, heping),  # A's resident, filed under B
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(
+                    "INSERT INTO resident_tags (resident_id, tag, community_id) VALUES (%s, 'frail', %s)",
+                    (resident, community),
+                )
+        assert conn.execute("UPDATE resident_tags SET tag = 'frail' WHERE community_id = %s", (heping,)).rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # moving A's tag into B
+            conn.execute("UPDATE resident_tags SET community_id = %s WHERE resident_id = %s", (heping, xingfu_resident))
+    with server.psycopg("b") as other:
+        assert [
+            r[0] for r in other.execute("SELECT tag FROM resident_tags WHERE resident_id = %s", (heping_resident,))
+        ] == ["lives-alone"]
+
+
+def test_the_round_as_a_liaison_reads_its_own_tags(server):
+    """``call due`` as login A lists A's special groups and none of B's, through the tags'
+    own community."""
+    result = as_login(server, "a", "call", "due", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    names = json.dumps(json.loads(result.stdout), ensure_ascii=False)
+    assert "张桂兰" in names and "钱秘密" not in names
+    theirs = as_login(server, "b", "call", "due", "--format", "json")
+    assert theirs.returncode == 0, theirs.stderr
+    assert "钱秘密" in theirs.stdout and "张桂兰" not in theirs.stdout

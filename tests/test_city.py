@@ -319,3 +319,61 @@ def test_a_copy_in_binary_stores_what_the_row_path_stores(pg, tmp_path):
         json.loads(ok("--db", db, "resident", "show", "#7", "--format", "json", env=env).stdout) for db in (lite, pg)
     ]
     assert shown[0] == shown[1] and shown[0]["born"] and shown[0]["created_at"]
+
+
+def test_an_import_asks_for_its_id_numbers_once_a_chunk(pg, tmp_path):
+    """The ID numbers already registered are asked for in one statement per checked chunk (a
+    2,500-row roster comes in chunks of 1,000 and 1,500: two calls of the function, where 500
+    numbers a call made five), and a number registered before is still refused."""
+    from sqlalchemy import create_engine
+
+    admin = create_engine(pg, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # counted by pg_stat_user_functions from the next session on
+        conn.exec_driver_sql(f"ALTER DATABASE \"{admin.url.database}\" SET track_functions = 'all'")
+    roster = tmp_path / "roster.csv"
+    _roster(roster, 2500)
+    ok("--db", pg, "resident", "import", roster)
+    query = "SELECT calls FROM pg_stat_user_functions WHERE funcname = 'commcare_id_numbers_taken'"
+    for _ in range(50):  # a session's counts reach the shared statistics as it ends
+        with admin.connect() as conn:
+            calls = conn.exec_driver_sql(query).scalar()
+        if calls:
+            break
+        time.sleep(0.1)
+    admin.dispose()
+    assert calls == 2
+    again = tmp_path / "again.csv"
+    lines = roster.read_text(encoding="utf-8").splitlines()
+    again.write_text(
+        "\n".join([lines[0], lines[2000].replace(lines[2000].split(",")[0], "冒名")]) + "\n", encoding="utf-8"
+    )
+    from usercli import commcare
+
+    refused = commcare("--db", pg, "--lang", "en", "resident", "import", again)
+    assert refused.returncode == 1 and "row 2" in refused.stderr and "id_number" in refused.stderr
+
+
+def test_counting_added_tags_reads_no_resident_but_by_key(pg, tmp_path):
+    """The statement trigger that counts the tags an INSERT or COPY adds fetches each tag's
+    resident by its key (migration 0009_tag_counts_by_key): the statement reads the residents
+    table by no sequential scan, where the join hashed every community's residents for each
+    statement (each chunk of an import's tags). The counts stay right, an archived resident's
+    tag uncounted, and db check passes after an import."""
+    import psycopg
+
+    roster = tmp_path / "roster.csv"
+    _roster(roster, 4000)
+    ok("--db", pg, "resident", "import", roster)
+    assert "✓" in ok("--db", pg, "db", "check").stdout
+    with psycopg.connect(_plain(pg)) as conn:
+        people = conn.execute("SELECT id, community_id FROM residents ORDER BY id LIMIT 50").fetchall()
+        conn.execute("UPDATE residents SET archived_at = now() WHERE id = %s", (people[0][0],))
+        counted = "SELECT residents FROM register_counts WHERE tag = 'frail'"
+        before = (conn.execute(counted).fetchone() or (0,))[0]
+        scans = "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'residents'"
+        scanned = conn.execute(scans).fetchone()[0]
+        values = ", ".join(f"({rid}, 'frail', {cid})" for rid, cid in people)
+        conn.execute(f"INSERT INTO resident_tags (resident_id, tag, community_id) VALUES {values}")
+        assert conn.execute(scans).fetchone()[0] == scanned
+        assert conn.execute(counted).fetchone()[0] == before + 49
+        conn.rollback()

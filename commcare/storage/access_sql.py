@@ -10,9 +10,17 @@ How it holds together:
   ``liaison`` or ``office`` grant for that community. It runs as the caller (not SECURITY
   DEFINER), so it sees only the caller's own grants.
 - Every table that carries a community has a policy ``commcare_granted(community_id)`` for
-  reading and for writing; the tables that hang off one (a resident's tags, a request's
-  timeline, a staff member's health reports, a donation's items, dismissed duplicates) have a
-  policy that the row they belong to is visible, which the parent's own policy decides.
+  reading and for writing; the tables that hang off one (a request's timeline, a staff
+  member's health reports, a donation's items, dismissed duplicates) have a policy that the
+  row they belong to is visible, which the parent's own policy decides.
+- ``resident_tags`` carries its resident's community since migration 0007_tags_community, and
+  since 0008_tags_policy its policy reads it as the community tables' do
+  (``commcare_granted(community_id)``: a login's round finds its special groups from its own
+  entries of the tag index, with no probe of ``residents`` per tag). A tag written must
+  moreover be filed under its own resident's community (``TAGS_CHECK``), so a login can
+  neither file a tag in a community it was not granted nor put a tag of its community on
+  another community's resident. (0006_access gave it the child-table policy of
+  ``CHILD_TABLES``, which 0008 replaces and its downgrade puts back.)
 - The tables are owned by the database's owner, who runs ``init``, ``db upgrade`` and ``staff
   grant``; RLS is enabled but not forced, so the owner (the administrator) sees everything.
   Every other role sees what the policies let through, and only after ``staff grant`` has given
@@ -123,6 +131,31 @@ def policies() -> list[str]:
         "CREATE POLICY commcare_append ON audit FOR INSERT WITH CHECK (commcare_granted(community_id))",
     ]
     return out
+
+
+# resident_tags since 0008_tags_policy: read by its own community; written only filed under
+# its resident's community, a resident the login can see.
+TAGS_READ = "commcare_granted(community_id)"
+TAGS_CHECK = (
+    "commcare_granted(community_id) AND EXISTS (SELECT 1 FROM residents p"
+    " WHERE p.id = resident_tags.resident_id AND p.community_id = resident_tags.community_id)"
+)
+
+
+def tags_by_community(conn) -> None:
+    """resident_tags' policy on its own ``community_id`` (migration 0008_tags_policy)."""
+    _replace_policy(conn, "resident_tags", TAGS_READ, TAGS_CHECK)
+
+
+def tags_by_resident(conn) -> None:
+    """resident_tags' policy through its resident, as 0006_access made it (0008's downgrade)."""
+    condition = CHILD_TABLES["resident_tags"]
+    _replace_policy(conn, "resident_tags", condition, condition)
+
+
+def _replace_policy(conn, table: str, using: str, check: str) -> None:
+    conn.exec_driver_sql(f"DROP POLICY IF EXISTS commcare_community ON {table}")
+    conn.exec_driver_sql(f"CREATE POLICY commcare_community ON {table} USING ({using}) WITH CHECK ({check})")
 
 
 def _enable(table: str, condition: str) -> list[str]:

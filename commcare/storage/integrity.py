@@ -85,10 +85,18 @@ _PG_FUNCTIONS = {
           SELECT community_id, '{ALL}', count(*) FROM added WHERE archived_at IS NULL GROUP BY community_id
           {_PG_ADD};
         RETURN NULL;""",
+    # Each added tag's resident is fetched by its key (a scalar subquery is never made a
+    # join): as a join, the planner, with no statistics for the transition table, hashed a
+    # sequential scan of every community's residents for each statement, a bulk load's every
+    # chunk of tags included (0009_tag_counts_by_key, bench/results.md). OFFSET 0 keeps the
+    # subquery whole, so each resident is fetched once, not once per mention.
     "register_counts_tags_added": f"""
         INSERT INTO register_counts (community_id, tag, residents)
-          SELECT r.community_id, a.tag, count(*) FROM added a JOIN residents r ON r.id = a.resident_id
-           WHERE r.archived_at IS NULL GROUP BY r.community_id, a.tag
+          SELECT k.community_id, k.tag, count(*) FROM (
+            SELECT (SELECT r.community_id FROM residents r WHERE r.id = a.resident_id AND r.archived_at IS NULL)
+                     AS community_id, a.tag
+              FROM added a OFFSET 0) k
+           WHERE k.community_id IS NOT NULL GROUP BY k.community_id, k.tag
           {_PG_ADD};
         RETURN NULL;""",
     "register_counts_resident_gone": f"""

@@ -129,7 +129,7 @@ def side_by_side(args, out: Path, env: dict) -> list[str]:
     """The same community on SQLite and on PostgreSQL, command by command."""
     r, q, d = args.residents, args.requests, args.days
     lite = str(out / f"sqlite-{r}-{q}.db")
-    name = f"commcare_bench_{r}_{q}"
+    name = f"{args.db_prefix}_{r}_{q}"
     pg = server_url(args.db, name)
     times = {"sqlite": build_once(out, f"sqlite-{r}-{q}", lambda: demo(lite, r, q, d, env))}
     if not exists(args.db, name):
@@ -137,6 +137,8 @@ def side_by_side(args, out: Path, env: dict) -> list[str]:
     times["postgresql"] = build_once(
         out, f"pg-{r}-{q}", lambda: (fresh_database(args.db, name, env), demo(pg, r, q, d, env))[1]
     )
+    if args.build_only:
+        return [f"built: SQLite {times['sqlite']}, PostgreSQL {times['postgresql']}"]
     sides = {"sqlite": {**env, "COMMCARE_DB": lite}, "postgresql": {**env, "COMMCARE_DB": pg}}
     cases = {k: commcare() + v for k, v in READS.items()}
     cases["add-request"] = commcare() + ["add-request", "#1", "--category", "trash", "--again"]
@@ -179,7 +181,7 @@ class RosterBoth:
         if not self.csv.exists():
             bench_import.make_roster(self.csv, self.rows)
         self.lite = out / "import.db"
-        self.name = f"commcare_bench_import_{os.getpid()}"
+        self.name = f"{args.db_prefix}_import_{os.getpid()}"
         self.env = env
         self.got: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
         self.peak = {"sqlite": 0, "postgresql": 0}
@@ -209,7 +211,7 @@ class DemoBoth:
     def __init__(self, args, out: Path, env: dict) -> None:
         self.args, self.env = args, env
         self.lite = out / "demo-small.db"
-        self.name = f"commcare_bench_demo_{os.getpid()}"
+        self.name = f"{args.db_prefix}_demo_{os.getpid()}"
         self.got: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
         self.peak = {"sqlite": 0, "postgresql": 0}
 
@@ -237,8 +239,9 @@ class DemoBoth:
         )
 
 
-def drop_all(url: str) -> None:
-    for (name,) in admin(url, "SELECT datname FROM pg_database WHERE datname LIKE 'commcare\\_bench\\_%'"):
+def drop_all(url: str, prefix: str = "commcare_bench") -> None:
+    pattern = prefix.replace("_", "\\_") + "\\_%"
+    for (name,) in admin(url, f"SELECT datname FROM pg_database WHERE datname LIKE '{pattern}'"):
         admin(url, f'DROP DATABASE IF EXISTS "{name}"')
         print(f"dropped {name}", file=sys.stderr)
 
@@ -248,16 +251,18 @@ def city(args, out: Path, env: dict) -> list[str]:
     the whole city's summary at 20 communities and at ``args.city`` (two city databases,
     built once and kept)."""
     r, q, d, n = args.city_residents, args.city_requests, args.days, args.city
-    alone_name = f"commcare_bench_alone_{r}_{q}"
+    alone_name = f"{args.db_prefix}_alone_{r}_{q}"
     alone = server_url(args.db, alone_name)
     sizes = sorted({min(20, n), n})
-    names = {size: f"commcare_bench_city{size}_{r}_{q}" for size in sizes}
+    names = {size: f"{args.db_prefix}_city{size}_{r}_{q}" for size in sizes}
     for name, key in ((alone_name, f"alone-{r}-{q}"), *((names[z], f"city{z}-{r}-{q}") for z in sizes)):
         if not exists(args.db, name):
             (out / f"{key}.built").unlink(missing_ok=True)
     took = {"alone": build_once(out, f"alone-{r}-{q}", lambda: _fresh_demo(args, alone_name, r, q, d, env))}
     for size in sizes:
         took[size] = build_once(out, f"city{size}-{r}-{q}", lambda size=size: _fresh_city(args, names[size], size, env))
+    if args.build_only:
+        return [f"built: alone {took['alone']}, " + ", ".join(f"{z} communities {took[z]}" for z in sizes)]
     target = min(10, n)  # a community among the first 20, so that both sizes time the same one
     lines = [
         f"one community ({r:,} residents, {q:,} requests over {d} days) in a city of N such communities "

@@ -58,9 +58,11 @@ def capture(url: str, community: str | None, what: list[str]) -> list[tuple[str,
 def explain(url: str, seen) -> list[str]:
     import psycopg
 
+    from commcare.storage.server_wait import SESSION
+
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     out = []
-    with psycopg.connect(plain) as conn:
+    with psycopg.connect(plain, options=SESSION) as conn:  # the session's settings, as commcare's
         for label, statement, parameters in seen:
             rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters).fetchall()
             out += [f"-- {label}", statement.strip(), "", *(r[0] for r in rows), ""]

@@ -56,6 +56,26 @@ def test_communities_in_one_database_do_not_see_each_other(db_url, cli):
     assert report["calls"]["due"] == 1
 
 
+def test_commcare_connects_to_postgresql_without_jit_on_both_paths(db_url):
+    """A command's statements read one community through its indexes: compiling a plan to
+    machine code cost more than running it (docs/scale.md), so every connection commcare
+    makes, through the driver alone or through SQLAlchemy, turns PostgreSQL's JIT off."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's setting")
+    from commcare.db import open_database
+    from commcare.storage.fast import open_fast
+
+    fast = open_fast(db_url)
+    assert fast is not None
+    with fast.connect() as conn:
+        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+    fast.dispose()
+    db = open_database(db_url)
+    with db.connect() as conn:
+        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+    db.dispose()
+
+
 def test_unreachable_server_is_exit_3_without_the_password(cli):
     import importlib.util
 

@@ -142,12 +142,19 @@ def side_by_side(args, out: Path, env: dict) -> list[str]:
     sides = {"sqlite": {**env, "COMMCARE_DB": lite}, "postgresql": {**env, "COMMCARE_DB": pg}}
     cases = {k: commcare() + v for k, v in READS.items()}
     cases["add-request"] = commcare() + ["add-request", "#1", "--category", "trash", "--again"]
+    if args.baseline:  # the same commands by another install, interleaved with ours
+        base = [args.baseline]
+        cases.update({f"{k} [baseline]": base + v for k, v in READS.items()})
+        cases["add-request [baseline]"] = base + ["add-request", "#1", "--category", "trash", "--again"]
     got = {(k, s): [] for k in cases for s in sides}
     peak = {(k, s): 0 for k in cases for s in sides}
     imports = RosterBoth(args, out, env) if args.import_rows else None
     demos = DemoBoth(args, out, env) if args.demo_residents else None
-    for _ in range(args.runs):
-        for key, cmd in cases.items():
+    for run in range(args.runs):
+        order = list(cases.items())
+        if run % 2:  # ours first, then the baseline first: a write's checkpoint falls on both
+            order.reverse()
+        for key, cmd in order:
             for side, side_env in sides.items():
                 seconds, rss = timed(cmd, side_env)
                 got[key, side].append(seconds)
@@ -162,7 +169,7 @@ def side_by_side(args, out: Path, env: dict) -> list[str]:
     )
     table.head("SQLite", "PG")
     for key in cases:
-        goal = WRITE_GOAL if key == "add-request" else READ_GOAL
+        goal = WRITE_GOAL if key.startswith("add-request") else READ_GOAL
         table.row(key, got[key, "sqlite"], got[key, "postgresql"], peak[key, "sqlite"], peak[key, "postgresql"], goal)
     if imports:
         imports.report(table)

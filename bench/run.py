@@ -260,6 +260,12 @@ def main() -> None:
         "can share one server); --drop drops only these",
     )
     ap.add_argument("--build-only", action="store_true", help="with --db: build what is missing, time nothing")
+    ap.add_argument(
+        "--baseline",
+        default=None,
+        help="with --db: another install's commcare executable, whose commands are timed on both sides "
+        "interleaved with ours (rows marked [baseline])",
+    )
     args = ap.parse_args()
     if args.quick:
         args.residents, args.requests = 2_000, 20_000

@@ -141,7 +141,7 @@ def _overdue_requests(live: bool):
     joined: PostgreSQL estimates "past due" from the whole table's due times, most of them
     past, so it expects a community's every open request to be overdue (370 where 29 were,
     in a city of 20 communities) and hashed the whole city's residents for the join (28 ms
-    against 0.4 ms: bench/plans/)."""
+    against 0.2 ms: bench/plans/, bench/results.md)."""
     from sqlalchemy import select
 
     from commcare.storage.tables import requests, residents

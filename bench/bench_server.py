@@ -1,8 +1,10 @@
 """PostgreSQL beside SQLite, and one community in a city beside the same community alone.
 
 Called by ``bench/run.py --db postgresql+psycopg://USER@HOST:PORT/ANYDB`` (the URL names the
-server; the databases are made on it with the names below, kept for the next run, and
-dropped by ``--drop``):
+server; the databases are made on it, their names beginning with ``--db-prefix`` (default
+``commcare_bench``), kept for the next run, and dropped by ``--drop``; ``--build-only`` builds
+what is missing and times nothing; ``--baseline COMMCARE`` times another install's commands
+beside ours, interleaved, on every side):
 
 * side by side: the same demo community (``--residents``/``--requests``/``--days``) in a
   SQLite file and in a PostgreSQL database, each read command and ``add-request`` run on one

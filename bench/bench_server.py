@@ -1,8 +1,10 @@
 """PostgreSQL beside SQLite, and one community in a city beside the same community alone.
 
 Called by ``bench/run.py --db postgresql+psycopg://USER@HOST:PORT/ANYDB`` (the URL names the
-server; the databases are made on it with the names below, kept for the next run, and
-dropped by ``--drop``):
+server; the databases are made on it, their names beginning with ``--db-prefix`` (default
+``commcare_bench``), kept for the next run, and dropped by ``--drop``; ``--build-only`` builds
+what is missing and times nothing; ``--baseline COMMCARE`` times another install's commands
+beside ours, interleaved, on every side):
 
 * side by side: the same demo community (``--residents``/``--requests``/``--days``) in a
   SQLite file and in a PostgreSQL database, each read command and ``add-request`` run on one
@@ -129,7 +131,7 @@ def side_by_side(args, out: Path, env: dict) -> list[str]:
     """The same community on SQLite and on PostgreSQL, command by command."""
     r, q, d = args.residents, args.requests, args.days
     lite = str(out / f"sqlite-{r}-{q}.db")
-    name = f"commcare_bench_{r}_{q}"
+    name = f"{args.db_prefix}_{r}_{q}"
     pg = server_url(args.db, name)
     times = {"sqlite": build_once(out, f"sqlite-{r}-{q}", lambda: demo(lite, r, q, d, env))}
     if not exists(args.db, name):
@@ -137,15 +139,24 @@ def side_by_side(args, out: Path, env: dict) -> list[str]:
     times["postgresql"] = build_once(
         out, f"pg-{r}-{q}", lambda: (fresh_database(args.db, name, env), demo(pg, r, q, d, env))[1]
     )
+    if args.build_only:
+        return [f"built: SQLite {times['sqlite']}, PostgreSQL {times['postgresql']}"]
     sides = {"sqlite": {**env, "COMMCARE_DB": lite}, "postgresql": {**env, "COMMCARE_DB": pg}}
     cases = {k: commcare() + v for k, v in READS.items()}
     cases["add-request"] = commcare() + ["add-request", "#1", "--category", "trash", "--again"]
+    if args.baseline:  # the same commands by another install, interleaved with ours
+        base = [args.baseline]
+        cases.update({f"{k} [baseline]": base + v for k, v in READS.items()})
+        cases["add-request [baseline]"] = base + ["add-request", "#1", "--category", "trash", "--again"]
     got = {(k, s): [] for k in cases for s in sides}
     peak = {(k, s): 0 for k in cases for s in sides}
     imports = RosterBoth(args, out, env) if args.import_rows else None
     demos = DemoBoth(args, out, env) if args.demo_residents else None
-    for _ in range(args.runs):
-        for key, cmd in cases.items():
+    for run in range(args.runs):
+        order = list(cases.items())
+        if run % 2:  # ours first, then the baseline first: a write's checkpoint falls on both
+            order.reverse()
+        for key, cmd in order:
             for side, side_env in sides.items():
                 seconds, rss = timed(cmd, side_env)
                 got[key, side].append(seconds)
@@ -160,7 +171,7 @@ def side_by_side(args, out: Path, env: dict) -> list[str]:
     )
     table.head("SQLite", "PG")
     for key in cases:
-        goal = WRITE_GOAL if key == "add-request" else READ_GOAL
+        goal = WRITE_GOAL if key.startswith("add-request") else READ_GOAL
         table.row(key, got[key, "sqlite"], got[key, "postgresql"], peak[key, "sqlite"], peak[key, "postgresql"], goal)
     if imports:
         imports.report(table)
@@ -179,7 +190,7 @@ class RosterBoth:
         if not self.csv.exists():
             bench_import.make_roster(self.csv, self.rows)
         self.lite = out / "import.db"
-        self.name = f"commcare_bench_import_{os.getpid()}"
+        self.name = f"{args.db_prefix}_import_{os.getpid()}"
         self.env = env
         self.got: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
         self.peak = {"sqlite": 0, "postgresql": 0}
@@ -209,7 +220,7 @@ class DemoBoth:
     def __init__(self, args, out: Path, env: dict) -> None:
         self.args, self.env = args, env
         self.lite = out / "demo-small.db"
-        self.name = f"commcare_bench_demo_{os.getpid()}"
+        self.name = f"{args.db_prefix}_demo_{os.getpid()}"
         self.got: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
         self.peak = {"sqlite": 0, "postgresql": 0}
 
@@ -237,8 +248,9 @@ class DemoBoth:
         )
 
 
-def drop_all(url: str) -> None:
-    for (name,) in admin(url, "SELECT datname FROM pg_database WHERE datname LIKE 'commcare\\_bench\\_%'"):
+def drop_all(url: str, prefix: str = "commcare_bench") -> None:
+    pattern = prefix.replace("_", "\\_") + "\\_%"
+    for (name,) in admin(url, f"SELECT datname FROM pg_database WHERE datname LIKE '{pattern}'"):
         admin(url, f'DROP DATABASE IF EXISTS "{name}"')
         print(f"dropped {name}", file=sys.stderr)
 
@@ -248,16 +260,18 @@ def city(args, out: Path, env: dict) -> list[str]:
     the whole city's summary at 20 communities and at ``args.city`` (two city databases,
     built once and kept)."""
     r, q, d, n = args.city_residents, args.city_requests, args.days, args.city
-    alone_name = f"commcare_bench_alone_{r}_{q}"
+    alone_name = f"{args.db_prefix}_alone_{r}_{q}"
     alone = server_url(args.db, alone_name)
     sizes = sorted({min(20, n), n})
-    names = {size: f"commcare_bench_city{size}_{r}_{q}" for size in sizes}
+    names = {size: f"{args.db_prefix}_city{size}_{r}_{q}" for size in sizes}
     for name, key in ((alone_name, f"alone-{r}-{q}"), *((names[z], f"city{z}-{r}-{q}") for z in sizes)):
         if not exists(args.db, name):
             (out / f"{key}.built").unlink(missing_ok=True)
     took = {"alone": build_once(out, f"alone-{r}-{q}", lambda: _fresh_demo(args, alone_name, r, q, d, env))}
     for size in sizes:
         took[size] = build_once(out, f"city{size}-{r}-{q}", lambda size=size: _fresh_city(args, names[size], size, env))
+    if args.build_only:
+        return [f"built: alone {took['alone']}, " + ", ".join(f"{z} communities {took[z]}" for z in sizes)]
     target = min(10, n)  # a community among the first 20, so that both sizes time the same one
     lines = [
         f"one community ({r:,} residents, {q:,} requests over {d} days) in a city of N such communities "
@@ -301,26 +315,36 @@ def _city_at(args, env: dict, alone: str, town: str, size: int, target: int) -> 
             ["add-request", ref, "--category", "trash", "--again"],
         ),
     }
+    progs = {"": commcare()}
+    if args.baseline:  # the same commands by another install, interleaved with ours
+        progs[" [baseline]"] = [args.baseline]
+    cases = {key + mark: (prog, cmds) for mark, prog in progs.items() for key, cmds in cases.items()}
     got = {(k, s): [] for k in cases for s in (0, 1)}
     peak = {(k, s): 0 for k in cases for s in (0, 1)}
-    every, every_peak = [], 0
-    for _ in range(args.runs):
-        for key, cmds in cases.items():
+    every = {mark: [] for mark in progs}
+    every_peak = {mark: 0 for mark in progs}
+    for run in range(args.runs):
+        order = list(cases.items())
+        if run % 2:
+            order.reverse()
+        for key, (prog, cmds) in order:
             for side, (cmd, side_env) in enumerate(zip(cmds, (there, here))):
-                seconds, rss = timed(commcare() + cmd, side_env)
+                seconds, rss = timed(prog + cmd, side_env)
                 got[key, side].append(seconds)
                 peak[key, side] = max(peak[key, side], rss)
-        seconds, rss = timed(commcare() + ["report", "today", "--all-communities", "--format", "json"], here)
-        every.append(seconds)
-        every_peak = max(every_peak, rss)
+        for mark, prog in progs.items():
+            seconds, rss = timed(prog + ["report", "today", "--all-communities", "--format", "json"], here)
+            every[mark].append(seconds)
+            every_peak[mark] = max(every_peak[mark], rss)
     table = Table(f"city of {size} communities (community {target}):")
     table.head("alone", "city")
     for key in cases:
-        goal = CITY_GOAL if key != "add-request" else None
+        goal = CITY_GOAL if not key.startswith("add-request") else None
         table.row(key, got[key, 0], got[key, 1], peak[key, 0], peak[key, 1], goal)
-    verdict = "met" if every_peak / 1024 <= PEAK_GOAL_MIB else "NOT met"
-    table.lines.append(
-        f"report today --all-communities over {size} communities: {statistics.median(every):.3f} s, "
-        f"peak {every_peak / 1024:.1f} MiB (memory goal {PEAK_GOAL_MIB} MiB {verdict})"
-    )
+    for mark in progs:
+        verdict = "met" if every_peak[mark] / 1024 <= PEAK_GOAL_MIB else "NOT met"
+        table.lines.append(
+            f"report today --all-communities over {size} communities{mark}: {statistics.median(every[mark]):.3f} s, "
+            f"peak {every_peak[mark] / 1024:.1f} MiB (memory goal {PEAK_GOAL_MIB} MiB {verdict})"
+        )
     return table.lines

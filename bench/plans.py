@@ -4,7 +4,8 @@ every statement they send, captured as they run.
     python bench/plans.py --db postgresql://…/commcare_bench_city200_2000_20000 --community 社区10 \
         --out bench/plans/city200-community10.txt
 
-Runs the domain functions of ``report today``, ``call due`` and ``report today
+Runs the domain functions of ``report today``, ``call due``, ``request list --overdue
+--limit 100``, ``resident list --search zgl``, ``resident show #1`` and ``report today
 --all-communities`` on the database, records each SELECT they send (SQLAlchemy's
 before_cursor_execute event) with its parameters, then explains each with ANALYZE and BUFFERS
 in a transaction that is rolled back. The buffers say what each statement read: in a city,
@@ -21,7 +22,8 @@ from pathlib import Path
 def capture(url: str, community: str | None, what: list[str]) -> list[tuple[str, str, object]]:
     from sqlalchemy import event
 
-    from commcare import calls, reports
+    from commcare import calls, register, reports
+    from commcare import help_requests as hr
     from commcare.config import load_settings
     from commcare.context import Ctx
     from commcare.db import open_database
@@ -41,6 +43,9 @@ def capture(url: str, community: str | None, what: list[str]) -> list[tuple[str,
         "report today": lambda conn: reports.day_report(conn, ctx, ctx.today()),
         "call due": lambda conn: calls.due_calls(conn, ctx),
         "report today --all-communities": lambda conn: reports.all_communities(conn, ctx, ctx.today()),
+        "request list --overdue --limit 100": lambda conn: hr.list_requests(conn, ctx, overdue=True, limit=100),
+        "resident list --search zgl": lambda conn: register.list_residents(conn, ctx, search="zgl"),
+        "resident show #1": lambda conn: register.show_resident(conn, ctx, "#1"),
     }
     with db.connect() as conn:
         for name in what:
@@ -53,9 +58,11 @@ def capture(url: str, community: str | None, what: list[str]) -> list[tuple[str,
 def explain(url: str, seen) -> list[str]:
     import psycopg
 
+    from commcare.storage.server_wait import SESSION
+
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     out = []
-    with psycopg.connect(plain) as conn:
+    with psycopg.connect(plain, options=SESSION) as conn:  # the session's settings, as commcare's
         for label, statement, parameters in seen:
             rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters).fetchall()
             out += [f"-- {label}", statement.strip(), "", *(r[0] for r in rows), ""]

@@ -191,7 +191,7 @@ def server(args) -> None:
     import bench_server
 
     if args.drop:
-        bench_server.drop_all(args.db)
+        bench_server.drop_all(args.db, args.db_prefix)
         return
     out = Path(args.dir) / "server"
     out.mkdir(parents=True, exist_ok=True)
@@ -253,6 +253,19 @@ def main() -> None:
     ap.add_argument("--demo-residents", type=int, default=10_000, help="with --db: a demo timed on each side (0: none)")
     ap.add_argument("--no-side-by-side", action="store_true", help="with --city: the city alone")
     ap.add_argument("--drop", action="store_true", help="with --db: drop the benchmark's databases and stop")
+    ap.add_argument(
+        "--db-prefix",
+        default="commcare_bench",
+        help="with --db: the names of the benchmark's databases begin with this (so that several people "
+        "can share one server); --drop drops only these",
+    )
+    ap.add_argument("--build-only", action="store_true", help="with --db: build what is missing, time nothing")
+    ap.add_argument(
+        "--baseline",
+        default=None,
+        help="with --db: another install's commcare executable, whose commands are timed on both sides "
+        "interleaved with ours (rows marked [baseline])",
+    )
     args = ap.parse_args()
     if args.quick:
         args.residents, args.requests = 2_000, 20_000

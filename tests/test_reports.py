@@ -141,6 +141,38 @@ def test_the_report_counts_requests_and_finds_the_special_groups_from_indexes_al
                 assert "COVERING INDEX" in line, (sql, plan)
 
 
+def test_the_overdue_list_reads_each_resident_by_key_not_through_a_join(day, db_url):
+    """The overdue list names each request's resident with a look-up by key per request found,
+    never a join: PostgreSQL estimates "past due" from the whole table's due times (most of
+    them past) and, expecting every open request of the community to be overdue, hashed the
+    whole city's residents for the join (bench/plans/, docs/scale.md)."""
+    from sqlalchemy import event
+
+    from commcare import reports
+    from commcare.commands.common import state
+
+    st = state()
+    statements = []
+    with st.database().connect() as conn:
+        event.listen(
+            conn, "before_cursor_execute", lambda c, cur, sql, params, ctx, many: statements.append((sql, params))
+        )
+        data = reports.day_report(conn, st.ctx, st.ctx.today())
+        overdue = [(sql, params) for sql, params in statements if "requests.due_at <" in sql and "residents" in sql]
+        assert len(overdue) == 1
+        sql, params = overdue[0]
+        raw = conn.connection.dbapi_connection
+        if db_url.startswith("postgresql"):
+            cur = raw.cursor()
+            cur.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+            plan = json.dumps(cur.fetchone()[0])
+            assert "Join" not in plan and "SubPlan" in plan, plan
+        else:
+            plan = " | ".join(r[3] for r in raw.execute("EXPLAIN QUERY PLAN " + sql, params))
+            assert "CORRELATED SCALAR SUBQUERY" in plan and "SCAN residents" not in plan, plan
+    assert all(i["resident"] for i in data["requests"]["overdue_items"])
+
+
 def test_the_html_chart_counts_each_open_request_once(day):
     """A request opened today and still open is one thing still to do, not two."""
     html = day("--lang", "en", "report", "day", "2026-05-08", "-f", "html").stdout

@@ -56,6 +56,51 @@ def test_communities_in_one_database_do_not_see_each_other(db_url, cli):
     assert report["calls"]["due"] == 1
 
 
+def test_commcare_connects_to_postgresql_without_jit_on_both_paths(db_url):
+    """A command's statements read one community through its indexes: compiling a plan to
+    machine code cost more than running it (docs/scale.md), so every connection commcare
+    makes, through the driver alone or through SQLAlchemy, turns PostgreSQL's JIT off."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's setting")
+    from commcare.db import open_database
+    from commcare.storage.fast import open_fast
+
+    fast = open_fast(db_url)
+    assert fast is not None
+    with fast.connect() as conn:
+        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+    fast.dispose()
+    db = open_database(db_url)
+    with db.connect() as conn:
+        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+    db.dispose()
+
+
+def test_a_hot_command_on_postgresql_goes_on_in_the_transaction_of_its_version_check(db_url):
+    """The driver path reads the register's version in the transaction psycopg begins, and
+    the command's first transaction goes on in it: no ROLLBACK then BEGIN between them, two
+    round trips fewer (each one a server process to be scheduled, on a busy server)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's transactions")
+    from psycopg.pq import TransactionStatus
+
+    from commcare.storage.fast import open_fast
+
+    fast = open_fast(db_url)
+    assert fast is not None
+    try:
+        raw = fast.conn.raw
+        assert raw.info.transaction_status == TransactionStatus.INTRANS
+        with fast.connect() as conn:
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        assert raw.info.transaction_status == TransactionStatus.IDLE
+        with fast.connect() as conn:  # the next one begins as psycopg begins any
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+        assert raw.info.transaction_status == TransactionStatus.IDLE
+    finally:
+        fast.dispose()
+
+
 def test_unreachable_server_is_exit_3_without_the_password(cli):
     import importlib.util
 

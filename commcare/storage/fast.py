@@ -226,8 +226,11 @@ def _open_server(database: str, server_timeout: float | None, head: str) -> Fast
     except Exception:  # noqa: BLE001 - the usual way connects again and says what is wrong
         return None
     try:
+        # The transaction psycopg began for this read is left open: the command's first
+        # transaction goes on in it (a ROLLBACK and a BEGIN fewer, each a round trip to a
+        # server process that must be scheduled for it). Under READ COMMITTED each statement
+        # reads its own snapshot whenever the transaction began.
         revision = _revision(raw, "postgresql", trace)
-        raw.rollback()
     except Exception:  # noqa: BLE001 - likewise
         raw.close()
         return None

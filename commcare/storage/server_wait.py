@@ -30,8 +30,18 @@ DEFAULT_TIMEOUT = 30.0
 MARGIN = 1.0  # seconds of silence beyond db_timeout before the client gives up
 
 
+# A command's statements read one community's rows through its indexes, in milliseconds:
+# compiling a plan to machine code (PostgreSQL's JIT, on by default above a plan cost of
+# 100,000) costs more than it saves (the all-communities summary over 200 communities ran
+# faster without it too: 2,962 against 3,447 ms of statements). Past-due requests are estimated from the
+# whole table's due times, most of them past, so a community's overdue list at 1,000,000
+# requests was costed at 18,703 rows (1,463 real) and spent 16 ms compiling to run for 6;
+# call due at 100,000 residents spent 62 to 162 ms of its 220 to 490 (bench/results.md).
+SESSION = "-c jit=off"
+
+
 def connect_args(seconds: float, lock_ms: int) -> dict:
-    """libpq's parameters for a server that must answer within ``seconds``."""
+    """libpq's parameters for a server that must answer within ``seconds`` (and ``SESSION``)."""
     whole = max(1, round(seconds))
     return {
         "connect_timeout": max(2, whole),
@@ -40,7 +50,7 @@ def connect_args(seconds: float, lock_ms: int) -> dict:
         "keepalives_interval": max(1, whole // 6),
         "keepalives_count": 3,
         "tcp_user_timeout": int(seconds * 1000),
-        "options": f"-c lock_timeout={lock_ms} -c statement_timeout={int(seconds * 1000)}",
+        "options": f"-c lock_timeout={lock_ms} -c statement_timeout={int(seconds * 1000)} {SESSION}",
     }
 
 

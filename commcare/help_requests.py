@@ -574,16 +574,13 @@ def add_note(s, ctx, ref, text: str):
 # --- reading ---------------------------------------------------------------------------------
 
 
-LIST_BATCH = 1000  # request rows read, named and written at a time by ``stream_request_rows``
-
-
 def list_requests(s, ctx, **filters) -> list:
     """The community's requests that ``filters`` (``list_plan``'s) keep, soonest due first."""
     shape, values = list_plan(s, ctx, **filters)
     return _listed(*shape).all(s, **values)
 
 
-def stream_request_rows(s, ctx, plan: tuple, size: int = LIST_BATCH):
+def stream_request_rows(s, ctx, plan: tuple, size: int):
     """The contract's rows of ``plan``'s requests (``list_plan``), soonest due first, in lists
     of at most ``size``: each read from the database, named (two look-ups) and handed on
     before the next is read, so every open request of a city is never held at once."""

@@ -110,7 +110,7 @@ def request_list(
       commcare request list --assignee 王秀英 --status all --format json
     """
     from commcare import help_requests as hr
-    from commcare.commands.streamed import emit_stream
+    from commcare.commands.streamed import batch_size, emit_stream
 
     st = hot()
     filters = dict(
@@ -126,7 +126,7 @@ def request_list(
     # audit trail before any row is shown. Then the rows, written as they are read.
     plan = st.read(lambda s, ctx: hr.list_plan(s, ctx, **filters))
     columns = None if out_format(fmt) == "json" else LIST_COLUMNS
-    emit_stream(st, lambda s, ctx: hr.stream_request_rows(s, ctx, plan), fmt, output, columns, force)
+    emit_stream(st, lambda s, ctx: hr.stream_request_rows(s, ctx, plan, batch_size()), fmt, output, columns, force)
 
 
 @app.command("show")

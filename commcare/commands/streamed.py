@@ -2,7 +2,9 @@
 read: ``emit``'s output, batch by batch.
 
 ``emit_stream(st, rows, fmt, output, columns)``: ``rows(conn, ctx)`` yields the rows in lists
-(``Bound.stream``: ``fetchmany`` on the driver, ``yield_per`` through SQLAlchemy); each list is
+of ``batch_size()`` (``request list``: ``Bound.stream``, ``fetchmany`` on the driver,
+``yield_per`` through SQLAlchemy; ``call due``: its rows read and put in order, then turned
+into the contract's rows a batch at a time); each list is
 turned into JSON, CSV or Markdown and written before the next is read, all in one read
 transaction, so the process holds one batch, not the list. The bytes are ``emit``'s, byte for
 byte (``formats.json_chunks``, ``csv_chunks``, ``markdown_chunks``). ``--output`` is written
@@ -17,10 +19,20 @@ at once, so it is still built from the whole list.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 
 from commcare.commands.common import AppState, emit, out_format, this_year
+
+BATCH = 1000  # rows read, turned into text and written at a time
+
+
+def batch_size() -> int:
+    """``BATCH``, or ``COMMCARE_LIST_BATCH`` where it is a positive number (to look at memory
+    against batch size, and for the tests to cross batch boundaries on a small register)."""
+    value = os.environ.get("COMMCARE_LIST_BATCH", "")
+    return int(value) if value.isdigit() and int(value) > 0 else BATCH
 
 
 def emit_stream(

@@ -587,7 +587,7 @@ def stream_request_rows(s, ctx, plan: tuple, size: int):
     shape, values = plan
     now = ctx.now()
     for batch in _listed(*shape).stream(s, size, **values):
-        yield request_rows(s, ctx, batch, now)
+        yield request_rows(s, ctx, batch, now, pad=size)
 
 
 def list_plan(
@@ -639,15 +639,25 @@ def next_occurrences(s, ctx, ids: list[int]) -> dict[int, dict]:
     return {r.previous_id: row for r, row in zip(found, request_rows(s, ctx, found), strict=True)}
 
 
-def request_rows(s, ctx, rows: list, now=None) -> list[dict]:
+def request_rows(s, ctx, rows: list, now=None, pad: int = 0) -> list[dict]:
     """The contract's request rows, with names looked up in two queries, not one per row;
-    ``now`` (default: the clock) tells which are overdue."""
-    res_ids = {r.resident_id for r in rows}
-    staff_ids = {r.assignee_id for r in rows if r.assignee_id}
-    names = {r.id: r.name for r in _resident_names().all(s, ids=sorted(res_ids))} if res_ids else {}
-    who = {r.id: r.name for r in _staff_names().all(s, ids=sorted(staff_ids))} if staff_ids else {}
+    ``now`` (default: the clock) tells which are overdue.
+
+    ``pad``: the look-ups' lists of numbers are made that long by repeating their last number,
+    so that every batch of a streamed list sends the same SQL text: SQLite expands a list into
+    one parameter per number, and sqlite3 keeps each text it has seen prepared (up to 128
+    statements) — a new length each batch kept 128 statements of a thousand parameters, some
+    24 MiB, where one is kept now."""
+    res_ids = sorted({r.resident_id for r in rows})
+    staff_ids = sorted({r.assignee_id for r in rows if r.assignee_id})
+    names = {r.id: r.name for r in _resident_names().all(s, ids=_padded(res_ids, pad))} if res_ids else {}
+    who = {r.id: r.name for r in _staff_names().all(s, ids=_padded(staff_ids, pad))} if staff_ids else {}
     now = now or ctx.now()
     return [request_row(r, ctx.tz, names.get(r.resident_id), who.get(r.assignee_id), now) for r in rows]
+
+
+def _padded(ids: list, length: int) -> list:
+    return ids + ids[-1:] * (length - len(ids))
 
 
 def request_row(req, tz, resident_name=None, assignee_name=None, now=None) -> dict:

@@ -319,3 +319,22 @@ def test_damage_in_the_middle_on_standard_output_is_exit_3_after_the_rows_before
     done = commcare(env, "request", "list", "-f", "json", batch=batch)
     assert done.returncode == 3, done.stderr
     assert done.stdout.startswith(b"[\n  {") and not done.stdout.rstrip().endswith(b"]")
+
+
+def test_every_batch_sends_the_same_look_ups(demo, tmp_path):
+    """The names of each batch are looked up with the same SQL text (the numbers padded to the
+    batch's size): sqlite3 keeps every text it has seen prepared, and one text per batch kept
+    128 statements of a thousand parameters each (24 MiB at 100,000 residents)."""
+    import json
+
+    _, env = demo
+    trace = tmp_path / "trace.jsonl"
+    done = commcare(
+        {**env, "COMMCARE_SQL_TRACE": str(trace)}, "request", "list", "--status", "all", "-f", "json", batch=7
+    )
+    assert done.returncode == 0, done.stderr
+    sent = [json.loads(line)["sql"] for line in trace.read_text(encoding="utf-8").splitlines()]
+    lookups = [text for text in sent if "FROM residents" in text and " IN (" in text]
+    assert len(lookups) > 3 and len(set(lookups)) == 1, {text.count("?") + text.count(":") for text in lookups}
+    staff = [text for text in sent if "FROM staff" in text and " IN (" in text]
+    assert staff and len(set(staff)) == 1

@@ -83,13 +83,12 @@ def commcare() -> list[str]:
 # command's figure is its own to within it. Without /usr/bin/time the bench's own rusage is
 # used, and its figures are marked as bounded below by the bench's size (``PEAK_FLOOR``).
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
-PEAK_FLOOR: list[int] = []  # without GNU time: the bench's own peak (KiB), the least a figure reads
+PEAK_FLOOR: list[int] = []  # without GNU time: the bench's resident size (KiB), about the least a figure reads
 
 
 def timed(cmd: list[str], env: dict) -> tuple[float, int]:
     """Seconds and peak RSS (KiB) of one run of ``cmd``, its peak measured by GNU time (see
     ``GNU_TIME``); the seconds include GNU time's fork, about a millisecond, on every side."""
-    import resource
     import tempfile
 
     note = None
@@ -98,7 +97,7 @@ def timed(cmd: list[str], env: dict) -> tuple[float, int]:
         os.close(fd)
         cmd = [GNU_TIME, "-f", "%M", "-o", note, *cmd]
     elif not PEAK_FLOOR:
-        PEAK_FLOOR.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        PEAK_FLOOR.append(_resident_kib())
     try:
         start = time.perf_counter()
         pid = os.fork()
@@ -120,13 +119,23 @@ def timed(cmd: list[str], env: dict) -> tuple[float, int]:
             os.unlink(note)
 
 
+def _resident_kib() -> int:
+    """This process's resident size now (KiB): what a child forked from it starts counted with."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def peak_note() -> str:
     """How the peak memory column was measured, for the printed table."""
     if GNU_TIME:
         return "peak MiB: each command's own maximum RSS, measured by /usr/bin/time (%M)"
     return (
         f"peak MiB: /usr/bin/time is not installed, so each figure is this process's child's rusage, "
-        f"which Linux never lets read below the bench's own {PEAK_FLOOR[0] / 1024:.1f} MiB"
+        f"which starts counted with most of the bench's own resident pages ({PEAK_FLOOR[0] / 1024:.1f} MiB at "
+        f"the first fork): a smaller command reads close to that, not its own figure"
         if PEAK_FLOOR
         else "peak MiB: the bench's child's rusage"
     )

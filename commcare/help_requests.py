@@ -587,7 +587,7 @@ def stream_request_rows(s, ctx, plan: tuple, size: int):
     shape, values = plan
     now = ctx.now()
     for batch in _listed(*shape).stream(s, size, **values):
-        yield request_rows(s, ctx, batch, now, pad=size)
+        yield request_rows(s, ctx, batch, now, pad=True)
 
 
 def list_plan(
@@ -639,15 +639,15 @@ def next_occurrences(s, ctx, ids: list[int]) -> dict[int, dict]:
     return {r.previous_id: row for r, row in zip(found, request_rows(s, ctx, found), strict=True)}
 
 
-def request_rows(s, ctx, rows: list, now=None, pad: int = 0) -> list[dict]:
+def request_rows(s, ctx, rows: list, now=None, pad: bool = False) -> list[dict]:
     """The contract's request rows, with names looked up in two queries, not one per row;
     ``now`` (default: the clock) tells which are overdue.
 
-    ``pad``: the look-ups' lists of numbers are made that long by repeating their last number,
-    so that every batch of a streamed list sends the same SQL text: SQLite expands a list into
-    one parameter per number, and sqlite3 keeps each text it has seen prepared (up to 128
-    statements) — a new length each batch kept 128 statements of a thousand parameters, some
-    24 MiB, where one is kept now."""
+    ``pad`` (a streamed list's batches): the look-ups' lists of numbers are made as long as
+    the next power of two by repeating their last number, so that the batches send a few SQL
+    texts, not one per length: SQLite expands a list into one parameter per number, and
+    sqlite3 keeps each text it has seen prepared (up to 128 statements) — a new length each
+    batch kept 128 statements of a thousand parameters, some 24 MiB."""
     res_ids = sorted({r.resident_id for r in rows})
     staff_ids = sorted({r.assignee_id for r in rows if r.assignee_id})
     names = {r.id: r.name for r in _resident_names().all(s, ids=_padded(res_ids, pad))} if res_ids else {}
@@ -656,8 +656,13 @@ def request_rows(s, ctx, rows: list, now=None, pad: int = 0) -> list[dict]:
     return [request_row(r, ctx.tz, names.get(r.resident_id), who.get(r.assignee_id), now) for r in rows]
 
 
-def _padded(ids: list, length: int) -> list:
-    return ids + ids[-1:] * (length - len(ids))
+PAD_UP_TO = 4096  # a longer list is sent as it is: at most twice as many parameters, and few such texts
+
+
+def _padded(ids: list, pad: bool) -> list:
+    if not pad or not ids or len(ids) > PAD_UP_TO:
+        return ids
+    return ids + ids[-1:] * ((1 << (len(ids) - 1).bit_length()) - len(ids))
 
 
 def request_row(req, tz, resident_name=None, assignee_name=None, now=None) -> dict:

@@ -363,3 +363,19 @@ def test_batches_of_seven_both_ways_are_the_whole_list(hot_register, args):
     whole, _ = both_ways(db, "--as", actor, *args, env={"COMMCARE_LIST_BATCH": "100000"})
     assert fast.code == 0, fast.err
     assert fast.out == whole.out and len(fast.out) > 7 * 200
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "markdown"])
+def test_a_register_found_damaged_before_the_first_row_shows_no_heading(demo, tmp_path, fmt):
+    """``call due`` checks the special groups read whole before its query (``integrity.verify``):
+    a damaged register is exit 3 with nothing on standard output, not a list's heading."""
+    db, env = demo
+    copy = tmp_path / "register.db"
+    shutil.copy(db, copy)
+    os.chmod(copy, 0o600)
+    with sqlite3.connect(f"file:{copy}?mode=ro", uri=True) as con:
+        root = con.execute("SELECT rootpage FROM sqlite_master WHERE name = 'residents'").fetchone()[0]
+    damage_page(copy, root)
+    done = commcare({**env, "COMMCARE_DB": str(copy)}, "call", "due", "-f", fmt, batch=4)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == b"", done.stdout[:200]

@@ -126,15 +126,21 @@ def markdown_chunks(
     title: str | None = None,
     year: int | None = None,
 ) -> Iterator[str]:
-    """``to_markdown`` of the rows that ``batches`` make together, its heading first, then batch by batch."""
+    """``to_markdown`` of the rows that ``batches`` make together, batch by batch, its heading
+    with the first (nothing is written before a row has been read: a register found damaged
+    first shows no heading of a list)."""
     esc = markdown_text
     lines = [f"## {esc(title)}", ""] if title else []
     lines.append("| " + " | ".join(esc((headers or {}).get(c, c)) for c in columns) + " |")
     lines.append("|" + "|".join(" --- " for _ in columns) + "|")
-    yield "\n".join(lines) + "\n"
+    head = "\n".join(lines) + "\n"
     for batch in batches:
         if batch:
-            yield "".join("| " + " | ".join(esc(_for_people(r.get(c), year)) for c in columns) + " |\n" for r in batch)
+            yield head + "".join(
+                "| " + " | ".join(esc(_for_people(r.get(c), year)) for c in columns) + " |\n" for r in batch
+            )
+            head = ""
+    yield head
 
 
 def to_csv(rows: list[dict] | dict, columns: list[str] | None = None, headers: dict | None = None) -> str:

@@ -574,9 +574,27 @@ def add_note(s, ctx, ref, text: str):
 # --- reading ---------------------------------------------------------------------------------
 
 
-def list_requests(
+def list_requests(s, ctx, **filters) -> list:
+    """The community's requests that ``filters`` (``list_plan``'s) keep, soonest due first."""
+    shape, values = list_plan(s, ctx, **filters)
+    return _listed(*shape).all(s, **values)
+
+
+def stream_request_rows(s, ctx, plan: tuple, size: int):
+    """The contract's rows of ``plan``'s requests (``list_plan``), soonest due first, in lists
+    of at most ``size``: each read from the database, named (two look-ups) and handed on
+    before the next is read, so every open request of a city is never held at once."""
+    shape, values = plan
+    now = ctx.now()
+    for batch in _listed(*shape).stream(s, size, **values):
+        yield request_rows(s, ctx, batch, now, pad=True)
+
+
+def list_plan(
     s, ctx, status=None, category=None, assignee=None, compound=None, overdue=False, resident=None, limit=None
-) -> list:
+) -> tuple[tuple, dict]:
+    """The shape of ``_listed`` and its values for these filters (a staff member or a resident
+    named by the filters is looked up here, and a bad value refused), before any row is read."""
     now = ctx.now()
     values: dict = {"cid": ctx.community_id(s)}
     if status:
@@ -610,7 +628,7 @@ def list_requests(
         "compound" in values,
         "limit" in values,
     )
-    return _listed(*shape).all(s, **values)
+    return shape, values
 
 
 def next_occurrences(s, ctx, ids: list[int]) -> dict[int, dict]:
@@ -621,14 +639,30 @@ def next_occurrences(s, ctx, ids: list[int]) -> dict[int, dict]:
     return {r.previous_id: row for r, row in zip(found, request_rows(s, ctx, found), strict=True)}
 
 
-def request_rows(s, ctx, rows: list) -> list[dict]:
-    """The contract's request rows, with names looked up in two queries, not one per row."""
-    res_ids = {r.resident_id for r in rows}
-    staff_ids = {r.assignee_id for r in rows if r.assignee_id}
-    names = {r.id: r.name for r in _resident_names().all(s, ids=sorted(res_ids))} if res_ids else {}
-    who = {r.id: r.name for r in _staff_names().all(s, ids=sorted(staff_ids))} if staff_ids else {}
-    now = ctx.now()
+def request_rows(s, ctx, rows: list, now=None, pad: bool = False) -> list[dict]:
+    """The contract's request rows, with names looked up in two queries, not one per row;
+    ``now`` (default: the clock) tells which are overdue.
+
+    ``pad`` (a streamed list's batches): the look-ups' lists of numbers are made as long as
+    the next power of two by repeating their last number, so that the batches send a few SQL
+    texts, not one per length: SQLite expands a list into one parameter per number, and
+    sqlite3 keeps each text it has seen prepared (up to 128 statements) — a new length each
+    batch kept 128 statements of a thousand parameters, some 24 MiB."""
+    res_ids = sorted({r.resident_id for r in rows})
+    staff_ids = sorted({r.assignee_id for r in rows if r.assignee_id})
+    names = {r.id: r.name for r in _resident_names().all(s, ids=_padded(res_ids, pad))} if res_ids else {}
+    who = {r.id: r.name for r in _staff_names().all(s, ids=_padded(staff_ids, pad))} if staff_ids else {}
+    now = now or ctx.now()
     return [request_row(r, ctx.tz, names.get(r.resident_id), who.get(r.assignee_id), now) for r in rows]
+
+
+PAD_UP_TO = 4096  # a longer list is sent as it is: at most twice as many parameters, and few such texts
+
+
+def _padded(ids: list, pad: bool) -> list:
+    if not pad or not ids or len(ids) > PAD_UP_TO:
+        return ids
+    return ids + ids[-1:] * ((1 << (len(ids) - 1).bit_length()) - len(ids))
 
 
 def request_row(req, tz, resident_name=None, assignee_name=None, now=None) -> dict:

@@ -52,6 +52,17 @@ def write_file(path: str | os.PathLike, data: bytes | str, force: bool = False, 
     return target
 
 
+def write_chunks(target: Path, chunks: Iterable[bytes | str], force: bool = False) -> Path:
+    """``write_file`` of ``chunks`` joined, written as they come (a streamed list: never held
+    whole), to ``target`` already passed by ``check_target``: through the temporary file and
+    its rename, so an error while the chunks are made leaves no file, neither half of one."""
+    try:
+        through_temporary(target, lambda tmp: _write_each(tmp, chunks), force)
+    except OSError as exc:
+        raise Refused("output.cannot_write", path=str(target), problem=exc.strerror or str(exc)) from exc
+    return target
+
+
 def through_temporary(target: Path, fill: Callable[[Path], T], force: bool = True) -> T:
     """``fill(tmp)`` into ``.NAME.tmp-PID`` beside ``target``, created empty and 0600 (never
     through a link, never an existing file), then flushed and renamed over ``target`` (without
@@ -156,6 +167,17 @@ def _write_all(tmp: Path, payload: bytes) -> None:
         view = memoryview(payload)
         while view:
             view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _write_each(tmp: Path, chunks: Iterable[bytes | str]) -> None:
+    fd = os.open(tmp, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        for chunk in chunks:
+            view = memoryview(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
+            while view:
+                view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 

@@ -77,15 +77,20 @@ def call_due(
     """
     from commcare import calls
     from commcare.commands.common import out_format
-    from commcare.render import round as round_render
 
     fmt = out_format(fmt)
     st = hot()
-    rows = st.read_whole(calls.due_calls, liaison)
+    st.refuse_missing_register()  # nobody due is never read from a register that is not there
     if fmt == "table":
+        from commcare.render import round as round_render
+
+        rows = st.read(calls.due_calls, liaison)
         write_out(round_render.due_table(rows, st.ctx.operator), output, force)
-    else:
-        emit(rows, fmt, output, columns=DUE_COLUMNS, force=force)
+        return
+    from commcare.commands.streamed import batch_size, emit_stream
+
+    size = batch_size()
+    emit_stream(st, lambda conn, ctx: calls.due_batches(conn, ctx, liaison, size=size), fmt, output, DUE_COLUMNS, force)
 
 
 @app.command("list")

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, emit, hot, label, say, state
+from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, emit, hot, label, out_format, say, state
 
 app = typer.Typer(
     help="Requests for help: list, show, assign, start, resolve, cancel, reopen, note.", no_args_is_help=True
@@ -110,25 +110,23 @@ def request_list(
       commcare request list --assignee 王秀英 --status all --format json
     """
     from commcare import help_requests as hr
+    from commcare.commands.streamed import batch_size, emit_stream
 
-    rows = hot().read(
-        lambda s, ctx: hr.request_rows(
-            s,
-            ctx,
-            hr.list_requests(
-                s,
-                ctx,
-                status=status,
-                category=category,
-                assignee=assignee,
-                compound=compound,
-                overdue=overdue,
-                resident=resident,
-                limit=limit,
-            ),
-        )
+    st = hot()
+    filters = dict(
+        status=status,
+        category=category,
+        assignee=assignee,
+        compound=compound,
+        overdue=overdue,
+        resident=resident,
+        limit=limit,
     )
-    emit(rows, fmt, output, columns=None if fmt == "json" else LIST_COLUMNS, force=force)
+    # The filters first, in a read of their own: a resident looked up by ID number is in the
+    # audit trail before any row is shown. Then the rows, written as they are read.
+    plan = st.read(lambda s, ctx: hr.list_plan(s, ctx, **filters))
+    columns = None if out_format(fmt) == "json" else LIST_COLUMNS
+    emit_stream(st, lambda s, ctx: hr.stream_request_rows(s, ctx, plan, batch_size()), fmt, output, columns, force)
 
 
 @app.command("show")

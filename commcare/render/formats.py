@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable, Iterator
 
 import orjson
 
@@ -87,17 +88,64 @@ _ORJSON = (
 )
 
 
-def to_csv(rows: list[dict] | dict, columns: list[str] | None = None, headers: dict | None = None) -> str:
+def json_chunks(batches: Iterable[list]) -> Iterator[bytes]:
+    """``json_bytes`` of the list that ``batches`` make together, batch by batch: the same
+    bytes, with one batch held at a time. Each batch is written by orjson as a list, its
+    brackets cut off, the batches joined by ``,`` (orjson indents an element of a list the
+    same whatever list it is in)."""
+    first = True
+    for batch in batches:
+        if not batch:
+            continue
+        text = json_bytes(batch)  # "[\n  {…},\n  {…}\n]\n"
+        yield (b"[\n" if first else b",\n") + text[2:-3]
+        first = False
+    yield b"[]\n" if first else b"\n]\n"
+
+
+def csv_chunks(batches: Iterable[list], columns: list[str], headers: dict | None = None) -> Iterator[str]:
+    """``to_csv`` of the rows that ``batches`` make together, its header first, then batch by batch."""
     import csv  # here, not at the top: only CSV output needs it
 
-    rows = _as_rows(rows)
-    columns = columns or _columns(rows)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([(headers or {}).get(c, c) for c in columns])
-    for row in rows:
-        writer.writerow([neutralise(cell(row.get(c))) for c in columns])
-    return out.getvalue()
+    for batch in batches:
+        for row in batch:
+            writer.writerow([neutralise(cell(row.get(c))) for c in columns])
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue()
+
+
+def markdown_chunks(
+    batches: Iterable[list],
+    columns: list[str],
+    headers: dict | None = None,
+    title: str | None = None,
+    year: int | None = None,
+) -> Iterator[str]:
+    """``to_markdown`` of the rows that ``batches`` make together, batch by batch, its heading
+    with the first (nothing is written before a row has been read: a register found damaged
+    first shows no heading of a list)."""
+    esc = markdown_text
+    lines = [f"## {esc(title)}", ""] if title else []
+    lines.append("| " + " | ".join(esc((headers or {}).get(c, c)) for c in columns) + " |")
+    lines.append("|" + "|".join(" --- " for _ in columns) + "|")
+    head = "\n".join(lines) + "\n"
+    for batch in batches:
+        if batch:
+            yield head + "".join(
+                "| " + " | ".join(esc(_for_people(r.get(c), year)) for c in columns) + " |\n" for r in batch
+            )
+            head = ""
+    yield head
+
+
+def to_csv(rows: list[dict] | dict, columns: list[str] | None = None, headers: dict | None = None) -> str:
+    rows = _as_rows(rows)
+    return "".join(csv_chunks([rows], columns or _columns(rows), headers))
 
 
 def to_markdown(
@@ -109,13 +157,7 @@ def to_markdown(
 ) -> str:
     """A Markdown table for people: times as people write them (``human_time``), like a table."""
     rows = _as_rows(rows)
-    columns = columns or _columns(rows)
-    esc = markdown_text
-    lines = [f"## {esc(title)}", ""] if title else []
-    lines.append("| " + " | ".join(esc((headers or {}).get(c, c)) for c in columns) + " |")
-    lines.append("|" + "|".join(" --- " for _ in columns) + "|")
-    lines += ["| " + " | ".join(esc(_for_people(r.get(c), year)) for c in columns) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return "".join(markdown_chunks([rows], columns or _columns(rows), headers, title, year))
 
 
 def to_html(

@@ -57,7 +57,22 @@ class FastResult:
         cur = self.cursor
         if cur.description is None:
             return []
-        rows = cur.fetchall()
+        return self._rows(cur.fetchall())
+
+    def partitions(self, size: int):
+        """The rows in lists of at most ``size``, each fetched from the driver as it is asked
+        for (``fetchmany``): a long list is never held whole."""
+        cur = self.cursor
+        if cur.description is None:
+            return
+        while True:
+            rows = cur.fetchmany(size)
+            if not rows:
+                return
+            yield self._rows(rows)
+
+    def _rows(self, rows: list) -> list:
+        cur = self.cursor
         compiled = self.compiled
         if compiled is None or compiled.row is None:
             cls = sql.row_class(tuple(d[0] for d in cur.description))
@@ -118,6 +133,30 @@ class FastConn:
     def run_bound(self, bound: sql.Bound, values: dict) -> FastResult:
         compiled = sql.CACHE.get(bound, self.dialect.name)
         return self._run(compiled, values)
+
+    def stream_bound(self, bound: sql.Bound, values: dict, size: int):
+        """The rows of a declared statement in lists of at most ``size``, fetched as they are
+        read: on SQLite the cursor steps through them; on PostgreSQL a server-side cursor
+        (psycopg's named cursor, in the read's transaction) sends ``size`` at a time, where an
+        ordinary cursor would receive every row into memory before the first is read."""
+        compiled = sql.CACHE.get(bound, self.dialect.name)
+        if self.dialect.name == "sqlite":
+            yield from self._run(compiled, values).partitions(size)
+            return
+        text, params = compiled.parameters(values, self.dialect.name)
+        if self._trace is not None:
+            self._trace(self.dialect.name, text, params)
+        cur = self.raw.cursor(name="commcare_stream")
+        try:
+            cur.execute(text, params)
+            yield from FastResult(cur, compiled, self.dialect.name).partitions(size)
+        except BaseException:
+            try:
+                cur.close()
+            except Exception:  # noqa: BLE001 - the transaction failed already: that is the error to tell
+                pass
+            raise
+        cur.close()
 
     def execute(self, construct, values: dict | None = None) -> FastResult:
         if isinstance(construct, sql.Bound):

@@ -101,6 +101,15 @@ class Bound:
     def scalars(self, conn, **values) -> list:
         return self.execute(conn, **values).scalars().all()
 
+    def stream(self, conn, size: int, **values):
+        """The rows in lists of at most ``size``, fetched as they are read, never all held at
+        once: a list whose length has no bound (every open request of a community). Through
+        SQLAlchemy with ``yield_per`` (a server-side cursor on PostgreSQL)."""
+        run = getattr(conn, "stream_bound", None)
+        if run is not None:
+            return run(self, values, size)
+        return conn.execute(self.construct(), values, execution_options={"yield_per": size}).partitions()
+
 
 # --- compiled statements -------------------------------------------------------------------------
 

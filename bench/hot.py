@@ -121,6 +121,8 @@ class Hot:
         self.failed = {n: self.cases.pop(n) for n, p in self.problems.items() if p != NO_TRACE}
         self.times: dict[str, list[float]] = {n: [] for n in self.cases}
         self.limits: dict[str, list[float]] = {n: [] for n in self.cases}
+        self.cpu: dict[str, list[float]] = {n: [] for n in self.cases}
+        self.limit_cpu: dict[str, list[float]] = {n: [] for n in self.cases}
         self.peaks: dict[str, int] = dict.fromkeys(self.cases, 0)
         self.limit_peaks: dict[str, int] = dict.fromkeys(self.cases, 0)
 
@@ -180,7 +182,8 @@ class Hot:
         return [sys.executable, str(LIMIT), str(trace), "--db", str(self.scratch)]
 
     def run_once_each(self, run: int, timed) -> None:
-        """One timed run of each command and of its limit; the first side alternates."""
+        """One timed run of each command and of its limit; the first side alternates. ``timed``
+        returns (seconds, peak KiB, CPU seconds): ``run.measured``."""
         for name, argv in self.cases.items():
             sides = [("cmd", self.commcare + argv)]
             if self.traces[name] is not None:
@@ -190,11 +193,12 @@ class Hot:
             for side, cmd in sides:
                 if self.dirty:
                     self.restore()
-                seconds, peak = timed(cmd, self.env)
+                seconds, peak, cpu = timed(cmd, self.env)
                 self.dirty = self.writes.get(name, True)
                 times, peaks = (self.times, self.peaks) if side == "cmd" else (self.limits, self.limit_peaks)
                 times[name].append(seconds)
                 peaks[name] = max(peaks[name], peak)
+                (self.cpu if side == "cmd" else self.limit_cpu)[name].append(cpu)
 
     def rows(self) -> list[dict]:
         rows = []
@@ -206,6 +210,9 @@ class Hot:
                 row.update(
                     limit_seconds=limit,
                     limit_peak_kib=self.limit_peaks[name],
+                    cpu_seconds=statistics.median(self.cpu[name]),
+                    limit_cpu_seconds=statistics.median(self.limit_cpu[name]),
+                    cpu_ratio=statistics.median(self.cpu[name]) / statistics.median(self.limit_cpu[name]),
                     ratio=ours / limit,
                     goal=GOAL,
                     met=ours / limit <= GOAL,
@@ -221,7 +228,7 @@ class Hot:
             "hot commands beside their physical limit (bench/limit.py: python + typer + sqlite3 + orjson "
             "running the command's own SQL, on the same register state)",
             f"{'command':28} {'commcare s':>10} {'limit s':>8} {'ratio':>6} {'goal':>5} {'peak MiB':>9} "
-            f"{'limit MiB':>9}  verdict",
+            f"{'limit MiB':>9}  verdict   {'cpu s':>6} {'limit':>6} {'cpu ratio':>9}",
         ]
         for row in self.rows():
             head = f"{row['command']:28} {row['seconds']:10.3f}"
@@ -229,12 +236,17 @@ class Hot:
                 lines.append(
                     f"{head} {row['limit_seconds']:8.3f} {row['ratio']:6.2f} {GOAL:5.1f} "
                     f"{row['peak_kib'] / 1024:9.1f} {row['limit_peak_kib'] / 1024:9.1f}  "
-                    f"{'met' if row['met'] else 'NOT met'}"
+                    f"{'met    ' if row['met'] else 'NOT met'}   {row['cpu_seconds']:6.3f} "
+                    f"{row['limit_cpu_seconds']:6.3f} {row['cpu_ratio']:9.2f}"
                 )
             else:
                 lines.append(
                     f"{head} {'—':>8} {'—':>6} {GOAL:5.1f} {row['peak_kib'] / 1024:9.1f} {'—':>9}  {row['problem']}"
                 )
+        lines.append(
+            "cpu: median user + system seconds of the process (and what it waited for), which a "
+            "loaded machine moves least; the verdict is on wall time"
+        )
         for name in self.failed:
             lines.append(f"{name:28} {self.problems[name]}")
         if self.captured_by:

@@ -14,8 +14,8 @@ round.
 Each figure is the largest maximum resident set size of the command over the rounds,
 measured by GNU time (``/usr/bin/time -f %M``, ``run.timed``): the command's own, not the
 benchmark's (a child forked from this Python process could not read below its size). The
-seconds are medians, for a look at what the memory cost or saved in time; bench/run.py is the
-benchmark of time.
+seconds and the CPU time (user + system, which a loaded machine moves least) are medians, for a
+look at what a change cost or saved in time; bench/run.py is the benchmark of time.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def main() -> None:
             hots.dirty = True
     peaks: dict[tuple[str, str], int] = {}
     times: dict[tuple[str, str], list[float]] = {}
+    cpus: dict[tuple[str, str], list[float]] = {}
     for round_ in range(args.runs):
         for name, argv in hots.cases.items():
             order = [(side, cmd + argv) for side, cmd in sides.items()]
@@ -74,26 +75,31 @@ def main() -> None:
             for side, cmd in order:
                 if hots.dirty:
                     hots.restore()
-                seconds, peak = run.timed(cmd, hots.env)
+                seconds, peak, cpu = run.measured(cmd, hots.env)
                 hots.dirty = hots.writes.get(name, True)
                 peaks[(name, side)] = max(peaks.get((name, side), 0), peak)
                 times.setdefault((name, side), []).append(seconds)
+                cpus.setdefault((name, side), []).append(cpu)
         print(f"round {round_ + 1} of {args.runs} done", file=sys.stderr)
     columns = [s for s in ("before", "after", "limit") if any(k[1] == s for k in peaks)]
     head = " | ".join(f"{c} MiB" for c in columns) + " | " + " | ".join(f"{c} s" for c in columns)
+    head += " | " + " | ".join(f"{c} cpu ms" for c in columns)
     lines = [
         f"peak memory of the hot commands, {args.residents:,} residents, {args.requests:,} requests, "
-        f"largest of {args.runs} runs (GNU time %M); seconds: medians",
+        f"largest of {args.runs} runs (GNU time %M); seconds: medians; cpu: medians of user + system",
         "",
         f"| command | {head} | goal {GOAL_MIB} MiB |",
-        "|" + " --- |" * (2 * len(columns) + 2),
+        "|" + " --- |" * (3 * len(columns) + 2),
     ]
     for name in hots.cases:
         mib = [peaks.get((name, c)) for c in columns]
         sec = [times.get((name, c)) for c in columns]
-        cells = [f"{m / 1024:.1f}" if m else "—" for m in mib] + [
-            f"{statistics.median(s):.3f}" if s else "—" for s in sec
-        ]
+        cpu = [cpus.get((name, c)) for c in columns]
+        cells = (
+            [f"{m / 1024:.1f}" if m else "—" for m in mib]
+            + [f"{statistics.median(s):.3f}" if s else "—" for s in sec]
+            + [f"{1000 * statistics.median(c):.1f}" if c else "—" for c in cpu]
+        )
         ours = peaks[(name, "after")] / 1024
         lines.append(f"| {name} | {' | '.join(cells)} | {'met' if ours <= GOAL_MIB else 'NOT met'} |")
     for name, problem in hots.problems.items():

@@ -130,49 +130,12 @@ def _known(exc: Exception) -> int:
             sys.stderr.write(f"{line}\n")
     if isinstance(exc, CommcareError):
         return _fail(exc.message(terminal=sys.stderr.isatty()), exc.exit_code, exc)
-    translated = database_failure(exc)
+    translated = common.database_failure(exc)
     if translated is not None:
         return _fail(translated.message(), translated.exit_code, translated)
     from commcare.i18n import t
 
     return _fail(t("error.internal", kind=type(exc).__name__), 1, exc)
-
-
-def database_failure(exc: Exception):
-    """A driver's or SQLAlchemy's failure as the CommcareError it means (exit 3 mostly), or None."""
-    if not type(exc).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg", "commcare.storage.server_wait")):
-        return None
-    denied = _access_denied(exc)
-    if denied is not None:
-        return denied
-    from commcare.db import display_url, translate
-
-    where = "?"
-    state = common.current()
-    if state is not None and state._settings is not None:
-        where = display_url(state.settings.database)
-    return translate(exc, where)
-
-
-def _access_denied(exc: Exception):
-    """PostgreSQL refused a staff login something its grant does not allow (no privilege, or
-    a row outside its communities: SQLSTATE 42501): exit 1, saying so, never the server's
-    own words (they may quote a value)."""
-    orig = getattr(exc, "orig", exc)
-    if getattr(orig, "sqlstate", None) != "42501":
-        return None
-    from commcare.errors import Refused
-
-    login = "?"
-    state = common.current()
-    if state is not None and state._settings is not None:
-        from sqlalchemy.engine import make_url
-
-        try:
-            login = make_url(state.settings.database).username or "?"
-        except Exception:  # noqa: BLE001 - a URL that made a connection is well formed
-            pass
-    return Refused("access.denied", login=login)
 
 
 def _fail(message: str, code: int, exc: Exception | None = None) -> int:

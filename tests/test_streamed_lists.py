@@ -379,3 +379,12 @@ def test_a_register_found_damaged_before_the_first_row_shows_no_heading(demo, tm
     done = commcare({**env, "COMMCARE_DB": str(copy)}, "call", "due", "-f", fmt, batch=4)
     assert done.returncode == 3, done.stderr
     assert done.stdout == b"", done.stdout[:200]
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1e3", "200000"])
+def test_a_batch_size_that_is_not_a_whole_number_in_range_is_exit_2(tmp_path, value):
+    env = {**os.environ, "COMMCARE_DB": str(tmp_path / "c.db"), "COMMCARE_LIST_BATCH": value, "COMMCARE_LANG": "en"}
+    done = subprocess.run([COMMCARE, "request", "list", "--format", "json"], env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "COMMCARE_LIST_BATCH" in done.stderr and "Traceback" not in done.stderr and done.stdout == ""
+    assert not (tmp_path / "c.db").exists()  # refused before anything was opened or made

@@ -77,8 +77,10 @@ def call_due(
     """
     from commcare import calls
     from commcare.commands.common import out_format
+    from commcare.commands.streamed import batch_size, emit_stream
 
     fmt = out_format(fmt)
+    size = batch_size()  # a bad COMMCARE_LIST_BATCH is refused before anything is opened
     st = hot()
     st.refuse_missing_register()  # nobody due is never read from a register that is not there
     if fmt == "table":
@@ -87,9 +89,6 @@ def call_due(
         rows = st.read(calls.due_calls, liaison)
         write_out(round_render.due_table(rows, st.ctx.operator), output, force)
         return
-    from commcare.commands.streamed import batch_size, emit_stream
-
-    size = batch_size()
     emit_stream(st, lambda conn, ctx: calls.due_batches(conn, ctx, liaison, size=size), fmt, output, DUE_COLUMNS, force)
 
 

@@ -182,6 +182,44 @@ def _is_demo(conn) -> bool:
     return check_target(conn) == "demo"
 
 
+def database_failure(exc: Exception):
+    """A driver's or SQLAlchemy's failure as the CommcareError it means (exit 3 mostly), or
+    None: the error boundary's reading of it (``cli``), and a scheduled run's record of it."""
+    if not type(exc).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg", "commcare.storage.server_wait")):
+        return None
+    denied = _access_denied(exc)
+    if denied is not None:
+        return denied
+    from commcare.db import display_url, translate
+
+    where = "?"
+    state = current()
+    if state is not None and state._settings is not None:
+        where = display_url(state.settings.database)
+    return translate(exc, where)
+
+
+def _access_denied(exc: Exception):
+    """PostgreSQL refused a staff login something its grant does not allow (no privilege, or
+    a row outside its communities: SQLSTATE 42501): exit 1, saying so, never the server's
+    own words (they may quote a value)."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) != "42501":
+        return None
+    from commcare.errors import Refused
+
+    login = "?"
+    state = current()
+    if state is not None and state._settings is not None:
+        from sqlalchemy.engine import make_url
+
+        try:
+            login = make_url(state.settings.database).username or "?"
+        except Exception:  # noqa: BLE001 - a URL that made a connection is well formed
+            pass
+    return Refused("access.denied", login=login)
+
+
 def schedule_warning(settings) -> None:
     """One line on stderr while the last scheduled summary failed or one that was due did not
     run (a small file beside the register; see ``commcare.schedule.history``)."""
@@ -271,7 +309,6 @@ def emit(
 ) -> None:
     """Render ``data`` and write it to stdout or ``output``; ``labels``: message keys for
     column headers other than ``col.<column>``."""
-    from commcare import i18n
     from commcare.render import formats
 
     fmt = out_format(fmt, allowed)
@@ -281,17 +318,26 @@ def emit(
     from commcare import words
 
     data = words.display(data)  # people read the words
-    headers = {c: i18n.column(c, (labels or {}).get(c)) for c in (columns or _keys(data))}
+    headers = column_headers(columns or _keys(data), fmt, labels)
     color = output is None and color_enabled()
     width = None
     if output is None and is_terminal():
         import shutil
 
         width = shutil.get_terminal_size().columns
-    if fmt == "csv" and i18n.get_lang() == "en":
-        headers = {}  # English CSV keeps the column keys its readers' scripts know
     text = formats.render(data, fmt, columns, headers, title, color, width, this_year())
     write_out(text.encode("utf-8-sig") if output and fmt == "csv" else text, output, force)
+
+
+def column_headers(columns, fmt: str, labels: dict | None = None) -> dict:
+    """The headers people read for ``columns`` in the current language (``labels``: message
+    keys other than ``col.<column>``); none for English CSV, which keeps the column keys its
+    readers' scripts know."""
+    from commcare import i18n
+
+    if fmt == "csv" and i18n.get_lang() == "en":
+        return {}
+    return {c: i18n.column(c, (labels or {}).get(c)) for c in columns}
 
 
 def this_year() -> int:

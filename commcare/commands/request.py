@@ -112,6 +112,7 @@ def request_list(
     from commcare import help_requests as hr
     from commcare.commands.streamed import batch_size, emit_stream
 
+    size = batch_size()  # a bad COMMCARE_LIST_BATCH is refused before anything is opened
     st = hot()
     filters = dict(
         status=status,
@@ -126,7 +127,7 @@ def request_list(
     # audit trail before any row is shown. Then the rows, written as they are read.
     plan = st.read(lambda s, ctx: hr.list_plan(s, ctx, **filters))
     columns = None if out_format(fmt) == "json" else LIST_COLUMNS
-    emit_stream(st, lambda s, ctx: hr.stream_request_rows(s, ctx, plan, batch_size()), fmt, output, columns, force)
+    emit_stream(st, lambda s, ctx: hr.stream_request_rows(s, ctx, plan, size), fmt, output, columns, force)
 
 
 @app.command("show")

@@ -223,7 +223,7 @@ def _outcome(exc: BaseException, st) -> tuple[int, str]:
         return exc.exit_code, ""
     if isinstance(exc, KeyboardInterrupt):
         return 130, "interrupted"
-    from commcare.cli import database_failure  # the error boundary's own reading of it
+    from commcare.commands.common import database_failure  # the error boundary's own reading
 
     found = database_failure(exc) if isinstance(exc, Exception) else None
     if found is not None:

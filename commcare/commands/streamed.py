@@ -23,16 +23,23 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 
-from commcare.commands.common import AppState, emit, out_format, this_year
+from commcare.commands.common import AppState, column_headers, emit, out_format, this_year
 
 BATCH = 1000  # rows read, turned into text and written at a time
 
 
 def batch_size() -> int:
-    """``BATCH``, or ``COMMCARE_LIST_BATCH`` where it is a positive number (to look at memory
-    against batch size, and for the tests to cross batch boundaries on a small register)."""
+    """``BATCH``, or ``COMMCARE_LIST_BATCH`` (to look at memory against batch size, and for the
+    tests to cross batch boundaries on a small register): a whole number from 1 to 100,000,
+    else refused (exit 2) as ``COMMCARE_BUSY_TIMEOUT`` is."""
     value = os.environ.get("COMMCARE_LIST_BATCH", "")
-    return int(value) if value.isdigit() and int(value) > 0 else BATCH
+    if not value:
+        return BATCH
+    if not (value.isdigit() and 1 <= int(value) <= 100_000):
+        from commcare.errors import ConfigError
+
+        raise ConfigError("config.bad_env_count", field="COMMCARE_LIST_BATCH", value=value[:40], low=1, high=100_000)
+    return int(value)
 
 
 def emit_stream(
@@ -82,10 +89,8 @@ def encoded(batches: Iterable[list[dict]], fmt: str, columns: list[str] | None, 
         raise ValueError("a streamed list names its columns")
     lang = i18n.get_lang()
     shown = (words.display(batch, lang) for batch in batches)  # people read the words
-    headers = {c: i18n.column(c) for c in columns}
+    headers = column_headers(columns, fmt)
     if fmt == "csv":
-        if lang == "en":
-            headers = {}  # English CSV keeps the column keys its readers' scripts know
         mark = "\ufeff" if to_file else ""  # a file's CSV begins with the byte-order mark (utf-8-sig)
         for text in formats.csv_chunks(shown, columns, headers):
             yield mark + text

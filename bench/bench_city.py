@@ -27,9 +27,9 @@ TABLES = {
     "directory": (True, {}),
 }
 # Copies' ids: OFFSET + (template id - 1) * STRIDE + k, far above any template id; at most
-# STRIDE - 1 communities, and templates of up to about 2,000,000 rows a table (PostgreSQL's
-# integer ids).
-STRIDE = 1000
+# STRIDE - 1 communities (a city of 2,000), and templates of up to about 500,000 rows a table
+# (PostgreSQL's integer ids).
+STRIDE = 4096
 OFFSET = 100_000_000
 
 

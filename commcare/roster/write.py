@@ -369,8 +369,9 @@ def bulk_insert(conn, table, data: dict[str, list], memos: dict | None = None) -
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
         rows: list = list(zip(*(stored[c] for c in bound))) if bound else [()] * n
         run = lambda part: conn.exec_driver_sql(sql, part)
-    elif bulk.is_server(conn):
-        # PostgreSQL: one COPY per chunk (commcare.storage.bulk), the rows as tuples
+    elif bulk.is_server(conn) and bulk.may_copy(conn, table):
+        # PostgreSQL: one COPY per chunk (commcare.storage.bulk), the rows as tuples; a staff
+        # login, whom row-level security narrows, may not COPY: its rows go in as INSERTs
         rows = list(zip(*data.values()))
         run = lambda part: bulk.copy_rows(conn, table, columns, part)
     else:

@@ -91,6 +91,17 @@ def copy_rows(conn, table, columns: Sequence[str], rows: Iterable[Sequence]) -> 
     return done
 
 
+def may_copy(conn, table) -> bool:
+    """Whether this login may COPY into ``table``: PostgreSQL refuses ``COPY … FROM`` where the
+    table's row-level security applies to the login (a staff login; not the owner). Asked
+    once per connection and table."""
+    known = conn.info.setdefault("commcare_may_copy", {})
+    if table.name not in known:
+        sql = "SELECT NOT row_security_active(%(t)s::regclass)"
+        known[table.name] = conn.exec_driver_sql(sql, {"t": table.name}).scalar_one()
+    return known[table.name]
+
+
 def reserve_ids(conn, table, count: int) -> list[int]:
     """``count`` numbers from ``table``'s id sequence (PostgreSQL), for rows that a COPY then
     writes with them. One statement draws them all; they are almost always consecutive (no

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import time
 
 import pytest
@@ -447,3 +448,69 @@ def test_counting_added_tags_reads_no_resident_but_by_key(pg, tmp_path):
         assert conn.execute(scans).fetchone()[0] == scanned
         assert conn.execute(counted).fetchone()[0] == before + 49
         conn.rollback()
+
+
+def _indexes(url: str) -> dict[str, tuple[int, str]]:
+    """The indexes of residents and households: name -> (oid, definition), with whether each is
+    valid and ready."""
+    rows = _stat(
+        url,
+        "SELECT c.relname, c.oid, pg_get_indexdef(c.oid), i.indisvalid AND i.indisready "
+        "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE i.indrelid IN ('residents'::regclass, 'households'::regclass)",
+    )
+    assert all(r[3] for r in rows)
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+PLAIN = {"ix_residents_community_name", "ix_residents_household_id", "ix_residents_name_initials"}
+PLAIN |= {"ix_residents_name_pinyin", "ix_residents_phone", "ix_households_liaison_id"}
+
+
+def test_a_first_import_builds_the_plain_indexes_after_the_load(pg, tmp_path):
+    """Into a register with no resident and no household in any community, a large import
+    (10,000 rows or more) drops the plain indexes and builds them after the load: the same
+    indexes, defined alike, new ones (new oids); the unique ones were kept. The next import,
+    into a register that has residents, leaves every index as it is."""
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    _roster_after(first, None, 10_500, {}, "800")
+    _roster_after(second, None, 10_500, {}, "900")
+    before = _indexes(pg)
+    ok("--db", pg, "resident", "import", first)
+    built = _indexes(pg)
+    assert {k: v[1] for k, v in built.items()} == {k: v[1] for k, v in before.items()}
+    assert {k for k in built if built[k][0] != before[k][0]} == PLAIN
+    assert "✓" in ok("--db", pg, "db", "check").stdout
+    shown = json.loads(ok("--db", pg, "resident", "list", "--search", "xzgm", "-f", "json").stdout)
+    assert {r["name"] for r in shown} == {"新张桂明", "新赵桂明"}
+    ok("--db", pg, "--community", "和平社区", "init")
+    ok("--db", pg, "--community", "和平社区", "resident", "import", second)
+    assert _indexes(pg) == built
+    assert _stat(pg, "SELECT count(*) FROM residents") == [(21_000,)]
+
+
+def test_a_first_import_waits_for_no_session_and_fails_whole(pg, tmp_path):
+    """Another session reading the residents holds a lock the drop would wait for: the first
+    import does not wait, keeps the indexes, and imports. A first import refused for a bad
+    row leaves the indexes as they were (the rollback brings them back)."""
+    import psycopg
+    from usercli import commcare
+
+    roster = tmp_path / "roster.csv"
+    _roster_after(roster, None, 10_500, {})
+    lines = roster.read_text(encoding="utf-8").splitlines()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines + ["坏行,12345,,,,"]) + "\n", encoding="utf-8")
+    before = _indexes(pg)
+    refused = commcare("--db", pg, "--lang", "en", "resident", "import", bad)
+    assert refused.returncode == 1 and "row 10502" in refused.stderr, refused.stderr
+    assert _indexes(pg) == before
+    with psycopg.connect(_plain(pg)) as reader:
+        reader.execute("SELECT count(*) FROM residents").fetchone()  # ACCESS SHARE, held to its end
+        started = time.monotonic()
+        ok("--db", pg, "resident", "import", roster, env={"COMMCARE_BUSY_TIMEOUT": "300"})
+        took = time.monotonic() - started
+        reader.rollback()
+    assert _indexes(pg) == before
+    assert _stat(pg, "SELECT count(*) FROM residents") == [(10_500,)]
+    assert took < 150  # the import's own time; a drop that waited for the lock would wait 300 s

@@ -375,7 +375,16 @@ def indexes_built_after(conn, tables, rows: int):
     about a third faster when the table's plain (non-unique) indexes are dropped before it and
     built again after it, from the whole column at once, in the same transaction (a roster's
     first import). Unique indexes stay, so uniqueness is checked row by row as ever; should
-    the load fail, the rollback brings the dropped indexes back with everything else."""
+    the load fail, the rollback brings the dropped indexes back with everything else.
+
+    On PostgreSQL only into tables that hold no row at all, in any community: the register's
+    first load (``bulk.plain_indexes_dropped``, which says why)."""
+    if conn.dialect.name == "postgresql":
+        rebuild = bulk.plain_indexes_dropped(conn, tables) if rows >= REBUILD_MIN_ROWS else []
+        yield
+        for sql in rebuild:
+            conn.exec_driver_sql(sql)
+        return
     plain = []
     if conn.dialect.name == "sqlite" and rows >= REBUILD_MIN_ROWS:
         for table in tables:

@@ -135,8 +135,8 @@ def plain_indexes_dropped(conn, tables: Sequence) -> list[str]:
         "AND NOT i.indisexclusion ORDER BY 1",
         {"t": names},
     ).all()
-    for name, _ in plain:
-        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    for name, _ in plain:  # the regclass's text: quoted, and qualified, as it needs to be
+        conn.exec_driver_sql(f"DROP INDEX {name}")
     return [sql for _, sql in plain]
 
 

@@ -9,8 +9,10 @@ this checkout into a fresh register on each side: a new SQLite file, and a Postg
 dropped, created and initialised (``--name``, on the server of ``--db``) before each run. The
 two sides alternate which goes first from run to run, after ``os.sync()``, so that machine noise
 hits both alike. Prints each side's median wall-clock seconds and CPU seconds of the client
-(the process and the child that checks the rows; the server's work is not in it), and
-PostgreSQL / SQLite. ``--check`` runs ``commcare db check`` on the last PostgreSQL register.
+(the process and the child that checks the rows; the server's work is not in it), for
+PostgreSQL the CPU seconds of the server's processes on the database (its backend and
+parallel workers, from /proc: a server on this machine), PostgreSQL / SQLite, and the range
+of the load average. ``--check`` runs ``commcare db check`` on the last PostgreSQL register.
 ``--before DIR`` adds a third side, interleaved with the two: the PostgreSQL import of another
 checkout of commcare (``git archive COMMIT | tar -x -C DIR``), into its own fresh database
 (``--name`` + ``_before``) initialised by that checkout. The databases are dropped at the end.
@@ -45,14 +47,52 @@ def in_tree(env: dict, tree: Path) -> dict:
     return {**env, "PYTHONPATH": str(tree)}
 
 
-def timed(cmd: list[str], env: dict) -> tuple[float, float]:
-    """Wall-clock and client CPU seconds of one run of ``cmd`` (which must succeed)."""
+def timed(cmd: list[str], env: dict, server: tuple[str, str] | None = None) -> tuple[float, float, float | None]:
+    """Wall-clock and client CPU seconds of one run of ``cmd`` (which must succeed), and the CPU
+    seconds of the server's processes on database ``server`` = (URL, name) while it ran: its
+    backend and any parallel workers, read from /proc every 50 ms (a server on this machine, a
+    user who may read its processes' /proc/PID/stat; None otherwise)."""
+    import psycopg
+
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    watch = (
+        psycopg.connect(server_url(server[0], "postgres").replace("+psycopg", ""), autocommit=True) if server else None
+    )
     start = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, capture_output=True, cwd=env["PYTHONPATH"])
+    errors = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=errors, cwd=env["PYTHONPATH"])
+    seen: dict[int, float | None] = {}
+    while proc.poll() is None:
+        if watch:
+            for (pid,) in watch.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (server[1],)):
+                seen[pid] = _cpu_of(pid, seen.get(pid))
+        time.sleep(0.05)
     wall = time.perf_counter() - start
+    if proc.returncode:
+        errors.seek(0)
+        raise SystemExit(f"{cmd} exit {proc.returncode}: {errors.read().decode()[-2000:]}")
+    if watch:
+        watch.close()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime)
+    readable = [v for v in seen.values() if v is not None]
+    return (
+        wall,
+        (after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime),
+        sum(readable) if readable else None,
+    )
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int, last: float | None) -> float | None:
+    """User and system CPU seconds of process ``pid`` so far, or ``last`` once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return last
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def fresh_sqlite(path: Path, env: dict) -> str:
@@ -104,15 +144,21 @@ def main() -> None:
             make["postgresql, before"] = (lambda: fresh_server(args.db, f"{args.name}_before", old), old)
         wall: dict[str, list[float]] = {k: [] for k in make}
         cpu: dict[str, list[float]] = {k: [] for k in make}
+        server_cpu: dict[str, list[float]] = {k: [] for k in make}
+        loads: list[float] = []
         for run in range(args.runs):
             order = list(make) if run % 2 == 0 else list(reversed(make))
             for side in order:
                 fresh, side_env = make[side]
                 target = fresh()
                 os.sync()
-                w, c = timed(commcare() + ["--db", target, "resident", "import", str(roster)], side_env)
+                loads.append(os.getloadavg()[0])
+                on = (args.db, target.rsplit("/", 1)[1]) if side != "sqlite" else None
+                w, c, s = timed(commcare() + ["--db", target, "resident", "import", str(roster)], side_env, on)
                 wall[side].append(w)
                 cpu[side].append(c)
+                if s is not None:
+                    server_cpu[side].append(s)
         if args.check:
             # the last PostgreSQL register is still there (each run drops the one before it)
             last = server_url(args.db, args.name)
@@ -123,9 +169,11 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in wall.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     print(f"rows: {args.rows:,}; medians of {args.runs} runs, the sides alternating (whole process)")
+    print(f"load average (1 min) before each import: {min(loads):.1f} to {max(loads):.1f}")
     for side in make:
         runs = " ".join(f"{t:.2f}" for t in wall[side])
-        print(f"  {side:20} wall {med[side]:6.2f} s   client CPU {med_cpu[side]:6.2f} s   wall runs: {runs}")
+        server = f"   server CPU {statistics.median(server_cpu[side]):6.2f} s" if server_cpu[side] else ""
+        print(f"  {side:20} wall {med[side]:6.2f} s   client CPU {med_cpu[side]:6.2f} s{server}   wall runs: {runs}")
     print(f"PostgreSQL / SQLite: wall {med['postgresql'] / med['sqlite']:.3f}")
     if "postgresql, before" in med:
         before = med["postgresql, before"]

@@ -348,3 +348,30 @@ def test_the_round_as_a_liaison_reads_its_own_tags(server):
     theirs = as_login(server, "b", "call", "due", "--format", "json")
     assert theirs.returncode == 0, theirs.stderr
     assert "钱秘密" in theirs.stdout and "张桂兰" not in theirs.stdout
+
+
+def test_a_liaison_imports_a_roster_into_its_own_community(server, tmp_path):
+    """A staff login's import writes its rows (row-level security refuses COPY to a login:
+    the rows go in as INSERTs), and a number registered in the community it cannot see, in
+    the second chunk, still refuses the whole roster, named by its row alone."""
+    from stdnum.cn import ric
+
+    def number(i: int) -> str:
+        body = f"110105197001{i % 28 + 1:02d}{i:03d}"[:17]
+        return body + ric.calc_check_digit(body + "0")
+
+    roster = tmp_path / "roster.csv"
+    rows = [f"居民{i},{number(i)},1号楼{i}" for i in range(3)]
+    roster.write_text("姓名,身份证号,住址,人群类别\n" + "".join(r + ",独居\n" for r in rows), encoding="utf-8")
+    result = as_login(server, "a", "resident", "import", str(roster))
+    assert result.returncode == 0, result.stderr
+    names = [r["name"] for r in json.loads(as_login(server, "a", "resident", "list", "--format", "json").stdout)]
+    assert {"居民0", "居民1", "居民2"} <= set(names)
+    longer = tmp_path / "longer.csv"
+    lines = [f"邻居{i},{number(100 + i) if i != 1200 else HEPING_ID},2号楼{i}," for i in range(1500)]
+    longer.write_text("姓名,身份证号,住址,人群类别\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    refused = as_login(server, "a", "--lang", "en", "resident", "import", str(longer), "--no-groups")
+    assert refused.returncode == 1, refused.stderr
+    assert "row 1202" in refused.stderr and "id_number" in refused.stderr and "钱秘密" not in refused.stderr
+    after = [r["name"] for r in json.loads(as_login(server, "a", "resident", "list", "--format", "json").stdout)]
+    assert not any(n.startswith("邻居") for n in after)

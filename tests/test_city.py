@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import time
 
 import pytest
@@ -321,27 +322,38 @@ def test_a_copy_in_binary_stores_what_the_row_path_stores(pg, tmp_path):
     assert shown[0] == shown[1] and shown[0]["born"] and shown[0]["created_at"]
 
 
-def test_an_import_asks_for_its_id_numbers_once_a_chunk(pg, tmp_path):
-    """The ID numbers already registered are asked for in one statement per checked chunk (a
-    2,500-row roster comes in chunks of 1,000 and 1,500: two calls of the function, where 500
-    numbers a call made five), and a number registered before is still refused."""
-    from sqlalchemy import create_engine
-
-    admin = create_engine(pg, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:  # counted by pg_stat_user_functions from the next session on
-        conn.exec_driver_sql(f"ALTER DATABASE \"{admin.url.database}\" SET track_functions = 'all'")
-    roster = tmp_path / "roster.csv"
-    _roster(roster, 2500)
-    ok("--db", pg, "resident", "import", roster)
+def _id_look_ups(admin) -> int:
+    """How many times ``commcare_id_numbers_taken`` was called in the database so far (counted
+    once ``track_functions`` is on: ``_track_functions``)."""
     query = "SELECT calls FROM pg_stat_user_functions WHERE funcname = 'commcare_id_numbers_taken'"
-    for _ in range(50):  # a session's counts reach the shared statistics as it ends
+    calls = None
+    for _ in range(20):  # a session's counts reach the shared statistics as it ends
         with admin.connect() as conn:
             calls = conn.exec_driver_sql(query).scalar()
         if calls:
             break
         time.sleep(0.1)
-    admin.dispose()
-    assert calls == 2
+    return calls or 0
+
+
+def _track_functions(pg):
+    from sqlalchemy import create_engine
+
+    admin = create_engine(pg, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # counted by pg_stat_user_functions from the next session on
+        conn.exec_driver_sql(f"ALTER DATABASE \"{admin.url.database}\" SET track_functions = 'all'")
+    return admin
+
+
+def test_an_import_leaves_its_id_numbers_to_the_unique_index(pg, tmp_path):
+    """A clean roster's ID numbers are not looked up at all (the rows go in under a savepoint
+    and ``uq_residents_id_number`` would refuse a registered one); a number registered before,
+    the only row, is still refused and named, and nothing of the roster is written."""
+    admin = _track_functions(pg)
+    roster = tmp_path / "roster.csv"
+    _roster(roster, 2500)
+    ok("--db", pg, "resident", "import", roster)
+    assert _id_look_ups(admin) == 0
     again = tmp_path / "again.csv"
     lines = roster.read_text(encoding="utf-8").splitlines()
     again.write_text(
@@ -351,6 +363,65 @@ def test_an_import_asks_for_its_id_numbers_once_a_chunk(pg, tmp_path):
 
     refused = commcare("--db", pg, "--lang", "en", "resident", "import", again)
     assert refused.returncode == 1 and "row 2" in refused.stderr and "id_number" in refused.stderr
+    assert _id_look_ups(admin) == 1  # the refused chunk, looked up to name its row
+    admin.dispose()
+    assert _stat(pg, "SELECT count(*) FROM residents WHERE name = '冒名'") == [(0,)]
+
+
+def _roster_after(path, first, rows: int, registered: dict[int, int], serial: str = "900") -> None:
+    """A roster of ``rows`` new residents (``_roster``'s, born a day apart from 1940 on, their
+    ID numbers' serials ``serial``), where the rows of ``registered`` (index -> index of the
+    rows of the roster ``first``) give an ID number ``first`` registered."""
+    from stdnum.cn import ric
+
+    _roster(path, rows)
+    old = []
+    if first:
+        with open(first, encoding="utf-8") as fh:
+            old = list(csv.reader(fh))[1:]
+    with open(path, encoding="utf-8") as fh:
+        lines = list(csv.reader(fh))
+    for i, row in enumerate(lines[1:]):
+        body = f"410105{dt.date(1940, 1, 1) + dt.timedelta(days=i):%Y%m%d}{serial}"
+        row[1] = old[registered[i]][1] if i in registered else body + ric.calc_check_digit(body + "0")
+        row[0] = "新" + row[0]
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(lines)
+
+
+def test_a_registered_number_after_clean_chunks_takes_back_the_whole_roster(pg, tmp_path):
+    """An 8,000-row roster comes in chunks of 1,000, 2,000, 4,000 and 1,000: the first three go
+    in before their numbers are looked up, and a number registered in another community,
+    in the last chunk, still refuses the whole roster: its row named, nothing of the roster
+    written, the counts and the check as before. With --skip-invalid the other rows go in,
+    the registered one is named, and the counts are right."""
+    from usercli import commcare
+
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    _roster(first, 300)
+    ok("--db", pg, "--community", "和平社区", "init")
+    ok("--db", pg, "--community", "和平社区", "resident", "import", first)
+    _roster_after(second, first, 8000, {7500: 42, 7501: 43})
+    admin = _track_functions(pg)
+    before = _stat(pg, "SELECT tag, residents FROM register_counts ORDER BY 1, 2")
+    houses = _stat(pg, "SELECT count(*) FROM households")
+    refused = commcare("--db", pg, "--lang", "en", "resident", "import", second)
+    assert refused.returncode == 1, refused.stderr
+    problems = [line for line in refused.stderr.splitlines() if "id_number" in line]
+    assert len(problems) == 2 and "row 7502" in problems[0] and "row 7503" in problems[1]
+    assert _id_look_ups(admin) == 1  # the last chunk's, once it broke the unique index
+    assert _stat(pg, "SELECT count(*) FROM residents") == [(300,)]
+    assert _stat(pg, "SELECT count(*) FROM households") == houses
+    assert _stat(pg, "SELECT tag, residents FROM register_counts ORDER BY 1, 2") == before
+    assert "✓" in ok("--db", pg, "db", "check").stdout
+    skipped = commcare("--db", pg, "--lang", "en", "resident", "import", second, "--skip-invalid")
+    assert skipped.returncode == 0, skipped.stderr
+    assert "7998" in skipped.stdout and "row 7502" in skipped.stderr and "row 7503" in skipped.stderr
+    assert _stat(pg, "SELECT count(*) FROM residents") == [(8298,)]
+    counts = dict(_stat(pg, "SELECT tag, residents FROM register_counts"))
+    assert counts["*"] == 8298
+    assert "✓" in ok("--db", pg, "db", "check").stdout
+    admin.dispose()
 
 
 def test_counting_added_tags_reads_no_resident_but_by_key(pg, tmp_path):
@@ -377,3 +448,71 @@ def test_counting_added_tags_reads_no_resident_but_by_key(pg, tmp_path):
         assert conn.execute(scans).fetchone()[0] == scanned
         assert conn.execute(counted).fetchone()[0] == before + 49
         conn.rollback()
+
+
+def _indexes(url: str) -> dict[str, tuple[int, str]]:
+    """The indexes of residents and households: name -> (oid, definition), with whether each is
+    valid and ready."""
+    rows = _stat(
+        url,
+        "SELECT c.relname, c.oid, pg_get_indexdef(c.oid), i.indisvalid AND i.indisready "
+        "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE i.indrelid IN ('residents'::regclass, 'households'::regclass)",
+    )
+    assert all(r[3] for r in rows)
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+PLAIN = {"ix_residents_community_name", "ix_residents_household_id", "ix_residents_name_initials"}
+PLAIN |= {"ix_residents_name_pinyin", "ix_residents_phone", "ix_households_liaison_id"}
+
+
+def test_a_first_import_builds_the_plain_indexes_after_the_load(pg, tmp_path):
+    """Into a register with no resident and no household in any community, a large import
+    (10,000 rows or more) drops the plain indexes and builds them after the load: the same
+    indexes, defined alike, new ones (new oids); the unique ones were kept. The next import,
+    into a register that has residents, leaves every index as it is."""
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    _roster_after(first, None, 10_500, {}, "800")
+    _roster_after(second, None, 10_500, {}, "900")
+    before = _indexes(pg)
+    ok("--db", pg, "resident", "import", first)
+    built = _indexes(pg)
+    assert {k: v[1] for k, v in built.items()} == {k: v[1] for k, v in before.items()}
+    assert {k for k in built if built[k][0] != before[k][0]} == PLAIN
+    assert "✓" in ok("--db", pg, "db", "check").stdout
+    shown = json.loads(ok("--db", pg, "resident", "list", "--search", "xzgm", "-f", "json").stdout)
+    assert {r["name"] for r in shown} == {"新张桂明", "新赵桂明"}
+    ok("--db", pg, "--community", "和平社区", "init")
+    ok("--db", pg, "--community", "和平社区", "resident", "import", second)
+    assert _indexes(pg) == built
+    assert _stat(pg, "SELECT count(*) FROM residents") == [(21_000,)]
+
+
+def test_a_first_import_waits_for_no_session_and_fails_whole(pg, tmp_path):
+    """Another session reading the residents holds a lock the drop would wait for: the first
+    import does not wait, keeps the indexes, and imports. A first import refused for a bad
+    row leaves the indexes as they were (the rollback brings them back)."""
+    import psycopg
+    from usercli import commcare
+
+    roster = tmp_path / "roster.csv"
+    _roster_after(roster, None, 10_500, {})
+    lines = roster.read_text(encoding="utf-8").splitlines()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines + ["坏行,12345,,,,"]) + "\n", encoding="utf-8")
+    before = _indexes(pg)
+    refused = commcare("--db", pg, "--lang", "en", "resident", "import", bad)
+    assert refused.returncode == 1 and "row 10502" in refused.stderr, refused.stderr
+    assert _indexes(pg) == before
+    with psycopg.connect(_plain(pg)) as reader:
+        reader.execute("SELECT count(*) FROM residents").fetchone()  # ACCESS SHARE, held to its end
+        started = time.monotonic()
+        ok("--db", pg, "resident", "import", roster, env={"COMMCARE_BUSY_TIMEOUT": "300"})
+        took = time.monotonic() - started
+        reader.rollback()
+    assert _indexes(pg) == before
+    assert _stat(pg, "SELECT count(*) FROM residents") == [(10_500,)]
+    # the import's own time: a LOCK that waited for the reader would wait out the server's
+    # timeout (db_timeout) and fail the import, exit 3 (so it did, NOWAIT taken out)
+    assert took < 150

@@ -45,11 +45,12 @@ def import_roster(
         larger_cache(conn, 0 if dry_run else chunks.total),
     ):
         for chunk in chunks:
-            rows = plan.take(chunk)
             if writer and (skip_invalid or not plan.problems):
-                writer.write(chunk, rows)
+                writer.take(chunk, skip_invalid)
                 if progress:
                     progress("write", writer.written, chunks.total)
+            else:
+                plan.take(chunk)
         lines = [_t("roster.problem", row=r, problem=_with_field(f, p)) for r, f, p in sorted(plan.problems)]
         if plan.problems and not skip_invalid:
             raise ImportRejected("roster.rejected", problems=lines, count=len(plan.problems))
@@ -84,14 +85,17 @@ class Plan:
         big = rows > 5000 and conn.dialect.name != "postgresql"  # a login may not read every ID
         self.taken = _all_registered_ids(conn) if big else None
         self.households: dict[tuple[str, str], int | None] = {}
+        self._journal: list | None = None  # (key, value before) of households, while marked
         self.problems: list[tuple[int, str, str]] = []
         self.valid = 0
         self.calls = frozenset(identity.call_tags(ctx.extra_tags))
         self.daily = 0  # valid rows with a tag whose residents are called every day
         self.outside = 0  # valid rows with tags, none of them called every day (低保 alone)
 
-    def take(self, checked: Checked) -> list[int]:
+    def take(self, checked: Checked, look_up: bool = True) -> list[int]:
         """The indexes of ``checked``'s rows that pass; the others' problems are noted.
+        ``look_up=False``: the ID numbers are not looked up in the register (the caller lets
+        the unique index refuse a registered one: ``Writer.take``).
 
         Column by column rather than row by row: each liaison named is looked up once, and
         the household rule is judged once per household and liaison named for it. A row's
@@ -111,7 +115,12 @@ class Plan:
             lids = [None] * len(numbers)
         ids = cols["id_number"]
         given = [n for n in ids if n]
-        taken = self.taken.intersection(given) if self.taken is not None else _registered_ids(self.conn, given)
+        if not look_up:
+            taken: set[str] = set()
+        elif self.taken is not None:
+            taken = self.taken.intersection(given)
+        else:
+            taken = _registered_ids(self.conn, given)
         for i in [i for i, n in enumerate(ids) if n in taken] if taken else ():
             bad.setdefault(i, ("id_number", _t("roster.id_registered")))
         pairs = list(zip(zip(cols["compound"], cols["address"]), lids))
@@ -127,6 +136,26 @@ class Plan:
         self.valid += len(accepted)
         self._count_round([cols["tags"][i] for i in accepted] if bad else cols["tags"])
         return accepted
+
+    def mark(self) -> tuple:
+        """Where the plan stands, for ``restore``: the households' changes are noted from now on."""
+        self._journal = []
+        return len(self.problems), self.valid, self.daily, self.outside
+
+    def restore(self, mark: tuple) -> None:
+        """Back to where ``mark`` was taken: the problems, counts and households since forgotten."""
+        del self.problems[mark[0] :]
+        self.valid, self.daily, self.outside = mark[1:]
+        for key, before in reversed(self._journal or ()):
+            if before is _ABSENT:
+                del self.households[key]
+            else:
+                self.households[key] = before
+        self._journal = None
+
+    def keep(self) -> None:
+        """What was done since ``mark`` stays."""
+        self._journal = None
 
     def _count_round(self, tags: list) -> None:
         """Count the rows (their tags) that join the daily round, and those in groups outside it."""
@@ -153,8 +182,13 @@ class Plan:
         current = self.households.get(key) or self.known.get(key, (None, None))[1]
         if liaison_id and current and current != liaison_id:
             return _t("roster.liaison_conflict", address=" ".join(k for k in key if k))
+        if self._journal is not None:
+            self._journal.append((key, self.households.get(key, _ABSENT)))
         self.households[key] = liaison_id or current
         return None
+
+
+_ABSENT = object()  # a household the plan had not met (Plan.restore)
 
 
 def _staff_by_name(conn, cid) -> dict[str, list[int]]:
@@ -192,6 +226,14 @@ def _registered_ids(conn, ids: list[str]) -> set[str]:
 
 # --- writing -----------------------------------------------------------------------------------
 
+ID_NUMBER_UNIQUE = "uq_residents_id_number"
+# Chunks of a roster written before their ID numbers are looked up, at most: each takes a
+# savepoint, a subtransaction, and PostgreSQL keeps up to 64 of a transaction's in each
+# backend's shared memory; past that every other session's snapshot must look them up in
+# pg_subtrans. (A 100,000-row roster comes in 13 chunks; the chunks after the 48th, some
+# 455,000 rows on, are looked up as before.)
+OPTIMISTIC_CHUNKS = 48
+
 
 class Writer:
     """Inserts the valid rows of each chunk: its new households, residents and tags."""
@@ -204,6 +246,52 @@ class Writer:
         self.houses: dict[tuple[str, str], tuple[int, int | None]] = dict(plan.known)
         self.written = 0
         self.stored: dict = {}  # column -> {value: stored form}, kept from chunk to chunk
+        # chunks left that may go in before their ID numbers are looked up (PostgreSQL's COPY)
+        self.unchecked = OPTIMISTIC_CHUNKS if bulk.is_server(conn) and bulk.may_copy(conn, residents) else 0
+
+    def take(self, checked: Checked, skip_invalid: bool) -> None:
+        """Check ``checked`` against the register (``Plan.take``) and write its valid rows,
+        unless a row is invalid and not ``skip_invalid``.
+
+        On PostgreSQL the ID numbers are not looked up first (``_write_unchecked``): the rows
+        go in under a savepoint and ``uq_residents_id_number`` refuses a registered one, in
+        any community, whatever this login may see. Only a chunk it refuses is looked up, to
+        name the rows, and the chunks after it too (registered numbers come in runs: a
+        roster imported again)."""
+        plan = self.plan
+        if self.unchecked and (skip_invalid or not checked.problems) and self._write_unchecked(checked):
+            return
+        rows = plan.take(checked)
+        if skip_invalid or not plan.problems:
+            self.write(checked, rows)
+
+    def _write_unchecked(self, checked: Checked) -> bool:
+        """Write the chunk's valid rows under a savepoint, its ID numbers not looked up.
+        False, with everything the chunk did taken back (the rows, the plan's and this
+        writer's memory of them), when that is not the chunk's last word: a row's ID number
+        is registered, or a row is refused for what the look-up might have told instead."""
+        from psycopg import errors
+
+        plan, mark, houses, written = self.plan, self.plan.mark(), len(self.houses), self.written
+        refused = len(plan.problems) + len(checked.problems)
+        rows = plan.take(checked, look_up=False)
+        self.unchecked -= 1
+        if len(plan.problems) == refused:  # the register refused nothing (an ID number aside, unasked)
+            try:
+                with self.conn.begin_nested():
+                    self.write(checked, rows)
+            except errors.UniqueViolation as exc:
+                if exc.diag.constraint_name != ID_NUMBER_UNIQUE:
+                    raise
+                self.unchecked = 0
+            else:
+                plan.keep()
+                return True
+        plan.restore(mark)
+        for key in list(self.houses)[houses:]:
+            del self.houses[key]
+        self.written = written
+        return False
 
     def write(self, checked: Checked, rows: list[int]) -> None:
         n = len(rows)
@@ -287,7 +375,16 @@ def indexes_built_after(conn, tables, rows: int):
     about a third faster when the table's plain (non-unique) indexes are dropped before it and
     built again after it, from the whole column at once, in the same transaction (a roster's
     first import). Unique indexes stay, so uniqueness is checked row by row as ever; should
-    the load fail, the rollback brings the dropped indexes back with everything else."""
+    the load fail, the rollback brings the dropped indexes back with everything else.
+
+    On PostgreSQL only into tables that hold no row at all, in any community: the register's
+    first load (``bulk.plain_indexes_dropped``, which says why)."""
+    if conn.dialect.name == "postgresql":
+        rebuild = bulk.plain_indexes_dropped(conn, tables) if rows >= REBUILD_MIN_ROWS else []
+        yield
+        for sql in rebuild:
+            conn.exec_driver_sql(sql)
+        return
     plain = []
     if conn.dialect.name == "sqlite" and rows >= REBUILD_MIN_ROWS:
         for table in tables:
@@ -369,8 +466,9 @@ def bulk_insert(conn, table, data: dict[str, list], memos: dict | None = None) -
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
         rows: list = list(zip(*(stored[c] for c in bound))) if bound else [()] * n
         run = lambda part: conn.exec_driver_sql(sql, part)
-    elif bulk.is_server(conn):
-        # PostgreSQL: one COPY per chunk (commcare.storage.bulk), the rows as tuples
+    elif bulk.is_server(conn) and bulk.may_copy(conn, table):
+        # PostgreSQL: one COPY per chunk (commcare.storage.bulk), the rows as tuples; a staff
+        # login, whom row-level security narrows, may not COPY: its rows go in as INSERTs
         rows = list(zip(*data.values()))
         run = lambda part: bulk.copy_rows(conn, table, columns, part)
     else:

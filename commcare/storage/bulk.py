@@ -91,6 +91,67 @@ def copy_rows(conn, table, columns: Sequence[str], rows: Iterable[Sequence]) -> 
     return done
 
 
+def may_copy(conn, table) -> bool:
+    """Whether this login may COPY into ``table``: PostgreSQL refuses ``COPY … FROM`` where the
+    table's row-level security applies to the login (a staff login; not the owner). Asked
+    once per connection and table."""
+    known = conn.info.setdefault("commcare_may_copy", {})
+    if table.name not in known:
+        sql = "SELECT NOT row_security_active(%(t)s::regclass)"
+        known[table.name] = conn.exec_driver_sql(sql, {"t": table.name}).scalar_one()
+    return known[table.name]
+
+
+def plain_indexes_dropped(conn, tables: Sequence) -> list[str]:
+    """PostgreSQL, before a first load: drop the plain (neither unique nor primary) indexes of
+    ``tables`` and return the statements that build them again, when every one of the tables
+    holds no row, in any community, and this login owns them and can have them to itself at
+    once; otherwise drop nothing and return [].
+
+    ``DROP INDEX`` takes an ACCESS EXCLUSIVE lock on its table, held to the end of the
+    transaction: every other session's reads of the tables wait for the load to commit. So
+    only for the register's very first load, and only if the lock is free now (``NOWAIT``): a
+    session that is using the tables is never made to wait for it, nor the load for it (the
+    indexes then stay, maintained row by row). The unique indexes stay in any case: an ID
+    number is refused row by row as ever. The rollback of a load that fails brings the
+    indexes back with everything else."""
+    from sqlalchemy import exc
+
+    names = [t.name for t in tables]
+    if not names or not _owned_and_empty(conn, names, owner=True):
+        return []
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(f"LOCK TABLE {', '.join(names)} IN ACCESS EXCLUSIVE MODE NOWAIT")
+    except exc.OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        return []
+    if not _owned_and_empty(conn, names, owner=False):  # another session's load committed meanwhile
+        return []
+    plain = conn.exec_driver_sql(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "WHERE i.indrelid = ANY (%(t)s::regclass[]) AND NOT i.indisunique AND NOT i.indisprimary "
+        "AND NOT i.indisexclusion ORDER BY 1",
+        {"t": names},
+    ).all()
+    for name, _ in plain:  # the regclass's text: quoted, and qualified, as it needs to be
+        conn.exec_driver_sql(f"DROP INDEX {name}")
+    return [sql for _, sql in plain]
+
+
+def _owned_and_empty(conn, names: list[str], owner: bool) -> bool:
+    """Whether none of the tables ``names`` holds a row (and, with ``owner``, whether this
+    login owns them all and no row-level security hides any of their rows from it)."""
+    empty = " AND ".join(f'NOT EXISTS (SELECT FROM "{n}")' for n in names)
+    if owner:
+        empty += (
+            " AND (SELECT bool_and(pg_has_role(c.relowner, 'USAGE') AND NOT row_security_active(c.oid)) "
+            "FROM pg_class c WHERE c.oid = ANY (%(t)s::regclass[]))"
+        )
+    return bool(conn.exec_driver_sql(f"SELECT {empty}", {"t": names} if owner else ()).scalar_one())
+
+
 def reserve_ids(conn, table, count: int) -> list[int]:
     """``count`` numbers from ``table``'s id sequence (PostgreSQL), for rows that a COPY then
     writes with them. One statement draws them all; they are almost always consecutive (no

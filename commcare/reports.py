@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from commcare import audit, identity
-from commcare.calls import REACHED, by_liaison, escalated
+from commcare.calls import REACHED, by_liaison, escalated, households_and_staff
 from commcare.donations import quantity
 from commcare.health import fever_at
 from commcare.help_requests import OPEN_STATES
@@ -216,15 +216,16 @@ def _special(dialect: str):
     """(id, name, liaison id, liaison name, reached) of community ``cid``'s special groups."""
     from sqlalchemy import select
 
-    from commcare.storage.tables import calls, households, residents, staff
+    from commcare.storage.tables import calls, residents
 
     res, c = residents.c, calls.c
     reached = select(c.resident_id).where(_mine(calls), *_reached_in_day())
+    homes, workers = households_and_staff(dialect, "liaison_id")
     return (
-        select(res.id, res.name, households.c.liaison_id, staff.c.name, res.id.in_(reached))
+        select(res.id, res.name, homes.c.liaison_id, workers.c.name, res.id.in_(reached))
         .select_from(residents)
-        .outerjoin(households, res.household_id == households.c.id)
-        .outerjoin(staff, households.c.liaison_id == staff.c.id)
+        .outerjoin(homes, res.household_id == homes.c.id)
+        .outerjoin(workers, homes.c.liaison_id == workers.c.id)
         .where(_of_community(dialect, res.community_id), *_alive_tagged())
     )
 

@@ -454,3 +454,12 @@ def test_one_community_reads_in_a_city_about_what_it_reads_alone(city_and_alone)
             scans = [line for line in part.splitlines() if f" on {table} " in line and "Scan" in line]
             assert scans and all("loops=1)" in line for line in scans), scans
 
+
+def test_the_summary_of_every_community_sends_as_many_statements_for_a_city_as_for_one(city_and_alone):
+    """``report today --all-communities`` counts every community's requests in one statement
+    grouped by community, as it counts their special groups: the statements it sends do not
+    grow with the number of communities (one per community before: 200 round trips for 200)."""
+    city, alone = city_and_alone
+    in_city, _ = _plans(city, None, ["report today --all-communities"])
+    by_itself, _ = _plans(alone, None, ["report today --all-communities"])
+    assert len(in_city) == len(by_itself) == 7

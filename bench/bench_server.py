@@ -4,7 +4,9 @@ Called by ``bench/run.py --db postgresql+psycopg://USER@HOST:PORT/ANYDB`` (the U
 server; the databases are made on it, their names beginning with ``--db-prefix`` (default
 ``commcare_bench``), kept for the next run, and dropped by ``--drop``; ``--build-only`` builds
 what is missing and times nothing; ``--baseline COMMCARE`` times another install's commands
-beside ours, interleaved, on every side):
+beside ours, interleaved, on every side, on the city databases of ``--baseline-prefix`` if
+given (copies of ours at the baseline's schema revision); every database built is vacuumed,
+as autovacuum leaves a register written over time):
 
 * side by side: the same demo community (``--residents``/``--requests``/``--days``) in a
   SQLite file and in a PostgreSQL database, each read command and ``add-request`` run on one

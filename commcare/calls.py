@@ -215,12 +215,19 @@ def _due_rows(dialect: str, for_round: bool, by_liaison: bool):
             .scalar_subquery()
             .label("last_note")
         )
-    # "not reached": on PostgreSQL among the community's calls of the day (the community's
-    # entries of ix_calls_community_at, which carries outcome and resident), hashed once; on
-    # SQLite, one file a community, a look-up on ix_calls_resident_at for each resident
-    reached = [today, c.c.outcome.in_(REACHED)]
-    if dialect == "postgresql":
-        reached.append(c.c.community_id == bindparam("cid", type_=c.c.community_id.type))
+    # "not reached": on PostgreSQL not among the community's calls of the day that reached
+    # someone (the community's entries of ix_calls_community_at, which carries outcome and
+    # resident), read once and hashed: NOT IN (a resident's key is never NULL), which the
+    # planner runs as a hashed subplan whatever it estimates, where NOT EXISTS became a join
+    # whose kind hung on the estimate (a look-up per resident in a city); on SQLite, one file a
+    # community, a look-up on ix_calls_resident_at for each resident
+    cid = bindparam("cid", type_=c.c.community_id.type)
+    reached = select(c.c.resident_id).where(c.c.community_id == cid, c.c.at >= start, c.c.at < end)
+    not_reached = (
+        r.c.id.not_in(reached.where(c.c.outcome.in_(REACHED)))
+        if dialect == "postgresql"
+        else ~exists().where(today, c.c.outcome.in_(REACHED))
+    )
     query = (
         select(*columns)
         .select_from(r)
@@ -231,7 +238,7 @@ def _due_rows(dialect: str, for_round: bool, by_liaison: bool):
             r.c.archived_at.is_(None),
             r.c.created_at < end,
             r.c.id.in_(tagged),
-            ~exists().where(*reached),
+            not_reached,
         )
     )
     if by_liaison:

@@ -432,7 +432,8 @@ def test_one_community_reads_in_a_city_about_what_it_reads_alone(city_and_alone)
     (ANALYZE, BUFFERS) of every statement they send): the residents, their tags and the day's
     calls read from the community's entries of covering indexes (index-only scans), the
     households and staff read once from theirs, never fetched each by its key (0010,
-    ``calls.households_and_staff``). Before, the city read 5 to 9 times the pages."""
+    ``calls.households_and_staff``), the round's "not reached" from the community's calls of
+    the day, hashed. Before, the city read 5 to 9 times the pages."""
     (plans,) = _bench("plans")
     city, alone = city_and_alone
     what = ["report today", "call due"]
@@ -449,6 +450,8 @@ def test_one_community_reads_in_a_city_about_what_it_reads_alone(city_and_alone)
     # report's and the round's): each household and staff row read once
     joined = [part for part in text.split("\n-- ") if "JOIN community_households" in part]
     assert len(joined) == 2
+    # the round's "not reached": the community's calls of the day, hashed once
+    assert "NOT (hashed SubPlan" in joined[1]
     for part in joined:
         for table in ("households", "staff"):
             scans = [line for line in part.splitlines() if f" on {table} " in line and "Scan" in line]

@@ -74,7 +74,7 @@ def grow(plain_url: str, first: int, last: int) -> None:
                 f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(out)} FROM {table} t "
                 f"CROSS JOIN generate_series({first}, {last}) k WHERE {key} < {OFFSET} ORDER BY {key}, k"
             )
-        for table in TABLES:
+        for table in ("communities", *TABLES):  # a community added after the copies gets a fresh id
             if table != "resident_tags":
                 conn.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) + 1 FROM {table}), false)"

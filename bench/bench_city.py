@@ -45,7 +45,9 @@ def _columns(conn, table: str) -> list[str]:
 
 def grow(plain_url: str, first: int, last: int) -> None:
     """Add communities ``first`` … ``last`` (first ≥ 2), copies of community 1, in one
-    transaction; the tables analysed after."""
+    transaction; the tables vacuumed and analysed after it commits (a city's tables, written
+    long before, have been vacuumed by autovacuum: their pages are all-visible, which the
+    index-only scans of one community's statements count on)."""
     import psycopg
 
     with psycopg.connect(plain_url) as conn:
@@ -72,12 +74,13 @@ def grow(plain_url: str, first: int, last: int) -> None:
                 f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(out)} FROM {table} t "
                 f"CROSS JOIN generate_series({first}, {last}) k WHERE {key} < {OFFSET} ORDER BY {key}, k"
             )
-        for table in TABLES:
+        for table in ("communities", *TABLES):  # a community added after the copies gets a fresh id
             if table != "resident_tags":
                 conn.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) + 1 FROM {table}), false)"
                 )
-        conn.execute("ANALYZE")
+    with psycopg.connect(plain_url, autocommit=True) as conn:  # VACUUM runs outside a transaction
+        conn.execute("VACUUM (ANALYZE)")
 
 
 def _moved(col: str) -> str:

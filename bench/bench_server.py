@@ -4,7 +4,9 @@ Called by ``bench/run.py --db postgresql+psycopg://USER@HOST:PORT/ANYDB`` (the U
 server; the databases are made on it, their names beginning with ``--db-prefix`` (default
 ``commcare_bench``), kept for the next run, and dropped by ``--drop``; ``--build-only`` builds
 what is missing and times nothing; ``--baseline COMMCARE`` times another install's commands
-beside ours, interleaved, on every side):
+beside ours, interleaved, on every side, on the city databases of ``--baseline-prefix`` if
+given (copies of ours at the baseline's schema revision); every database built is vacuumed,
+as autovacuum leaves a register written over time):
 
 * side by side: the same demo community (``--residents``/``--requests``/``--days``) in a
   SQLite file and in a PostgreSQL database, each read command and ``add-request`` run on one
@@ -60,6 +62,14 @@ def admin(url: str, sql: str) -> list:
     with psycopg.connect(plain, autocommit=True) as conn:
         cur = conn.execute(sql)
         return cur.fetchall() if cur.description else []
+
+
+def vacuum(db: str) -> None:
+    """``VACUUM (ANALYZE)`` of the database ``db`` (a URL), outside a transaction."""
+    import psycopg
+
+    with psycopg.connect(db.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
 
 
 def exists(url: str, name: str) -> bool:
@@ -279,13 +289,24 @@ def city(args, out: Path, env: dict) -> list[str]:
         f"built: alone {took['alone']}, " + ", ".join(f"{z} communities {took[z]}" for z in sizes)
     ]
     for size in sizes:
-        lines += _city_at(args, env, alone, server_url(args.db, names[size]), size, target)
+        dbs = {"": (alone, server_url(args.db, names[size]))}
+        if args.baseline:
+            prefix = args.baseline_prefix or args.db_prefix
+            dbs[" [baseline]"] = tuple(
+                server_url(args.db, name.replace(args.db_prefix, prefix, 1)) for name in (alone_name, names[size])
+            )
+        lines += _city_at(args, env, dbs, size, target)
     return lines
 
 
 def _fresh_demo(args, name: str, r: int, q: int, d: int, env: dict) -> float:
+    """The demo's community in a database of its own, vacuumed after (as autovacuum would
+    have left a register written before the day measured: its pages all-visible)."""
     db = fresh_database(args.db, name, env)
-    return demo(db, r, q, d, env)
+    took = demo(db, r, q, d, env)
+    with_vacuum = time.perf_counter()
+    vacuum(db)
+    return took + time.perf_counter() - with_vacuum
 
 
 def _fresh_city(args, name: str, size: int, env: dict) -> float:
@@ -301,11 +322,14 @@ def _fresh_city(args, name: str, size: int, env: dict) -> float:
     return time.perf_counter() - start
 
 
-def _city_at(args, env: dict, alone: str, town: str, size: int, target: int) -> list[str]:
+def _city_at(args, env: dict, dbs: dict, size: int, target: int) -> list[str]:
+    """``dbs``: for ours ("") and the baseline (" [baseline]"), the databases (alone, city) it reads."""
     import bench_city
 
-    here = {**env, "COMMCARE_DB": town, "COMMCARE_COMMUNITY": f"社区{target}"}
-    there = {**env, "COMMCARE_DB": alone}
+    def sides(mark: str) -> tuple[dict, dict]:
+        alone, town = dbs[mark]
+        return {**env, "COMMCARE_DB": alone}, {**env, "COMMCARE_DB": town, "COMMCARE_COMMUNITY": f"社区{target}"}
+
     ref = f"#{bench_city.copy_id(1, target)}"
     cases = {
         "report today --format json": (["report", "today", "--format", "json"],) * 2,
@@ -318,7 +342,7 @@ def _city_at(args, env: dict, alone: str, town: str, size: int, target: int) -> 
     progs = {"": commcare()}
     if args.baseline:  # the same commands by another install, interleaved with ours
         progs[" [baseline]"] = [args.baseline]
-    cases = {key + mark: (prog, cmds) for mark, prog in progs.items() for key, cmds in cases.items()}
+    cases = {key + mark: (prog, cmds, sides(mark)) for mark, prog in progs.items() for key, cmds in cases.items()}
     got = {(k, s): [] for k in cases for s in (0, 1)}
     peak = {(k, s): 0 for k in cases for s in (0, 1)}
     every = {mark: [] for mark in progs}
@@ -327,13 +351,13 @@ def _city_at(args, env: dict, alone: str, town: str, size: int, target: int) -> 
         order = list(cases.items())
         if run % 2:
             order.reverse()
-        for key, (prog, cmds) in order:
-            for side, (cmd, side_env) in enumerate(zip(cmds, (there, here))):
+        for key, (prog, cmds, envs) in order:
+            for side, (cmd, side_env) in enumerate(zip(cmds, envs)):
                 seconds, rss = timed(prog + cmd, side_env)
                 got[key, side].append(seconds)
                 peak[key, side] = max(peak[key, side], rss)
         for mark, prog in progs.items():
-            seconds, rss = timed(prog + ["report", "today", "--all-communities", "--format", "json"], here)
+            seconds, rss = timed(prog + ["report", "today", "--all-communities", "--format", "json"], sides(mark)[1])
             every[mark].append(seconds)
             every_peak[mark] = max(every_peak[mark], rss)
     table = Table(f"city of {size} communities (community {target}):")

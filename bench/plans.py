@@ -70,6 +70,27 @@ def explain(url: str, seen) -> list[str]:
     return out
 
 
+def totals(lines: list[str]) -> dict[str, tuple[int, int, float]]:
+    """label -> (statements, shared buffers, execution ms) of ``explain``'s lines: each
+    statement's buffers as its plan's top node counts them (hit and read: what it touched),
+    its time as EXPLAIN ANALYZE measured it."""
+    import re
+
+    out: dict[str, list] = {}
+    label, top = "", False
+    for line in lines:
+        if line.startswith("-- "):
+            label, top = line[3:], True
+            out.setdefault(label, [0, 0, 0.0])[0] += 1
+        elif top and line.startswith("  Buffers: shared"):
+            out[label][1] += sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", line))
+            top = False
+        elif line.startswith("Execution Time:"):
+            out[label][2] += float(line.split()[2])
+            top = False
+    return {k: (n, b, ms) for k, (n, b, ms) in out.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", required=True)
@@ -78,13 +99,20 @@ def main() -> None:
     ap.add_argument("--what", nargs="*", default=["report today", "call due"])
     args = ap.parse_args()
     seen = capture(args.db, args.community, args.what)
+    plans = explain(args.db, seen)
     head = [
         f"-- plans on {args.db.split('@')[-1]}, community {args.community or '(default)'}: {', '.join(args.what)}",
+        *(
+            f"-- sum: {label}: {n} statements, {b:,} buffers, {ms:.1f} ms"
+            for label, (n, b, ms) in totals(plans).items()
+        ),
         "",
     ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(head + explain(args.db, seen)) + "\n", encoding="utf-8")
+    Path(args.out).write_text("\n".join(head + plans) + "\n", encoding="utf-8")
     print(f"wrote {args.out} ({len(seen)} statements)", file=sys.stderr)
+    for line in head[1:-1]:
+        print(line[3:], file=sys.stderr)
 
 
 if __name__ == "__main__":

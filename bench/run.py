@@ -333,6 +333,12 @@ def main() -> None:
         help="with --db: another install's commcare executable, whose commands are timed on both sides "
         "interleaved with ours (rows marked [baseline])",
     )
+    ap.add_argument(
+        "--baseline-prefix",
+        default=None,
+        help="with --baseline and --city: the baseline reads the city databases of this prefix (copies of "
+        "ours at its own schema revision, made with CREATE DATABASE … TEMPLATE …), not ours",
+    )
     args = ap.parse_args()
     if args.quick:
         args.residents, args.requests = 2_000, 20_000

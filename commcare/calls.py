@@ -175,9 +175,10 @@ def _due_rows(dialect: str, for_round: bool, by_liaison: bool):
     not reached in [``start``, ``end``) (of ``liaison_id``'s households when ``by_liaison``)."""
     from sqlalchemy import and_, bindparam, exists, func, select
 
-    from commcare.storage.tables import calls, households, resident_tags, residents, staff
+    from commcare.storage.tables import calls, resident_tags, residents
 
-    r, h, st, c = residents, households, staff, calls
+    r, c = residents, calls
+    h, st = households_and_staff(dialect, "compound", "address", "liaison_id")
     start = bindparam("start", type_=c.c.at.type)
     end = bindparam("end", type_=c.c.at.type)
     same = c.c.resident_id == r.c.id
@@ -214,6 +215,19 @@ def _due_rows(dialect: str, for_round: bool, by_liaison: bool):
             .scalar_subquery()
             .label("last_note")
         )
+    # "not reached": on PostgreSQL not among the community's calls of the day that reached
+    # someone (the community's entries of ix_calls_community_at, which carries outcome and
+    # resident), read once and hashed: NOT IN (a resident's key is never NULL), which the
+    # planner runs as a hashed subplan whatever it estimates, where NOT EXISTS became a join
+    # whose kind hung on the estimate (a look-up per resident in a city); on SQLite, one file a
+    # community, a look-up on ix_calls_resident_at for each resident
+    cid = bindparam("cid", type_=c.c.community_id.type)
+    reached = select(c.c.resident_id).where(c.c.community_id == cid, c.c.at >= start, c.c.at < end)
+    not_reached = (
+        r.c.id.not_in(reached.where(c.c.outcome.in_(REACHED)))
+        if dialect == "postgresql"
+        else ~exists().where(today, c.c.outcome.in_(REACHED))
+    )
     query = (
         select(*columns)
         .select_from(r)
@@ -224,12 +238,41 @@ def _due_rows(dialect: str, for_round: bool, by_liaison: bool):
             r.c.archived_at.is_(None),
             r.c.created_at < end,
             r.c.id.in_(tagged),
-            ~exists().where(today, c.c.outcome.in_(REACHED)),
+            not_reached,
         )
     )
     if by_liaison:
         query = query.where(h.c.liaison_id == bindparam("liaison_id"))
     return query
+
+
+def households_and_staff(dialect: str, *household_columns: str) -> tuple:
+    """(households, staff) as the round and the day report join them to the residents of
+    community ``cid``: on SQLite the tables (one community a file: each row fetched by its
+    key); on PostgreSQL the community's own households (``id`` and ``household_columns``) and
+    staff, each read once from its entries in a community-first index
+    (``ix_households_community``, ``ix_staff_community_id``) and kept (``MATERIALIZED``).
+
+    A household and its liaison are always of their residents' community (every write path
+    finds them in the acting community). In a city the planner cannot know it: it expects a
+    community's special groups to be a few dozen rows (it estimates the tags' semi-join from
+    the whole city's residents), and fetched each household and liaison by key, 506 times
+    each, every one on a page of its own among the other communities' (bench/results.md,
+    issue 20). Read this way the statement reads what it reads alone, whatever the estimate."""
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import households, staff
+
+    if dialect != "postgresql":
+        return households, staff
+    h, st = households.c, staff.c
+    cid = bindparam("cid", type_=h.community_id.type)
+    homes = select(h.id, *(h[n] for n in household_columns)).where(h.community_id == cid)
+    workers = select(st.id, st.name).where(st.community_id == cid)
+    return (
+        homes.cte("community_households").prefix_with("MATERIALIZED"),
+        workers.cte("community_staff").prefix_with("MATERIALIZED"),
+    )
 
 
 def by_liaison(rows: list, liaison: int, then: tuple[int, ...]) -> list:

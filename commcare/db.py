@@ -71,6 +71,7 @@ REVISIONS = (
     "0007_tags_community",
     "0008_tags_policy",
     "0009_tag_counts_by_key",
+    "0010_city_covering",
 )
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
 HEAD = REVISIONS[-1]

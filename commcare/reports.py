@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from commcare import audit, identity
-from commcare.calls import REACHED, by_liaison, escalated
+from commcare.calls import REACHED, by_liaison, escalated, households_and_staff
 from commcare.donations import quantity
 from commcare.health import fever_at
 from commcare.help_requests import OPEN_STATES
@@ -216,15 +216,16 @@ def _special(dialect: str):
     """(id, name, liaison id, liaison name, reached) of community ``cid``'s special groups."""
     from sqlalchemy import select
 
-    from commcare.storage.tables import calls, households, residents, staff
+    from commcare.storage.tables import calls, residents
 
     res, c = residents.c, calls.c
     reached = select(c.resident_id).where(_mine(calls), *_reached_in_day())
+    homes, workers = households_and_staff(dialect, "liaison_id")
     return (
-        select(res.id, res.name, households.c.liaison_id, staff.c.name, res.id.in_(reached))
+        select(res.id, res.name, homes.c.liaison_id, workers.c.name, res.id.in_(reached))
         .select_from(residents)
-        .outerjoin(households, res.household_id == households.c.id)
-        .outerjoin(staff, households.c.liaison_id == staff.c.id)
+        .outerjoin(homes, res.household_id == homes.c.id)
+        .outerjoin(workers, homes.c.liaison_id == workers.c.id)
         .where(_of_community(dialect, res.community_id), *_alive_tagged())
     )
 
@@ -454,12 +455,12 @@ SUMMARY_KEYS = ("opened", "resolved", "open", "overdue", "calls_due", "calls_mad
 
 def all_communities(conn, ctx, day: dt.date) -> dict:
     """Every community's headline figures for ``day`` (a row each) and their sum (``total``):
-    the summary a district reads, without anyone's name. Each row is counted, not listed: a
-    statement of counts per community on the indexes that lead with the community (the
-    overdue requests and the residents not reached are counted, never read into Python), so
-    the summary's memory does not grow with the city and its time grows with the number of
-    communities only (bench/results.md). On PostgreSQL the special groups of every community
-    are counted in one statement (``_special_counts``). Every community's special groups are checked to be
+    the summary a district reads, without anyone's name. Each row is counted, not listed, on
+    the indexes that lead with the community (the overdue requests and the residents not
+    reached are counted, never read into Python), so the summary's memory does not grow with
+    the city. Every community's requests are counted in one statement grouped by community
+    (``_request_counts``); on PostgreSQL the special groups of every community are counted in
+    one statement too (``_special_counts``). Every community's special groups are checked to be
     read whole first (``integrity.verify_all``), as in its own report. A district login on
     PostgreSQL can read no table with people in it: the database sums the figures for it
     (``commcare.access.district_summary``)."""
@@ -478,9 +479,10 @@ def all_communities(conn, ctx, day: dt.date) -> dict:
     cids = [cid for cid, _ in every]
     integrity.verify_all(conn, cids, tags)
     special = _special_counts(conn, cids, {"tags": tags, "start": start, "end": end})
+    counted = _request_counts(conn, cids, live, {"start": start, "end": end, "at": at})
     rows = []
     for cid, name in every:
-        opened, resolved, open_, overdue = _request_counts(live).one(conn, cid=cid, start=start, end=end, at=at)
+        opened, resolved, open_, overdue = counted.get(cid, (0, 0, 0, 0))
         due, made = special.get(cid, (0, 0))
         rows.append(
             {
@@ -498,24 +500,44 @@ def all_communities(conn, ctx, day: dt.date) -> dict:
     return {"date": day.isoformat(), "communities": rows, "total": total, "audit": audit.head(conn)}
 
 
+def _request_counts(conn, cids: list, live: bool, window: dict) -> dict:
+    """community -> (opened, resolved, open, overdue) of the communities ``cids``, in one
+    statement (``_requests_by_community``): a round trip for the whole city, not one per
+    community. A community with none of them is not in it."""
+    out: dict = {}
+    if not cids:
+        return out
+    for kind, cid, n in _requests_by_community(live).all(conn, cids=cids, **window):
+        out.setdefault(cid, [0, 0, 0, 0])[kind] = n
+    return {cid: tuple(counts) for cid, counts in out.items()}
+
+
 @statement
-def _request_counts(live: bool):
-    """One statement: a community's requests opened, resolved, open and overdue, each counted
-    on its own community-first index, with the same conditions as ``day_report``'s."""
-    from sqlalchemy import func, select
+def _requests_by_community(live: bool):
+    """(figure, community, count) of the communities ``cids``: the requests opened (0), resolved
+    (1), open (2) and overdue (3), with the same conditions as ``day_report``'s, each counted
+    by community on its own community-first index (``community_id IN (…)`` and the day's
+    bounds: each community's entries of the day, or its open ones, and no other). A
+    community's row is left out where it counts none."""
+    from sqlalchemy import bindparam, func, literal_column, select, union_all
 
     from commcare.storage.tables import requests
 
     r = requests.c
+    cids = bindparam("cids", type_=r.community_id.type, expanding=True)
 
-    def count(*where):
-        return select(func.count()).select_from(requests).where(_mine(requests), *where).scalar_subquery()
+    def count(kind: int, *where):
+        return (
+            select(literal_column(str(kind)).label("kind"), r.community_id, func.count())
+            .where(r.community_id.in_(cids), *where)
+            .group_by(r.community_id)
+        )
 
-    return select(
-        count(*_in_day(r.opened_at)),
-        count(*_in_day(r.resolved_at)),
-        count(_open_at(live)),
-        count(_open_at(live), r.due_at < _utc("at")),
+    return union_all(
+        count(0, *_in_day(r.opened_at)),
+        count(1, *_in_day(r.resolved_at)),
+        count(2, _open_at(live)),
+        count(3, _open_at(live), r.due_at < _utc("at")),
     )
 
 
@@ -539,15 +561,19 @@ def _special_count():
 @statement
 def _special_by_community():
     """(community, due, reached) of the special groups of the communities ``cids``, in one
-    statement (PostgreSQL)."""
-    from sqlalchemy import bindparam, exists, func, select
+    statement (PostgreSQL). "Reached" is found among the day's calls of those communities that
+    reached someone, read once from ``ix_calls_community_at`` (which carries the outcome and the
+    resident) and hashed, as each community's own report finds it (``_special``): a look-up
+    of each special-group resident's calls read 40,000 pages for a city of 20 communities, and
+    ten times that for 200 (bench/results.md, issue 20)."""
+    from sqlalchemy import bindparam, func, select
 
     from commcare.storage.tables import calls, residents
 
-    res = residents.c
-    reached_today = exists().where(calls.c.resident_id == res.id, *_reached_in_day())
+    res, c = residents.c, calls.c
+    reached = select(c.resident_id).where(c.community_id.in_(bindparam("cids", expanding=True)), *_reached_in_day())
     return (
-        select(res.community_id, func.count(), func.count().filter(reached_today))
+        select(res.community_id, func.count(), func.count().filter(res.id.in_(reached)))
         .select_from(residents)
         .where(res.community_id.in_(bindparam("cids", expanding=True)), *_alive_tagged(of_communities=True))
         .group_by(res.community_id)

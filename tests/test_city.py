@@ -516,3 +516,92 @@ def test_a_first_import_waits_for_no_session_and_fails_whole(pg, tmp_path):
     # the import's own time: a LOCK that waited for the reader would wait out the server's
     # timeout (db_timeout) and fail the import, exit 3 (so it did, NOWAIT taken out)
     assert took < 150
+
+
+def _bench(*names: str) -> list:
+    """Modules of bench/ (plans.py, bench_city.py): the test uses the bench's own city."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    where = str(Path(__file__).parents[1] / "bench")
+    sys.path.insert(0, where)
+    try:
+        return [importlib.import_module(name) for name in names]
+    finally:
+        sys.path.remove(where)
+
+
+def _vacuumed(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_plain(url), autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+
+
+@pytest.fixture
+def city_and_alone(pg, monkeypatch):
+    """(city, alone): the demo's community alone in a database, and the same beside 19 copies
+    of it whose rows lie among its own (the bench's city, bench/bench_city.py), both vacuumed
+    as autovacuum leaves a register written over time."""
+    from sqlalchemy.engine import make_url
+
+    (bench_city,) = _bench("bench_city")
+    monkeypatch.setenv("COMMCARE_NOW", NOW)
+    ok("--db", pg, "demo", "--residents", "400", "--requests", "2000", "--days", "10", "--format", "json")
+    _vacuumed(pg)
+    city, drop = _fresh_pg_database(make_url(pg).database)
+    try:
+        bench_city.grow(_plain(city), 2, 20)
+        yield city, pg
+    finally:
+        drop()
+
+
+def _plans(url: str, community: str | None, what: list[str]) -> tuple[list, list[str]]:
+    (plans,) = _bench("plans")
+    seen = plans.capture(url, community, what)
+    return seen, plans.explain(url, seen)
+
+
+@pytest.mark.slow
+def test_one_community_reads_in_a_city_about_what_it_reads_alone(city_and_alone):
+    """One community's ``report today`` and ``call due`` in a city of 20 communities whose rows
+    lie among each other's touch about as many pages as the same community alone (EXPLAIN
+    (ANALYZE, BUFFERS) of every statement they send): the residents, their tags and the day's
+    calls read from the community's entries of covering indexes (index-only scans), the
+    households and staff read once from theirs, never fetched each by its key (0010,
+    ``calls.households_and_staff``), the round's "not reached" from the community's calls of
+    the day, hashed. Before, the city read 5 to 9 times the pages."""
+    (plans,) = _bench("plans")
+    city, alone = city_and_alone
+    what = ["report today", "call due"]
+    _, in_city = _plans(city, "社区10", what)
+    _, by_itself = _plans(alone, None, what)
+    there, here = plans.totals(by_itself), plans.totals(in_city)
+    for label in what:
+        assert here[label][0] == there[label][0]  # the same statements
+        assert here[label][1] <= 1.5 * there[label][1], (label, here[label], there[label])
+    text = "\n".join(in_city)
+    assert "Index Only Scan using ix_residents_community_name on residents" in text
+    assert "Index Only Scan using ix_calls_community_at on calls" in text
+    # the statements that join the special groups to their households and liaisons (the day
+    # report's and the round's): each household and staff row read once
+    joined = [part for part in text.split("\n-- ") if "JOIN community_households" in part]
+    assert len(joined) == 2
+    # the round's "not reached": the community's calls of the day, hashed once
+    assert "NOT (hashed SubPlan" in joined[1]
+    for part in joined:
+        for table in ("households", "staff"):
+            scans = [line for line in part.splitlines() if f" on {table} " in line and "Scan" in line]
+            assert scans and all("loops=1)" in line for line in scans), scans
+
+
+def test_the_summary_of_every_community_sends_as_many_statements_for_a_city_as_for_one(city_and_alone):
+    """``report today --all-communities`` counts every community's requests in one statement
+    grouped by community, as it counts their special groups: the statements it sends do not
+    grow with the number of communities (one per community before: 200 round trips for 200)."""
+    city, alone = city_and_alone
+    in_city, _ = _plans(city, None, ["report today --all-communities"])
+    by_itself, _ = _plans(alone, None, ["report today --all-communities"])
+    assert len(in_city) == len(by_itself) == 7

@@ -111,6 +111,30 @@ households = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("community_id", "compound", "address"),
 )
+# The community's households with what the round and the day report join (PostgreSQL, 0010):
+# read once from the community's entries, not fetched each by its key (docs/scale.md). SQLite,
+# one community a file, has no use for it.
+Index(
+    "ix_households_community",
+    households.c.community_id,
+    households.c.id,
+    postgresql_include=["liaison_id", "compound", "address"],
+).ddl_if(dialect="postgresql")
+POSTGRESQL_ONLY = frozenset({"ix_households_community"})
+
+
+def include_on(dialect: str):
+    """Alembic's ``include_object`` for a database of ``dialect``: an index made on PostgreSQL
+    only (``POSTGRESQL_ONLY``) is not looked for elsewhere."""
+
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        return dialect == "postgresql" or type_ != "index" or name not in POSTGRESQL_ONLY
+
+    return include
+
+
+# the columns of ix_residents_community_name's entries beside its key (PostgreSQL, 0010)
+COVERED = ["id", "household_id", "created_at", "archived_at", "phone", "emergency_name", "emergency_phone"]
 
 residents = Table(
     "residents",
@@ -137,7 +161,11 @@ residents = Table(
     # community first (0006): one community's search reads only its own entries in a city
     Index("ix_residents_name_pinyin", "community_id", "name_pinyin"),
     Index("ix_residents_name_initials", "community_id", "name_initials"),
-    Index("ix_residents_community_name", "community_id", "name"),
+    # On PostgreSQL (0010) it carries what the round, the day report and the check of the
+    # counts read of a community's residents, so that they read the community's entries here
+    # alone (an index-only scan): in a city each of its residents lies on a heap page of its
+    # own among the other communities' (docs/scale.md)
+    Index("ix_residents_community_name", "community_id", "name", postgresql_include=COVERED),
 )
 
 resident_tags = Table(
@@ -243,7 +271,9 @@ calls = Table(
     Column("note", Text),
     Column("request_id", Integer, ForeignKey("requests.id")),
     Index("ix_calls_resident_at", "resident_id", "at"),
-    Index("ix_calls_community_at", "community_id", "at"),
+    # with the outcome and the resident (0010): the day's calls of a community that reached
+    # someone are read from the index alone
+    Index("ix_calls_community_at", "community_id", "at", "outcome", "resident_id"),
 )
 
 health_reports = Table(

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from commcare.storage.tables import metadata
+from commcare.storage.tables import include_on, metadata
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -16,6 +16,7 @@ def run() -> None:
         target_metadata=metadata,
         render_as_batch=True,
         compare_type=True,
+        include_object=include_on(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

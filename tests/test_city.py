@@ -464,7 +464,7 @@ def _indexes(url: str) -> dict[str, tuple[int, str]]:
 
 
 PLAIN = {"ix_residents_community_name", "ix_residents_household_id", "ix_residents_name_initials"}
-PLAIN |= {"ix_residents_name_pinyin", "ix_residents_phone", "ix_households_liaison_id"}
+PLAIN |= {"ix_residents_name_pinyin", "ix_residents_phone", "ix_households_liaison_id", "ix_households_community"}
 
 
 def test_a_first_import_builds_the_plain_indexes_after_the_load(pg, tmp_path):

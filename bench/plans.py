@@ -22,7 +22,7 @@ from pathlib import Path
 def capture(url: str, community: str | None, what: list[str]) -> list[tuple[str, str, object]]:
     from sqlalchemy import event
 
-    from commcare import calls, register, reports
+    from commcare import calls, reports, resident_rows
     from commcare import help_requests as hr
     from commcare.config import load_settings
     from commcare.context import Ctx
@@ -44,8 +44,8 @@ def capture(url: str, community: str | None, what: list[str]) -> list[tuple[str,
         "call due": lambda conn: calls.due_calls(conn, ctx),
         "report today --all-communities": lambda conn: reports.all_communities(conn, ctx, ctx.today()),
         "request list --overdue --limit 100": lambda conn: hr.list_requests(conn, ctx, overdue=True, limit=100),
-        "resident list --search zgl": lambda conn: register.list_residents(conn, ctx, search="zgl"),
-        "resident show #1": lambda conn: register.show_resident(conn, ctx, "#1"),
+        "resident list --search zgl": lambda conn: resident_rows.list_residents(conn, ctx, search="zgl"),
+        "resident show #1": lambda conn: resident_rows.show_resident(conn, ctx, "#1"),
     }
     with db.connect() as conn:
         for name in what:

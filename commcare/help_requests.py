@@ -130,6 +130,31 @@ def _insert_event():
 
 
 @statement
+def _opened_lines(assigned: bool):
+    """A new request's first lines of its timeline, in one statement: opened (``:opened_note``)
+    and, when ``assigned``, assigned (``:assigned_note``, the assignee's name), in that order."""
+    from sqlalchemy import bindparam, insert
+
+    from commcare.storage.tables import request_events
+
+    shared = _binds(request_events, ("request_id", "at", "actor"))
+    text = request_events.c.note.type
+    lines = [
+        {
+            **shared,
+            "kind": "opened",
+            "from_status": None,
+            "to_status": "open",
+            "note": bindparam("opened_note", type_=text),
+        }
+    ]
+    if assigned:
+        note = bindparam("assigned_note", type_=text)
+        lines.append({**shared, "kind": "assigned", "from_status": "open", "to_status": "assigned", "note": note})
+    return insert(request_events).values(lines)
+
+
+@statement
 def _requests_by_id():
     """The requests ``:ids``."""
     from sqlalchemy import bindparam, select
@@ -426,9 +451,14 @@ def _insert(s, ctx, resident, spec: dict, assignee, previous_id=None) -> int:
         if previous_id is None or not sql.integrity_error(exc):
             raise
         raise Conflict("request.occurrence_exists")
-    _event(s, ctx, rid, "opened", None, "open", spec.get("note"), at=spec["opened_at"])
-    if assignee:
-        _event(s, ctx, rid, "assigned", "open", "assigned", assignee.name, at=spec["opened_at"])
+    _opened_lines(bool(assignee)).execute(
+        s,
+        request_id=rid,
+        at=spec["opened_at"],
+        actor=ctx.operator,
+        opened_note=spec.get("note"),
+        **({"assigned_note": assignee.name} if assignee else {}),
+    )
     audit.record(
         s,
         ctx,

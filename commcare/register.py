@@ -2,19 +2,18 @@
 
 A household is the residents at one address (compound + address) and has one fixed liaison.
 A resident is named by number (``12``/``#12``), ID number, phone or name (``lookup``); a name
-(or a shared phone) that matches several residents is refused, listing them.
+(or a shared phone) that matches several residents is refused, listing them. How residents
+are shown (lists, ``resident show``, the JSON of a change) is ``commcare.resident_rows``.
 """
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from commcare import access, audit, identity, lookup
 from commcare.errors import Conflict, InvalidValue
-from commcare.storage import integrity
 from commcare.storage.tables import households, resident_tags, residents, staff
 
 INTERNAL_FIELDS = frozenset({"name_pinyin", "name_initials"})  # kept out of the audit trail
@@ -219,121 +218,6 @@ def _refuse_known_id(conn, ctx, id_number: str, except_id: int | None = None) ->
         raise Conflict("access.id_number_elsewhere")
     if other is None and access.id_number_taken_elsewhere(conn, id_number):
         raise Conflict("access.id_number_elsewhere")
-
-
-# What a resident's row (lists, show, JSON) is made of: the resident, the household, the liaison.
-ROW_COLUMNS = (*residents.c, households.c.compound, households.c.address, staff.c.name.label("liaison"))
-WITH_HOUSEHOLD = residents.outerjoin(households, residents.c.household_id == households.c.id).outerjoin(
-    staff, households.c.liaison_id == staff.c.id
-)
-
-
-def resident_rows(conn, ctx, query=None, unmask: bool = False, where=()) -> list[dict]:
-    """Residents as lists, exports and JSON show them (phones masked unless ``unmask``): those
-    ``where`` selects, in number order."""
-    found = conn.execute(select(*ROW_COLUMNS).select_from(WITH_HOUSEHOLD).where(*where).order_by(residents.c.id)).all()
-    tags = _tags_of_many(conn, [r.id for r in found])
-    return [resident_row(r, tags.get(r.id, []), ctx.tz, unmask) for r in found]
-
-
-def _tags_of_many(conn, ids: list[int]) -> dict[int, list[str]]:
-    rt = resident_tags.c
-    out: dict[int, list[str]] = {}
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
-        for rid, tag in conn.execute(
-            select(rt.resident_id, rt.tag).where(rt.resident_id.in_(part)).order_by(rt.resident_id, rt.tag)
-        ):
-            out.setdefault(rid, []).append(tag)
-    return out
-
-
-def show_resident(conn, ctx, ref, unmask: bool = False) -> dict:
-    """One resident, named by ``ref``, as a row (``resident_row``), with the phone in full (the
-    liaison needs it to call); the ID number only with ``unmask`` (audited)."""
-    rid = lookup.resident(conn, ctx, ref).id
-    row = resident_rows(conn, ctx, unmask=True, where=[residents.c.id == rid])[0]
-    if unmask:
-        audit.unmasked(conn, ctx, "resident", "resident.show", 1)
-    else:
-        row.pop("id_number", None)
-    return row
-
-
-def row_of(conn, ctx, rid: int, unmask: bool = False) -> dict:
-    return resident_rows(conn, ctx, unmask=unmask, where=[residents.c.id == rid])[0]
-
-
-def list_residents(
-    conn, ctx, tag=None, compound=None, liaison=None, search=None, archived: bool = False, unmask: bool = False
-) -> list[dict]:
-    """The residents that match, after checking that the register reads whole
-    (``integrity.verify``: the active residents, and those of ``tag``; exit 3 if not)."""
-    r = residents.c
-    slug = identity.parse_tag(tag, ctx.extra_tags) if tag else None
-    integrity.verify(conn, ctx.community_id(conn), [slug] if slug else ())
-    where = [
-        r.community_id == ctx.community_id(conn),
-        r.archived_at.is_not(None) if archived else r.archived_at.is_(None),
-    ]
-    if slug:
-        rt = resident_tags.c
-        where.append(r.id.in_(select(rt.resident_id).where(rt.community_id == ctx.community_id(conn), rt.tag == slug)))
-    if compound:
-        where.append(households.c.compound == identity.normalize_text(compound, "compound"))
-    if liaison:
-        member = lookup.staff_member(conn, ctx, liaison, "liaison")
-        where.append(r.household_id.in_(select(households.c.id).where(households.c.liaison_id == member.id)))
-    if search:
-        where.append(search_clause(search))
-    rows = resident_rows(conn, ctx, unmask=unmask, where=where)
-    if unmask:
-        audit.unmasked(conn, ctx, "resident", "resident.list", len(rows))
-    return rows
-
-
-def search_clause(text: str):
-    """Name, pinyin or pinyin initials (``zgl`` finds 张桂兰), phone digits: an indexed
-    prefix range on the stored keys, not a scan in Python."""
-    raw = identity.nfkc(text).strip()
-    low = raw.lower().replace(" ", "")
-    if re.fullmatch(r"[a-z]+", low, re.ASCII):
-        return or_(_prefix(residents.c.name_initials, low), _prefix(residents.c.name_pinyin, low))
-    if re.fullmatch(r"[0-9]{3,}", low, re.ASCII):
-        return residents.c.phone.contains(low, autoescape=True)
-    return residents.c.name.contains(identity.normalize_name(text, "search"), autoescape=True)
-
-
-def _prefix(column, prefix: str):
-    return (column >= prefix) & (column < prefix[:-1] + chr(ord(prefix[-1]) + 1))
-
-
-def resident_row(r, tags: list[str], tz, unmask: bool = False) -> dict:
-    """A resident (a row of ``ROW_COLUMNS``) as lists, exports and JSON show it (phones masked
-    unless ``unmask``)."""
-    from commcare.timeparse import iso
-
-    phone = r.phone if unmask else identity.mask_phone(r.phone)
-    emergency_phone = r.emergency_phone if unmask else identity.mask_phone(r.emergency_phone)
-    row = {
-        "id": r.id,
-        "name": r.name,
-        "sex": r.sex,
-        "born": r.born.isoformat() if r.born else None,
-        "phone": phone,
-        "compound": r.compound,
-        "address": r.address,
-        "tags": tags,
-        "liaison": r.liaison,
-        "emergency_contact": " ".join(p for p in (r.emergency_name, emergency_phone) if p) or None,
-        "note": r.note,
-        "archived": r.archived_at is not None,
-        "archive_reason": r.archive_reason,
-        "created_at": iso(r.created_at, tz),
-    }
-    if unmask:
-        row["id_number"] = r.id_number
-    return row
 
 
 def _filled(**values) -> list[str]:

@@ -332,3 +332,35 @@ def test_a_second_next_occurrence_is_a_conflict_on_both_connections(db_url, writ
     finally:
         fast.dispose()
     assert read(lambda s, c: len(hr.list_requests(s, c, status="all"))) == 2
+
+
+def test_add_request_writes_the_timelines_first_lines_in_one_statement(hot_register, ref, tmp_path):
+    """An assigned request's "opened" and "assigned" lines go in one INSERT (a round trip fewer
+    on PostgreSQL), in that order, as the timeline shows them."""
+    import json
+
+    import hotcheck
+
+    db, actor = hot_register
+    copied = hotcheck.copy(db)
+    trace = tmp_path / "trace.jsonl"
+    try:
+        done = hotcheck.run(
+            copied,
+            "--as",
+            actor,
+            *("add-request", ref["r1"], "-c", "trash", "--assign", actor, "--again", "-f", "json"),
+            env={"COMMCARE_SQL_TRACE": str(trace)},
+        )
+        assert done.code == 0, done.err
+        rid = done.json()["id"]  # one resident: the request itself
+        sent = [json.loads(line)["sql"] for line in trace.read_text(encoding="utf-8").splitlines()]
+        lines = query(
+            copied,
+            f"SELECT kind, from_status, to_status, note FROM request_events WHERE request_id = {rid} ORDER BY id",
+        )
+    finally:
+        hotcheck.drop(copied)
+    timeline = [s for s in sent if s.startswith("INSERT INTO request_events")]
+    assert len(timeline) == 1 and timeline[0].count("), (") == 1, timeline
+    assert lines == [("opened", None, "open", None), ("assigned", "open", "assigned", actor)]

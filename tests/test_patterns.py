@@ -50,7 +50,7 @@ def counting(pattern, flags):
     return original(pattern, flags)
 re._compile = counting
 import commcare.cli, commcare.commands.common, commcare.commands.call, commcare.commands.request
-import commcare.commands.report, commcare.commands.health
+import commcare.commands.report, commcare.commands.health, commcare.commands.resident, commcare.resident_rows
 import commcare.calls, commcare.help_requests, commcare.health, commcare.reports, commcare.identity
 import commcare.lookup, commcare.masking, commcare.timeparse, commcare.access, commcare.helptext
 import commcare.communities, commcare.render.times, commcare.render.terminal_text, commcare.storage.fast

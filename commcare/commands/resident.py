@@ -4,7 +4,18 @@ from typing import Annotated
 
 import typer
 
-from commcare.commands.common import ForceOpt, FormatOpt, OutputOpt, UnmaskOpt, check_output, confirm, emit, say, state
+from commcare.commands.common import (
+    ForceOpt,
+    FormatOpt,
+    OutputOpt,
+    UnmaskOpt,
+    check_output,
+    confirm,
+    emit,
+    hot,
+    say,
+    state,
+)
 
 app = typer.Typer(help="The register of residents (花名册).", no_args_is_help=True)
 RESIDENT_COLUMNS = ["id", "name", "sex", "born", "phone", "compound", "address", "tags", "liaison"]
@@ -42,11 +53,11 @@ def resident_add(
     Example:
       commcare resident add 张桂兰 --phone 13912345678 --compound 幸福小区 --address 3-2-101 --tag 独居 --tag 老人 --liaison 王秀英
     """
-    from commcare import register
+    from commcare import register, resident_rows
 
     st = state()
     row = st.write(
-        lambda conn, ctx: register.row_of(
+        lambda conn, ctx: resident_rows.row_of(
             conn,
             ctx,
             register.add_resident(
@@ -88,12 +99,12 @@ def resident_list(
     Example:
       commcare resident list --tag 独居 --search zgl
     """
-    from commcare import register
+    from commcare import resident_rows
 
-    st = state()
+    st = hot()
     check_output(output, force)
     rows = (st.write if unmask else st.read)(
-        register.list_residents,
+        resident_rows.list_residents,
         tag=tag,
         compound=compound,
         liaison=liaison,
@@ -121,10 +132,10 @@ def resident_show(
     Example:
       commcare resident show 13912345678
     """
-    from commcare import register
+    from commcare import resident_rows
 
-    st = state()
-    row = (st.write if unmask else st.read)(register.show_resident, ref, unmask)
+    st = hot()
+    row = (st.write if unmask else st.read)(resident_rows.show_resident, ref, unmask)
     emit(row, fmt)
 
 
@@ -151,10 +162,10 @@ def resident_edit(
     Example:
       commcare resident edit 张桂兰 --phone 13912345679 --add-tag 体弱
     """
-    from commcare import register
+    from commcare import register, resident_rows
 
     row = state().write(
-        lambda conn, ctx: register.row_of(
+        lambda conn, ctx: resident_rows.row_of(
             conn,
             ctx,
             register.edit_resident(

@@ -129,7 +129,7 @@ def _tags(conn, ctx, cid, tag, compound) -> dict[int, list[str]]:
 
 
 def _rows(part, tags: dict[int, list[str]], unmask: bool) -> list[dict]:
-    """Residents as ``register.resident_row`` shows them, in the export's columns."""
+    """Residents as ``resident_rows.resident_row`` shows them, in the export's columns."""
     mask = (lambda p: p) if unmask else identity.mask_phone
     out = []
     for rid, name, sex, born, id_number, phone, compound, address, liaison, e_name, e_phone, note in part:

@@ -105,6 +105,18 @@ def first_staff(lite: str) -> str:
         return con.execute("SELECT name FROM staff WHERE active ORDER BY id LIMIT 1").fetchone()[0]
 
 
+def first_staff_on(url: str, community: str | None = None) -> str:
+    """The name of the first active staff member of ``community`` (the only one when None) in
+    the PostgreSQL register at ``url``."""
+    import psycopg
+
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    sql = "SELECT s.name FROM staff s JOIN communities c ON c.id = s.community_id WHERE s.active"
+    sql += " AND c.name = %s" if community else ""
+    with psycopg.connect(plain) as conn:
+        return conn.execute(sql + " ORDER BY s.id LIMIT 1", (community,) if community else ()).fetchone()[0]
+
+
 def succeeds(cmd: list[str], env: dict) -> None:
     """Run ``cmd`` once, untimed; stop the bench if it does not exit 0 (a refusal timed as the
     command would be a figure of something else)."""
@@ -366,7 +378,12 @@ def _city_at(args, env: dict, dbs: dict, size: int, target: int) -> list[str]:
 
     def sides(mark: str) -> tuple[dict, dict]:
         alone, town = dbs[mark]
-        return {**env, "COMMCARE_DB": alone}, {**env, "COMMCARE_DB": town, "COMMCARE_COMMUNITY": f"社区{target}"}
+        # add-request is a write: by the community's first active staff member (without an
+        # operator it is refused, exit 1, and the refusal would be timed)
+        here = {**env, "COMMCARE_DB": alone, "COMMCARE_USER": env.get("COMMCARE_USER") or first_staff_on(alone)}
+        there = {**env, "COMMCARE_DB": town, "COMMCARE_COMMUNITY": f"社区{target}"}
+        there["COMMCARE_USER"] = env.get("COMMCARE_USER") or first_staff_on(town, f"社区{target}")
+        return here, there
 
     ref = f"#{bench_city.copy_id(1, target)}"
     cases = {
@@ -385,6 +402,9 @@ def _city_at(args, env: dict, dbs: dict, size: int, target: int) -> list[str]:
     peak = {(k, s): 0 for k in cases for s in (0, 1)}
     every = {mark: [] for mark in progs}
     every_peak = {mark: 0 for mark in progs}
+    for prog, cmds, envs in cases.values():  # untimed: each command must succeed on each side
+        for cmd, side_env in zip(cmds, envs):
+            succeeds(prog + cmd, side_env)
     for run in range(args.runs):
         order = list(cases.items())
         if run % 2:

@@ -70,6 +70,21 @@ def _rows():
     return select(communities.c.id, communities.c.name).order_by(communities.c.id)
 
 
+@statement
+def _by_name():
+    from sqlalchemy import bindparam, select
+
+    from commcare.storage.tables import communities
+
+    c = communities.c
+    return select(c.id, c.name).where(c.name == bindparam("name", type_=c.name.type))
+
+
+@statement
+def _first_two():
+    return _rows.construct(()).limit(2)
+
+
 def find(conn, name: str, known: list | None = None):
     """The community called ``name`` (as given, else normalised), or None."""
     known = rows(conn) if known is None else known
@@ -95,7 +110,14 @@ def resolve(conn, ctx, create: bool = False):
     register that has none yet. ``create``: the command writes, and a register with no
     community gets its first here."""
     name = named(ctx)
-    known = rows(conn)
+    if name is not None:  # one look-up in the unique index: a city's other communities unread
+        if (exact := _by_name().first(conn, name=name)) is not None:
+            return exact
+    else:
+        first_two = list(_first_two().all(conn))
+        if len(first_two) == 1:
+            return first_two[0]
+    known = rows(conn)  # a name given otherwise (normalised), none there, or several to name
     if name is not None:
         found = find(conn, name, known)
         if found is not None:

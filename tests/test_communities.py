@@ -241,3 +241,31 @@ def test_the_scheduled_run_finds_the_community_it_was_not_told(tmp_path):
     assert "幸福社区" in written.read_text(encoding="utf-8").splitlines()[0]
     named = ok("--community", "幸福社区", "schedule", "install", "--dir", tmp_path / "reports", "--print").stdout
     assert "COMMCARE_COMMUNITY=" in named
+
+
+def test_a_command_reads_its_own_community_not_the_list_of_every_one(db_url, tmp_path):
+    """In a city's database a command finds the community it is named for by its name (one
+    look-up in the unique index), and a register of one community by reading at most two
+    rows: neither reads every community's row, which grew with the city (2,000 rows read by
+    each command in a city of 2,000). The whole list is read only to name the choices when
+    the name is not there, or to match a name given in another form."""
+    ok("init")
+    for k in range(2, 6):
+        ok("community", "add", f"社区{k}")
+    trace = tmp_path / "trace.jsonl"
+
+    def communities_read(*args) -> list[str]:
+        trace.unlink(missing_ok=True)
+        ok(*args, env={"COMMCARE_SQL_TRACE": str(trace)})
+        sent = [json.loads(line)["sql"] for line in trace.read_text(encoding="utf-8").splitlines()]
+        return [" ".join(s.split()) for s in sent if "FROM communities" in s and "JOIN" not in s]
+
+    for args in (["report", "today", "-f", "json"], ["call", "due", "-f", "json"], ["resident", "list"]):
+        read = communities_read("--community", "社区3", *args)
+        assert read and all("WHERE communities.name =" in s for s in read), (args, read)
+    alone = tmp_path / "alone.db"
+    ok("--db", alone, "init")
+    read = communities_read("--db", alone, "report", "today", "-f", "json")
+    assert read and all("LIMIT" in s for s in read), read
+    # a name in another form (spaces) still finds its community, by the whole list
+    assert json.loads(ok("--community", " 社区3 ", "report", "today", "-f", "json").stdout)["community"] == "社区3"

@@ -179,6 +179,17 @@ def _libpq(url: str) -> str:
     return "postgresql://" + url.split("://", 1)[1]
 
 
+def query(db: str, sql: str) -> list:
+    """Rows of ``sql`` on the register (the test's own look at the demo data, read only)."""
+    if not is_server(db):
+        with sqlite3.connect(db) as con:
+            return con.execute(sql).fetchall()
+    import psycopg
+
+    with psycopg.connect(_libpq(db)) as con:
+        return con.execute(sql).fetchall()
+
+
 def dump(db: str) -> dict:
     """Every table's rows, in order (times as UTC text on both backends)."""
     if not is_server(db):

@@ -18,7 +18,7 @@ import uuid
 
 import hotcheck
 import pytest
-from hotcheck import both_ways
+from hotcheck import both_ways, query
 
 # The files whose statements this module proves declared (``COMMCARE_SQL_ONSPOT`` names none of them).
 AUDITED_FILES = ("commcare/access.py", "commcare/audit.py", "commcare/audit_anchor.py", "commcare/context.py")
@@ -44,18 +44,6 @@ def undeclared_here(env: dict) -> list[str]:
     except FileNotFoundError:
         return []
     return [line for line in lines if any(name in line for name in AUDITED_FILES)]
-
-
-def query(db: str, sql: str) -> list[tuple]:
-    if not hotcheck.is_server(db):
-        import sqlite3
-
-        with sqlite3.connect(db) as con:
-            return con.execute(sql).fetchall()
-    import psycopg
-
-    with psycopg.connect(hotcheck._libpq(db)) as con:
-        return con.execute(sql).fetchall()
 
 
 def a_resident(db: str) -> tuple[int, str]:

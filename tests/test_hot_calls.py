@@ -2,20 +2,8 @@
 leave the same register through the statement cache and the driver as through SQLAlchemy
 (``tests/hotcheck.py``), on SQLite and PostgreSQL."""
 
-import sqlite3
-
 import pytest
-from hotcheck import _libpq, both_ways, is_server
-
-
-def query(db: str, sql: str) -> list:
-    if not is_server(db):
-        with sqlite3.connect(db) as con:
-            return con.execute(sql).fetchall()
-    import psycopg
-
-    with psycopg.connect(_libpq(db)) as con:
-        return con.execute(sql).fetchall()
+from hotcheck import both_ways, query
 
 
 def a_liaison(db: str) -> str:

@@ -5,23 +5,10 @@ SQLite and PostgreSQL: each option, and each refusal with its exit code."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
-from hotcheck import _libpq, both_ways, is_server
+from hotcheck import both_ways, query
 
 NOBODY = "无此人"
-
-
-def query(db: str, text: str) -> list:
-    """Rows of ``text`` on the register (read only, the test's own look at the demo data)."""
-    if not is_server(db):
-        with sqlite3.connect(db) as con:
-            return con.execute(text).fetchall()
-    import psycopg
-
-    with psycopg.connect(_libpq(db)) as con:
-        return con.execute(text).fetchall()
 
 
 @pytest.fixture(scope="module")

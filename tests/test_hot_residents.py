@@ -10,19 +10,9 @@ import sqlite3
 
 import hotcheck
 import pytest
-from hotcheck import _libpq, both_ways, is_server
+from hotcheck import _libpq, both_ways, is_server, query
 
 NOBODY = "无此人"
-
-
-def query(db: str, text: str) -> list:
-    if not is_server(db):
-        with sqlite3.connect(db) as con:
-            return con.execute(text).fetchall()
-    import psycopg
-
-    with psycopg.connect(_libpq(db)) as con:
-        return con.execute(text).fetchall()
 
 
 @pytest.fixture(scope="module")
